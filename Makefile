@@ -1,0 +1,41 @@
+# HomePilot: `make quickstart` and `make test` set up .venv themselves on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= quickstart_out
+# Local CPU build of torch: where a wheel of this version lies on disk (find-links), take it
+# instead of letting pip pick a multi-GB CUDA build. Elsewhere pip resolves torch as usual.
+LOCAL_TORCH ?= torch==2.13.0
+
+.PHONY: venv test quickstart demo lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --no-index "$(LOCAL_TORCH)" 2>/dev/null \
+		&& echo "using the local CPU build $(LOCAL_TORCH)" \
+		|| echo "no local $(LOCAL_TORCH) wheel; pip will choose torch"
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+quickstart: $(STAMP)
+	$(VENV)/bin/homepilot quickstart --out $(OUT)
+
+demo: $(STAMP)
+	$(VENV)/bin/homepilot demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b --out benchmarks/results || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

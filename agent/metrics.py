@@ -1,0 +1,184 @@
+"""The paper's offline metrics (Sec. 4.1 and App. B), one implementation for every report.
+
+Each sample is a label (the actions the user performed) and a prediction (the actions the
+recommender proposed; empty = abstained). Actions are compared as sets: two lists with the same
+actions in another order are the same operation (dependency order is a property of how the
+operation is executed, not of which operation it is).
+
+- ``em_acc``: share of samples whose predicted action set equals the label's.
+- ``lm_f1``: micro F1 over actions with a loose one-to-one match: same home-device and either
+  the same (field, value), a numeric value within 20% relative error of the label's, or a
+  functionally equivalent setting per the catalogue ("Turn on bedroom AC" ~ "Set bedroom AC
+  to 26"). Precision = matched / predicted actions, recall = matched / label actions, summed
+  over all samples before dividing.
+- ``rule``: per sample, 1 if identical; 0.9 if the label is strictly contained in the
+  prediction; -0.1 if the prediction is the opposite of the label (every predicted action is the
+  inverse of a label action on the same device); otherwise the share of label actions recovered
+  exactly, |label & prediction| / |label| (the paper writes 1/|E|; we read it as the recovered
+  share, which equals 1/|E| when one of |E| label actions is recovered); 0 when none is. Averaged.
+
+Loose matching needs each action's device type. By default it is read from the device name
+(``light_2`` -> ``light``); pass ``types`` (a mapping (room, device) -> type) for other names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.catalog import functionally_equivalent, is_inverse, numeric_close, type_of_device_name
+from sim.records import Action
+
+Actions = Sequence[Action]
+TypeOf = Callable[[Action], "str | None"]
+WHOLE = "Whole"
+
+
+def _type_resolver(types: Mapping[tuple[str, str], str] | TypeOf | None) -> TypeOf:
+    if types is None:
+        return lambda a: type_of_device_name(a.device)
+    if callable(types):
+        return types
+    return lambda a: types.get(a.target) or type_of_device_name(a.device)
+
+
+def loose_match(label: Action, pred: Action, type_of: TypeOf | None = None) -> bool:
+    """Paper App. B loose match of one predicted action against one label action."""
+    if label.target != pred.target:
+        return False
+    if (label.field, label.value) == (pred.field, pred.value):
+        return True
+    t = (type_of or _type_resolver(None))(label)
+    if t is None:
+        return False
+    lab, prd = (label.field, label.value), (pred.field, pred.value)
+    return numeric_close(t, prd, lab) or functionally_equivalent(t, prd, lab)
+
+
+def _loose_matches(label: Actions, pred: Actions, type_of: TypeOf) -> int:
+    """Size of a one-to-one loose matching (greedy after exact pairs; lists are short)."""
+    remaining = list(pred)
+    matched = 0
+    unmatched = []
+    for lab in label:
+        if lab in remaining:
+            remaining.remove(lab)
+            matched += 1
+        else:
+            unmatched.append(lab)
+    for lab in unmatched:
+        for i, p in enumerate(remaining):
+            if loose_match(lab, p, type_of):
+                del remaining[i]
+                matched += 1
+                break
+    return matched
+
+
+def is_opposite(label: Actions, pred: Actions, type_of: TypeOf | None = None) -> bool:
+    """Every predicted action undoes a label action on the same device ("turn off" vs "turn on")."""
+    if not pred or not label:
+        return False
+    type_of = type_of or _type_resolver(None)
+    for p in pred:
+        t = type_of(p)
+        if t is None or not any(
+            lab.target == p.target and is_inverse(t, (p.field, p.value), (lab.field, lab.value)) for lab in label
+        ):
+            return False
+    return True
+
+
+def rule_score_one(label: Actions, pred: Actions, type_of: TypeOf | None = None) -> float:
+    """Rule score of one sample (module docstring gives the branches)."""
+    lab, prd = set(label), set(pred)
+    if not lab:
+        raise ValueError("a label needs at least one action")
+    if prd == lab:
+        return 1.0
+    if lab < prd:
+        return 0.9
+    if is_opposite(label, pred, type_of):
+        return -0.1
+    return len(lab & prd) / len(lab)
+
+
+@dataclass(frozen=True)
+class SampleScores:
+    """Per-sample pieces from which every aggregate (and its bootstrap) is computed."""
+
+    exact: np.ndarray  # (n,) 1.0 / 0.0
+    rule: np.ndarray  # (n,)
+    matched: np.ndarray  # (n,) loose one-to-one matches
+    n_pred: np.ndarray  # (n,) predicted actions
+    n_label: np.ndarray  # (n,) label actions
+
+
+def per_sample(labels: Sequence[Actions], predictions: Sequence[Actions],
+               types: Mapping[tuple[str, str], str] | TypeOf | None = None) -> SampleScores:
+    if len(labels) != len(predictions):
+        raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
+    type_of = _type_resolver(types)
+    exact, rule, matched, n_pred, n_label = [], [], [], [], []
+    for lab, prd in zip(labels, predictions, strict=True):
+        if not lab:
+            raise ValueError("every label needs at least one action")
+        exact.append(float(set(lab) == set(prd)))
+        rule.append(rule_score_one(lab, prd, type_of))
+        matched.append(_loose_matches(lab, prd, type_of))
+        n_pred.append(len(prd))
+        n_label.append(len(lab))
+    return SampleScores(*(np.asarray(x, dtype=float) for x in (exact, rule, matched, n_pred, n_label)))
+
+
+def aggregate(s: SampleScores, idx: np.ndarray | None = None) -> dict[str, float]:
+    """EM-Acc, LM-F1 (micro) and Rule over the samples ``idx`` (all when None)."""
+    if idx is not None:
+        s = SampleScores(*(getattr(s, f)[idx] for f in ("exact", "rule", "matched", "n_pred", "n_label")))
+    if len(s.exact) == 0:
+        return {"em_acc": float("nan"), "lm_f1": float("nan"), "rule": float("nan")}
+    m, p, lab = s.matched.sum(), s.n_pred.sum(), s.n_label.sum()
+    precision = m / p if p else 0.0
+    recall = m / lab if lab else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"em_acc": float(s.exact.mean()), "lm_f1": float(f1), "rule": float(s.rule.mean())}
+
+
+def score(labels: Sequence[Actions], predictions: Sequence[Actions],
+          types: Mapping[tuple[str, str], str] | TypeOf | None = None) -> dict[str, float]:
+    """``{"em_acc", "lm_f1", "rule"}`` over lists of action lists."""
+    return aggregate(per_sample(labels, predictions, types))
+
+
+def bootstrap_ci(s: SampleScores, rng: np.random.Generator, n_boot: int = 1000,
+                 level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap interval of each metric, resampling samples with replacement."""
+    n = len(s.exact)
+    draws = {k: [] for k in ("em_acc", "lm_f1", "rule")}
+    for _ in range(n_boot):
+        for k, v in aggregate(s, rng.integers(0, n, n)).items():
+            draws[k].append(v)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi))) for k, v in draws.items()}
+
+
+def score_by_subset(labels: Sequence[Actions], predictions: Sequence[Actions],
+                    subsets: Sequence[Sequence[str]],
+                    types: Mapping[tuple[str, str], str] | TypeOf | None = None) -> dict[str, dict[str, float]]:
+    """Metrics per sub-dataset (device-count bucket, operated category) plus ``Whole``.
+
+    ``subsets[i]`` lists the sub-datasets sample i belongs to (e.g. ``["11-20", "Light", "AC"]``).
+    Each entry also carries ``n``, its sample count.
+    """
+    if len(subsets) != len(labels):
+        raise ValueError(f"{len(labels)} labels but {len(subsets)} subset keys")
+    s = per_sample(labels, predictions, types)
+    members: dict[str, list[int]] = {}
+    for i, keys in enumerate(subsets):
+        for k in dict.fromkeys(keys):
+            members.setdefault(k, []).append(i)
+    out = {k: {**aggregate(s, np.asarray(v)), "n": len(v)} for k, v in members.items()}
+    out[WHOLE] = {**aggregate(s), "n": len(labels)}
+    return out

@@ -1,0 +1,382 @@
+"""Records and the one canonical text grammar (paper Fig. 4 style, bracketed).
+
+Every stage speaks this grammar: dataset configs (pretrain, sft, dpo), the tokenizer, decoding,
+the gym action space and the app. ``parse(serialize(x)) == x`` holds for every record below.
+
+Grammar (``sp`` is one space; parsers accept any run of whitespace where one space is written)::
+
+    action      := "[" room "][" device "][" field "][" value "]"
+    actions     := action (sp action)*
+    reading     := "[" room "][" indicator "][" value "]"
+    time        := YYYY-MM-DD sp HH:MM sp Weekday          e.g. 2026-03-02 07:31 Mon
+    operation   := "<op>" sp time [sp "<env>" sp readings] sp "<act>" sp actions
+                   [sp "<desc>" sp text] sp "</op>"
+    history     := "<hist>" (sp operation)* sp "</hist>"
+    devices     := "[" room "][" device "]" (sp "[" room "][" device "]")*
+    prompt      := history sp "<now>" sp time [sp "<env>" sp readings] sp "<devices>" sp devices
+                   sp "<rec>"
+    target      := "<act>" sp actions [sp "<desc>" sp text]           (action-first, default)
+                 | "<desc>" sp text sp "<act>" sp actions             (text-first)
+
+Names (room, device, field, indicator, value) are non-empty and contain no brackets, angle
+brackets or whitespace. Description text contains no ``<``, ``>``, ``[`` or ``]`` and is
+stripped. Times are minute-resolution: ``Operation`` truncates seconds on construction.
+Every prompt ends on the dedicated ``<rec>`` marker so that a BPE merge can never cross the
+prompt/completion boundary (see NOTES: TRL tokenises prompt and completion separately).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+OP, END_OP, HIST, END_HIST = "<op>", "</op>", "<hist>", "</hist>"
+ENV, ACT, DESC, NOW, DEVICES, REC = "<env>", "<act>", "<desc>", "<now>", "<devices>", "<rec>"
+#: Every grammar marker; the tokenizer keeps each as one special token.
+MARKERS: tuple[str, ...] = (OP, END_OP, HIST, END_HIST, ENV, ACT, DESC, NOW, DEVICES, REC)
+WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SOURCES: tuple[str, ...] = ("app", "voice", "physical", "automation")
+Order = Literal["action-first", "text-first"]
+ORDERS: tuple[str, ...] = ("action-first", "text-first")
+
+_NAME_BAD = re.compile(r"[\[\]<>\s]")
+_TEXT_BAD = re.compile(r"[\[\]<>]")
+_TIME_RE = re.compile(r"(\d{4}-\d{2}-\d{2})\s+(\d{2}:\d{2})\s+([A-Z][a-z]{2})")
+
+
+class GrammarError(ValueError):
+    """A text that does not follow the grammar; the message names the position and what was expected."""
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not isinstance(value, str) or not value or _NAME_BAD.search(value):
+        raise GrammarError(f"{kind} must be a non-empty name without brackets or spaces, got {value!r}")
+
+
+def _check_text(text: str) -> str:
+    if _TEXT_BAD.search(text):
+        raise GrammarError(f"description may not contain '<', '>', '[' or ']': {text!r}")
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, order=True)
+class Action:
+    """One operated attribute, the paper's O^act quadruple ``[room][device][field][value]``."""
+
+    room: str
+    device: str
+    field: str
+    value: str
+
+    def __post_init__(self) -> None:
+        for kind in ("room", "device", "field", "value"):
+            _check_name(kind, getattr(self, kind))
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """The home-device this action operates: (room, device)."""
+        return (self.room, self.device)
+
+    def __str__(self) -> str:
+        return serialize_action(self)
+
+
+@dataclass(frozen=True)
+class EnvReading:
+    """One environment triplet ``[room][indicator][value]`` (room may be ``outdoor``)."""
+
+    room: str
+    indicator: str
+    value: str
+
+    def __post_init__(self) -> None:
+        for kind in ("room", "indicator", "value"):
+            _check_name(kind, getattr(self, kind))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A record of the paper's Fig. 2d: time, environment, ordered actions, description.
+
+    Metadata (home, user, source, logged) is carried along but is not part of the grammar;
+    it is excluded from equality so that ``parse(serialize(op)) == op``.
+    """
+
+    time: datetime
+    actions: tuple[Action, ...]
+    environment: tuple[EnvReading, ...] = ()
+    description: str = ""
+    home: str = field(default="", compare=False)
+    user: str = field(default="", compare=False)
+    source: str = field(default="app", compare=False)
+    logged: bool = field(default=True, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.actions:
+            raise GrammarError("an operation needs at least one action")
+        if self.source not in SOURCES:
+            raise GrammarError(f"source {self.source!r} not one of {', '.join(SOURCES)}")
+        object.__setattr__(self, "time", self.time.replace(second=0, microsecond=0))
+        object.__setattr__(self, "actions", tuple(self.actions))
+        object.__setattr__(self, "environment", tuple(self.environment))
+        object.__setattr__(self, "description", _check_text(self.description))
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the recommender sees: history window, current time, environment, candidate devices."""
+
+    history: tuple[Operation, ...]
+    time: datetime
+    environment: tuple[EnvReading, ...]
+    devices: tuple[tuple[str, str], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "history", tuple(self.history))
+        object.__setattr__(self, "time", self.time.replace(second=0, microsecond=0))
+        object.__setattr__(self, "environment", tuple(self.environment))
+        object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))
+        for room, device in self.devices:
+            _check_name("room", room)
+            _check_name("device", device)
+
+
+# ---------------------------------------------------------------- serialise
+
+
+def serialize_action(a: Action) -> str:
+    return f"[{a.room}][{a.device}][{a.field}][{a.value}]"
+
+
+def serialize_actions(actions: tuple[Action, ...] | list[Action]) -> str:
+    return " ".join(serialize_action(a) for a in actions)
+
+
+def serialize_readings(readings: tuple[EnvReading, ...] | list[EnvReading]) -> str:
+    return " ".join(f"[{r.room}][{r.indicator}][{r.value}]" for r in readings)
+
+
+def serialize_time(t: datetime) -> str:
+    return f"{t:%Y-%m-%d %H:%M} {WEEKDAYS[t.weekday()]}"
+
+
+def serialize_operation(op: Operation, *, env: bool = True, desc: bool = True) -> str:
+    """One operation; ``env``/``desc`` False drop those sections (compact history entries)."""
+    parts = [OP, serialize_time(op.time)]
+    if env and op.environment:
+        parts += [ENV, serialize_readings(op.environment)]
+    parts += [ACT, serialize_actions(op.actions)]
+    if desc and op.description:
+        parts += [DESC, op.description]
+    parts.append(END_OP)
+    return " ".join(parts)
+
+
+def serialize_history(ops: tuple[Operation, ...] | list[Operation], *, env: bool = False, desc: bool = False) -> str:
+    """History of operations, compact by default (time and actions only)."""
+    return " ".join([HIST, *(serialize_operation(o, env=env, desc=desc) for o in ops), END_HIST])
+
+
+def serialize_prompt(p: Prompt, *, history_env: bool = False, history_desc: bool = False) -> str:
+    parts = [serialize_history(p.history, env=history_env, desc=history_desc), NOW, serialize_time(p.time)]
+    if p.environment:
+        parts += [ENV, serialize_readings(p.environment)]
+    parts += [DEVICES, " ".join(f"[{r}][{d}]" for r, d in p.devices), REC]
+    return " ".join(parts)
+
+
+def serialize_target(actions: tuple[Action, ...] | list[Action], description: str, order: Order = "action-first") -> str:
+    """The completion the model learns to produce after ``<rec>``."""
+    description = _check_text(description)
+    act = f"{ACT} {serialize_actions(actions)}"
+    if order == "action-first":
+        return f"{act} {DESC} {description}" if description else act
+    if order == "text-first":
+        return f"{DESC} {description} {act}"
+    raise GrammarError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+
+
+# ---------------------------------------------------------------- parse
+
+
+class _Cursor:
+    """A position in a text with helpers that raise GrammarError naming position and expectation."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def fail(self, expected: str) -> GrammarError:
+        found = self.text[self.pos:self.pos + 20]
+        return GrammarError(f"at position {self.pos}: expected {expected}, found {found!r}" if found
+                            else f"at position {self.pos}: expected {expected}, found end of text")
+
+    def skip_ws(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def at(self, token: str) -> bool:
+        self.skip_ws()
+        return self.text.startswith(token, self.pos)
+
+    def expect(self, token: str) -> None:
+        if not self.at(token):
+            raise self.fail(repr(token))
+        self.pos += len(token)
+
+    def at_end(self) -> bool:
+        self.skip_ws()
+        return self.pos >= len(self.text)
+
+    def bracketed(self, kind: str) -> str:
+        """``[name]`` with no whitespace inside."""
+        self.skip_ws()
+        if not self.text.startswith("[", self.pos):
+            raise self.fail(f"'[' opening {kind}")
+        end = self.text.find("]", self.pos + 1)
+        if end < 0:
+            raise self.fail(f"{kind} closed by ']'")
+        name = self.text[self.pos + 1:end]
+        if not name or _NAME_BAD.search(name):
+            raise self.fail(f"{kind} name without brackets or spaces")
+        self.pos = end + 1
+        return name
+
+    def text_until_marker(self) -> str:
+        self.skip_ws()
+        end = self.text.find("<", self.pos)
+        end = len(self.text) if end < 0 else end
+        chunk = self.text[self.pos:end]
+        if "[" in chunk or "]" in chunk or ">" in chunk:
+            raise self.fail("description text without '[', ']' or '>'")
+        self.pos = end
+        return " ".join(chunk.split())
+
+    def time(self) -> datetime:
+        self.skip_ws()
+        m = _TIME_RE.match(self.text, self.pos)
+        if not m:
+            raise self.fail("a time 'YYYY-MM-DD HH:MM Www'")
+        try:
+            t = datetime.strptime(f"{m.group(1)} {m.group(2)}", "%Y-%m-%d %H:%M")
+        except ValueError:
+            raise self.fail("a valid calendar date and time") from None
+        if WEEKDAYS[t.weekday()] != m.group(3):
+            raise self.fail(f"weekday {WEEKDAYS[t.weekday()]} for {m.group(1)}")
+        self.pos = m.end()
+        return t
+
+
+def _action(c: _Cursor) -> Action:
+    return Action(c.bracketed("room"), c.bracketed("device"), c.bracketed("field"), c.bracketed("value"))
+
+
+def _actions(c: _Cursor) -> tuple[Action, ...]:
+    out = [_action(c)]
+    while c.at("["):
+        out.append(_action(c))
+    return tuple(out)
+
+
+def _readings(c: _Cursor) -> tuple[EnvReading, ...]:
+    out = []
+    while c.at("["):
+        out.append(EnvReading(c.bracketed("room"), c.bracketed("indicator"), c.bracketed("value")))
+    return tuple(out)
+
+
+def _operation(c: _Cursor) -> Operation:
+    c.expect(OP)
+    t = c.time()
+    env: tuple[EnvReading, ...] = ()
+    if c.at(ENV):
+        c.expect(ENV)
+        env = _readings(c)
+    c.expect(ACT)
+    acts = _actions(c)
+    desc = ""
+    if c.at(DESC):
+        c.expect(DESC)
+        desc = c.text_until_marker()
+    c.expect(END_OP)
+    return Operation(time=t, actions=acts, environment=env, description=desc)
+
+
+def _history(c: _Cursor) -> tuple[Operation, ...]:
+    c.expect(HIST)
+    ops = []
+    while c.at(OP):
+        ops.append(_operation(c))
+    c.expect(END_HIST)
+    return tuple(ops)
+
+
+def _whole(text: str, rule):
+    c = _Cursor(text)
+    out = rule(c)
+    if not c.at_end():
+        raise c.fail("end of text")
+    return out
+
+
+def parse_action(text: str) -> Action:
+    return _whole(text, _action)
+
+
+def parse_actions(text: str) -> tuple[Action, ...]:
+    return _whole(text, _actions)
+
+
+def parse_operation(text: str) -> Operation:
+    return _whole(text, _operation)
+
+
+def parse_history(text: str) -> tuple[Operation, ...]:
+    return _whole(text, _history)
+
+
+def _prompt(c: _Cursor) -> Prompt:
+    hist = _history(c)
+    c.expect(NOW)
+    t = c.time()
+    env: tuple[EnvReading, ...] = ()
+    if c.at(ENV):
+        c.expect(ENV)
+        env = _readings(c)
+    c.expect(DEVICES)
+    devices = []
+    while c.at("["):
+        devices.append((c.bracketed("room"), c.bracketed("device")))
+    c.expect(REC)
+    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices))
+
+
+def parse_prompt(text: str) -> Prompt:
+    return _whole(text, _prompt)
+
+
+def parse_target(text: str, order: Order = "action-first") -> tuple[tuple[Action, ...], str]:
+    """(actions, description) from a completion in either order."""
+    c = _Cursor(text)
+    if order == "action-first":
+        c.expect(ACT)
+        acts = _actions(c)
+        desc = ""
+        if c.at(DESC):
+            c.expect(DESC)
+            desc = c.text_until_marker()
+    elif order == "text-first":
+        c.expect(DESC)
+        desc = c.text_until_marker()
+        c.expect(ACT)
+        acts = _actions(c)
+    else:
+        raise GrammarError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if not c.at_end():
+        raise c.fail("end of text")
+    return acts, desc
