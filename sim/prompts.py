@@ -1,0 +1,45 @@
+"""The one prompt builder: used to make the SFT/DPO data and by the recommender at inference.
+
+A prompt (paper Fig. 4) holds the last ``k`` *logged* operations before ``now`` (unlogged
+physical operations are history gaps the recommender cannot see), the current time, the
+environment readings and the home's candidate devices. ``prompt_text`` is what the model reads;
+it ends on ``<rec>``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import datetime
+
+from sim.records import EnvReading, Operation, Prompt, serialize_prompt
+
+HISTORY_K = 8  # operations in the history window (CPU-sized; the paper's window is longer)
+
+
+def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY_K) -> tuple[Operation, ...]:
+    """The last ``k`` logged operations strictly before ``now`` (``history`` sorted by time)."""
+    if k < 0:
+        raise ValueError(f"history window k must be >= 0, got {k}")
+    times = [o.time for o in history]
+    end = bisect.bisect_left(times, now.replace(second=0, microsecond=0))
+    out: list[Operation] = []
+    for op in reversed(history[:end]):
+        if len(out) >= k:
+            break
+        if op.logged:
+            out.append(op)
+    return tuple(reversed(out))
+
+
+def make_prompt(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
+                devices: Sequence[tuple[str, str]], k: int = HISTORY_K) -> Prompt:
+    """Prompt record for a decision at ``now``; ``devices`` are the home's (room, device) pairs."""
+    return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment),
+                  devices=tuple(devices))
+
+
+def prompt_text(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
+                devices: Sequence[tuple[str, str]], k: int = HISTORY_K) -> str:
+    """The prompt string the model reads (compact history: time and actions per operation)."""
+    return serialize_prompt(make_prompt(history, now, environment, devices, k))
