@@ -1,0 +1,248 @@
+"""The dataset card: ``README.md`` with Hugging Face YAML metadata, plus PNG statistics plots.
+
+``write_card(root, cfg)`` reads the shards under ``root/data`` (so the card always describes the
+files that exist, after a resume too) and writes ``README.md`` and ``stats/*.png``. The text
+is deterministic: no dates, no paths of the machine, counts sorted by key.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sim.catalog import DEVICE_BUCKETS
+from sim.schema import CONFIGS, SPLITS
+from sim.shards import write_text_atomic
+
+COLUMNS: Mapping[str, Mapping[str, str]] = {
+    "homes": {
+        "home_id": "home id (`h00012`)", "index": "home index (the simulator's seed stream)",
+        "split": "`train` (seen home) or `test_unseen` (never in train)", "n_devices": "number of devices",
+        "bucket": "device-count bucket of the paper's Table 2: 1-5, 6-10, 11-20, 20+",
+        "climate_zone": "climate zone of the simulated weather", "rooms": "room ids",
+        "residents": "persona id of each resident", "devices": "list of {room, device, type}: every device",
+    },
+    "events": {
+        "home_id": "home id", "time": "timestamp (naive local time, seconds)",
+        "kind": "`sensor` (room reading), `weather` (outdoor) or `action` (device change)",
+        "room": "room id (`outdoor` for weather)", "device": "device name in its room; empty for readings",
+        "field": "device field, or the indicator of a reading", "value": "value as text",
+        "source": "app | voice | physical | automation for actions, empty otherwise",
+        "user": "resident who acted, empty otherwise", "logged": "false for physical operations the app never saw",
+    },
+    "operations": {
+        "home_id": "home id", "user": "resident id", "time": "operation time (minute resolution)",
+        "source": "app | voice | physical | automation", "logged": "false: a history gap the recommender cannot see",
+        "actions": "ordered actions `[room][device][field][value] ...`", "description": "natural-language description",
+        "n_actions": "number of actions", "categories": "catalogue categories of the operated devices",
+        "text": "the whole record in the canonical grammar (`<op> ... </op>`)",
+    },
+    "pretrain": {
+        "home_id": "home id",
+        "text": "one home-day of logged operations: `<hist> <op> TIME <env> ... <act> ... <desc> ... </op> ... </hist>`",
+    },
+    "sft": {
+        "home_id": "home id", "user": "resident who performed the target operation", "time": "decision time",
+        "prompt": "history window, time, environment, candidate devices; ends on `<rec>`",
+        "completion": "action-first target `<act> ACTIONS <desc> TEXT`",
+        "completion_text_first": "text-first target `<desc> TEXT <act> ACTIONS`", "actions": "target actions",
+        "description": "target description", "bucket": "sub-dataset key: device-count bucket of the home",
+        "categories": "sub-dataset key: categories of the operated devices", "devices": "the home's devices",
+    },
+    "dpo": {
+        "home_id": "home id", "time": "decision time", "prompt": "as in sft",
+        "chosen": "the real operation's action-first completion",
+        "rejected": "a mined negative's action-first completion (template description)",
+        "negative_kind": "`time`: never done by this user within +-1 h of this time of day; "
+                         "`conflict`: the inverse of an action on that device within the last 10 min (2 for lights/switches)",
+    },
+    "feedback": {
+        "home_id": "home id", "user": "user who opened the app", "time": "exposure time",
+        "prompt": "the context at the exposure, as in sft", "shown": "actions the logging policy showed",
+        "description": "shown description", "propensity": "logging policy's probability of showing exactly this",
+        "accepted": "the user's answer", "p_accept": "the acceptance model's true probability (simulator only)",
+        "label": "actions of the user's next logged operation within 30 min; empty if none",
+        "bucket": "sub-dataset key", "categories": "sub-dataset key: categories of the label (of `shown` when no label)",
+        "devices": "the home's devices",
+    },
+}
+
+
+def _files(root: Path) -> dict[str, dict[str, list[Path]]]:
+    out: dict[str, dict[str, list[Path]]] = {}
+    for config in CONFIGS:
+        for split in SPLITS:
+            found = sorted((root / "data" / config).glob(f"{split}-*-of-*.parquet"))
+            if found:
+                out.setdefault(config, {})[split] = found
+    return out
+
+
+def _read(paths: list[Path], columns: list[str]) -> dict[str, list]:
+    cols: dict[str, list] = {c: [] for c in columns}
+    for p in paths:
+        t = pq.read_table(p, columns=columns)
+        for c in columns:
+            cols[c].extend(t.column(c).to_pylist())
+    return cols
+
+
+def size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < bound:
+            return label
+    return "10M<n<100M"
+
+
+def statistics(root: Path) -> dict[str, Any]:
+    """Counts per config/split, per sub-dataset (bucket, category), per dpo kind; ops per hour."""
+    files = _files(root)
+    rows = {c: {s: sum(pq.read_metadata(p).num_rows for p in ps) for s, ps in sp.items()} for c, sp in files.items()}
+    sub: dict[str, dict[str, dict[str, int]]] = {}
+    for config in ("sft", "feedback"):
+        for split, paths in files.get(config, {}).items():
+            d = _read(paths, ["bucket", "categories"])
+            b = Counter(d["bucket"])
+            c = Counter(x for cats in d["categories"] for x in cats)
+            sub[f"{config}/{split}"] = {"bucket": {k: b.get(k, 0) for k in DEVICE_BUCKETS},
+                                        "category": dict(sorted(c.items()))}
+    kinds = {}
+    for split, paths in files.get("dpo", {}).items():
+        kinds[split] = dict(sorted(Counter(_read(paths, ["negative_kind"])["negative_kind"]).items()))
+    hours: dict[str, list[int]] = {}
+    for split, paths in files.get("operations", {}).items():
+        d = _read(paths, ["time", "logged"])
+        h = [0] * 24
+        for t, logged in zip(d["time"], d["logged"], strict=True):
+            if logged:
+                h[t.hour] += 1
+        hours[split] = h
+    return {"rows": rows, "subsets": sub, "dpo_kinds": kinds, "ops_per_hour": hours}
+
+
+def _plot(stats: dict[str, Any], root: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    if stats["ops_per_hour"]:
+        fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+        for split, h in sorted(stats["ops_per_hour"].items()):
+            total = max(sum(h), 1)
+            ax.plot(range(24), [x / total for x in h], marker="o", ms=3, label=split)
+        ax.set(xlabel="hour of day", ylabel="share of logged operations", title="Operations per hour", xticks=range(0, 24, 2))
+        ax.legend()
+        fig.tight_layout()
+        made.append(_save(fig, root / "stats" / "ops_per_hour.png"))
+        plt.close(fig)
+    subs = {k: v for k, v in stats["subsets"].items() if k.startswith("sft/")}
+    if subs:
+        fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+        width = 0.8 / len(subs)
+        for i, (k, v) in enumerate(sorted(subs.items())):
+            ax.bar([j + i * width for j in range(len(DEVICE_BUCKETS))], [v["bucket"][b] for b in DEVICE_BUCKETS],
+                   width=width, label=k)
+        ax.set(xticks=[j + 0.4 - width / 2 for j in range(len(DEVICE_BUCKETS))], xticklabels=DEVICE_BUCKETS,
+               xlabel="devices in the home", ylabel="sft rows", title="SFT rows per device-count bucket")
+        ax.legend()
+        fig.tight_layout()
+        made.append(_save(fig, root / "stats" / "sft_buckets.png"))
+        plt.close(fig)
+    return made
+
+
+def _save(fig: Any, path: Path) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no version string: stable bytes
+    write_text_atomic(buf.getvalue(), path)
+    return f"stats/{path.name}"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render(stats: dict[str, Any], info: Mapping[str, Any], plots: list[str], files: dict[str, dict[str, list[Path]]]) -> str:
+    """The README.md text (YAML front matter + sections)."""
+    yaml = ["---", "license: cc-by-4.0", "language:", "- en", "pretty_name: " + str(info["title"]),
+            "task_categories:", "- text-generation", "- text-classification",
+            "size_categories:", f"- {size_category(max((sum(v.values()) for v in stats['rows'].values()), default=0))}",
+            "tags:", "- smart-home", "- iot", "- recommendation", "- synthetic", "- dpo", "- devpiolt", "configs:"]
+    for config in CONFIGS:
+        if config not in files:
+            continue
+        yaml += [f"- config_name: {config}", "  data_files:"]
+        for split in SPLITS:
+            if split in files[config]:
+                yaml += [f"  - split: {split}", f"    path: data/{config}/{split}-*.parquet"]
+    yaml.append("---")
+    out = ["\n".join(yaml), "", f"# {info['title']}", "", info["summary"], "",
+           "## Generation", "", _table(["field", "value"], [[k, f"`{v}`"] for k, v in info["settings"].items()]), "",
+           "## Configs and columns", ""]
+    for config in CONFIGS:
+        if config in files:
+            out += [f"### `{config}`", "", _table(["column", "description"], [[f"`{c}`", d] for c, d in COLUMNS[config].items()]), ""]
+    out += ["## Statistics", "", "Rows per config and split:", ""]
+    out.append(_table(["config", *SPLITS], [[c, *[stats["rows"][c].get(s, "-") for s in SPLITS]] for c in stats["rows"]]))
+    for key, v in sorted(stats["subsets"].items()):
+        out += ["", f"`{key}` by device-count bucket: " + ", ".join(f"{b}: {n}" for b, n in v["bucket"].items()),
+                "", f"`{key}` by category: " + (", ".join(f"{c}: {n}" for c, n in v["category"].items()) or "-")]
+    for split, kinds in stats["dpo_kinds"].items():
+        out += ["", f"`dpo/{split}` by negative kind: " + ", ".join(f"{k}: {n}" for k, n in kinds.items())]
+    out.append("")
+    out += [f"![{p}]({p})" for p in plots]
+    out += ["", "## How it was generated", "", info["how"], "", "## Known limits", "", info["limits"], ""]
+    return "\n".join(out)
+
+
+SYNTHETIC_HOW = """Each home is a SimPy simulation (`sim.world.simulate_home`): rooms and devices, outdoor weather
+and first-order room physics, residents with persona schedules, time-sensitive habits, reactions to the
+environment, conflicting toggles and noise; physical operations may go unlogged. At app-open decision
+points a randomised logging policy shows a recommendation with a known propensity and the simulated user
+accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset_rows`: prompts come from
+`sim.prompts` (the last logged operations strictly before the decision time, the environment and the
+home's devices), completions from the canonical grammar of `sim.records`. DPO negatives follow the
+paper (Wang et al., 2025, Sec. 3.3): *time* = an action of the home that this user never performed within
++-1 h of this time of day in their earlier history; *conflict* = the inverse of an action performed on that
+device within the last 10 min (2 min for high-frequency devices). Splits: seen homes' last days form
+`test` (non-overlapping in time with `train`); every k-th home is held out as `test_unseen`.
+Every random draw derives from (seed, home index): the bytes do not depend on the worker count or engine."""
+
+SYNTHETIC_LIMITS = """- Synthetic: the people, habits and acceptance model are hand-written, not fitted to real logs; models
+  trained here learn the simulator's regularities, which are simpler than real households.
+- Descriptions come from a small set of templates; DPO rejected descriptions are template text.
+- One prompt format (compact history of 8 operations); the paper's window is longer.
+- `p_accept` exists only because the data is simulated; real logs have no such column."""
+
+
+def write_card(root: Path, cfg: Any, info: Mapping[str, Any] | None = None) -> Path:
+    """Write ``root/README.md`` (and ``root/stats/*.png``) for the shards that exist under ``root``."""
+    from sim.dataset import GENERATOR_VERSION
+
+    if info is None:
+        settings = {"generator": f"homepilot {GENERATOR_VERSION}", "preset": cfg.preset, "seed": cfg.seed,
+                    "homes": cfg.homes, "days": cfg.days, "test days": cfg.test_days, "start": cfg.start.isoformat(),
+                    "unseen home": f"index % {cfg.unseen_every} == {cfg.unseen_every - 1}",
+                    "homes per shard": cfg.homes_per_shard, "sft rate": cfg.sft_rate, "dpo rate": cfg.dpo_rate,
+                    "test keep": dict(sorted(cfg.test_keep.items())), "command": cfg.command()}
+        info = {"title": f"HomePilot synthetic smart-home operations ({cfg.preset})",
+                "summary": "Synthetic smart-home operation logs and training sets for operation recommendation, "
+                           "after *DevPiolt: Operation Recommendation for IoT Devices at Xiaomi Home* "
+                           "(Wang et al., 2025). Generated by HomePilot's SimPy household simulator.",
+                "settings": settings, "how": SYNTHETIC_HOW, "limits": SYNTHETIC_LIMITS}
+    files = _files(root)
+    stats = statistics(root)
+    plots = _plot(stats, root)
+    path = root / "README.md"
+    write_text_atomic(render(stats, info, plots, files), path)
+    return path

@@ -1,0 +1,247 @@
+"""From one home's log to the rows of every dataset config (pure: no files, no progress bars).
+
+``home_rows(log, spec)`` returns ``{(config, split): {column: [values]}}`` with exactly the
+columns of ``sim.schema.SCHEMAS[config]``, rows in time order. Split rules:
+
+- a *seen* home (``spec.unseen`` False): everything before ``spec.cutoff`` is ``train``,
+  everything from it on is ``test`` (non-overlapping in time);
+- an *unseen* home: its homes/events/operations rows are all ``test_unseen`` (earlier days give
+  the prompts their history), its sft/feedback rows come from the test period only.
+
+Per config: ``homes`` (one row), ``events`` (raw log rows), ``operations`` (logged and
+unlogged, paper Fig. 2d), ``pretrain`` (train split only: one row per home-day,
+``serialize_history(day's logged operations, env=True, desc=True)``), ``sft`` (sampled logged
+operations: prompt from ``sim.prompts``, completions from ``serialize_target``), ``dpo``
+(train split only: for sampled sft rows, one mined negative each, ``sim.negatives``) and
+``feedback`` (logged exposures with the label = actions of the user's next logged operation
+within ``spec.feedback_horizon_s``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from sim.catalog import OUTDOOR, device_type
+from sim.describe import describe
+from sim.log import Event, HomeLog, HomeSpec
+from sim.negatives import NegativeMiner
+from sim.prompts import HISTORY_K, prompt_text
+from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation
+from sim.records import serialize_target as target
+
+Rows = dict[str, list]
+RowTables = dict[tuple[str, str], Rows]
+
+# independent random streams per home, derived from (seed, home index, stream) like the simulator's
+STREAM_SFT, STREAM_TEST, STREAM_DPO = 1001, 1002, 1003
+SFT_SOURCES: tuple[str, ...] = ("app", "voice", "physical")  # automations are not recommendations
+
+
+def row_rng(seed: int, index: int, stream: int) -> np.random.Generator:
+    """The generator of one (seed, home, purpose): independent of worker count and engine."""
+    return np.random.default_rng([seed, index, stream])
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """How rows are cut from a home log."""
+
+    cutoff: datetime  # first instant of the test period
+    unseen: bool = False  # home never in train (test_unseen)
+    seed: int = 0
+    sft_rate: float = 1.0  # probability that a train-period logged operation becomes an sft row
+    test_keep: Mapping[str, float] = field(default_factory=dict)  # bucket -> keep probability of test rows
+    dpo_rate: float = 1.0  # probability that an sft train row is mined for a dpo pair
+    history_k: int = HISTORY_K  # operations in the prompt's history window
+    feedback_horizon_s: int = 1800  # the label is the next operation within 30 min of an exposure
+    sources: tuple[str, ...] = SFT_SOURCES  # operation sources that become sft/dpo rows
+
+    def __post_init__(self) -> None:
+        for name in ("sft_rate", "dpo_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"RowSpec.{name} must be in [0, 1], got {v}")
+        for b, v in self.test_keep.items():
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"RowSpec.test_keep[{b!r}] must be in [0, 1], got {v}")
+
+
+# ---------------------------------------------------------------- small parts
+
+
+def categories(actions: Iterable[Action], types: Mapping[tuple[str, str], str]) -> list[str]:
+    """Catalogue categories of the operated devices, in order of first appearance."""
+    out: dict[str, None] = {}
+    for a in actions:
+        t = types.get(a.target)
+        if t is not None:
+            out.setdefault(device_type(t).category, None)
+    return list(out)
+
+
+def device_rows(home: HomeSpec) -> list[dict[str, str]]:
+    return [{"room": d.room, "device": d.name, "type": d.type} for d in home.devices]
+
+
+class Environment:
+    """Latest sensor/weather reading per (room, indicator) at a time, from the event log."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        series: dict[tuple[str, str], tuple[list[datetime], list[str]]] = defaultdict(lambda: ([], []))
+        for e in events:
+            if e.kind in ("sensor", "weather"):
+                ts, vs = series[(e.room, e.field)]
+                ts.append(e.time)
+                vs.append(e.value)
+        self.series = dict(series)
+
+    def at(self, t: datetime, rooms: Sequence[str]) -> tuple[EnvReading, ...]:
+        """Readings of ``rooms`` then ``outdoor`` at or before ``t`` (indicators sorted by name)."""
+        out = []
+        for room in [*dict.fromkeys(rooms), OUTDOOR]:
+            for (r, ind), (ts, vs) in sorted(self.series.items()):
+                if r != room:
+                    continue
+                i = bisect.bisect_right(ts, t)
+                if i:
+                    out.append(EnvReading(r, ind, vs[i - 1]))
+        return tuple(out)
+
+
+def _empty(columns: Sequence[str]) -> Rows:
+    return {c: [] for c in columns}
+
+
+class _Tables:
+    """Accumulates column lists per (config, split)."""
+
+    def __init__(self) -> None:
+        from sim.schema import SCHEMAS
+
+        self.schemas = SCHEMAS
+        self.tables: RowTables = {}
+
+    def add(self, config: str, split_: str, **row) -> None:
+        rows = self.tables.get((config, split_))
+        if rows is None:
+            rows = self.tables[(config, split_)] = _empty(self.schemas[config].names)
+        for k, v in row.items():
+            rows[k].append(v)
+
+
+# ---------------------------------------------------------------- the composite
+
+
+def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
+    """Rows of every config for one home (see the module docstring for the split rules)."""
+    home, hid = log.home, log.home.home_id
+    types = home.types()
+    devices = device_rows(home)
+    targets = home.targets
+    out = _Tables()
+
+    def period(t: datetime) -> str:
+        if spec.unseen:
+            return "test_unseen"
+        return "train" if t < spec.cutoff else "test"
+
+    home_split = "test_unseen" if spec.unseen else "train"
+    out.add("homes", home_split, home_id=hid, index=home.index, split=home_split, n_devices=home.n_devices,
+            bucket=home.bucket, climate_zone=home.climate_zone, rooms=list(home.rooms),
+            residents=list(home.residents), devices=devices)
+
+    for e in log.events:
+        out.add("events", period(e.time), home_id=hid, time=e.time, kind=e.kind, room=e.room, device=e.device,
+                field=e.field, value=e.value, source=e.source, user=e.user, logged=e.logged)
+
+    for op in log.operations:
+        out.add("operations", period(op.time), home_id=hid, user=op.user, time=op.time, source=op.source,
+                logged=op.logged, actions=serialize_actions(op.actions), description=op.description,
+                n_actions=len(op.actions), categories=categories(op.actions, types), text=serialize_operation(op))
+
+    logged = log.logged_operations
+    times = [o.time for o in logged]
+
+    def prompt(t: datetime, env: Sequence[EnvReading]) -> str:
+        end = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
+        window = logged[max(0, end - spec.history_k):end]
+        return prompt_text(window, t, env, targets, spec.history_k)
+
+    # pretrain: one row per home-day of the train period (seen homes only)
+    if not spec.unseen:
+        by_day: dict[object, list[Operation]] = defaultdict(list)
+        for op in logged:
+            if op.time < spec.cutoff:
+                by_day[op.time.date()].append(op)
+        for day in sorted(by_day):
+            out.add("pretrain", "train", home_id=hid, text=serialize_history(by_day[day], env=True, desc=True))
+
+    # sft + dpo: one pass in time order; the miner sees operations strictly before each minute
+    rng_sft = row_rng(spec.seed, home.index, STREAM_SFT)
+    rng_test = row_rng(spec.seed, home.index, STREAM_TEST)
+    rng_dpo = row_rng(spec.seed, home.index, STREAM_DPO)
+    keep_test = spec.test_keep.get(home.bucket, 1.0)
+    miner = NegativeMiner(types)
+    pending: list[Operation] = []
+    for op in logged:
+        if pending and pending[0].time != op.time:
+            for p in pending:
+                miner.observe(p)
+            pending.clear()
+        pending.append(op)
+        split = period(op.time)
+        # draw every random number for every operation so samples do not depend on each other
+        u_row = (rng_sft if split == "train" else rng_test).random()
+        u_dpo = rng_dpo.random()
+        if op.source not in spec.sources or (spec.unseen and op.time < spec.cutoff):
+            continue
+        if u_row >= (spec.sft_rate if split == "train" else keep_test):
+            continue
+        p = prompt(op.time, op.environment)
+        completion = target(op.actions, op.description, "action-first")
+        out.add("sft", split, home_id=hid, user=op.user, time=op.time, prompt=p, completion=completion,
+                completion_text_first=target(op.actions, op.description, "text-first"),
+                actions=serialize_actions(op.actions), description=op.description, bucket=home.bucket,
+                categories=categories(op.actions, types), devices=devices)
+        if split == "train" and u_dpo < spec.dpo_rate:
+            neg = miner.mine(op, rng_dpo)
+            if neg is not None:
+                rejected = target(neg.actions, describe(neg.actions, 0), "action-first")
+                if rejected != completion:
+                    out.add("dpo", "train", home_id=hid, time=op.time, prompt=p, chosen=completion,
+                            rejected=rejected, negative_kind=neg.kind)
+
+    # feedback: logged exposures with their context and the user's next operation as label
+    env = Environment(log.events)
+    horizon = timedelta(seconds=spec.feedback_horizon_s)
+    for x in log.exposures:
+        split = period(x.time)
+        if spec.unseen and x.time < spec.cutoff:
+            continue
+        label_op = _next_op(logged, times, x.time, x.user, horizon)
+        label = serialize_actions(label_op.actions) if label_op is not None else ""
+        rooms = [a.room for a in x.shown]
+        cats = categories(label_op.actions if label_op is not None else x.shown, types)
+        out.add("feedback", split, home_id=hid, user=x.user, time=x.time, prompt=prompt(x.time, env.at(x.time, rooms)),
+                shown=serialize_actions(x.shown), description=x.description, propensity=float(x.propensity),
+                accepted=bool(x.accepted), p_accept=float(x.p_accept), label=label, bucket=home.bucket,
+                categories=cats, devices=devices)
+    return out.tables
+
+
+def _next_op(logged: Sequence[Operation], times: Sequence[datetime], t: datetime, user: str,
+             horizon: timedelta) -> Operation | None:
+    """The first logged operation of ``user`` (any user if unknown) at or after ``t``, within ``horizon``."""
+    i = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
+    while i < len(logged) and logged[i].time <= t + horizon:
+        op = logged[i]
+        if op.time >= t.replace(second=0, microsecond=0) and (not user or not op.user or op.user == user):
+            return op
+        i += 1
+    return None
