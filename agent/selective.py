@@ -88,10 +88,16 @@ def aurc(confidence, accepted) -> float:
 
 
 def ece(confidence, accepted, n_bins: int = 10) -> float:
-    """Expected calibration error over ``n_bins`` equal-width bins."""
+    """Expected calibration error over ``n_bins`` equal-width bins.
+
+    ``accepted`` is 0/1 answers, or true acceptance probabilities in [0, 1] (calibration
+    against the acceptance model rather than sampled answers).
+    """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    c, a = _conf(confidence), _bool("accepted", accepted).astype(float)
+    c, a = _conf(confidence), np.asarray(accepted, dtype=float).reshape(-1)
+    if np.any(~np.isfinite(a)) or np.any(a < 0) or np.any(a > 1):
+        raise ValueError("accepted must be 0/1 or probabilities in [0, 1]")
     if len(c) != len(a):
         raise ValueError(f"confidence has {len(c)} entries but accepted has {len(a)}")
     if len(c) == 0:

@@ -54,11 +54,15 @@ def test_ece_hand_worked():
     rng = np.random.default_rng(0)
     c = rng.random(20000)
     assert ece(c, rng.random(20000) < c) < 0.02  # calibrated by construction
+    assert ece(c, c) == pytest.approx(0.0)  # probabilities as outcomes: perfectly calibrated
+    assert ece([0.9, 0.9], [0.5, 0.7], n_bins=10) == pytest.approx(0.3)
 
 
 def test_bad_input_named():
     with pytest.raises(ValueError, match="confidence"):
         ece([1.2], [1])
+    with pytest.raises(ValueError, match="accepted must be"):
+        ece([0.5], [2])
     with pytest.raises(ValueError, match="n_bins"):
         ece([0.5], [1], n_bins=0)
     with pytest.raises(ValueError, match="exposed"):
