@@ -1,0 +1,111 @@
+"""Legal candidate operations of a home, and the decision contexts the baselines read.
+
+A *context* is what every recommender sees at a decision point: the parsed prompt
+(``sim.records.Prompt``: history window, time, environment, candidate devices) plus the home's
+device types, ``{(room, device): type}`` (``sim.log.HomeSpec.types()``). ``context_from_row``
+builds both from a row of the dataset's ``sft`` config (schema in ``sim.schema``) and
+``label_from_row`` parses the row's ``actions`` column, so every baseline reads rows one way.
+
+A *candidate* is one legal single action ``[room][device][field][value]``: a device of the home
+(one the prompt lists), a field of its catalogue type, a value on that field's grid
+(``FieldSpec.grid()``). Numeric grids make the full set large (a light alone has 2 + 100 + 45
+settings): ``legal_actions`` enumerates all of it (the random-legal baseline samples from it),
+``legal_fields`` gives the factored (device, field) view that the CGC baseline scores before
+its value head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sim.catalog import CatalogError, device_type
+from sim.records import Action, Prompt, parse_actions, parse_prompt
+
+Types = Mapping[tuple[str, str], str]  # (room, device) -> catalogue type name
+
+
+def check_types(devices: Iterable[tuple[str, str]], types: Types) -> None:
+    """Raise CatalogError naming the device when one has no type or an unknown catalogue type."""
+    for target in devices:
+        if target not in types:
+            raise CatalogError(f"device {target[0]}/{target[1]} has no type in the given types mapping")
+        device_type(types[target])  # raises naming the unknown type
+
+
+def home_devices(prompt: Prompt, types: Types) -> tuple[tuple[str, str], ...]:
+    """The candidate home-devices: the prompt's device list (or every typed device if it is empty)."""
+    devices = prompt.devices or tuple(types)
+    check_types(devices, types)
+    return tuple(devices)
+
+
+def legal_fields(prompt: Prompt, types: Types) -> tuple[tuple[tuple[str, str], str], ...]:
+    """Every legal (home-device, field) pair, in prompt device order then catalogue field order."""
+    out = []
+    for target in home_devices(prompt, types):
+        for name in device_type(types[target]).fields:
+            out.append((target, name))
+    return tuple(out)
+
+
+def legal_actions(prompt: Prompt, types: Types) -> tuple[Action, ...]:
+    """Every legal single action for this home: devices x fields x ``FieldSpec.grid()``."""
+    out = []
+    for (room, device), name in legal_fields(prompt, types):
+        for value in device_type(types[(room, device)]).field(name).grid():
+            out.append(Action(room, device, name, value))
+    return tuple(out)
+
+
+def is_legal_action(action: Action, prompt: Prompt, types: Types) -> bool:
+    """True when ``action`` operates a listed device with a field and value its type allows."""
+    if action.target not in set(home_devices(prompt, types)):
+        return False
+    spec = device_type(types[action.target]).fields.get(action.field)
+    return spec is not None and spec.allows(action.value)
+
+
+def types_from_devices(devices: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], str]:
+    """``{(room, device): type}`` from the ``devices`` column (list of {room, device, type})."""
+    out = {}
+    for d in devices:
+        device_type(d["type"])  # unknown type -> CatalogError naming it
+        out[(d["room"], d["device"])] = d["type"]
+    return out
+
+
+def context_from_row(row: Mapping[str, Any]) -> tuple[Prompt, dict[tuple[str, str], str]]:
+    """(prompt, types) from an ``sft`` (or ``feedback``) row dict."""
+    for key in ("prompt", "devices"):
+        if key not in row:
+            raise KeyError(f"row has no {key!r} column; columns: {', '.join(row)}")
+    prompt = parse_prompt(row["prompt"])
+    types = types_from_devices(row["devices"])
+    check_types(prompt.devices, types)
+    return prompt, types
+
+
+def label_from_row(row: Mapping[str, Any]) -> tuple[Action, ...]:
+    """The label actions of an ``sft`` row (its ``actions`` column, canonical grammar)."""
+    if "actions" not in row:
+        raise KeyError(f"row has no 'actions' column; columns: {', '.join(row)}")
+    return parse_actions(row["actions"])
+
+
+def sft_files(data_dir: str | Path, split: str) -> list[Path]:
+    """The parquet shards of ``data/sft/<split>-*.parquet``; FileNotFoundError naming the pattern if none."""
+    d = Path(data_dir) / "data" / "sft"
+    files = sorted(d.glob(f"{split}-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no sft {split} split in {data_dir}: nothing matches {d / f'{split}-*.parquet'}")
+    return files
+
+
+def read_sft_rows(data_dir: str | Path, split: str = "train", columns: Sequence[str] | None = None) -> list[dict]:
+    """Rows of the ``sft`` config's ``split`` as dicts (all columns when ``columns`` is None)."""
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(f, columns=list(columns) if columns else None) for f in sft_files(data_dir, split)]
+    return [row for t in tables for row in t.to_pylist()]

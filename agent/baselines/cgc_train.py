@@ -1,0 +1,120 @@
+"""Training the CGC baseline on a dataset's ``sft`` train split (the split every method trains on).
+
+``train_cgc(data_dir, config)`` reads ``<data_dir>/data/sft/train-*.parquet`` (schema
+``sim.schema.SCHEMAS["sft"]``), parses each row's prompt and label with the one grammar
+(``sim.records``), and fits ``cgc.CGCNet`` with AdamW on the sum of the three tasks'
+cross-entropies (device, field given the label's device, value given the label's device and
+field). A multi-action label gives one example per action (``label_actions="all"``) or only its
+first (``"first"``). Everything random comes from ``config.seed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agent.baselines.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
+from agent.baselines.cgc import CGCConfig, CGCModel, Vocab
+from sim.catalog import DEVICE_TYPES, CatalogError, validate
+from sim.records import Action, Prompt
+
+SFT_COLUMNS = ("prompt", "actions", "devices")
+
+
+def _targets(action: Action, devices: tuple[tuple[str, str], ...], types: Types,
+             vocab: Vocab) -> tuple[int, int, int] | None:
+    """(device index, field slot, value index) of a label action; None if its device is not a candidate."""
+    if action.target not in devices:
+        return None
+    typ = types[action.target]
+    validate(typ, action.field, action.value)  # CatalogError naming the illegal field/value
+    slot = list(DEVICE_TYPES[typ].fields).index(action.field)
+    return devices.index(action.target), slot, vocab.value_ix[action.value]
+
+
+def examples(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], vocab: Vocab,
+             label_actions: str = "all") -> tuple[np.ndarray, np.ndarray, int]:
+    """(context index (N,), targets (N, 3), skipped label actions) for teacher-forced training."""
+    ctx, ys, skipped = [], [], 0
+    for i, ((prompt, types), label) in enumerate(zip(contexts, labels, strict=True)):
+        devices = home_devices(prompt, types)
+        for a in label if label_actions == "all" else label[:1]:
+            y = _targets(a, devices, types, vocab)
+            if y is None:
+                skipped += 1
+                continue
+            ctx.append(i)
+            ys.append(y)
+    return np.asarray(ctx, dtype=np.int64), np.asarray(ys, dtype=np.int64).reshape(-1, 3), skipped
+
+
+def train_cgc_on(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], config: CGCConfig,
+                 log: Callable[[str], None] | None = None) -> CGCModel:
+    """Fit CGC on in-memory (prompt, types) contexts and their label actions (the pure core)."""
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    vocab = Vocab.build(contexts, labels)
+    model = CGCModel(config, vocab)
+    ctx_ix, ys, skipped = examples(contexts, labels, vocab, config.label_actions)
+    if len(ctx_ix) == 0:
+        raise ValueError("no training example: no label action operates a device listed in its prompt")
+    feats = model.featurize(contexts)
+    opt = torch.optim.AdamW(model.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n = len(ctx_ix)
+    steps = config.epochs * ((n + config.batch_size - 1) // config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.1)
+    y = torch.from_numpy(ys)
+    losses = []
+    model.net.train()
+    for epoch in range(config.epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = perm[start:start + config.batch_size]
+            batch = feats.tensors(ctx_ix[idx.numpy()])
+            loss = model.net.loss(batch, y[idx, 0], y[idx, 1], y[idx, 2])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        losses.append(total / n)
+        if log is not None:
+            log(f"cgc epoch {epoch + 1}/{config.epochs} loss {losses[-1]:.4f}")
+    model.net.eval()
+    model.stats = {"rows": len(contexts), "examples": n, "skipped_label_actions": skipped,
+                   "epoch_loss": [round(x, 5) for x in losses], "train_seconds": round(time.perf_counter() - t0, 2),
+                   "values": len(vocab.values), "parameters": sum(p.numel() for p in model.net.parameters())}
+    return model
+
+
+def contexts_and_labels(rows: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[Prompt, Types]], list[tuple[Action, ...]]]:
+    """Parse sft rows into (prompt, types) contexts and label actions; errors name the bad row."""
+    contexts, labels = [], []
+    for i, row in enumerate(rows):
+        try:
+            contexts.append(context_from_row(row))
+            labels.append(label_from_row(row))
+        except (CatalogError, ValueError, KeyError) as e:
+            raise type(e)(f"sft row {i}: {e}") from e
+    return contexts, labels
+
+
+def train_cgc(data_dir: str | Path, config: CGCConfig | None = None,
+              log: Callable[[str], None] | None = None) -> CGCModel:
+    """Train CGC on ``<data_dir>/data/sft/train-*.parquet``."""
+    config = config or CGCConfig()
+    rows = read_sft_rows(data_dir, "train", SFT_COLUMNS)
+    if config.max_rows is not None:
+        rows = rows[:config.max_rows]
+    if not rows:
+        raise ValueError(f"the sft train split of {data_dir} has no rows")
+    contexts, labels = contexts_and_labels(rows)
+    return train_cgc_on(contexts, labels, config, log)
