@@ -1,0 +1,478 @@
+"""``homepilot replay``: offline acceptance-rate evaluation of a recommender from logged feedback.
+
+For one target policy (a trained run, or the time-of-day frequency baseline) over the decision
+points of a dataset split it reports, side by side:
+
+- the replay estimate (Li et al. 2011) with its matched count, IPS, SNIPS and DR
+  (``agent.ope``) of the target's acceptance rate among the recommendations it would expose
+  (confidence >= threshold), each with a percentile-bootstrap interval;
+- the live ground truth: ``mode=replay`` averages the acceptance model's true probability
+  (``sim.acceptance.p_accept``) of each exposed recommendation on the very same contexts, by
+  re-simulating the homes from the dataset's generation config; ``mode=live`` instead runs the
+  target in ``homepilot/HomeLive-v0`` (the home then drifts from the logged one: accepted
+  operations change it), and reports the simulated users' answers;
+- the exposure gate's metrics (``agent.selective``): acceptance, exposure, device coverage,
+  cumulative reward, AURC and ECE (stating the bins), with acceptance judged by
+  ``homepilot/HomeReplay-v0`` (logged feedback where the log showed the same operation, else
+  the label).
+
+Writes ``replay.json`` and ``replay.md`` under ``out``. Pure core (``evaluate``), thin shell
+(``main``); policies and the truth are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.ope import DEFAULT_LEVEL, estimate_all
+from agent.selective import ece, selective_report
+from sim.catalog import device_type
+from sim.envs.common import parse_recommendation
+from sim.envs.replay import HomeReplayEnv, read_feedback
+from sim.records import Action, parse_actions, serialize_target
+
+Row = Mapping[str, Any]
+MODES = ("replay", "live")
+
+
+@dataclass(frozen=True)
+class Rec:
+    """A target policy's recommendation at one decision point (empty ``actions`` = nothing)."""
+
+    actions: tuple[Action, ...]
+    description: str
+    confidence: float  # in [0, 1]; the gate shows it when >= threshold
+
+    def text(self) -> str:
+        """The env action: an action-first target, or "" for nothing."""
+        return serialize_target(self.actions, self.description) if self.actions else ""
+
+
+class Policy(Protocol):
+    """A target policy: one ``Rec`` per feedback row (keys ``home_id``, ``time``, ``prompt``, ``devices``)."""
+
+    name: str
+
+    def recommend(self, rows: Sequence[Row]) -> list[Rec]: ...
+
+
+TruthFn = Callable[[Sequence[Row], Sequence[Rec]], np.ndarray]  # -> (n,) true P(accept)
+
+
+# ---------------------------------------------------------------- the DR reward model
+
+
+def op_key(actions: Sequence[Action], types: Mapping[tuple[str, str], str]) -> str:
+    """The reward model's feature of an operation: its device categories and fields (``AC:power+...``)."""
+    parts = []
+    for a in actions:
+        t = types.get(a.target)
+        parts.append(f"{device_type(t).category if t else '?'}:{a.field}")
+    return "+".join(sorted(set(parts)))
+
+
+@dataclass
+class RewardModel:
+    """rhat(x, a) for DR: logged acceptance rate per ``op_key``, shrunk to the global rate.
+
+    rhat = (accepted_k + prior * global) / (shown_k + prior); fit on the logged feedback of the
+    train split (or the evaluated rows when no train feedback exists).
+    """
+
+    prior: float = 5.0  # pseudo-count of the shrinkage towards the global acceptance rate
+    rates: dict[str, float] = field(default_factory=dict)
+    global_rate: float = 0.5
+
+    def fit(self, rows: Sequence[Row]) -> RewardModel:
+        acc: dict[str, list[float]] = {}
+        for r in rows:
+            types = {(d["room"], d["device"]): d["type"] for d in r["devices"]}
+            try:
+                key = op_key(parse_actions(r["shown"]), types)
+            except ValueError:
+                continue
+            acc.setdefault(key, []).append(float(r["accepted"]))
+        every = [x for v in acc.values() for x in v]
+        self.global_rate = float(np.mean(every)) if every else 0.5
+        self.rates = {k: (sum(v) + self.prior * self.global_rate) / (len(v) + self.prior) for k, v in acc.items()}
+        return self
+
+    def predict(self, actions: Sequence[Action], types: Mapping[tuple[str, str], str]) -> float:
+        return self.rates.get(op_key(actions, types), self.global_rate) if actions else 0.0
+
+
+# ---------------------------------------------------------------- config
+
+
+@dataclass
+class ReplayEvalConfig:
+    """Options of ``homepilot replay``."""
+
+    data: str  # dataset directory (``sim.schema`` layout)
+    out: str  # output directory for replay.json and replay.md
+    model: str = "baseline"  # a run directory (``agent.recommender.Recommender.from_run``) or "baseline"
+    threshold: float = 0.7  # exposure gate: show when confidence >= threshold
+    mode: str = "replay"  # replay: truth = p_accept on the logged contexts | live: run HomeLive-v0
+    split: str = "test"  # feedback split to evaluate: test | test_unseen | train
+    penalty: float = 1.0  # cost of a rejected recommendation in the cumulative reward
+    n_boot: int = 1000  # bootstrap replicates of every interval
+    level: float = DEFAULT_LEVEL  # interval level
+    n_bins: int = 10  # ECE bins (equal width)
+    seed: int = 0  # bootstrap and live-env seed
+    live_days: int = 0  # mode=live: simulated days per home (0 = the dataset's test days)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.penalty < 0:
+            raise ValueError(f"penalty must be >= 0, got {self.penalty}")
+        if self.n_boot < 0:
+            raise ValueError(f"n_boot must be >= 0, got {self.n_boot}")
+        if not 0 < self.level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {self.level}")
+        if self.n_bins < 1:
+            raise ValueError(f"n_bins must be >= 1, got {self.n_bins}")
+        if self.live_days < 0:
+            raise ValueError(f"live_days must be >= 0, got {self.live_days}")
+
+
+# ---------------------------------------------------------------- the pure core
+
+
+def order_rows(rows: Sequence[Row]) -> list[Row]:
+    """Rows in the replay env's order: by home id, then time (stable)."""
+    return sorted(rows, key=lambda r: (str(r["home_id"]), r["time"]))
+
+
+def judge_in_env(rows: Sequence[Row], recs: Sequence[Rec], exposed: np.ndarray,
+                 penalty: float) -> tuple[np.ndarray, list[str], float]:
+    """Run HomeReplay-v0 over ``rows`` (already in env order) with the exposed recommendations.
+
+    Returns (accepted (n,) bool as judged for *every* recommendation, exposed or not; judged_by
+    per row; the env's cumulative reward, abstaining where not exposed).
+    """
+    env = HomeReplayEnv(list(rows), penalty=penalty)
+    accepted = np.zeros(len(rows), dtype=bool)
+    judged_by: list[str] = []
+    total, k = 0.0, 0
+    for ep in env.episodes:
+        env.reset(options={"home": ep.home_id})
+        for i in range(len(ep.obs)):
+            rec = recs[k]
+            accepted[k], how = env.judge(i, parse_recommendation(rec.text(), ep.types))
+            judged_by.append(how)
+            _, reward, _, _, _ = env.step(rec.text() if exposed[k] else "")
+            total += reward
+            k += 1
+    return accepted, judged_by, total
+
+
+def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None, cfg: ReplayEvalConfig,
+             reward_model: RewardModel, rng: np.random.Generator) -> dict[str, Any]:
+    """The replay report for recommendations ``recs`` at feedback ``rows`` (same order, env order)."""
+    n = len(rows)
+    if len(recs) != n:
+        raise ValueError(f"{n} rows but {len(recs)} recommendations")
+    conf = np.array([r.confidence for r in recs], dtype=float)
+    has = np.array([bool(r.actions) for r in recs])
+    exposed = has & (conf >= cfg.threshold)
+    types = [{(d["room"], d["device"]): d["type"] for d in r["devices"]} for r in rows]
+    shown = [frozenset(parse_actions(r["shown"])) for r in rows]
+    matched = np.array([e and frozenset(rec.actions) == s for e, rec, s in zip(exposed, recs, shown, strict=True)])
+
+    # off-policy estimates over the exposed contexts (acceptance among what the target shows)
+    ix = np.flatnonzero(exposed)
+    reward = np.array([float(rows[i]["accepted"]) for i in ix])
+    prop = np.array([float(rows[i]["propensity"]) for i in ix])
+    rl = np.array([reward_model.predict(tuple(shown[i]), types[i]) for i in ix])
+    rt = np.array([reward_model.predict(recs[i].actions, types[i]) for i in ix])
+    est = estimate_all(reward, prop, matched[ix].astype(float), rl, rt, rng, cfg.n_boot, cfg.level)
+
+    judged, judged_by, env_reward = judge_in_env(rows, recs, exposed, cfg.penalty)
+    exposed_dev = [(str(rows[i]["home_id"]), *a.target) for i in ix for a in recs[i].actions]
+    operated = [(str(r["home_id"]), *a.target) for r in rows for a in _label(r)]
+    sel = selective_report(np.clip(conf, 0, 1), exposed, judged & has, exposed_dev, operated, cfg.penalty, cfg.n_bins)
+
+    live = float(truth[ix].mean()) if truth is not None and len(ix) else float("nan")
+    report: dict[str, Any] = {
+        "live_acceptance": live,
+        **{k: v.to_dict() for k, v in est.items()},
+        "acceptance_rate": sel["acceptance_rate"], "exposure_rate": sel["exposure_rate"],
+        "device_coverage": sel["device_coverage"], "cumulative_reward": env_reward,
+        "aurc": sel["aurc"], "ece": sel["ece"], "n_bins": cfg.n_bins,
+        "n_decisions": n, "n_exposed": int(exposed.sum()), "n_matched": int(matched.sum()),
+        "judged_by": {k: judged_by.count(k) for k in ("logged", "label", "abstain", "invalid")},
+        "level": cfg.level, "threshold": cfg.threshold,
+    }
+    if truth is not None:
+        report["ece_true"] = ece(np.clip(conf[has], 0, 1), truth[has], cfg.n_bins)  # against true P(accept)
+        report["inside"] = {k: bool(est[k].covers(live)) for k in ("replay", "ips", "snips", "dr")}
+    return report
+
+
+def _label(r: Row) -> tuple[Action, ...]:
+    try:
+        return parse_actions(r["label"]) if r.get("label") else ()
+    except ValueError:
+        return ()
+
+
+# ---------------------------------------------------------------- target policies
+
+
+class FrequencyPolicy:
+    """The time-of-day frequency baseline as a target policy (``agent.baselines.frequency``).
+
+    One ``FrequencyBaseline`` per home, fit on the home's logged train-split operations (or, for
+    a home with none, e.g. ``test_unseen``, on the history window of its first prompt);
+    confidence = the baseline's empirical slot frequency of the recommended operation.
+    """
+
+    name = "frequency-baseline"
+
+    def __init__(self, operations: Mapping[str, Sequence[Any]]) -> None:
+        self.operations = operations  # home_id -> logged Operation list (train split)
+
+    def recommend(self, rows: Sequence[Row]) -> list[Rec]:
+        from agent.baselines.frequency import FrequencyBaseline
+        from sim.describe import describe
+        from sim.records import parse_prompt
+
+        models: dict[str, Any] = {}
+        out = []
+        for r in rows:
+            hid = str(r["home_id"])
+            if hid not in models:
+                ops = list(self.operations.get(hid, ()))
+                if not ops:
+                    ops = list(parse_prompt(r["prompt"]).history)
+                models[hid] = FrequencyBaseline().fit(ops)
+            actions, conf = _frequency_prediction(models[hid].predict(r["time"]))
+            out.append(Rec(actions, describe(actions) if actions else "", conf))
+        return out
+
+
+def _frequency_prediction(pred: Any) -> tuple[tuple[Action, ...], float]:
+    """(actions, confidence) from whatever ``FrequencyBaseline.predict`` returns."""
+    if pred is None:
+        return (), 0.0
+    if isinstance(pred, tuple) and len(pred) == 2 and isinstance(pred[1], (int, float)):
+        return tuple(pred[0]), float(pred[1])
+    return tuple(getattr(pred, "actions", ())), float(getattr(pred, "confidence", 0.0))
+
+
+class RecommenderPolicy:
+    """A trained run (``agent.recommender.Recommender.from_run``) as a target policy."""
+
+    def __init__(self, run: str) -> None:
+        from agent.recommender import Recommender
+
+        self.name = f"run:{run}"
+        self.model = Recommender.from_run(run)
+
+    def recommend(self, rows: Sequence[Row]) -> list[Rec]:
+        from agent.baselines.candidates import context_from_row
+
+        recs = self.model.recommend_batch([context_from_row(r) for r in rows])
+        return [Rec(tuple(x.actions), x.description or "", float(x.confidence)) for x in recs]
+
+
+# ---------------------------------------------------------------- the live ground truth
+
+
+def generation_config(data: str | Path) -> Any:
+    """The ``sim.dataset.DatasetConfig`` a dataset was generated with (from its manifest)."""
+    from sim.dataset import DatasetConfig
+    from sim.shards import MARKERS_DIR
+
+    path = Path(data) / MARKERS_DIR / "generation.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the live ground truth re-simulates the homes from the "
+                                "generation config that `homepilot generate` writes there")
+    fp = {k: v for k, v in json.loads(path.read_text()).items() if k != "generator_version"}
+    return DatasetConfig(out=str(data), **fp)
+
+
+def home_indices(data: str | Path) -> dict[str, int]:
+    """home_id -> simulator index, from the ``homes`` config (every split)."""
+    import glob
+
+    import pyarrow.parquet as pq
+
+    out = {}
+    for f in sorted(glob.glob(str(Path(data) / "data" / "homes" / "*.parquet"))):
+        for r in pq.read_table(f, columns=["home_id", "index"]).to_pylist():
+            out[r["home_id"]] = int(r["index"])
+    return out
+
+
+def simulator_truth(data: str | Path) -> TruthFn:
+    """True P(accept) of each recommendation at its logged context, from the re-simulated home.
+
+    Every home of the dataset is re-simulated with the generation config (deterministic per
+    (seed, index)) and ``sim.acceptance.p_accept(log, time, actions, description)`` is asked.
+    """
+    from sim.acceptance import p_accept
+    from sim.dataset import sim_config
+    from sim.world import simulate_home
+
+    cfg = generation_config(data)
+    index = home_indices(data)
+    sc = sim_config(cfg)
+
+    def truth(rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
+        logs: dict[str, Any] = {}
+        out = np.zeros(len(rows))
+        for k, (r, rec) in enumerate(zip(rows, recs, strict=True)):
+            if not rec.actions:
+                continue
+            hid = str(r["home_id"])
+            if hid not in logs:
+                if hid not in index:
+                    raise ValueError(f"home {hid!r} of the feedback rows is missing from the homes config")
+                logs[hid] = simulate_home(sc, index[hid])
+            out[k] = float(p_accept(logs[hid], r["time"], rec.actions, rec.description))
+        return out
+
+    return truth
+
+
+# ---------------------------------------------------------------- report files
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lv = report["level"]
+    rows = [f"| live ground truth | {_fmt(report['live_acceptance'])} | | | |"]
+    for k, name in (("replay", "replay (Li et al. 2011)"), ("ips", "IPS"), ("snips", "SNIPS"), ("dr", "DR")):
+        e = report[k]
+        inside = report.get("inside", {}).get(k)
+        rows.append(f"| {name} | {_fmt(e['value'])} | [{_fmt(e['lo'])}, {_fmt(e['hi'])}] | "
+                    f"{e.get('matched', e['n'])} | {'' if inside is None else ('yes' if inside else 'no')} |")
+    truth_note = {
+        "replay": ("the target's true acceptance: the acceptance model's probability `p_accept` of each exposed "
+                   "recommendation at the very same logged contexts (homes re-simulated from the generation "
+                   "config), averaged; this is exactly the quantity the estimators estimate."),
+        "live": ("the share of the target's exposed recommendations accepted by the simulated users when the "
+                 "target runs in `homepilot/HomeLive-v0` over the same homes (a fresh rollout: accepted "
+                 "operations change the home, so the contexts differ from the logged ones)."),
+    }[report["mode"]]
+    lines = [
+        f"# Offline acceptance evaluation: {report['policy']}", "",
+        f"Data `{report['data']}`, split `{report['split']}`, threshold {report['threshold']}, "
+        f"{report['n_decisions']} decision points, {report['n_exposed']} exposed, "
+        f"{report['n_matched']} matching the logged operation.", "",
+        f"Acceptance among exposed recommendations, {lv:.0%} percentile-bootstrap intervals "
+        f"({report['n_boot']} replicates):", "",
+        "| estimate | value | interval | points (matched for replay) | truth inside |", "|---|---|---|---|---|",
+        *rows, "",
+        f"**Live ground truth** ({report['mode']} mode): {truth_note}", "",
+        "## Exposure gate", "",
+        "| metric | value |", "|---|---|",
+        f"| acceptance rate (judged by HomeReplay-v0) | {_fmt(report['acceptance_rate'])} |",
+        f"| exposure rate | {_fmt(report['exposure_rate'])} |",
+        f"| device coverage | {_fmt(report['device_coverage'])} |",
+        f"| cumulative reward (penalty {report['penalty']}) | {report['cumulative_reward']:.1f} |",
+        f"| AURC | {_fmt(report['aurc'])} |",
+        f"| ECE ({report['n_bins']} bins) | {_fmt(report['ece'])} |",
+    ]
+    if "ece_true" in report:
+        lines.append(f"| ECE vs true P(accept) ({report['n_bins']} bins) | {_fmt(report['ece_true'])} |")
+    jb = report["judged_by"]
+    lines += ["", f"HomeReplay-v0 judged {jb['logged']} recommendations by the logged answer (same operation shown), "
+              f"{jb['label']} by the label (what the user did next), {jb['abstain']} were empty.", ""]
+    return "\n".join(lines)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_report(report: dict[str, Any], out: str | Path) -> Path:
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "replay.json").write_text(json.dumps(_jsonable(report), indent=2, sort_keys=True) + "\n")
+    (d / "replay.md").write_text(render_markdown(report))
+    return d / "replay.json"
+
+
+# ---------------------------------------------------------------- the shell
+
+
+def train_operations(data: str | Path) -> dict[str, list[Any]]:
+    """home_id -> logged train-split operations, from the ``operations`` config."""
+    import glob
+
+    import pyarrow.parquet as pq
+
+    from sim.records import Operation
+
+    out: dict[str, list[Any]] = {}
+    for f in sorted(glob.glob(str(Path(data) / "data" / "operations" / "train-*.parquet"))):
+        for r in pq.read_table(f).to_pylist():
+            if not r["logged"]:
+                continue
+            op = Operation(r["time"], parse_actions(r["actions"]), description=r["description"] or "",
+                           home=r["home_id"], user=r["user"] or "", source=r["source"], logged=True)
+            out.setdefault(r["home_id"], []).append(op)
+    for ops in out.values():
+        ops.sort(key=lambda o: o.time)
+    return out
+
+
+def load_policy(cfg: ReplayEvalConfig) -> Policy:
+    if cfg.model == "baseline":
+        return FrequencyPolicy(train_operations(cfg.data))
+    if not Path(cfg.model).exists():
+        raise FileNotFoundError(f"--model: run directory {cfg.model!r} not found (or pass 'baseline')")
+    return RecommenderPolicy(cfg.model)
+
+
+def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
+        live: Callable[[ReplayEvalConfig, Policy], float] | None = None) -> dict[str, Any]:
+    """Evaluate ``policy`` on the split's feedback; the report dict (not written)."""
+    rows = order_rows(read_feedback(cfg.data, cfg.split))
+    try:
+        fit_rows = read_feedback(cfg.data, "train") if cfg.split != "train" else rows
+    except FileNotFoundError:
+        fit_rows = rows
+    recs = policy.recommend(rows)
+    p_true = truth(rows, recs) if truth is not None and cfg.mode == "replay" else None
+    report = evaluate(rows, recs, p_true, cfg, RewardModel().fit(fit_rows), np.random.default_rng(cfg.seed))
+    if cfg.mode == "live":
+        if live is None:
+            raise ValueError("mode 'live' needs a live runner")
+        report["live_acceptance"] = live(cfg, policy)
+        report["inside"] = {k: bool(report[k]["lo"] <= report["live_acceptance"] <= report[k]["hi"])
+                            for k in ("replay", "ips", "snips", "dr")}
+    report.update(policy=policy.name, data=str(cfg.data), split=cfg.split, mode=cfg.mode, n_boot=cfg.n_boot,
+                  penalty=cfg.penalty, seed=cfg.seed)
+    return report
+
+
+def main(cfg: ReplayEvalConfig) -> dict[str, Any]:
+    """``homepilot replay``: evaluate, write replay.json and replay.md, return the report."""
+    policy = load_policy(cfg)
+    truth = simulator_truth(cfg.data) if cfg.mode == "replay" else None
+    live = None
+    if cfg.mode == "live":
+        from sim.envs.live import live_acceptance as live
+    report = run(cfg, policy, truth, live)
+    write_report(report, cfg.out)
+    return report
