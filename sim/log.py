@@ -8,9 +8,9 @@ downstream (which only reads them). A real-log importer produces the same ``Home
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sim.catalog import device_bucket, device_type
@@ -80,6 +80,70 @@ class Event:
     logged: bool = True
 
 
+class EventTable:
+    """Columnar store of ``Event`` rows (the simulator writes hundreds per home-day).
+
+    Rows are appended as plain columns (time as minutes after ``start``) because building one
+    frozen dataclass per sensor reading costs more than the rest of the simulation. Reading
+    code sees a sequence of ``Event``: ``len``, iteration and indexing build them on demand;
+    ``to_arrow(home_id)`` gives the ``events`` config table (``sim.schema.SCHEMAS["events"]``).
+    """
+
+    COLUMNS = ("minute", "kind", "room", "device", "field", "value", "source", "user", "logged")
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.minute: list[float] = []  # minutes after start
+        self.kind: list[str] = []
+        self.room: list[str] = []
+        self.device: list[str] = []
+        self.field: list[str] = []
+        self.value: list[str] = []
+        self.source: list[str] = []
+        self.user: list[str] = []
+        self.logged: list[bool] = []
+
+    def append(self, minute: float, kind: str, room: str, device: str, field: str, value: str,
+               source: str = "", user: str = "", logged: bool = True) -> None:
+        self.minute.append(minute)
+        self.kind.append(kind)
+        self.room.append(room)
+        self.device.append(device)
+        self.field.append(field)
+        self.value.append(value)
+        self.source.append(source)
+        self.user.append(user)
+        self.logged.append(logged)
+
+    def __len__(self) -> int:
+        return len(self.minute)
+
+    def __getitem__(self, i: int) -> Event:
+        t = self.start + timedelta(seconds=round(self.minute[i] * 60))
+        return Event(t, self.kind[i], self.room[i], self.device[i], self.field[i], self.value[i],
+                     self.source[i], self.user[i], self.logged[i])
+
+    def __iter__(self) -> Iterator[Event]:
+        return (self[i] for i in range(len(self)))
+
+    def to_arrow(self, home_id: str):
+        """The rows as a ``pyarrow.Table`` with the ``events`` config schema (time at 1 s)."""
+        import numpy as np
+        import pyarrow as pa
+
+        from sim.schema import SCHEMAS
+
+        base = np.datetime64(self.start.replace(microsecond=0), "s")
+        secs = np.rint(np.asarray(self.minute, dtype=float) * 60).astype("int64")
+        cols = {
+            "home_id": pa.array([home_id] * len(self), pa.string()),
+            "time": pa.array(base + secs.astype("timedelta64[s]"), pa.timestamp("s")),
+        }
+        for name in self.COLUMNS[1:]:
+            cols[name] = getattr(self, name)
+        return pa.table(cols, schema=SCHEMAS["events"])
+
+
 @dataclass(frozen=True)
 class Exposure:
     """One logged recommendation at an app-open decision point (the ``feedback`` config).
@@ -106,7 +170,7 @@ class HomeLog:
     home: HomeSpec
     start: datetime
     days: int
-    events: list[Event] = field(default_factory=list)
+    events: list[Event] | EventTable = field(default_factory=list)  # the simulator fills an EventTable
     operations: list[Operation] = field(default_factory=list)  # logged and unlogged
     exposures: list[Exposure] = field(default_factory=list)
     hidden: Mapping[str, Any] | None = None  # simulator-only truth (personas, habits); None for real logs

@@ -1,0 +1,425 @@
+"""What happens in a home: anchors fire habits, intents execute, people react, noise, automations.
+
+Functions over a ``sim.world.World`` (its state, clock, timeline and chooser). ``perform`` is
+the one way an operation happens: it builds the ``Operation`` record (environment readings of
+the operated rooms and outdoors, description, source, logged flag), changes device states,
+updates physics, writes event rows and the hidden timeline, and may plan a follow-up
+(turning the AC on is often followed by adjusting its temperature a few minutes later).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from sim.behaviour import Habit, Intent
+from sim.catalog import DEVICE_TYPES, effects, format_value
+from sim.describe import describe
+from sim.records import Action, EnvReading, Operation
+from sim.timeline import OpRecord
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+DAY = 1440.0
+PLAN_LEAD = 20.0  # minutes: a clock habit's intent forms this long before it is due
+FIELD_ORDER = {"power": 0, "mode": 1, "program": 1, "action": 1, "command": 1, "playback": 1, "lock": 1}
+
+
+@lru_cache(maxsize=65536)
+def action(room: str, device: str, field: str, value: str) -> Action:
+    return Action(room, device, field, value)
+
+
+@lru_cache(maxsize=65536)
+def reading(room: str, indicator: str, value: str) -> EnvReading:
+    return EnvReading(room, indicator, value)
+
+
+@lru_cache(maxsize=4096)
+def _effects(type_name: str, field: str, value: str) -> tuple[tuple[str, str], ...]:
+    return tuple(effects(type_name, field, value))
+
+
+def satisfied(w: World, a: Action, state: dict | None = None) -> bool:
+    """True when the device already is in every state the action asserts."""
+    st = w.state[a.target] if state is None else state
+    return all(st.get(f) == v for f, v in _effects(w.devices[a.target].type, a.field, a.value))
+
+
+def plan(w: World, steps) -> tuple[Action, ...]:
+    """Concrete ordered actions for a step bundle: drop satisfied steps, add plugs, dependency order."""
+    by_dev: dict[tuple[str, str], list[Action]] = {}
+    for room, dev, f, v in steps:
+        if (room, dev) not in w.devices:
+            continue
+        a = action(room, dev, f, v)
+        if not satisfied(w, a):
+            by_dev.setdefault((room, dev), []).append(a)
+    out: list[Action] = []
+    for target, acts in by_dev.items():
+        acts.sort(key=lambda a: FIELD_ORDER.get(a.field, 2))
+        d = w.devices[target]
+        turning_off = len(acts) == 1 and acts[0].field == "power" and acts[0].value == "off"
+        if d.plug is not None and not turning_off:
+            plug = action(d.room, d.plug, "power", "on")
+            if not satisfied(w, plug) and plug not in out:
+                out.append(plug)
+        out.extend(acts)
+    return tuple(out)
+
+
+def resolve(w: World, user: str, steps) -> list[tuple[str, str, str, str]]:
+    """Resolve climate tokens (``@mode``, ``@target``) from the room's temperature and preferences."""
+    out = []
+    for room, dev, f, v in steps:
+        if v.startswith("@"):
+            pf = w.prefs[user]
+            cold = w.rooms[room].temp < (pf.temp_low + pf.temp_high) / 2
+            v = ("heat" if cold else "cool") if v == "@mode" else str(pf.heat_target if cold else pf.cool_target)
+        out.append((room, dev, f, v))
+    return out
+
+
+# ------------------------------------------------------------------ intents
+
+
+def add_intent(w: World, user: str, name: str, created: float, due: float, actions: tuple[Action, ...],
+               source: str = "", **meta) -> Intent | None:
+    if not actions or due >= w.horizon:
+        return None
+    it = Intent(user, name, created, due, actions, source=source, meta=meta)
+    w.timeline.add_intent(it)
+    w.schedule(due, lambda: execute(w, it))
+    return it
+
+
+def execute(w: World, it: Intent) -> None:
+    if it.status != "pending":
+        return
+    now = w.env.now
+    w.n_events += 1
+    if it.user in w.where and w.where[it.user][0] != "home" and not it.meta.get("any_presence"):
+        it.status, it.end = "cancelled", now
+        return
+    acts = [a for a in it.actions if not satisfied(w, a)]
+    if not acts:
+        it.status, it.end = "cancelled", now
+        return
+    if len(acts) == len(it.actions) and w.ch.chance(w.p_vary):
+        acts = vary(w, acts)
+    it.status, it.end = "done", now
+    perform(w, it.user, tuple(acts), it.source or source_of(w, it.user))
+
+
+def vary(w: World, acts: list[Action]) -> list[Action]:
+    """A person does not do exactly what they planned: a numeric value off by a step or two,
+    or the last action of a bundle forgotten."""
+    if len(acts) > 1 and w.ch.chance(0.5):
+        return acts[:-1]
+    for i, a in enumerate(acts):
+        spec = DEVICE_TYPES[w.devices[a.target].type].fields[a.field]
+        if spec.is_numeric:
+            x = float(a.value) + spec.step * w.ch.pick((-2, -1, 1, 2)) * (5 if spec.step < 5 and spec.unit == "%" else 1)
+            x = min(spec.high, max(spec.low, x))
+            acts = list(acts)
+            acts[i] = action(a.room, a.device, a.field, format_value(x))
+            return acts
+    return acts
+
+
+def source_of(w: World, user: str) -> str:
+    p = w.personas[user]
+    r = w.ch.uniform(0.0, 1.0)
+    return "app" if r < p.app else ("voice" if r < p.app + p.voice else "physical")
+
+
+def fire(w: World, h: Habit, now: float, due: float) -> None:
+    """A habit fires: check its condition, plan its actions, register the intent."""
+    if not condition(w, h, due):
+        return
+    acts = plan(w, resolve(w, h.user, h.steps))
+    add_intent(w, h.user, h.name, now, due, acts)
+
+
+def condition(w: World, h: Habit, due: float) -> bool:
+    if not h.when:
+        return True
+    if h.when == "dark":
+        return w.outdoor.is_dark(due)
+    if h.when == "cold":
+        return w.outdoor.temperature(due) < 10.0
+    if h.when == "hot":
+        return w.outdoor.temperature(due) > 26.0
+    if h.when == "empty":
+        return all(w.where[u][0] == "away" for u in w.users if u != h.user)
+    if h.when == "acon":
+        return all(w.state[(s[0], s[1])].get("power") == "on" for s in h.steps)
+    raise ValueError(f"habit {h.name}: unknown condition {h.when!r}")
+
+
+# ------------------------------------------------------------------ processes' bodies
+
+
+def on_anchor(w: World, user: str, anchor: str) -> None:
+    now = w.env.now
+    if anchor in ("wake", "return"):
+        set_presence(w, user, "home", w.day_rooms[user] if anchor == "return" else w.sleep_rooms[user])
+    elif anchor == "leave":
+        set_presence(w, user, "away", "")
+    elif anchor == "sleep":
+        set_presence(w, user, "asleep", w.sleep_rooms[user])
+    elif anchor == "prep_leave":
+        set_presence(w, user, "home", w.day_rooms[user])
+    wd = w.weekday(now)
+    for h in w.anchor_habits.get((user, anchor), ()):
+        if h.on_day(wd) and w.ch.chance(h.prob):
+            fire(w, h, now, now + max(0.2, h.at + w.ch.normal(0.0, h.jitter)))
+    if anchor in ("wake", "return"):
+        w.schedule(now + 12.0, lambda: react(w, user))
+
+
+def set_presence(w: World, user: str, where: str, room: str) -> None:
+    old = w.where[user]
+    for r in {old[1], room} - {""}:
+        w.advance_room(r)
+    w.where[user] = (where, room)
+    w.timeline.record_presence(w.env.now, user, where, room)
+
+
+def plan_day(w: World, day: int) -> None:
+    """Schedule the day's clock and sunset habits (each forms its intent PLAN_LEAD before due)."""
+    wd = w.weekday(day * DAY)
+    sunset = w.outdoor.sun_hours(day)[1] * 60.0
+    for h in list(w.habits) + w.automations:
+        if h.anchor not in ("clock", "sunset") or not h.on_day(wd) or not w.ch.chance(h.prob):
+            continue
+        due = day * DAY + (h.at if h.anchor == "clock" else sunset + h.at) + w.ch.normal(0.0, h.jitter)
+        w.schedule(due - PLAN_LEAD, lambda h=h, due=due: _form_clock(w, h, due))
+
+
+def _form_clock(w: World, h: Habit, due: float) -> None:
+    w.n_events += 1
+    if h.user == "automation":
+        acts = plan(w, h.steps)
+        it = add_intent(w, "automation", h.name, w.env.now, due, acts, source="automation", any_presence=True)
+        if it is not None:
+            it.meta["override"] = True
+        return
+    if w.where[h.user][0] == "away" and h.anchor == "clock":
+        return
+    fire(w, h, w.env.now, due)
+
+
+def sensor_tick(w: World) -> None:
+    now = w.env.now
+    ev = w.events
+    s = w.config.sensor_noise
+    noise = w.rng.standard_normal(3 * len(w.rooms)) * s if s > 0 else [0.0] * (3 * len(w.rooms))
+    out = w.outdoor
+    lux_out = out.illuminance(now)
+    for i, (name, room) in enumerate(w.rooms.items()):
+        w.advance_room(name)
+        ev.append(now, "sensor", name, "", "temperature", format_value(room.temp + 0.3 * noise[3 * i]))
+        ev.append(now, "sensor", name, "", "humidity", format_value(min(100.0, max(0.0, room.hum + 2 * noise[3 * i + 1]))))
+        lux = 0.012 * lux_out * room.daylight + room.lamp_lux
+        ev.append(now, "sensor", name, "", "illuminance", format_value(max(0.0, lux * (1 + 0.05 * noise[3 * i + 2]))))
+        ev.append(now, "sensor", name, "", "occupancy", str(w.occupancy(name)))
+    ev.append(now, "weather", "outdoor", "", "temperature", format_value(out.temperature(now)))
+    ev.append(now, "weather", "outdoor", "", "humidity", format_value(out.humidity(now)))
+    ev.append(now, "weather", "outdoor", "", "illuminance", format_value(lux_out))
+    ev.append(now, "weather", "outdoor", "", "weather", out.weather_at(now))
+
+
+def react_all(w: World) -> None:
+    for u in w.users:
+        if w.where[u][0] == "home":
+            react(w, u)
+
+
+def react(w: World, user: str) -> None:
+    """Comfort reaction of an awake resident at home to their room's temperature and humidity."""
+    if w.where[user][0] != "home":
+        return
+    pending = w.reactive.get(user)
+    if pending is not None and pending.status == "pending":
+        return
+    room = w.where[user][1]
+    if room not in w.rooms:
+        return
+    w.advance_room(room)
+    r, pf, now = w.rooms[room], w.prefs[user], w.env.now
+    kinds = {w.devices[k].type: k for k in reversed(w.room_targets[room])}
+    steps: list[tuple[str, str, str, str]] = []
+    name = ""
+    if r.temp > pf.temp_high and "ac" in kinds:
+        k, name = kinds["ac"], "comfort_cool"
+        steps = [(*k, "power", "on"), (*k, "mode", "cool"), (*k, "target_temperature", str(pf.cool_target))]
+    elif r.temp > pf.temp_high and "fan" in kinds:
+        k, name = kinds["fan"], "comfort_fan"
+        steps = [(*k, "power", "on"), (*k, "speed", "50")]
+    elif r.temp < pf.temp_low and ("heater" in kinds or "ac" in kinds):
+        if "heater" in kinds:
+            k, name = kinds["heater"], "comfort_heat"
+            steps = [(*k, "power", "on"), (*k, "target_temperature", str(pf.heat_target))]
+        else:
+            k, name = kinds["ac"], "comfort_heat"
+            steps = [(*k, "power", "on"), (*k, "mode", "heat"), (*k, "target_temperature", str(pf.heat_target))]
+    elif r.hum < pf.hum_low and "humidifier" in kinds:
+        k, name = kinds["humidifier"], "comfort_humidify"
+        steps = [(*k, "power", "on"), (*k, "target_humidity", "50")]
+    elif r.hum > pf.hum_high and "dehumidifier" in kinds:
+        k, name = kinds["dehumidifier"], "comfort_dry"
+        steps = [(*k, "power", "on"), (*k, "target_humidity", "50")]
+    else:  # too much of a good thing: switch off what overshot
+        for t in ("ac", "heater"):
+            k = kinds.get(t)
+            if k is None or w.state[k].get("power") != "on":
+                continue
+            heating = t == "heater" or w.state[k].get("mode") == "heat"
+            if (heating and r.temp > pf.temp_high - 1.0) or (not heating and r.temp < pf.temp_low + 1.5):
+                steps, name = [(*k, "power", "off")], "comfort_off"
+                break
+    if steps:
+        acts = plan(w, steps)
+        w.reactive[user] = add_intent(w, user, name, now, now + w.ch.uniform(2.0, 10.0), acts)
+
+
+def noise_op(w: World) -> None:
+    """An unplanned operation: a random legal setting of a random device by someone at home."""
+    users = w.at_home_awake()
+    if not users:
+        return
+    user = w.ch.pick(users)
+    d = w.home.devices[w.ch.index(len(w.home.devices))]
+    dt = DEVICE_TYPES[d.type]
+    f = w.ch.pick(tuple(dt.fields))
+    spec = dt.fields[f]
+    grid = spec.grid()
+    cur = w.state[d.target].get(f)
+    choices = [v for v in grid if v != cur] or list(grid)
+    if spec.is_numeric and len(choices) > 12:  # people pick round values
+        choices = choices[:: max(1, len(choices) // 8)]
+    acts = plan(w, [(d.room, d.name, f, w.ch.pick(choices))])
+    if acts:
+        perform(w, user, acts, source_of(w, user))
+
+
+def decision_point(w: World) -> None:
+    users = w.at_home_awake()
+    if not users:
+        return
+    user = w.ch.pick(users)
+    if w.decision_hook is not None:
+        w.decision_hook(user)
+    if w.config.log_exposures and not w.live:
+        from sim.logging_policy import expose
+
+        expose(w, user)
+
+
+def draw_automations(w: World) -> list[Habit]:
+    """Scenes some homes run: morning curtains at a fixed time, a porch light at sunset, cameras."""
+    if not w.ch.chance(w.config.p_automation):
+        return []
+    out = []
+    from sim.behaviour import find_device
+
+    u0 = w.users[0]
+    cur = find_device(w.home, w.sleep_rooms[u0], "curtain")
+    if cur is not None and w.ch.chance(0.6):
+        out.append(Habit("auto_curtain", "automation", "clock", 7 * 60 + 30, 0.0, "all", 1.0,
+                         ((cur.room, cur.name, "action", "open"),)))
+    light = find_device(w.home, "hallway", "light")
+    if light is not None and w.ch.chance(0.6):
+        out.append(Habit("auto_porch", "automation", "sunset", 0.0, 0.0, "all", 1.0,
+                         ((light.room, light.name, "power", "on"),)))
+    cam = find_device(w.home, "*", "camera")
+    if cam is not None and w.ch.chance(0.5):
+        out.append(Habit("auto_camera", "automation", "clock", 9 * 60, 0.0, "weekday", 1.0,
+                         ((cam.room, cam.name, "power", "on"),)))
+    return out
+
+
+# ------------------------------------------------------------------ performing an operation
+
+
+def environment(w: World, rooms: list[str]) -> tuple[EnvReading, ...]:
+    now = w.env.now
+    out = []
+    for room in rooms:
+        w.advance_room(room)
+        r = w.rooms[room]
+        out.append(reading(room, "temperature", format_value(r.temp)))
+        out.append(reading(room, "humidity", format_value(r.hum)))
+        out.append(reading(room, "illuminance", format_value(r.illuminance(w.outdoor, now))))
+    out.append(reading("outdoor", "temperature", format_value(w.outdoor.temperature(now))))
+    out.append(reading("outdoor", "weather", w.outdoor.weather_at(now)))
+    return tuple(out)
+
+
+def perform(w: World, user: str, acts: tuple[Action, ...], source: str, description: str | None = None,
+            logged: bool | None = None) -> Operation:
+    now = w.env.now
+    rooms = list(dict.fromkeys(a.room for a in acts))
+    env = environment(w, rooms)
+    if description is None:
+        description = describe(acts, w.ch.index(3))
+    if logged is None:
+        p = w.personas.get(user)
+        logged = not (source == "physical" and p is not None
+                      and w.ch.chance(min(1.0, p.unlogged * w.config.unlogged_scale)))
+    op = Operation(w.datetime_of(now), acts, env, description, w.home.home_id, user, source, logged)
+    w.log.operations.append(op)
+    if logged:
+        w.policy.observe(op)
+    ev = w.events
+    for a in acts:
+        st = w.state[a.target]
+        for f, v in _effects(w.devices[a.target].type, a.field, a.value):
+            st[f] = v
+        w.timeline.record_device(now, a.target, st)
+        ev.append(now, "action", a.room, a.device, a.field, a.value, source, user, logged)
+    for room in rooms:
+        w._set_drives(room)
+    w.timeline.record_op(OpRecord(now, user, source, acts))
+    if source != "automation":
+        follow_up(w, user, acts)
+    else:
+        override(w, acts)
+    return op
+
+
+def follow_up(w: World, user: str, acts: tuple[Action, ...]) -> None:
+    """Operations that lead to another: AC on -> adjust its temperature; TV on -> volume."""
+    now = w.env.now
+    for a in acts:
+        t = w.devices[a.target].type
+        if t == "ac" and a.field == "power" and a.value == "on" and w.ch.chance(0.4):
+            cur = float(w.state[a.target].get("target_temperature", "26"))
+            step = -1 if w.state[a.target].get("mode") == "cool" else 1
+            v = format_value(min(30, max(16, cur + step)))
+            add_intent(w, user, "followup_ac", now, now + w.ch.uniform(3.0, 8.0),
+                       (action(a.room, a.device, "target_temperature", v),))
+            return
+        if t == "tv" and a.field == "power" and a.value == "on" and w.ch.chance(0.3):
+            cur = float(w.state[a.target].get("volume", "20"))
+            add_intent(w, user, "followup_tv", now, now + w.ch.uniform(2.0, 6.0),
+                       (action(a.room, a.device, "volume", format_value(min(100, cur + 5))),))
+            return
+        if t == "light" and a.field == "power" and a.value == "on" and w.ch.chance(0.15):
+            add_intent(w, user, "followup_light", now, now + w.ch.uniform(5.0, 20.0),
+                       (action(a.room, a.device, "brightness", "50" if w.state[a.target].get("brightness") != "50" else "80"),))
+            return
+
+
+def override(w: World, acts: tuple[Action, ...]) -> None:
+    """A scene fired while a resident sleeps in that room: they undo it (a conflicting toggle)."""
+    now = w.env.now
+    for a in acts:
+        if a.field == "action" and a.value == "open":
+            for u in w.users:
+                if w.where[u] == ("asleep", a.room) and w.ch.chance(0.7):
+                    add_intent(w, u, "override", now, now + w.ch.uniform(1.0, 4.0),
+                               (action(a.room, a.device, "action", "close"),), any_presence=True)
+                    return

@@ -1,0 +1,261 @@
+"""One simulated home: a ``simpy.Environment`` with a few long-lived processes, and ``simulate_home``.
+
+Processes per home (all woken by timeouts, none polling per minute):
+
+- one per resident, walking through their day's anchors (``sim.people.day_schedule``) and
+  firing the habits attached to each anchor;
+- ``_days``: at each midnight, schedules the day's clock and sunset habits and automations;
+- ``_sensors``: every ``sensor_interval_min``, advances room physics, logs readings, and lets
+  awake residents react to discomfort (heat, cold, dry or humid air);
+- ``_noise``: occasional unplanned operations on random devices;
+- ``_app_opens``: decision points where the logging policy shows a recommendation
+  (``sim.logging_policy``) or, in a live home, where the agent is asked.
+
+Planned operations are ``Intent`` objects executed by a timeout callback at their due time.
+Everything random comes from ``numpy.random.default_rng([config.seed, index])``, so a home is
+identical whatever the worker count. The hidden truth lives in ``sim.timeline.Timeline``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+
+import numpy as np
+import simpy
+
+from sim.behaviour import Chooser, Habit, Intent, day_room, make_habits, sleep_room
+from sim.homes import sample_home, validate_home
+from sim.log import EventTable, HomeLog, HomeSpec
+from sim.people import PERSONAS, day_schedule, sample_prefs
+from sim.timeline import Timeline
+from sim.weather import CLIMATES, Outdoor, Room
+
+DAY = 1440.0
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """What to simulate. Every home ``index`` is drawn from ``default_rng([seed, index])``."""
+
+    seed: int = 0  # global seed, >= 0
+    days: int = 7  # simulated days per home, 1..3660
+    start: date = date(2026, 1, 5)  # first simulated day (a Monday by default)
+    noise_scale: float = 1.0  # multiplies the rate of unplanned (noise) operations, 0..5
+    unlogged_scale: float = 1.0  # multiplies each persona's share of unlogged physical operations, 0..3
+    app_opens_per_day: float = 3.0  # app-open decision points per resident per day, 0..50
+    sensor_interval_min: int = 60  # minutes between periodic sensor readings, 5..240
+    sensor_noise: float = 1.0  # multiplies the sensor noise (0.3 C, 2 %, 5 % lux), 0..5
+    p_automation: float = 0.35  # chance that a home runs automations (scenes), 0..1
+    log_exposures: bool = True  # run the logging policy at decision points (off in a live home)
+    vary_base: float = 0.05  # chance that an executed plan deviates from the intent, 0..1 ...
+    vary_per_device: float = 0.006  # ... plus this much per device in the home, 0..0.1
+
+    def __post_init__(self) -> None:
+        def check(name: str, lo: float, hi: float, integer: bool = False) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+                raise ValueError(f"SimConfig.{name} must be {'an integer' if integer else 'a number'} "
+                                 f"in {lo}..{hi}, got {v!r}")
+            if not lo <= v <= hi:
+                raise ValueError(f"SimConfig.{name} must be in {lo}..{hi}, got {v!r}")
+
+        check("seed", 0, 2**63 - 1, True)
+        check("days", 1, 3660, True)
+        check("noise_scale", 0, 5)
+        check("unlogged_scale", 0, 3)
+        check("app_opens_per_day", 0, 50)
+        check("sensor_interval_min", 5, 240, True)
+        check("sensor_noise", 0, 5)
+        check("p_automation", 0, 1)
+        check("vary_base", 0, 1)
+        check("vary_per_device", 0, 0.1)
+        if not isinstance(self.start, date) or isinstance(self.start, datetime):
+            raise ValueError(f"SimConfig.start must be a datetime.date, got {self.start!r}")
+
+
+class World:
+    """The state and processes of one home. ``simulate_home`` and ``sim.live.LiveHome`` drive it."""
+
+    def __init__(self, config: SimConfig, index: int, home: HomeSpec | None = None,
+                 chooser: Chooser | None = None, live: bool = False) -> None:
+        if not isinstance(index, int) or index < 0:
+            raise ValueError(f"home index must be an integer >= 0, got {index!r}")
+        self.config = config
+        self.rng = np.random.default_rng([config.seed, index])
+        self.home = home if home is not None else sample_home(self.rng, index)
+        validate_home(self.home)
+        self.ch = chooser if chooser is not None else Chooser(self.rng)
+        self.live = live
+        self.env = simpy.Environment()
+        self.start = datetime.combine(config.start, dtime())
+        self.weekday0 = config.start.weekday()
+        self.horizon = config.days * DAY
+        home = self.home
+        self.users = [f"u{k}" for k in range(len(home.residents))]
+        self.personas = {u: PERSONAS[p] for u, p in zip(self.users, home.residents, strict=True)}
+        self.prefs = {u: sample_prefs(self.ch) for u in self.users}
+        self.sleep_rooms = {u: sleep_room(home, p, k) for k, (u, p) in enumerate(zip(self.users, home.residents, strict=True))}
+        self.day_rooms = {u: day_room(home, p) for u, p in zip(self.users, home.residents, strict=True)}
+        self.habits = make_habits(home, self.users, self.prefs, self.ch)
+        self.outdoor = Outdoor(CLIMATES[home.climate_zone], config.start.timetuple().tm_yday - 1, config.days, self.rng)
+        self.devices = {d.target: d for d in home.devices}
+        from sim.catalog import DEVICE_TYPES
+
+        self.state: dict[tuple[str, str], dict[str, str]] = {
+            d.target: {f: s.default for f, s in DEVICE_TYPES[d.type].fields.items()} for d in home.devices}
+        self.room_targets: dict[str, list[tuple[str, str]]] = {r: [] for r in home.rooms}
+        for d in home.devices:
+            self.room_targets[d.room].append(d.target)
+        self.rooms = {r: Room(r, 0.0, 0.0, 50.0, 1.0) for r in home.rooms}
+        for room in self.rooms.values():  # start at the passive equilibrium
+            room.temp = 19.0 + 0.33 * (self.outdoor.temperature(0.0) - 12.0)
+            room.hum = 0.55 * self.outdoor.humidity(0.0) + 18.0
+            self._set_drives(room.name)
+        self.where: dict[str, tuple[str, str]] = {u: ("asleep", self.sleep_rooms[u]) for u in self.users}
+        self.timeline = Timeline(self.state, self.users, {r: (x.temp, x.hum) for r, x in self.rooms.items()})
+        for u in self.users:
+            self.timeline.record_presence(0.0, u, "asleep", self.sleep_rooms[u])
+        self.anchor_habits: dict[tuple[str, str], list[Habit]] = {}
+        for h in self.habits:
+            self.anchor_habits.setdefault((h.user, h.anchor), []).append(h)
+        self.automations = self._draw_automations()
+        self.reactive: dict[str, Intent | None] = {u: None for u in self.users}
+        self.p_vary = min(1.0, config.vary_base + config.vary_per_device * home.n_devices)
+        from sim.logging_policy import LoggingPolicy
+
+        self.policy = LoggingPolicy(home)
+        self.events = EventTable(self.start)
+        self.log = HomeLog(home=home, start=self.start, days=config.days, events=self.events, hidden={
+            "personas": {u: p.name for u, p in self.personas.items()}, "prefs": self.prefs,
+            "habits": tuple(self.habits), "sleep_rooms": self.sleep_rooms, "day_rooms": self.day_rooms,
+            "automations": tuple(self.automations), "outdoor": self.outdoor, "timeline": self.timeline,
+            "intents": self.timeline.intents, "weekday0": self.weekday0,
+        })
+        self.decision_hook: Callable[[str], None] | None = None
+        self.n_events = 0  # SimPy events processed on behalf of the model (for the speed benchmark)
+        for u in self.users:
+            self.env.process(self._person(u))
+        self.env.process(self._days())
+        self.env.process(self._sensors())
+        if config.noise_scale > 0:
+            self.env.process(self._noise())
+        if config.app_opens_per_day > 0:
+            self.env.process(self._app_opens())
+
+    # ------------------------------------------------------------------ helpers
+
+    def minute_of(self, t: datetime) -> float:
+        return (t - self.start).total_seconds() / 60.0
+
+    def datetime_of(self, minute: float) -> datetime:
+        return self.start + timedelta(minutes=minute)
+
+    def weekday(self, minute: float) -> int:
+        return (self.weekday0 + int(minute // DAY)) % 7
+
+    def at_home_awake(self) -> list[str]:
+        return [u for u in self.users if self.where[u][0] == "home"]
+
+    def schedule(self, at: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` at minute ``at`` (now if in the past) via one timeout event."""
+        ev = self.env.timeout(max(0.0, at - self.env.now))
+        ev.callbacks.append(lambda _e: fn())
+
+    def _set_drives(self, room: str) -> None:
+        from sim.weather import set_drives
+
+        set_drives(self.rooms[room], [(self.devices[k].type, self.state[k]) for k in self.room_targets[room]])
+
+    def occupancy(self, room: str) -> int:
+        return sum(1 for w, r in self.where.values() if w != "away" and r == room)
+
+    def advance_room(self, room: str) -> None:
+        now = self.env.now
+        r = self.rooms[room]
+        if r.t < now:
+            r.advance(now, self.outdoor, self.occupancy(room))
+            self.timeline.record_room(now, room, r.temp, r.hum)
+
+    # ------------------------------------------------------------------ processes
+
+    def _person(self, user: str):
+        persona = self.personas[user]
+        env = self.env
+        for day in range(self.config.days + 1):
+            for t, anchor in day_schedule(persona, day, self.weekday0, self.ch):
+                if t >= self.horizon:
+                    return
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                self.n_events += 1
+                from sim.activity import on_anchor
+
+                on_anchor(self, user, anchor)
+
+    def _days(self):
+        from sim.activity import plan_day
+
+        for day in range(self.config.days):
+            if day * DAY > self.env.now:
+                yield self.env.timeout(day * DAY - self.env.now)
+            self.n_events += 1
+            plan_day(self, day)
+
+    def _sensors(self):
+        from sim.activity import react_all, sensor_tick
+
+        step = float(self.config.sensor_interval_min)
+        while self.env.now + step < self.horizon:
+            yield self.env.timeout(step)
+            self.n_events += 1
+            sensor_tick(self)
+            react_all(self)
+
+    def _noise(self):
+        from sim.activity import noise_op
+
+        rate = self.config.noise_scale * (0.5 + 0.12 * self.home.n_devices)  # per home-day
+        while True:
+            yield self.env.timeout(self.ch.exponential(DAY / rate))
+            if self.env.now >= self.horizon:
+                return
+            self.n_events += 1
+            noise_op(self)
+
+    def _app_opens(self):
+        from sim.activity import decision_point
+
+        rate = self.config.app_opens_per_day * len(self.users)
+        while True:
+            yield self.env.timeout(self.ch.exponential(DAY / rate))
+            if self.env.now >= self.horizon:
+                return
+            self.n_events += 1
+            decision_point(self)
+
+    def _draw_automations(self) -> list[Habit]:
+        from sim.activity import draw_automations
+
+        return draw_automations(self)
+
+    def run(self, until: float | None = None) -> None:
+        self.env.run(until=self.horizon if until is None else until)
+
+
+def simulate_home(config: SimConfig, index: int, *, home: HomeSpec | None = None,
+                  chooser: Chooser | None = None) -> HomeLog:
+    """Simulate home ``index`` for ``config.days`` days and return its log.
+
+    ``home`` replaces the sampled home and ``chooser`` every stochastic choice of its people
+    (tests use ``FixedChooser``); by default both come from ``default_rng([config.seed, index])``.
+    """
+    w = World(config, index, home=home, chooser=chooser)
+    w.run()
+    return w.log
+
+
+def simulate_homes(config: SimConfig, indices: Sequence[int]) -> list[HomeLog]:
+    return [simulate_home(config, i) for i in indices]
