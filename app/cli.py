@@ -44,10 +44,31 @@ def evaluate(ctx: typer.Context) -> None:
     not_available("evaluate")
 
 
-@app.command(context_settings=_STUB)
-def replay(ctx: typer.Context) -> None:
+@app.command()
+def replay(
+    data: str = typer.Option(..., help="dataset directory with a feedback config"),
+    out: str = typer.Option(..., help="output directory for replay.json and replay.md"),
+    model: str = typer.Option("baseline", help="a run directory, or 'baseline' (time-of-day frequency)"),
+    threshold: float = typer.Option(0.7, help="exposure gate: show when confidence >= threshold"),
+    mode: str = typer.Option("replay", help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
+    split: str = typer.Option("test", help="feedback split: test | test_unseen | train"),
+    n_boot: int = typer.Option(1000, help="bootstrap replicates per interval"),
+    seed: int = typer.Option(0, help="bootstrap and live-env seed"),
+) -> None:
     """Offline acceptance-rate evaluation from logged feedback, with off-policy estimates."""
-    not_available("replay")
+    from agent.replay_eval import ReplayEvalConfig
+    from agent.replay_eval import main as replay_main
+
+    try:
+        cfg = ReplayEvalConfig(data=data, out=out, model=model, threshold=threshold, mode=mode, split=split,
+                               n_boot=n_boot, seed=seed)
+        report = replay_main(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"homepilot replay: {e}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"wrote {out}/replay.json and replay.md: live {report['live_acceptance']:.3f}, "
+               f"SNIPS {report['snips']['value']:.3f} [{report['snips']['lo']:.3f}, {report['snips']['hi']:.3f}], "
+               f"DR {report['dr']['value']:.3f} [{report['dr']['lo']:.3f}, {report['dr']['hi']:.3f}]")
 
 
 @app.command(context_settings=_STUB)
