@@ -468,6 +468,8 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
 
 def main(cfg: ReplayEvalConfig) -> dict[str, Any]:
     """``homepilot replay``: evaluate, write replay.json and replay.md, return the report."""
+    if not (Path(cfg.data) / "data" / "feedback").is_dir():
+        raise FileNotFoundError(f"--data: {cfg.data}/data/feedback/ not found (generate one with `homepilot generate`)")
     policy = load_policy(cfg)
     truth = simulator_truth(cfg.data) if cfg.mode == "replay" else None
     live = None
