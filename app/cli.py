@@ -26,10 +26,54 @@ def not_available(command: str) -> None:
     raise typer.Exit(code=2)
 
 
-@app.command(context_settings=_STUB)
-def generate(ctx: typer.Context) -> None:
+@app.command()
+def generate(
+    out: str = typer.Option(..., help="dataset directory (README.md + data/<config>/<split>-*.parquet)"),
+    preset: str = typer.Option("tiny", help="tiny | quickstart | paper"),
+    seed: int = typer.Option(0, help="global seed"),
+    homes: int | None = typer.Option(None, help="number of homes (default: the preset's)"),
+    days: int | None = typer.Option(None, help="simulated days per home (default: the preset's)"),
+    workers: int = typer.Option(2, help="worker processes / ray CPUs (the output does not depend on it)"),
+    engine: str = typer.Option("local", help="local (process pool) | ray"),
+    overwrite: bool = typer.Option(False, help="replace a dataset generated with another config"),
+) -> None:
     """Generate a synthetic dataset (homes, events, operations, pretrain, sft, dpo, feedback)."""
-    not_available("generate")
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from sim.dataset import DatasetConfig, build
+
+    try:
+        cfg = DatasetConfig(out=out, preset=preset, seed=seed, homes=homes, days=days, workers=workers,
+                            engine=engine, overwrite=overwrite)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("shards", total=None)
+
+        def on_plan(total: int, todo: int) -> None:
+            bar.update(task, total=total, completed=total - todo)
+
+        try:
+            result = build(cfg, on_done=lambda s, c: bar.advance(task), on_plan=on_plan)
+        except ValueError as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(code=1) from None
+    table = Table(title=f"{result.out} ({time.perf_counter() - t0:.1f} s; {len(result.ran)} shards run, "
+                        f"{len(result.skipped)} resumed)")
+    table.add_column("config")
+    splits = ("train", "test", "test_unseen")
+    for s in splits:
+        table.add_column(s, justify="right")
+    for c in ("homes", "events", "operations", "pretrain", "sft", "dpo", "feedback"):
+        table.add_row(c, *[str(result.rows.get(f"{c}/{s}", "-")) for s in splits])
+    Console().print(table)
 
 
 @app.command(context_settings=_STUB)
@@ -89,16 +133,39 @@ def sim_report(ctx: typer.Context) -> None:
     not_available("sim-report")
 
 
-@app.command(context_settings=_STUB)
-def validate(ctx: typer.Context) -> None:
-    """Check a dataset directory's schema and invariants."""
-    not_available("validate")
+@app.command()
+def validate(directory: str = typer.Argument(..., help="dataset directory")) -> None:
+    """Check a dataset directory's schema and invariants; exit 1 naming the first bad file and row."""
+    from sim.validate import ValidationError, validate_dir
+
+    try:
+        report = validate_dir(directory)
+    except ValidationError as e:
+        typer.echo(f"invalid: {e}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"ok: {report.files} files, {report.rows} rows")
 
 
-@app.command("import-log", context_settings=_STUB)
-def import_log(ctx: typer.Context) -> None:
+@app.command("import-log")
+def import_log(
+    events: str = typer.Argument(..., help="events CSV: timestamp, room, device, device_type, field, value[, source]"),
+    out: str = typer.Option(..., help="dataset directory to write"),
+    sensors: str | None = typer.Option(None, help="sensors CSV: timestamp, room, indicator, value"),
+    home_id: str = typer.Option("", help="home id (default: the events file name)"),
+    burst_s: int = typer.Option(60, help="rows of one source within this many seconds form one operation"),
+    test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+) -> None:
     """Turn a generic CSV event log into the dataset configs."""
-    not_available("import-log")
+    from sim.importer import ImportConfig, LogFormatError
+    from sim.importer import main as run_import
+
+    try:
+        counts = run_import(ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
+                                         test_days=test_days))
+    except (LogFormatError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(", ".join(f"{k}: {n}" for k, n in counts.items()))
 
 
 def main() -> None:

@@ -153,15 +153,13 @@ def run_shard(cfg_dict: dict[str, Any], shard: Shard) -> dict[str, int]:
     cfg = DatasetConfig(**cfg_dict)
     simulate = _simulator(cfg.simulator)
     sc = sim_config(cfg) if cfg.simulator.startswith("sim.world:") else cfg
-    tables: dict[tuple[str, str], dict[str, list]] = {}
+    tables: dict[tuple[str, str], list] = {}
     for index in shard.homes:
         log = simulate(sc, index)
         spec = RowSpec(cutoff=cfg.cutoff, unseen=cfg.unseen(index), seed=cfg.seed, sft_rate=cfg.sft_rate,
                        test_keep=cfg.test_keep, dpo_rate=cfg.dpo_rate, feedback_horizon_s=cfg.feedback_horizon_s)
-        for key, rows in home_rows(log, spec).items():
-            acc = tables.setdefault(key, {c: [] for c in rows})
-            for c, vals in rows.items():
-                acc[c].extend(vals)
+        for key, table in home_rows(log, spec).items():
+            tables.setdefault(key, []).append(table)
     return write_shard(Path(cfg.out), shard, tables, CONFIGS, SPLITS_BY_GROUP[shard.group])
 
 

@@ -1,7 +1,7 @@
 """From one home's log to the rows of every dataset config (pure: no files, no progress bars).
 
-``home_rows(log, spec)`` returns ``{(config, split): {column: [values]}}`` with exactly the
-columns of ``sim.schema.SCHEMAS[config]``, rows in time order. Split rules:
+``home_rows(log, spec)`` returns ``{(config, split): pyarrow.Table}`` with exactly the schema
+``sim.schema.SCHEMAS[config]``, rows in time order. Split rules:
 
 - a *seen* home (``spec.unseen`` False): everything before ``spec.cutoff`` is ``train``,
   everything from it on is ``test`` (non-overlapping in time);
@@ -26,17 +26,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sim.catalog import OUTDOOR, device_type
 from sim.describe import describe
-from sim.log import Event, HomeLog, HomeSpec
+from sim.log import Event, EventTable, HomeLog, HomeSpec
 from sim.negatives import NegativeMiner
 from sim.prompts import HISTORY_K, prompt_text
 from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation
 from sim.records import serialize_target as target
+from sim.schema import SCHEMAS
+from sim.shards import to_table
 
 Rows = dict[str, list]
-RowTables = dict[tuple[str, str], Rows]
+RowTables = dict[tuple[str, str], pa.Table]
 
 # independent random streams per home, derived from (seed, home index, stream) like the simulator's
 STREAM_SFT, STREAM_TEST, STREAM_DPO = 1001, 1002, 1003
@@ -89,28 +93,44 @@ def device_rows(home: HomeSpec) -> list[dict[str, str]]:
     return [{"room": d.room, "device": d.name, "type": d.type} for d in home.devices]
 
 
-class Environment:
-    """Latest sensor/weather reading per (room, indicator) at a time, from the event log."""
+ROOM_INDICATORS: tuple[str, ...] = ("temperature", "humidity", "illuminance")  # as the simulator's op environment
+OUTDOOR_INDICATORS: tuple[str, ...] = ("temperature", "weather")
 
-    def __init__(self, events: Iterable[Event]) -> None:
-        series: dict[tuple[str, str], tuple[list[datetime], list[str]]] = defaultdict(lambda: ([], []))
-        for e in events:
-            if e.kind in ("sensor", "weather"):
-                ts, vs = series[(e.room, e.field)]
-                ts.append(e.time)
-                vs.append(e.value)
+
+class Environment:
+    """Latest sensor/weather reading per (room, indicator) at a time, from the event log.
+
+    Readings are indexed by minutes after ``start`` (an ``EventTable`` already stores them so),
+    one sorted series per (room, indicator); ``at`` bisects.
+    """
+
+    def __init__(self, events: Iterable[Event] | EventTable, start: datetime) -> None:
+        self.start = start
+        series: dict[tuple[str, str], tuple[list[float], list[str]]] = defaultdict(lambda: ([], []))
+        if isinstance(events, EventTable):
+            cols = zip(events.minute, events.kind, events.room, events.field, events.value, strict=True)
+        else:
+            cols = (((e.time - start).total_seconds() / 60, e.kind, e.room, e.field, e.value) for e in events)
+        for minute, kind, room, ind, value in cols:
+            if kind == "sensor" or kind == "weather":
+                ms, vs = series[(room, ind)]
+                ms.append(minute)
+                vs.append(value)
         self.series = dict(series)
 
     def at(self, t: datetime, rooms: Sequence[str]) -> tuple[EnvReading, ...]:
-        """Readings of ``rooms`` then ``outdoor`` at or before ``t`` (indicators sorted by name)."""
+        """Readings of each room (temperature, humidity, illuminance) then outdoor (temperature, weather)
+        at or before ``t``: the layout of the simulator's operation environment."""
+        minute = (t - self.start).total_seconds() / 60
         out = []
-        for room in [*dict.fromkeys(rooms), OUTDOOR]:
-            for (r, ind), (ts, vs) in sorted(self.series.items()):
-                if r != room:
+        for room, inds in [*((r, ROOM_INDICATORS) for r in dict.fromkeys(rooms)), (OUTDOOR, OUTDOOR_INDICATORS)]:
+            for ind in inds:
+                ser = self.series.get((room, ind))
+                if ser is None:
                     continue
-                i = bisect.bisect_right(ts, t)
+                i = bisect.bisect_right(ser[0], minute + 1e-9)
                 if i:
-                    out.append(EnvReading(r, ind, vs[i - 1]))
+                    out.append(EnvReading(room, ind, ser[1][i - 1]))
         return tuple(out)
 
 
@@ -122,10 +142,8 @@ class _Tables:
     """Accumulates column lists per (config, split)."""
 
     def __init__(self) -> None:
-        from sim.schema import SCHEMAS
-
         self.schemas = SCHEMAS
-        self.tables: RowTables = {}
+        self.tables: dict[tuple[str, str], Rows] = {}
 
     def add(self, config: str, split_: str, **row) -> None:
         rows = self.tables.get((config, split_))
@@ -156,9 +174,21 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
             bucket=home.bucket, climate_zone=home.climate_zone, rooms=list(home.rooms),
             residents=list(home.residents), devices=devices)
 
-    for e in log.events:
-        out.add("events", period(e.time), home_id=hid, time=e.time, kind=e.kind, room=e.room, device=e.device,
-                field=e.field, value=e.value, source=e.source, user=e.user, logged=e.logged)
+    if isinstance(log.events, EventTable):
+        events = log.events.to_arrow(hid)
+    else:
+        cols = _empty(SCHEMAS["events"].names)
+        for e in log.events:
+            for k, v in (("home_id", hid), ("time", e.time), ("kind", e.kind), ("room", e.room), ("device", e.device),
+                         ("field", e.field), ("value", e.value), ("source", e.source), ("user", e.user),
+                         ("logged", e.logged)):
+                cols[k].append(v)
+        events = to_table("events", cols)
+    if spec.unseen:
+        event_tables = {("events", "test_unseen"): events}
+    else:
+        before = pc.less(events["time"], pa.scalar(spec.cutoff, pa.timestamp("s")))
+        event_tables = {("events", "train"): events.filter(before), ("events", "test"): events.filter(pc.invert(before))}
 
     for op in log.operations:
         out.add("operations", period(op.time), home_id=hid, user=op.user, time=op.time, source=op.source,
@@ -218,7 +248,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
                             rejected=rejected, negative_kind=neg.kind)
 
     # feedback: logged exposures with their context and the user's next operation as label
-    env = Environment(log.events)
+    env = Environment(log.events, log.start)
     horizon = timedelta(seconds=spec.feedback_horizon_s)
     for x in log.exposures:
         split = period(x.time)
@@ -232,7 +262,9 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
                 shown=serialize_actions(x.shown), description=x.description, propensity=float(x.propensity),
                 accepted=bool(x.accepted), p_accept=float(x.p_accept), label=label, bucket=home.bucket,
                 categories=cats, devices=devices)
-    return out.tables
+    tables = {key: to_table(key[0], rows) for key, rows in out.tables.items()}
+    tables.update(event_tables)
+    return tables
 
 
 def _next_op(logged: Sequence[Operation], times: Sequence[datetime], t: datetime, user: str,

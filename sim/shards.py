@@ -106,10 +106,11 @@ def is_done(root: Path, shard: Shard, configs: Iterable[str]) -> bool:
     return all((root / p).exists() for p in info["files"]) and set(info["configs"]) >= set(configs)
 
 
-def write_shard(root: Path, shard: Shard, tables: Mapping[tuple[str, str], Mapping[str, list]],
+def write_shard(root: Path, shard: Shard, tables: Mapping[tuple[str, str], Sequence[pa.Table]],
                 configs: Sequence[str], splits_by_config: Mapping[str, Sequence[str]]) -> dict[str, int]:
     """Write every (config, split) file of a shard (empty splits as empty files), then its marker.
 
+    ``tables`` maps (config, split) to the tables of the shard's homes, in home order.
     ``splits_by_config`` names the splits each config has in this shard's group, so every shard
     writes the same set of file names. Returns rows written per ``config/split``.
     """
@@ -117,9 +118,9 @@ def write_shard(root: Path, shard: Shard, tables: Mapping[tuple[str, str], Mappi
     files = []
     for config in configs:
         for split in splits_by_config[config]:
-            rows = tables.get((config, split)) or {n: [] for n in SCHEMAS[config].names}
+            parts = list(tables.get((config, split), ()))
+            table = pa.concat_tables(parts) if parts else SCHEMAS[config].empty_table()
             path = shard_path(root, config, split, shard.index, shard.count)
-            table = to_table(config, rows)
             write_atomic(table, path)
             files.append(str(path.relative_to(root)))
             counts[f"{config}/{split}"] = table.num_rows

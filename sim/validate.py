@@ -1,0 +1,196 @@
+"""``homepilot validate DIR``: check a dataset directory's schema and invariants.
+
+Checks, in order, stopping at the first problem (``ValidationError`` names the file and row):
+
+- every ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` has a known config and split, a
+  consistent ``MMMMM`` per (config, split), no missing shard, and exactly the schema of
+  ``sim.schema.SCHEMAS[config]``;
+- homes: bucket matches the device count, device types are in the catalogue;
+- every grammar column parses (operations text, pretrain histories, prompts, completions,
+  actions, labels) and every action is legal for its home's device (``sim.catalog.validate``);
+- dpo: ``chosen != rejected``, ``negative_kind`` is ``time`` or ``conflict``;
+- feedback: propensity in (0, 1], p_accept in [0, 1];
+- splits: per home, every ``train`` time is before every ``test`` time; no ``test_unseen``
+  home appears in any ``train`` or ``test`` file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.catalog import CatalogError, device_bucket, device_type, validate
+from sim.negatives import NEGATIVE_KINDS
+from sim.records import (
+    GrammarError,
+    parse_actions,
+    parse_history,
+    parse_operation,
+    parse_prompt,
+    parse_target,
+)
+from sim.schema import SCHEMAS, SPLITS
+
+NAME_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+TIMED = ("events", "operations", "sft", "dpo", "feedback")
+
+
+class ValidationError(ValueError):
+    """The first problem found: ``file`` (relative path), ``row`` (0-based, None for file-level) and why."""
+
+    def __init__(self, file: str, row: int | None, message: str) -> None:
+        self.file, self.row = file, row
+        where = f"{file}" if row is None else f"{file} row {row}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Report:
+    files: int
+    rows: int
+
+
+def _shard_files(root: Path) -> Iterator[tuple[str, str, Path]]:
+    data = root / "data"
+    if not data.is_dir():
+        raise ValidationError(str(root), None, "no data/ directory")
+    groups: dict[tuple[str, str], list[tuple[int, int, Path]]] = defaultdict(list)
+    for path in sorted(data.glob("*/*")):
+        rel = str(path.relative_to(root))
+        config = path.parent.name
+        if config not in SCHEMAS:
+            raise ValidationError(rel, None, f"unknown config {config!r}; known: {', '.join(SCHEMAS)}")
+        m = NAME_RE.match(path.name)
+        if not m or m["split"] not in SPLITS:
+            raise ValidationError(rel, None, f"name must be <split>-NNNNN-of-MMMMM.parquet with split in {SPLITS}")
+        groups[(config, m["split"])].append((int(m["i"]), int(m["n"]), path))
+    for (config, split), items in sorted(groups.items(), key=lambda kv: (list(SCHEMAS).index(kv[0][0]), kv[0][1])):
+        counts = {n for _, n, _ in items}
+        if len(counts) != 1 or sorted(i for i, _, _ in items) != list(range(counts.pop())):
+            raise ValidationError(f"data/{config}/{split}-*", None, "shards missing or numbered inconsistently")
+        for _, _, path in sorted(items):
+            yield config, split, path
+
+
+def stored_schema(config: str) -> pa.Schema:
+    """The schema as Parquet gives it back: ``timestamp[s]`` is stored as milliseconds (Parquet has no seconds)."""
+    return pa.schema([pa.field(f.name, pa.timestamp("ms")) if f.type == pa.timestamp("s") else f
+                      for f in SCHEMAS[config]])
+
+
+def _legal(actions, types: dict[tuple[str, str], str], what: str) -> None:
+    for a in actions:
+        t = types.get(a.target)
+        if t is None:
+            raise ValueError(f"{what}: device {a.room}/{a.device} is not in the home")
+        validate(t, a.field, a.value)
+
+
+def _check_row(config: str, r: dict, types: dict[tuple[str, str], str]) -> None:
+    """Raise (GrammarError, CatalogError, ValueError) naming the column when a row breaks an invariant."""
+    if config == "homes":
+        if r["bucket"] != device_bucket(r["n_devices"]) or len(r["devices"]) != r["n_devices"]:
+            raise ValueError(f"bucket/n_devices/devices disagree: {r['bucket']}, {r['n_devices']}, {len(r['devices'])}")
+        for d in r["devices"]:
+            device_type(d["type"])
+    elif config == "events":
+        if r["kind"] not in ("sensor", "weather", "action"):
+            raise ValueError(f"kind: {r['kind']!r} not in sensor, weather, action")
+        if r["kind"] == "action" and types:
+            t = types.get((r["room"], r["device"]))
+            if t is None:
+                raise ValueError(f"device: {r['room']}/{r['device']} is not in the home")
+            validate(t, r["field"], r["value"])
+    elif config == "operations":
+        op = parse_operation(r["text"])
+        if parse_actions(r["actions"]) != op.actions or r["n_actions"] != len(op.actions):
+            raise ValueError("actions/n_actions disagree with text")
+        _legal(op.actions, types, "actions")
+    elif config == "pretrain":
+        for op in parse_history(r["text"]):
+            _legal(op.actions, types, "text")
+    elif config == "sft":
+        p = parse_prompt(r["prompt"])
+        acts, _ = parse_target(r["completion"])
+        acts2, _ = parse_target(r["completion_text_first"], "text-first")
+        if acts != acts2 or acts != parse_actions(r["actions"]):
+            raise ValueError("completion, completion_text_first and actions disagree")
+        if any(o.time >= r["time"].replace(second=0) for o in p.history):
+            raise ValueError("prompt: history holds an operation at or after the decision time")
+        _legal(acts, {(d["room"], d["device"]): d["type"] for d in r["devices"]}, "completion")
+    elif config == "dpo":
+        parse_prompt(r["prompt"])
+        chosen, _ = parse_target(r["chosen"])
+        rejected, _ = parse_target(r["rejected"])
+        if r["chosen"] == r["rejected"] or chosen == rejected:
+            raise ValueError("rejected equals chosen")
+        if r["negative_kind"] not in NEGATIVE_KINDS:
+            raise ValueError(f"negative_kind: {r['negative_kind']!r} not in {NEGATIVE_KINDS}")
+        _legal(chosen, types, "chosen")
+        _legal(rejected, types, "rejected")
+    elif config == "feedback":
+        parse_prompt(r["prompt"])
+        t = {(d["room"], d["device"]): d["type"] for d in r["devices"]}
+        _legal(parse_actions(r["shown"]), t, "shown")
+        if r["label"]:
+            _legal(parse_actions(r["label"]), t, "label")
+        if not 0.0 < r["propensity"] <= 1.0:
+            raise ValueError(f"propensity: {r['propensity']} not in (0, 1]")
+        if not 0.0 <= r["p_accept"] <= 1.0:
+            raise ValueError(f"p_accept: {r['p_accept']} not in [0, 1]")
+
+
+def validate_dir(root: str | Path) -> Report:
+    """Check every file under ``root/data``; raise ValidationError at the first problem."""
+    root = Path(root)
+    files = list(_shard_files(root))
+    home_types: dict[str, dict[tuple[str, str], str]] = {}
+    unseen: set[str] = set()
+    for config, split, path in files:
+        if config == "homes":
+            for r in pq.read_table(path).to_pylist():
+                home_types[r["home_id"]] = {(d["room"], d["device"]): d["type"] for d in r["devices"]}
+                if split == "test_unseen":
+                    unseen.add(r["home_id"])
+    span: dict[tuple[str, str, str], tuple[datetime, datetime]] = {}  # (config, home, split) -> (min, max) time
+    n_rows = 0
+    for config, split, path in files:
+        rel = str(path.relative_to(root))
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+            raise ValidationError(rel, None, f"unreadable parquet: {e}") from None
+        if not table.schema.equals(stored_schema(config), check_metadata=False):
+            raise ValidationError(rel, None, f"schema differs from sim.schema.SCHEMAS[{config!r}]: "
+                                             f"{table.schema.names} vs {SCHEMAS[config].names}")
+        for i, r in enumerate(table.to_pylist()):
+            hid = r["home_id"]
+            if split != "test_unseen" and hid in unseen:
+                raise ValidationError(rel, i, f"home {hid} is a test_unseen home but appears in {split}")
+            if config != "homes" and home_types and hid not in home_types:
+                raise ValidationError(rel, i, f"home {hid} is not in the homes config")
+            try:
+                _check_row(config, r, home_types.get(hid, {}))
+            except (GrammarError, CatalogError, ValueError, KeyError) as e:
+                raise ValidationError(rel, i, str(e)) from None
+            if config in TIMED:
+                key = (config, hid, split)
+                lo, hi = span.get(key, (r["time"], r["time"]))
+                span[key] = (min(lo, r["time"]), max(hi, r["time"]))
+                train, test = span.get((config, hid, "train")), span.get((config, hid, "test"))
+                if train and test and train[1] >= test[0]:
+                    raise ValidationError(rel, i, f"home {hid}: {config} train ends {train[1]} at or after "
+                                                  f"test starts {test[0]} (splits must not overlap in time)")
+        n_rows += table.num_rows
+    return Report(files=len(files), rows=n_rows)
+
+
+def main(root: str | Path) -> Report:
+    return validate_dir(root)
