@@ -26,6 +26,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -233,8 +234,10 @@ class FrequencyPolicy:
     """The time-of-day frequency baseline as a target policy (``agent.baselines.frequency``).
 
     One ``FrequencyBaseline`` per home, fit on the home's logged train-split operations (or, for
-    a home with none, e.g. ``test_unseen``, on the history window of its first prompt);
-    confidence = the baseline's empirical slot frequency of the recommended operation.
+    a home with none, e.g. ``test_unseen``, on the history window of its first prompt).
+    Confidence = the empirical slot frequency of the recommended operation: its count over all
+    operations counted in the slot it came from (the time's slot, or the nearest non-empty one).
+    The description is ``sim.describe.describe(actions)``.
     """
 
     name = "frequency-baseline"
@@ -256,18 +259,24 @@ class FrequencyPolicy:
                 if not ops:
                     ops = list(parse_prompt(r["prompt"]).history)
                 models[hid] = FrequencyBaseline().fit(ops)
-            actions, conf = _frequency_prediction(models[hid].predict(r["time"]))
+            actions = tuple(models[hid].predict(r["time"]))
+            conf = slot_frequency(models[hid], r["time"], actions)
             out.append(Rec(actions, describe(actions) if actions else "", conf))
         return out
 
 
-def _frequency_prediction(pred: Any) -> tuple[tuple[Action, ...], float]:
-    """(actions, confidence) from whatever ``FrequencyBaseline.predict`` returns."""
-    if pred is None:
-        return (), 0.0
-    if isinstance(pred, tuple) and len(pred) == 2 and isinstance(pred[1], (int, float)):
-        return tuple(pred[0]), float(pred[1])
-    return tuple(getattr(pred, "actions", ())), float(getattr(pred, "confidence", 0.0))
+def slot_frequency(model: Any, time: Any, actions: tuple[Action, ...]) -> float:
+    """Share of the operations counted in the slot ``predict(time)`` drew from that are ``actions``."""
+    if not actions:
+        return 0.0
+    s0, n = model.slot(time), model.n_slots
+    for d in range(n // 2 + 1):
+        for s in ((s0 - d) % n, (s0 + d) % n):
+            slot = model.slots[s]
+            entry = slot.get(frozenset(actions))
+            if entry is not None:
+                return entry[0] / sum(e[0] for e in slot.values())
+    return 0.0
 
 
 class RecommenderPolicy:
@@ -299,6 +308,8 @@ def generation_config(data: str | Path) -> Any:
         raise FileNotFoundError(f"{path} not found: the live ground truth re-simulates the homes from the "
                                 "generation config that `homepilot generate` writes there")
     fp = {k: v for k, v in json.loads(path.read_text()).items() if k != "generator_version"}
+    if isinstance(fp.get("start"), str):
+        fp["start"] = date.fromisoformat(fp["start"])
     return DatasetConfig(out=str(data), **fp)
 
 
@@ -340,7 +351,7 @@ def simulator_truth(data: str | Path) -> TruthFn:
                 if hid not in index:
                     raise ValueError(f"home {hid!r} of the feedback rows is missing from the homes config")
                 logs[hid] = simulate_home(sc, index[hid])
-            out[k] = float(p_accept(logs[hid], r["time"], rec.actions, rec.description))
+            out[k] = float(p_accept(logs[hid], r["time"], rec.actions, rec.description).p)
         return out
 
     return truth
