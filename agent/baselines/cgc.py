@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -72,10 +73,12 @@ class CGCConfig:
     label_actions: str = "all"  # "all": one example per label action; "first": the first only
     bundle_threshold: float | None = None  # add a 2nd-device action at >= this confidence; None = single
     max_rows: int | None = None  # cap on training rows (first N, in file order); None = all
+    num_threads: int = 1  # torch intra-op threads while training/predicting (restored after); the
+    # matmuls are tiny, and on a busy 2-core box 2 spinning threads ran ~5x slower than 1
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "d_model", "d_expert", "n_shared_experts", "n_heads", "n_layers",
-                     "history_actions"):
+                     "history_actions", "num_threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"CGCConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.n_task_experts < 0:
@@ -92,6 +95,17 @@ class CGCConfig:
             raise ValueError(f"CGCConfig.bundle_threshold must be in (0, 1] or None, got {self.bundle_threshold}")
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"CGCConfig.max_rows must be >= 1 or None, got {self.max_rows}")
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch intra-op threads, restoring the previous count after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -405,9 +419,12 @@ class CGCModel:
     def featurize(self, contexts: Sequence[tuple[Prompt, Types]]) -> Features:
         return featurize(contexts, self.vocab, self.config.history_actions)
 
-    @torch.no_grad()
     def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 256) -> list[CGCPrediction]:
         """Argmax legal action (plus a 2nd-device action when ``bundle_threshold`` allows) per context."""
+        with torch_threads(self.config.num_threads), torch.no_grad():
+            return self._predict_batch(contexts, batch_size)
+
+    def _predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int) -> list[CGCPrediction]:
         self.net.eval()
         out: list[CGCPrediction] = []
         for start in range(0, len(contexts), batch_size):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from agent.baselines.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
-from agent.baselines.cgc import CGCConfig, CGCModel, Vocab
+from agent.baselines.cgc import CGCConfig, CGCModel, Vocab, torch_threads
 from sim.catalog import DEVICE_TYPES, CatalogError, validate
 from sim.records import Action, Prompt
 
@@ -56,6 +56,12 @@ def examples(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence
 def train_cgc_on(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], config: CGCConfig,
                  log: Callable[[str], None] | None = None) -> CGCModel:
     """Fit CGC on in-memory (prompt, types) contexts and their label actions (the pure core)."""
+    with torch_threads(config.num_threads):
+        return _train(contexts, labels, config, log)
+
+
+def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], config: CGCConfig,
+           log: Callable[[str], None] | None) -> CGCModel:
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
