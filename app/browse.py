@@ -1,0 +1,217 @@
+"""Reading what the app browses: generated datasets and evaluation reports (pure, no Streamlit).
+
+Datasets are directories written by ``homepilot generate`` (``sim.dataset``): a ``README.md``
+card and ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` with the columns of ``sim.schema``.
+Reports are directories written by ``agent.report.write_report``: ``report.json`` (keys listed
+in ``agent.report``), ``report.md`` and PNG plots.
+
+Every reader raises ``BrowseError`` with one line naming the file and what is wrong, which the
+pages show in an error box.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEMO_CACHE = Path.home() / ".cache" / "homepilot" / "demo_data"  # tiny dataset made when none is given
+
+
+class BrowseError(ValueError):
+    """A dataset or report directory that cannot be read; the message says which file and why."""
+
+
+# ---------------------------------------------------------------- datasets
+
+
+@dataclass
+class DatasetSummary:
+    """What a dataset directory holds: rows per config and split, and its card."""
+
+    root: Path
+    rows: dict[str, dict[str, int]]  # config -> split -> rows
+    card: str = ""
+
+    @property
+    def configs(self) -> list[str]:
+        return list(self.rows)
+
+
+def _shards(root: Path, config: str, split: str) -> list[Path]:
+    return sorted((root / "data" / config).glob(f"{split}-*.parquet"))
+
+
+def summarize_dataset(root: str | Path) -> DatasetSummary:
+    """Row counts from the parquet footers (no data read) and the card text."""
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    data = root / "data"
+    if not data.is_dir():
+        raise BrowseError(f"{root} is not a dataset directory: it has no data/ folder")
+    rows: dict[str, dict[str, int]] = {}
+    for cdir in sorted(p for p in data.iterdir() if p.is_dir()):
+        for f in sorted(cdir.glob("*.parquet")):
+            split = f.name.split("-", 1)[0]
+            try:
+                n = pq.ParquetFile(f).metadata.num_rows
+            except Exception as e:
+                raise BrowseError(f"{f} is not a readable parquet file: {type(e).__name__}: {e}") from None
+            rows.setdefault(cdir.name, {}).setdefault(split, 0)
+            rows[cdir.name][split] += n
+    if not rows:
+        raise BrowseError(f"{data} holds no parquet shards")
+    card = (root / "README.md").read_text() if (root / "README.md").exists() else ""
+    return DatasetSummary(root, rows, card)
+
+
+def read_rows(root: str | Path, config: str, split: str, columns: list[str] | None = None,
+              where: Callable[[dict[str, Any]], bool] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows of one config/split as dicts (shards in name order), optionally filtered and capped."""
+    import pyarrow.parquet as pq
+
+    files = _shards(Path(root), config, split)
+    if not files:
+        raise BrowseError(f"{root} has no shards for config {config!r}, split {split!r}")
+    out: list[dict[str, Any]] = []
+    for f in files:
+        try:
+            table = pq.read_table(f, columns=columns)
+        except Exception as e:
+            raise BrowseError(f"{f} is not a readable parquet file: {type(e).__name__}: {e}") from None
+        for r in table.to_pylist():
+            if where is None or where(r):
+                out.append(r)
+                if limit is not None and len(out) >= limit:
+                    return out
+    return out
+
+
+def homes(root: str | Path) -> list[dict[str, Any]]:
+    """One row per home across splits: id, split, devices, bucket, climate, rooms, residents."""
+    s = summarize_dataset(root)
+    out = []
+    for split in s.rows.get("homes", {}):
+        for r in read_rows(root, "homes", split):
+            out.append({"home_id": r["home_id"], "split": r["split"], "n_devices": r["n_devices"],
+                        "bucket": r["bucket"], "climate_zone": r["climate_zone"], "rooms": ", ".join(r["rooms"]),
+                        "residents": ", ".join(r["residents"])})
+    return sorted(out, key=lambda r: r["home_id"])
+
+
+def operations(root: str | Path, home_id: str, split: str, limit: int = 500) -> list[dict[str, Any]]:
+    """A home's operation records (time, user, source, logged, actions, description)."""
+    cols = ["home_id", "time", "user", "source", "logged", "actions", "description"]
+    return [{k: r[k] for k in cols[1:]} for r in read_rows(root, "operations", split, columns=cols,
+                                                          where=lambda r: r["home_id"] == home_id, limit=limit)]
+
+
+@dataclass
+class SubsetCounts:
+    """Rows per sub-dataset key (paper Table 2 columns) of one config/split."""
+
+    by_bucket: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+    n: int = 0
+
+
+def subsets(root: str | Path, config: str = "sft", split: str = "test") -> SubsetCounts:
+    """Count rows per device-count bucket and per operated category (a row counts in each)."""
+    rows = read_rows(root, config, split, columns=["bucket", "categories"])
+    b = Counter(r["bucket"] for r in rows)
+    c = Counter(cat for r in rows for cat in (r["categories"] or []))
+    return SubsetCounts(dict(sorted(b.items())), dict(sorted(c.items())), len(rows))
+
+
+def ensure_demo_data(cache: str | Path = DEMO_CACHE, progress: Callable[[float, str], None] | None = None) -> Path:
+    """A tiny dataset in ``cache`` (generated once; a re-run resumes or finds it finished)."""
+    from sim.dataset import DatasetConfig, build
+
+    cfg = DatasetConfig(preset="tiny", out=str(cache), workers=1)
+    state = {"total": 1, "done": 0}
+
+    def on_plan(total: int, todo: int) -> None:
+        state["total"], state["done"] = max(total, 1), total - todo
+        if progress is not None:
+            progress(state["done"] / state["total"], f"generating a tiny dataset: {state['done']}/{total} shards")
+
+    def on_done(shard: Any, counts: dict[str, int]) -> None:
+        state["done"] += 1
+        if progress is not None:
+            progress(min(1.0, state["done"] / state["total"]),
+                     f"generating a tiny dataset: {state['done']}/{state['total']} shards")
+
+    build(cfg, on_done=on_done, on_plan=on_plan)
+    return Path(cache)
+
+
+# ---------------------------------------------------------------- reports
+
+
+@dataclass
+class ReportView:
+    """An evaluation report directory, loaded."""
+
+    root: Path
+    report: dict[str, Any]
+    markdown: str
+    images: list[Path]
+
+
+def load_report(root: str | Path) -> ReportView:
+    root = Path(root)
+    path = root / "report.json"
+    if not path.is_file():
+        raise BrowseError(f"{root} is not a report directory: it has no report.json")
+    try:
+        report = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BrowseError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(report, dict):
+        raise BrowseError(f"{path} must hold a JSON object, got {type(report).__name__}")
+    md = (root / "report.md").read_text() if (root / "report.md").is_file() else ""
+    return ReportView(root, report, md, sorted(root.glob("*.png")))
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def whole_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Whole-test-set metrics per method: method, EM-Acc, LM-F1, Rule, n."""
+    from agent.report import METRIC_NAMES, METRICS
+
+    out = []
+    for method, m in (report.get("whole") or {}).items():
+        row: dict[str, Any] = {"method": method}
+        for k in METRICS:
+            row[METRIC_NAMES[k]] = _num(m.get(k))
+        row["n"] = m.get("n")
+        out.append(row)
+    return out
+
+
+def subset_rows(report: dict[str, Any], metric: str) -> list[dict[str, Any]]:
+    """Paper Table 2 for one metric: a row per method, a column per sub-dataset."""
+    out = []
+    for method, subsets_ in (report.get("by_subset") or {}).items():
+        row: dict[str, Any] = {"method": method}
+        for sub, m in subsets_.items():
+            row[sub] = _num(m.get(metric)) if isinstance(m, dict) else None
+        out.append(row)
+    return out
+
+
+def curve_rows(report: dict[str, Any]) -> list[dict[str, float]]:
+    """The exposure curve (Fig. 7a): threshold, exposure rate, acceptance rate."""
+    rows = []
+    for p in report.get("exposure_curve") or []:
+        t, e, a = _num(p.get("threshold")), _num(p.get("exposure_rate")), _num(p.get("acceptance_rate"))
+        if t is not None:
+            rows.append({"threshold": t, "exposure_rate": e, "acceptance_rate": a})
+    return rows

@@ -1,0 +1,508 @@
+"""The live-home session behind the Streamlit app: pure, testable logic with no Streamlit in it.
+
+A ``LiveSession`` owns one simulated home (``sim.live.LiveHome``, a plain SimPy environment kept
+in the app's session state and advanced on each tick), an *advisor* (the trained recommender, or
+the frequency baseline when there is none) and the decisions made so far:
+
+- ``step()`` advances the home to its next app-open decision point, asks the advisor for a
+  recommendation and records a ``Decision``. The gate shows it when confidence >= ``threshold``
+  (the paper's exposure gate, default 0.7). The simulated user's acceptance probability
+  (``LiveHome.judge``) is recorded for every decision, shown or not: it draws the Fig. 7a curve
+  for thresholds below the gate and answers in auto mode.
+- ``accept()`` / ``reject()`` answer the pending shown recommendation as the person at the
+  screen; an accepted one is applied to the home (``LiveHome.apply``), so the home changes.
+- ``tick(auto)`` is what the timer calls: in auto mode the simulated user answers (a draw from
+  ``Generator([seed, index, decision])`` against the judged probability); in manual mode the
+  clock holds while a shown recommendation waits for the person.
+- ``metrics()``, ``exposure_curve()`` and ``acceptance_by_hour()`` are the live figures: acceptance
+  = accepted / answered shown recommendations, exposure = shown / decision points (the
+  definitions of ``agent.selective``), the threshold trade-off (Fig. 7a) and acceptance by hour
+  of day for each device category (Fig. 5).
+
+A shown recommendation still unanswered when the person steps on counts as ignored (not
+accepted), as in the paper's acceptance rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.selective import acceptance_rate, exposure_rate
+from sim.catalog import device_type
+from sim.records import Action, Operation
+
+DEFAULT_THRESHOLD = 0.7  # the paper's exposure gate
+ANSWERS = ("accepted", "rejected", "ignored")
+
+
+# ---------------------------------------------------------------- what the advisor says
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A recommendation as the app shows it, whatever produced it.
+
+    attributes: per action, the probabilities of its device, field and value (Eq. 6 parts);
+    empty when the advisor has none (the frequency baseline).
+    """
+
+    actions: tuple[Action, ...]
+    description: str
+    confidence: float  # in [0, 1]
+    attributes: tuple[Mapping[str, float], ...] = ()
+    reason: str = ""
+
+    @property
+    def abstained(self) -> bool:
+        return not self.actions
+
+
+class Advisor(Protocol):
+    name: str
+
+    def suggest(self, context: Any) -> Suggestion: ...
+
+
+def _first(obj: Any, names: Sequence[str], default: Any = None) -> Any:
+    for n in names:
+        v = obj.get(n) if isinstance(obj, Mapping) else getattr(obj, n, None)
+        if v is not None:
+            return v
+    return default
+
+
+def _clip01(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if not math.isfinite(v) else min(1.0, max(0.0, v))
+
+
+def _attribute_rows(raw: Any, n_actions: int) -> tuple[Mapping[str, float], ...]:
+    """Normalise attribute probabilities: a mapping, or one mapping per action."""
+    if raw is None:
+        return ()
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    rows = []
+    for r in list(raw)[: max(n_actions, 1)]:
+        if isinstance(r, Mapping):
+            rows.append({str(k): _clip01(v) for k, v in r.items() if isinstance(v, (int, float))})
+        elif hasattr(r, "__dataclass_fields__"):
+            rows.append({k: _clip01(getattr(r, k)) for k in r.__dataclass_fields__
+                         if isinstance(getattr(r, k), (int, float)) and not isinstance(getattr(r, k), bool)})
+    return tuple(rows)
+
+
+def suggestion_from(rec: Any) -> Suggestion:
+    """A ``Suggestion`` from an ``agent.recommender.Recommendation`` (or any object with its fields)."""
+    actions = tuple(_first(rec, ("actions",), ()) or ())
+    return Suggestion(actions=actions, description=str(_first(rec, ("description",), "") or ""),
+                      confidence=_clip01(_first(rec, ("confidence",), 0.0)),
+                      attributes=_attribute_rows(_first(rec, ("attribute_probs", "attributes", "attribute_probabilities",
+                                                              "probabilities")), len(actions)),
+                      reason=str(_first(rec, ("reason",), "") or ""))
+
+
+class ModelAdvisor:
+    """A trained run: ``agent.recommender.Recommender.from_run(run)``."""
+
+    def __init__(self, run: str) -> None:
+        from agent.recommender import Recommender
+
+        self.name = f"model {run}"
+        self.recommender = Recommender.from_run(run)
+
+    def suggest(self, context: Any) -> Suggestion:
+        return suggestion_from(self.recommender.recommend(context))
+
+
+class FrequencyAdvisor:
+    """The time-of-day frequency baseline (``agent.baselines.frequency``), refitted online.
+
+    ``observe(ops)`` adds the home's new operations as the home runs. The baseline has no
+    confidence of its own; the app uses the share of the recommended action set among the
+    logged operations of the slot it came from, halved per slot of distance when the baseline
+    fell back to a neighbouring slot (documented here, used only by the app's gate).
+    """
+
+    name = "frequency baseline"
+
+    def __init__(self, history: Sequence[Operation]) -> None:
+        from agent.baselines.frequency import FrequencyBaseline
+
+        self.baseline = FrequencyBaseline()
+        self.seen = 0
+        self.observe(history)
+
+    def observe(self, history: Sequence[Operation]) -> None:
+        """Fit the operations of ``history`` not seen yet (``history`` only grows)."""
+        self.baseline.fit(history[self.seen:])
+        self.seen = len(history)
+
+    def confidence(self, time: datetime, actions: tuple[Action, ...]) -> float:
+        b = self.baseline
+        s0, key = b.slot(time), frozenset(actions)
+        for d in range(b.n_slots // 2 + 1):
+            for s in ((s0 - d) % b.n_slots, (s0 + d) % b.n_slots):
+                if key in b.slots[s]:
+                    total = sum(e[0] for e in b.slots[s].values())
+                    return b.slots[s][key][0] / total * 0.5 ** d
+        return 0.0
+
+    def suggest(self, context: Any) -> Suggestion:
+        self.observe(context.history)
+        actions = tuple(self.baseline.predict(context.time))
+        if not actions:
+            return Suggestion((), "", 0.0, (), "no logged operation in the history yet")
+        from sim.describe import describe
+
+        return Suggestion(actions, describe(actions), self.confidence(context.time, actions), (),
+                          "most frequent operation at this time of day")
+
+
+@dataclass
+class AdvisorChoice:
+    """Which advisor runs, and what the page must say about it (``error`` goes in an error box)."""
+
+    advisor: Advisor | None
+    notice: str = ""  # info line: which advisor and why
+    error: str = ""  # a model (or the fallback) that failed to load, in one line
+
+
+def choose_advisor(model: str | None, history: Sequence[Operation],
+                   load_model: Callable[[str], Advisor] = ModelAdvisor,
+                   fallback: Callable[[Sequence[Operation]], Advisor] = FrequencyAdvisor) -> AdvisorChoice:
+    """The trained model at ``model``; with none, or one that fails to load, the frequency baseline."""
+    error = ""
+    if model:
+        try:
+            adv = load_model(model)
+            return AdvisorChoice(adv, f"Recommender: {adv.name}.")
+        except Exception as e:  # a corrupt or missing run: fall back and say so
+            error = f"Could not load the model run {model!r}: {type(e).__name__}: {e}"
+    try:
+        fb = fallback(history)
+    except Exception as e:
+        msg = f"The frequency-baseline fallback is unavailable: {type(e).__name__}: {e}"
+        return AdvisorChoice(None, "", f"{error}\n\n{msg}" if error else msg)
+    why = "the model failed to load" if model else "no trained model was given"
+    return AdvisorChoice(fb, f"Recommender: frequency baseline ({why}).", error)
+
+
+# ---------------------------------------------------------------- decisions and the session
+
+
+@dataclass
+class Decision:
+    """One decision point: what was recommended, whether the gate showed it, what happened."""
+
+    index: int
+    time: datetime
+    user: str
+    suggestion: Suggestion
+    exposed: bool
+    p_accept: float  # the simulated user's probability of accepting (LiveHome.judge)
+    factors: Mapping[str, Any] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()  # catalogue categories of the recommended devices
+    answer: str | None = None  # accepted | rejected | ignored; None = not answered (or not shown)
+    by: str = ""  # you | simulated user
+
+    @property
+    def accepted(self) -> bool:
+        return self.answer == "accepted"
+
+    @property
+    def awaiting(self) -> bool:
+        """Shown and not answered yet."""
+        return self.exposed and self.answer is None
+
+
+def categories_of(actions: Sequence[Action], types: Mapping[tuple[str, str], str]) -> tuple[str, ...]:
+    """Distinct catalogue categories (paper sub-datasets) of the devices ``actions`` operate."""
+    out: list[str] = []
+    for a in actions:
+        t = types.get(a.target)
+        c = device_type(t).category if t else "Other"
+        if c not in out:
+            out.append(c)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What the live page starts: a home, a run, the gate and the speed."""
+
+    seed: int = 0  # simulator global seed (>= 0)
+    index: int = 0  # home index: rooms, devices and residents' personas come from (seed, index)
+    days: int = 14  # simulated days the home runs for, 1..365
+    warmup_days: int = 2  # days simulated before going live (history for the advisor), 0..days-1
+    model: str | None = None  # trained run directory; None = frequency baseline
+    threshold: float = DEFAULT_THRESHOLD  # exposure gate: show when confidence >= threshold
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.index, int) or self.index < 0:
+            raise ValueError(f"home index must be an integer >= 0, got {self.index!r}")
+        if not 1 <= self.days <= 365:
+            raise ValueError(f"days must be in 1..365, got {self.days}")
+        if not 0 <= self.warmup_days < self.days:
+            raise ValueError(f"warmup_days must be in 0..days-1, got {self.warmup_days}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+
+
+def make_live_home(config: SessionConfig) -> Any:
+    """The simulator's live home for ``config`` (``sim.live.LiveHome``)."""
+    from sim.live import LiveHome
+    from sim.world import SimConfig
+
+    return LiveHome(SimConfig(seed=config.seed, days=config.days), config.index)
+
+
+def _judged(j: Any) -> tuple[float, dict[str, Any]]:
+    p = _clip01(_first(j, ("p", "p_accept", "probability"), 0.0))
+    factors = _first(j, ("factors",), {}) or {}
+    return p, dict(factors) if isinstance(factors, Mapping) else {"factors": factors}
+
+
+class LiveSession:
+    """One live home with its advisor and decisions (see the module docstring)."""
+
+    def __init__(self, config: SessionConfig, home: Any = None, advisor_choice: AdvisorChoice | None = None) -> None:
+        self.config = config
+        self.threshold = config.threshold
+        self.home = home if home is not None else make_live_home(config)
+        if config.warmup_days > 0:
+            start = self.home.now
+            self.home.advance(start.replace(hour=0, minute=0, second=0, microsecond=0)
+                              + timedelta(days=config.warmup_days))
+        self.choice = advisor_choice if advisor_choice is not None else choose_advisor(
+            config.model, self.home.log.operations)
+        self.advisor = self.choice.advisor
+        self.decisions: list[Decision] = []
+        self.finished = False  # the home reached the end of its simulated days
+        self.last_error = ""  # the last advisor/apply failure, for an error box
+
+    # ------------------------------------------------------------ reading the home
+
+    @property
+    def now(self) -> datetime:
+        return self.home.now
+
+    @property
+    def types(self) -> dict[tuple[str, str], str]:
+        return self.home.log.home.types()
+
+    @property
+    def pending(self) -> Decision | None:
+        """The last decision if it is shown and waits for an answer."""
+        if self.decisions and self.decisions[-1].awaiting:
+            return self.decisions[-1]
+        return None
+
+    def context(self) -> Any:
+        """The recommender's view of the home now (``agent.context.Context``)."""
+        from agent.context import Context
+        from sim.dataset_rows import Environment
+
+        log = self.home.log
+        user = getattr(self.home, "decision_user", None)
+        rooms = list(log.home.rooms[:1])
+        if user is not None and hasattr(self.home, "world"):
+            rooms = [self.home.world.where[user][1]]
+        env = Environment(log.events, log.start).at(self.home.now, rooms)
+        return Context.from_home(log.home, log.operations, self.home.now, env)
+
+    # ------------------------------------------------------------ advancing
+
+    def step(self) -> Decision | None:
+        """Advance to the next decision point and record its recommendation; None at the end.
+
+        A shown recommendation still waiting for an answer is marked ignored first."""
+        if self.finished:
+            return None
+        p = self.pending
+        if p is not None:
+            p.answer, p.by = "ignored", "you"
+        t = self.home.step_to_next_decision()
+        if t is None:
+            self.finished = True
+            return None
+        return self._decide(t)
+
+    def _decide(self, t: datetime) -> Decision:
+        user = str(getattr(self.home, "decision_user", "") or "")
+        sug = Suggestion((), "", 0.0, (), "no advisor")
+        if self.advisor is not None:
+            try:
+                sug = self.advisor.suggest(self.context())
+                self.last_error = ""
+            except Exception as e:  # a model that fails on this context abstains, and the page says why
+                self.last_error = f"The recommender failed at {t:%Y-%m-%d %H:%M}: {type(e).__name__}: {e}"
+                sug = Suggestion((), "", 0.0, (), self.last_error)
+        p_acc, factors = 0.0, {}
+        if not sug.abstained:
+            p_acc, factors = _judged(self.home.judge(sug.actions, sug.description))
+        d = Decision(index=len(self.decisions), time=t, user=user, suggestion=sug,
+                     exposed=not sug.abstained and sug.confidence >= self.threshold, p_accept=p_acc,
+                     factors=factors, categories=categories_of(sug.actions, self.types))
+        self.decisions.append(d)
+        return d
+
+    def answer(self, accepted: bool, by: str = "you") -> Decision:
+        """Answer the pending shown recommendation; an accepted one is applied to the home."""
+        d = self.pending
+        if d is None:
+            raise ValueError("no shown recommendation is waiting for an answer")
+        if accepted:
+            self.home.apply(d.suggestion.actions, description=d.suggestion.description, user=d.user or None)
+        d.answer, d.by = ("accepted" if accepted else "rejected"), by
+        return d
+
+    def accept(self) -> Decision:
+        return self.answer(True)
+
+    def reject(self) -> Decision:
+        return self.answer(False)
+
+    def auto_answer(self) -> Decision | None:
+        """The simulated user answers the pending recommendation: accept with the judged probability."""
+        d = self.pending
+        if d is None:
+            return None
+        u = np.random.default_rng([self.config.seed, self.config.index, d.index]).random()
+        return self.answer(bool(u < d.p_accept), by="simulated user")
+
+    def tick(self, auto: bool) -> Decision | None:
+        """One timer tick: answer (auto) or hold (manual) a pending recommendation, else step."""
+        if self.pending is not None:
+            if not auto:
+                return None
+            self.auto_answer()
+        d = self.step()
+        if auto and d is not None and d.awaiting:
+            self.auto_answer()
+        return d
+
+    # ------------------------------------------------------------ metrics
+
+    def metrics(self) -> dict[str, float | int]:
+        """Live counters and rates (acceptance over answered shown recommendations)."""
+        ds = self.decisions
+        exposed = [d.exposed for d in ds]
+        answered = [d for d in ds if d.exposed and d.answer is not None]
+        acc = acceptance_rate([d.accepted for d in answered], [True] * len(answered)) if answered else float("nan")
+        return {
+            "decisions": len(ds),
+            "shown": sum(exposed),
+            "answered": len(answered),
+            "accepted": sum(d.accepted for d in answered),
+            "exposure_rate": exposure_rate(exposed) if ds else float("nan"),
+            "acceptance_rate": acc,
+        }
+
+    def exposure_curve(self, thresholds: Sequence[float] | None = None) -> list[dict[str, float]]:
+        """Fig. 7a over the decisions so far: per threshold, exposure and acceptance rates."""
+        return exposure_curve(self.decisions, thresholds)
+
+    def acceptance_by_hour(self) -> dict[str, list[tuple[int, int]]]:
+        return acceptance_by_hour(self.decisions)
+
+
+def outcome(d: Decision) -> float | None:
+    """What a decision contributes to an acceptance rate: the answer if there is one, else the
+    simulated user's probability (a recommendation the gate withheld has no answer); None when
+    the advisor abstained."""
+    if d.suggestion.abstained:
+        return None
+    if d.answer is not None:
+        return 1.0 if d.accepted else 0.0
+    return d.p_accept
+
+
+def exposure_curve(decisions: Sequence[Decision], thresholds: Sequence[float] | None = None) -> list[dict[str, float]]:
+    """Per threshold t: exposure = share of decision points with confidence >= t (abstentions never
+    shown); acceptance = mean ``outcome`` of those, nan when none is shown."""
+    ts = list(thresholds) if thresholds is not None else [round(0.05 * k, 2) for k in range(21)]
+    rows = []
+    for t in ts:
+        shown = [d for d in decisions if not d.suggestion.abstained and d.suggestion.confidence >= t]
+        outs = [o for o in (outcome(d) for d in shown) if o is not None]
+        rows.append({"threshold": float(t),
+                     "exposure_rate": len(shown) / len(decisions) if decisions else float("nan"),
+                     "acceptance_rate": float(np.mean(outs)) if outs else float("nan")})
+    return rows
+
+
+def acceptance_by_hour(decisions: Sequence[Decision]) -> dict[str, list[tuple[int, int]]]:
+    """Fig. 5: category -> 24 (accepted, answered) pairs by hour of day, over answered shown
+    recommendations (a recommendation spanning two categories counts in both)."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for d in decisions:
+        if not d.exposed or d.answer is None:
+            continue
+        for c in d.categories:
+            row = out.setdefault(c, [(0, 0)] * 24)
+            a, n = row[d.time.hour]
+            row[d.time.hour] = (a + int(d.accepted), n + 1)
+    return dict(sorted(out.items()))
+
+
+# ---------------------------------------------------------------- what the page shows (plain rows)
+
+SENSOR_UNITS = {"temperature": "°C", "humidity": "%", "illuminance": "lux", "occupancy": "people"}
+
+
+def room_views(snapshot: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per room: label, sensor readings with units, and device rows (device, type, state text)."""
+    from sim.catalog import room_label
+
+    out = []
+    for room, r in (snapshot.get("rooms") or {}).items():
+        sensors = {k: f"{r[k]:g} {u}" for k, u in SENSOR_UNITS.items() if isinstance(r.get(k), (int, float))}
+        devices = []
+        for name, st in (r.get("devices") or {}).items():
+            state = {k: v for k, v in st.items() if k != "type"}
+            devices.append({"device": name, "type": st.get("type", ""),
+                            "state": ", ".join(f"{k}={v}" for k, v in state.items())})
+        out.append({"room": room, "label": room_label(room).capitalize(), "sensors": sensors, "devices": devices})
+    return out
+
+
+def timeline_rows(ops: Sequence[Operation], n: int = 15) -> list[dict[str, Any]]:
+    """The people's last ``n`` operations, newest first."""
+    from sim.records import serialize_actions
+
+    return [{"time": o.time.strftime("%a %m-%d %H:%M"), "user": o.user, "source": o.source,
+             "logged": o.logged, "description": o.description, "actions": serialize_actions(o.actions)}
+            for o in reversed(ops[-n:])]
+
+
+def decision_rows(decisions: Sequence[Decision], n: int = 15) -> list[dict[str, Any]]:
+    """The last ``n`` decision points, newest first."""
+    rows = []
+    for d in reversed(decisions[-n:]):
+        s = d.suggestion
+        rows.append({"time": d.time.strftime("%a %m-%d %H:%M"), "user": d.user,
+                     "recommendation": s.description or s.reason, "confidence": round(s.confidence, 3),
+                     "shown": d.exposed, "p_accept": round(d.p_accept, 3),
+                     "answer": d.answer or ("waiting" if d.awaiting else "—"), "by": d.by})
+    return rows
+
+
+def hour_table(by_hour: Mapping[str, Sequence[tuple[int, int]]]) -> dict[str, list[float]]:
+    """Fig. 5 as columns: category -> 24 acceptance rates (nan where nothing was answered)."""
+    return {c: [a / n if n else float("nan") for a, n in row] for c, row in by_hour.items()}
+
+
+def fmt_rate(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
