@@ -238,6 +238,8 @@ def prepare_dir(cfg: DatasetConfig) -> Path:
     elif (root / "data").exists() and cfg.overwrite:
         shutil.rmtree(root / "data")
     write_text_atomic(json.dumps(want, sort_keys=True, indent=1), manifest)
+    for debris in root.rglob("*.tmp-*"):  # temp files of killed writers
+        debris.unlink()
     return root
 
 
