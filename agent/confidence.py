@@ -1,0 +1,191 @@
+"""Confidence of a recommendation (paper Eq. 6), the exposure gate's thresholds, cascade pruning
+and temperature calibration. Pure functions over probabilities.
+
+Eq. 6, per action i with device, field and value spans::
+
+    c_i = alpha_device * P_i(device) + alpha_field * P_i(field) + alpha_value * P_i(value)
+
+where each P is the product of the probabilities of the sub-tokens generated inside that span
+(``device`` = the ``[room][device]`` characters, ``field`` = ``[field]``, ``value`` = ``[value]``;
+a token belongs to the span of its last non-space character, see ``agent.decoding``). The
+recommendation's Eq. 6 score is the mean of c_i over its actions.
+
+Fusion with the first-token probability (ours; the paper fuses the two without a formula)::
+
+    confidence = (1 - beta) * mean_i c_i + beta * P(first decisive token)
+
+The first decisive token is the first token of the action section at which the grammar left the
+model more than one choice (``<act>`` and ``[`` are forced; the first choice is usually the room);
+it is the model's commitment to *which* device, the decision the paper singles out. Default
+beta = 0.3 and alpha = (0.5, 0.2, 0.3): the device decides whether a recommendation is welcome at
+all, the value next (a wrong temperature is rejected), the field least (it is nearly implied by
+device and value). The paper leaves these as hyper-parameters; they are configurable.
+
+Which distribution (``distribution``):
+- ``raw`` (default): the model's softmax over the whole vocabulary. Mass the model puts on tokens
+  the grammar forbids lowers the confidence: a model unsure of the grammar is unsure.
+- ``legal``: renormalised over the tokens the grammar allowed at that step; forced tokens count 1.
+  Higher, and optimistic for homes with few devices (two candidates start at 0.5 each).
+The decoder records both per token, so switching needs no new decoding.
+
+Adaptive thresholds: a threshold is multiplied by ``relax`` (0.9, "10% lower") when the candidate
+pool has more than ``large_pool`` devices (probability is spread over more choices) and again
+when the recommendation sets a numeric value (probability is spread over a grid); both -> 0.81x.
+
+Cascade pruning: while decoding, as soon as the running product of an action's device-span
+probabilities is below ``device_threshold`` (pool-adapted), decoding stops and the recommendation
+is withheld. The product only falls as tokens are added, so the decision is final.
+
+Calibration: the fused confidence c is mapped to sigmoid(logit(c) / T) with one temperature T
+fitted on a validation split by minimising the negative log-likelihood of accept/reject; ECE (with
+its number of bins stated) before and after tells whether it helped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.selective import ece  # the one ECE: sum over n_bins equal-width bins of (|B|/n)|acc(B) - conf(B)|
+
+__all__ = ["AttributeProbs", "ConfidenceConfig", "action_confidence", "adaptive_threshold", "attribute_probs",
+           "calibrate", "cascade_prunes", "ece", "eq6", "first_token_prob", "fit_temperature", "fuse", "gate"]
+
+DISTRIBUTIONS: tuple[str, ...] = ("raw", "legal")
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class ConfidenceConfig:
+    """Knobs of the confidence and the gate (see the module docstring)."""
+
+    alpha_device: float = 0.5  # Eq. 6 weight of P(device)
+    alpha_field: float = 0.2  # Eq. 6 weight of P(field)
+    alpha_value: float = 0.3  # Eq. 6 weight of P(value)
+    first_token_weight: float = 0.3  # beta of the fusion with the first decisive token's probability
+    threshold: float = 0.7  # exposure gate: shown iff confidence >= (adapted) threshold
+    device_threshold: float = 0.3  # cascade pruning on the running device probability; 0 = off
+    large_pool: int = 10  # candidate pools with more devices get thresholds x relax
+    relax: float = 0.9  # "10% lower"
+    distribution: str = "raw"  # raw | legal
+    temperature: float = 1.0  # calibration temperature on the fused confidence (1 = none)
+
+    def __post_init__(self) -> None:
+        alphas = (self.alpha_device, self.alpha_field, self.alpha_value)
+        if min(alphas) < 0 or abs(sum(alphas) - 1.0) > 1e-6:
+            raise ValueError(f"alpha_device, alpha_field, alpha_value must be >= 0 and sum to 1, got {alphas}")
+        for name in ("first_token_weight", "threshold", "device_threshold", "relax"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v}")
+        if self.large_pool < 0:
+            raise ValueError(f"large_pool must be >= 0, got {self.large_pool}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+
+@dataclass(frozen=True)
+class AttributeProbs:
+    """P(device), P(field), P(value) of one action: products over each span's sub-tokens."""
+
+    device: float
+    field: float
+    value: float
+
+
+# ---------------------------------------------------------------- from token probabilities
+
+
+def attribute_probs(steps: Iterable, distribution: str = "raw") -> list[AttributeProbs]:
+    """Per-action span products from decoder steps (objects with ``span``, ``action``, ``p_raw``,
+    ``p_legal``); only actions whose spans all appeared are returned, in order."""
+    prod: dict[int, dict[str, float]] = {}
+    for s in steps:
+        if s.span == "other" or s.action < 0:
+            continue
+        p = s.p_legal if distribution == "legal" else s.p_raw
+        spans = prod.setdefault(s.action, {})
+        spans[s.span] = spans.get(s.span, 1.0) * p
+    return [AttributeProbs(v["device"], v["field"], v["value"])
+            for _, v in sorted(prod.items()) if {"device", "field", "value"} <= v.keys()]
+
+
+def first_token_prob(steps: Iterable, distribution: str = "raw") -> float:
+    """Probability of the first action-section token the grammar did not force (1.0 if none)."""
+    for s in steps:
+        if s.action >= 0 and s.span != "other" and s.n_allowed > 1:
+            return s.p_legal if distribution == "legal" else s.p_raw
+    return 1.0
+
+
+# ---------------------------------------------------------------- Eq. 6 and the fusion
+
+
+def action_confidence(p: AttributeProbs, cfg: ConfidenceConfig) -> float:
+    """Paper Eq. 6 for one action: alpha-weighted sum of its attribute probabilities."""
+    return cfg.alpha_device * p.device + cfg.alpha_field * p.field + cfg.alpha_value * p.value
+
+
+def eq6(probs: Sequence[AttributeProbs], cfg: ConfidenceConfig) -> float:
+    """Paper Eq. 6 averaged over the recommendation's actions (0.0 for none)."""
+    if not probs:
+        return 0.0
+    return float(np.mean([action_confidence(p, cfg) for p in probs]))
+
+
+def fuse(eq6_score: float, first_prob: float, beta: float) -> float:
+    """confidence = (1 - beta) * Eq. 6 + beta * P(first decisive token)."""
+    return (1.0 - beta) * eq6_score + beta * first_prob
+
+
+# ---------------------------------------------------------------- thresholds and the gate
+
+
+def adaptive_threshold(base: float, n_candidates: int, numeric: bool, large_pool: int = 10,
+                       relax: float = 0.9) -> float:
+    """``base`` x relax if the pool has more than ``large_pool`` candidates, x relax again if numeric."""
+    t = base
+    if n_candidates > large_pool:
+        t *= relax
+    if numeric:
+        t *= relax
+    return t
+
+
+def cascade_prunes(device_prob: float, device_threshold: float) -> bool:
+    """True when decoding should stop: the (running) device probability is below its threshold."""
+    return device_threshold > 0 and device_prob < device_threshold
+
+
+def gate(confidence: float, threshold: float) -> bool:
+    """Exposure gate: show iff confidence >= threshold."""
+    return confidence >= threshold
+
+
+# ---------------------------------------------------------------- temperature calibration
+
+
+def calibrate(confidence, temperature: float) -> np.ndarray:
+    """sigmoid(logit(c) / T), elementwise; T > 1 pulls towards 0.5, T < 1 pushes away."""
+    c = np.clip(np.asarray(confidence, dtype=float), _EPS, 1 - _EPS)
+    return 1.0 / (1.0 + np.exp(-np.log(c / (1 - c)) / temperature))
+
+
+def fit_temperature(confidence, accepted, grid: Sequence[float] | None = None) -> float:
+    """The T on ``grid`` (default 0.05..20, log-spaced) minimising the NLL of ``accepted`` (0/1)."""
+    a = np.asarray(accepted, dtype=float)
+    c = np.asarray(confidence, dtype=float)
+    if c.shape != a.shape or c.size == 0:
+        raise ValueError(f"confidence and accepted must be non-empty and the same length, got {c.shape} and {a.shape}")
+    grid = np.geomspace(0.05, 20.0, 241) if grid is None else np.asarray(grid, dtype=float)
+    best, best_nll = 1.0, np.inf
+    for t in grid:
+        q = np.clip(calibrate(c, float(t)), _EPS, 1 - _EPS)
+        nll = -np.mean(a * np.log(q) + (1 - a) * np.log(1 - q))
+        if nll < best_nll - 1e-12:
+            best, best_nll = float(t), nll
+    return best

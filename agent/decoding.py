@@ -1,0 +1,535 @@
+"""Legal-only decoding: a character automaton over the home's legal actions, turned into
+per-step token masks for any Hugging Face tokenizer, and batched greedy / beam generation.
+
+Legal actions of a home = its candidate devices x each device type's catalogue fields x each
+field's ``FieldSpec.grid()`` values, spelled ``[room][device][field][value]`` (``sim.records``).
+A completion (after the prompt's ``<rec>``) is, in the order the model was trained in::
+
+    action-first:  <act> A ( A)* [ <desc> TEXT] eos        (at most ``max_actions`` actions)
+    text-first:    <desc> TEXT <act> A ( A)* eos
+
+The automaton walks characters. Names never contain whitespace, so whitespace is accepted only
+where the grammar puts a space: once after ``<act>`` and once between/after actions; TEXT is any
+characters except ``[ ] < >``. Tries are shared: one trie of ``[field][value]`` strings per device
+type (built once per process), and one small trie of ``[room][device]`` strings per home whose
+device leaves link into the type tries. A token is allowed at a state when its decoded text keeps
+the generated text a prefix of a legal completion *and* the state it reaches can still be
+completed by some token ("live"), so decoding never paints itself into a corner.
+
+Masks are cached per automaton state. States inside a type trie are shared by every home: their
+masks are computed against a placeholder home, which forbids a single token from running past the
+next action's opening ``[`` into a room name (a BPE merge like ``] [`` is fine, ``] [bedroom``
+is not: the model spells it in two tokens instead).
+
+Each generated token is labelled with the span its last non-space character falls in (``device`` =
+``[room][device]``, ``field``, ``value``, or ``other``) and the action it belongs to; the
+confidence module (Eq. 6) multiplies the probabilities inside each span.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+
+from sim.catalog import DEVICE_TYPES, device_type
+from sim.records import ACT, DESC, ORDERS, Order
+
+FORBIDDEN_TEXT = set("[]<>")  # description characters the grammar forbids
+SPANS: tuple[str, ...] = ("device", "field", "value", "other")
+
+
+class DecodingError(ValueError):
+    """A tokenizer or input the constrained decoder cannot work with; the message says why."""
+
+
+# ---------------------------------------------------------------- tries
+
+
+class Node:
+    """A trie node; ``span`` is the span of the character that leads into it."""
+
+    __slots__ = ("children", "span", "terminal", "home")
+
+    def __init__(self, span: str, home: bool = False) -> None:
+        self.children: dict[str, Node] = {}
+        self.span = span
+        self.terminal = False  # the character into this node closed an action's value
+        self.home = home  # part of a home-specific trie (its masks are not shared)
+
+
+def _insert(root: Node, text: str, spans: list[str], home: bool) -> Node:
+    node = root
+    for ch, span in zip(text, spans, strict=True):
+        nxt = node.children.get(ch)
+        if nxt is None:
+            nxt = node.children[ch] = Node(span, home)
+        node = nxt
+    return node
+
+
+@cache
+def type_trie(type_name: str) -> Node:
+    """Trie of ``[field][value]`` for every field and grid value of a device type (shared)."""
+    root = Node("device")
+    for spec in device_type(type_name).fields.values():
+        f = f"[{spec.name}]"
+        for value in spec.grid():
+            v = f"[{value}]"
+            _insert(root, f + v, ["field"] * len(f) + ["value"] * len(v), home=False).terminal = True
+    return root
+
+
+def home_trie(devices: tuple[tuple[str, str, str], ...]) -> Node:
+    """Trie of ``[room][device]`` per (room, device, type); each device leaf continues into its type trie."""
+    root = Node("other", home=True)
+    for room, device, type_name in devices:
+        if type_name not in DEVICE_TYPES:
+            raise DecodingError(f"device [{room}][{device}] has unknown type {type_name!r}")
+        s = f"[{room}][{device}]"
+        leaf = _insert(root, s, ["device"] * len(s), home=True)
+        if leaf.children:
+            raise DecodingError(f"device [{room}][{device}] listed twice")
+        leaf.children = type_trie(type_name).children  # shared dict: never inserted into
+    return root
+
+
+# A stand-in home for masks of shared states: its "[" leads nowhere (see the module docstring).
+_PLACEHOLDER = Node("other", home=True)
+_PLACEHOLDER.children["["] = Node("device", home=True)
+
+
+# ---------------------------------------------------------------- automaton
+
+# States are hashable tuples:
+#   ("m", marker, i, after)     inside a marker, i characters consumed; ``after`` follows it
+#   ("a", node, n)              inside action number n (0-based) at a trie node
+#   ("s", home_root, n, ws)     between actions, n done; ws: the one allowed space is used
+#   ("d", n)                    free description text (n actions done so far)
+#   ("e",)                      only eos may follow
+State = tuple
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """The completion grammar's knobs (see the module docstring)."""
+
+    order: Order = "action-first"
+    max_actions: int = 3  # actions per recommendation
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise DecodingError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.max_actions < 1:
+            raise DecodingError(f"max_actions must be >= 1, got {self.max_actions}")
+
+    def start(self, root: Node) -> State:
+        if self.order == "action-first":
+            return ("m", ACT, 0, ("s", root, 0, False))
+        return ("m", DESC, 0, ("d", 0))
+
+    def after_desc_budget(self, root: Node) -> State:
+        """Where a description that used its token budget goes: eos, or the ``<act>`` section."""
+        return ("e",) if self.order == "action-first" else ("m", ACT, 0, ("s", root, 0, False))
+
+    def eos_ok(self, state: State) -> bool:
+        kind = state[0]
+        if kind == "s":
+            return state[2] >= 1
+        if kind == "d":
+            return self.order == "action-first"
+        return kind == "e"
+
+    def step(self, state: State, ch: str, root: Node) -> tuple[State, str, int] | None:
+        """Consume one character: (next state, span of ch, action index) or None if illegal."""
+        kind = state[0]
+        if kind == "a":
+            _, node, n = state
+            nxt = node.children.get(ch)
+            if nxt is None:
+                return None
+            return (("s", root, n + 1, False) if nxt.terminal else ("a", nxt, n)), nxt.span, n
+        if kind == "s":
+            _, home, n, ws = state
+            if ch.isspace():
+                return (None if ws else (("s", home, n, True), "other", n))
+            if ch == "[" and n < self.max_actions:
+                return ("a", home.children["["], n), "device", n
+            if ch == "<" and n >= 1 and self.order == "action-first":
+                return ("m", DESC, 1, ("d", n)), "other", n
+            return None
+        if kind == "m":
+            _, marker, i, after = state
+            if ch != marker[i]:
+                return None
+            return (after if i + 1 == len(marker) else ("m", marker, i + 1, after)), "other", -1
+        if kind == "d":
+            if ch == "<" and self.order == "text-first":
+                return ("m", ACT, 1, ("s", root, 0, False)), "other", -1
+            return (None if ch in FORBIDDEN_TEXT else (state, "other", -1))
+        return None  # "e": nothing but eos
+
+    def walk(self, state: State, text: str, root: Node) -> tuple[State, str, int] | None:
+        """Consume a token's text; the span/action returned are those of its last non-space char."""
+        span, idx = "other", -1
+        for ch in text:
+            r = self.step(state, ch, root)
+            if r is None:
+                return None
+            state = r[0]
+            if not ch.isspace():
+                span, idx = r[1], r[2]
+        return state, span, idx
+
+
+def _home_specific(state: State) -> bool:
+    """Does the state's mask depend on the home? (Type-trie, description and end states do not.)"""
+    kind = state[0]
+    if kind == "s":
+        return True
+    if kind == "a":
+        return state[1].home
+    if kind == "m":
+        return _home_specific(state[3])
+    return False
+
+
+class Vocab:
+    """Decoded text of every token, indexed by first character, for a given tokenizer."""
+
+    def __init__(self, tokenizer) -> None:
+        if tokenizer.eos_token_id is None:
+            raise DecodingError("the tokenizer has no eos_token; constrained decoding needs one to stop")
+        self.eos_id = int(tokenizer.eos_token_id)
+        self.size = len(tokenizer)
+        ids = list(range(self.size))
+        raw = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False,
+                                     clean_up_tokenization_spaces=False)
+        # decode after an anchor too: sentencepiece-style decoders drop a leading space when a token is first
+        anchor = tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
+        if anchor is not None and anchor != tokenizer.unk_token_id:
+            a = tokenizer.decode([anchor], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            pairs = tokenizer.batch_decode([[anchor, i] for i in ids], skip_special_tokens=False,
+                                           clean_up_tokenization_spaces=False)
+            raw = [p[len(a):] if p.startswith(a) else r for p, r in zip(pairs, raw, strict=True)]
+        special = set(tokenizer.all_special_ids)
+        marker_text = {ACT, DESC}
+        self.text: list[str] = []
+        self.by_first: dict[str, list[int]] = {}
+        for i, t in enumerate(raw):
+            if i == self.eos_id or not t or (i in special and t not in marker_text):
+                t = ""  # never produced through the automaton
+            self.text.append(t)
+            if t:
+                self.by_first.setdefault(t[0], []).append(i)
+        self.space_first = [i for c, lst in self.by_first.items() if c.isspace() for i in lst]
+        self.text_first = sorted(i for c, lst in self.by_first.items() if c not in FORBIDDEN_TEXT or c == "<"
+                                 for i in lst)
+
+
+class Constraint:
+    """Token masks of the completion grammar for one tokenizer, cached per automaton state.
+
+    ``mask(state, root)`` -> (allowed token ids, additive bias of shape (vocab,), number allowed).
+    """
+
+    def __init__(self, tokenizer, grammar: Grammar, cache_size: int = 50_000) -> None:
+        self.vocab = Vocab(tokenizer)
+        self.grammar = grammar
+        self.cache_size = cache_size
+        self._masks: dict[State, tuple[list[int], torch.Tensor]] = {}
+        self._live: dict[State, bool] = {}
+        self._roots: dict[tuple, Node] = {}
+
+    def root(self, devices: tuple[tuple[str, str, str], ...]) -> Node:
+        """The (cached) home trie of sorted (room, device, type) triples."""
+        key = tuple(sorted(devices))
+        r = self._roots.get(key)
+        if r is None:
+            if len(self._roots) > 4096:
+                self._roots.clear()
+                self._masks.clear()
+                self._live.clear()
+            r = self._roots[key] = home_trie(key)
+        return r
+
+    def _candidates(self, state: State) -> list[int]:
+        v, kind = self.vocab, state[0]
+        if kind == "a":
+            return [i for c in state[1].children for i in v.by_first.get(c, ())]
+        if kind == "s":
+            return [*v.space_first, *v.by_first.get("[", ()), *v.by_first.get("<", ())]
+        if kind == "m":
+            return list(v.by_first.get(state[1][state[2]], ()))
+        if kind == "d":
+            return v.text_first
+        return []
+
+    def live(self, state: State, root: Node) -> bool:
+        """Can some sequence of tokens complete the grammar from ``state``?"""
+        root = root if _home_specific(state) else _PLACEHOLDER
+        kind = state[0]
+        if kind in ("s", "d", "e") or (kind == "a" and state[1] is _PLACEHOLDER.children["["]):
+            return True  # eos, "<desc>" or a new action (every home has a device) can follow
+        hit = self._live.get(state)
+        if hit is not None:
+            return hit
+        self._live[state] = False  # guards against cycles (none exist: every step consumes a char)
+        ok = any(self._walk_live(state, i, root) for i in self._candidates(state))
+        self._live[state] = ok
+        return ok
+
+    def _walk_live(self, state: State, tok: int, root: Node) -> bool:
+        r = self.grammar.walk(state, self.vocab.text[tok], root)
+        return r is not None and self.live(r[0], root)
+
+    def mask(self, state: State, root: Node) -> tuple[list[int], torch.Tensor]:
+        hit = self._masks.get(state)
+        if hit is not None:
+            return hit
+        # shared states are computed against the placeholder home, home states against their own
+        walk_root = root if _home_specific(state) else _PLACEHOLDER
+        allowed = [i for i in dict.fromkeys(self._candidates(state)) if self._walk_live(state, i, walk_root)]
+        if self.grammar.eos_ok(state):
+            allowed.append(self.vocab.eos_id)
+        if not allowed:
+            raise DecodingError(f"no token can continue the grammar at state {state[0]!r}; "
+                                "the tokenizer cannot spell a legal action")
+        bias = torch.full((self.vocab.size,), float("-inf"))
+        bias[allowed] = 0.0
+        if len(self._masks) > self.cache_size:
+            self._masks.clear()
+        self._masks[state] = (allowed, bias)
+        return allowed, bias
+
+    def advance(self, state: State, tok: int, root: Node) -> tuple[State, str, int]:
+        """State after emitting ``tok`` (which ``mask`` allowed); eos leads to the end state."""
+        if tok == self.vocab.eos_id:
+            return ("e",), "other", -1
+        r = self.grammar.walk(state, self.vocab.text[tok], root)
+        if r is None:  # cannot happen for tokens from mask(); kept as a hard guard
+            raise DecodingError(f"token {tok} ({self.vocab.text[tok]!r}) is illegal here")
+        return r
+
+
+# ---------------------------------------------------------------- generation
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token and the probabilities the confidence module needs."""
+
+    token: int
+    span: str  # device | field | value | other (span of the token's last non-space character)
+    action: int  # 0-based action index, -1 outside actions
+    p_raw: float  # probability under the full softmax over the vocabulary
+    p_legal: float  # probability renormalised over the tokens the grammar allowed at this step
+    n_allowed: int  # tokens the grammar allowed (1 = forced)
+
+
+@dataclass
+class Decoded:
+    """A constrained completion: its text (grammar-valid unless ``stopped`` says otherwise)."""
+
+    text: str
+    steps: list[TokenStep]
+    stopped: str  # eos | cascade | budget
+    cascade: tuple[int, float] | None = None  # (action, running device probability) when pruned
+
+
+def encode_left_padded(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (batch, max_len), padded on the left."""
+    enc = tokenizer(prompts)["input_ids"]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    width = max(len(e) for e in enc)
+    ids = torch.full((len(enc), width), pad, dtype=torch.long)
+    am = torch.zeros((len(enc), width), dtype=torch.long)
+    for i, e in enumerate(enc):
+        if e:
+            ids[i, width - len(e):] = torch.tensor(e)
+            am[i, width - len(e):] = 1
+    return ids, am
+
+
+def _cache_kwarg(model) -> str:
+    """transformers >= 5.2x names the KV cache ``cache``; older releases ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _positions(am: torch.Tensor) -> torch.Tensor:
+    return (am.cumsum(-1) - 1).clamp(min=0)
+
+
+class _Row:
+    """Book-keeping of one sequence during generation."""
+
+    __slots__ = ("root", "state", "steps", "desc_n", "done", "stopped", "device_p", "cascade")
+
+    def __init__(self, root: Node, state: State) -> None:
+        self.root, self.state = root, state
+        self.steps: list[TokenStep] = []
+        self.desc_n = 0
+        self.done = False
+        self.stopped = "budget"
+        self.device_p: dict[int, float] = {}
+        self.cascade: tuple[int, float] | None = None
+
+    def push(self, c: Constraint, tok: int, p_raw: float, p_legal: float, n_allowed: int, max_desc: int) -> None:
+        was_desc = self.state[0] == "d"
+        self.state, span, act = c.advance(self.state, tok, self.root)
+        self.steps.append(TokenStep(tok, span, act, p_raw, p_legal, n_allowed))
+        if tok == c.vocab.eos_id:
+            self.done, self.stopped = True, "eos"
+        elif self.state[0] == "d" and was_desc:
+            self.desc_n += 1
+            if self.desc_n >= max_desc:
+                self.state = c.grammar.after_desc_budget(self.root)
+
+
+@torch.inference_mode()
+def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str], roots: list[Node], *,
+                    max_desc_tokens: int = 24, max_new_tokens: int = 160,
+                    device_threshold: float | Sequence[float] = 0.0, distribution: str = "raw") -> list[Decoded]:
+    """Batched constrained greedy decoding with a KV cache and per-row cascade pruning.
+
+    ``device_threshold`` (one for all rows or one per row; 0 = off): a row stops as soon as the
+    running product of its current action's device-span probabilities (under ``distribution``:
+    raw | legal) falls below it.
+    """
+    if not prompts:
+        return []
+    thresholds = ([float(device_threshold)] * len(prompts) if isinstance(device_threshold, (int, float))
+                  else [float(t) for t in device_threshold])
+    ids, am = encode_left_padded(tokenizer, prompts)
+    rows = [_Row(r, constraint.grammar.start(r)) for r in roots]
+    pad = int(ids[0, 0]) if (am[:, 0] == 0).any() else constraint.vocab.eos_id
+    done_bias = torch.full((constraint.vocab.size,), float("-inf"))
+    done_bias[pad] = 0.0
+    pos = _positions(am)
+    cache_kw = _cache_kwarg(model)
+    out = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True, logits_to_keep=1)
+    past, logits = _cache_of(out), out.logits[:, -1, :].float()  # (batch, vocab)
+    next_pos = pos[:, -1:] + 1  # (batch, 1)
+    use_legal = distribution == "legal"
+    for _ in range(max_new_tokens):
+        masks = [None if r.done else constraint.mask(r.state, r.root) for r in rows]
+        bias = torch.stack([done_bias if m is None else m[1] for m in masks])  # (batch, vocab)
+        masked = logits + bias
+        tok = masked.argmax(-1)  # (batch,)
+        p_raw = torch.log_softmax(logits, -1).gather(1, tok[:, None]).exp().squeeze(1).tolist()
+        p_leg = torch.log_softmax(masked, -1).gather(1, tok[:, None]).exp().squeeze(1).tolist()
+        toks = tok.tolist()
+        for i, r in enumerate(rows):
+            if r.done:
+                continue
+            r.push(constraint, toks[i], p_raw[i], p_leg[i], len(masks[i][0]), max_desc_tokens)
+            s = r.steps[-1]
+            if s.span == "device" and thresholds[i] > 0:
+                p = r.device_p.get(s.action, 1.0) * (p_leg[i] if use_legal else p_raw[i])
+                r.device_p[s.action] = p
+                if p < thresholds[i]:  # cascade pruning: the device is already too unlikely
+                    r.done, r.stopped, r.cascade = True, "cascade", (s.action, p)
+        if all(r.done for r in rows):
+            break
+        feed = tok[:, None]  # rows already done were masked to emit pad
+        am = torch.cat([am, torch.ones((len(rows), 1), dtype=am.dtype)], dim=1)
+        out = model(input_ids=feed, attention_mask=am, position_ids=next_pos, use_cache=True, **{cache_kw: past})
+        past, logits = _cache_of(out), out.logits[:, -1, :].float()
+        next_pos = next_pos + 1
+    return [_finish(constraint, r) for r in rows]
+
+
+def _finish(c: Constraint, r: _Row) -> Decoded:
+    text = "".join(c.vocab.text[s.token] for s in r.steps if s.token != c.vocab.eos_id)
+    return Decoded(text=text, steps=r.steps, stopped=r.stopped, cascade=r.cascade)
+
+
+@torch.inference_mode()
+def score_completions(model, tokenizer, constraint: Constraint, prompts: list[str], roots: list[Node],
+                      completions: list[list[int]], *, max_desc_tokens: int = 24) -> list[Decoded]:
+    """Teacher-forced probabilities of given completions (token ids, eos included if generated),
+    replaying the grammar to get each step's legal set. Used after beam search."""
+    enc = tokenizer(prompts)["input_ids"]
+    full = [e + c for e, c in zip(enc, completions, strict=True)]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else constraint.vocab.eos_id
+    width = max(len(f) for f in full)
+    ids = torch.full((len(full), width), pad, dtype=torch.long)
+    am = torch.zeros_like(ids)
+    for i, f in enumerate(full):
+        ids[i, width - len(f):] = torch.tensor(f)
+        am[i, width - len(f):] = 1
+    logits = model(input_ids=ids, attention_mask=am, position_ids=_positions(am)).logits.float()  # (b, seq, V)
+    out = []
+    for i, comp in enumerate(completions):
+        row = _Row(roots[i], constraint.grammar.start(roots[i]))
+        start = width - len(comp) - 1  # logits at position t predict token t+1
+        for j, t in enumerate(comp):
+            if row.done:
+                break
+            allowed, bias = constraint.mask(row.state, row.root)
+            lg = logits[i, start + j]
+            p_raw = float(torch.log_softmax(lg, -1)[t].exp())
+            p_leg = float(torch.log_softmax(lg + bias, -1)[t].exp())
+            row.push(constraint, t, p_raw, p_leg, len(allowed), max_desc_tokens)
+        out.append(_finish(constraint, row))
+    return out
+
+
+@torch.inference_mode()
+def generate_beam(model, tokenizer, constraint: Constraint, prompts: list[str], roots: list[Node], *,
+                  num_beams: int = 4, max_desc_tokens: int = 24, max_new_tokens: int = 160) -> list[Decoded]:
+    """Constrained beam search through ``generate(prefix_allowed_tokens_fn=...)``, then a scoring pass.
+
+    Cascade pruning cannot stop one hypothesis early inside ``generate``; the caller applies the
+    device threshold to the chosen beam's probabilities afterwards.
+    """
+    if not prompts:
+        return []
+    ids, am = encode_left_padded(tokenizer, prompts)
+    width = ids.shape[1]
+    memo: dict[tuple[int, tuple[int, ...]], _Row] = {}
+
+    def row_for(b: int, gen: tuple[int, ...]) -> _Row:
+        key = (b, gen)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+        if not gen:
+            r = _Row(roots[b], constraint.grammar.start(roots[b]))
+        else:
+            parent = row_for(b, gen[:-1])
+            r = _Row(parent.root, parent.state)
+            r.desc_n, r.done = parent.desc_n, parent.done
+            if not r.done:
+                r.push(constraint, gen[-1], 1.0, 1.0, 1, max_desc_tokens)  # probabilities: scoring pass
+        memo[key] = r
+        return r
+
+    def allowed(b: int, input_ids: torch.Tensor) -> list[int]:
+        r = row_for(b, tuple(input_ids[width:].tolist()))
+        if r.done:
+            return [constraint.vocab.eos_id]
+        return constraint.mask(r.state, r.root)[0]
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else constraint.vocab.eos_id
+    seq = model.generate(input_ids=ids, attention_mask=am, num_beams=num_beams, do_sample=False,
+                         max_new_tokens=max_new_tokens, prefix_allowed_tokens_fn=allowed, early_stopping=True,
+                         pad_token_id=pad, eos_token_id=constraint.vocab.eos_id)
+    completions = []
+    for row in seq[:, width:].tolist():
+        comp = []
+        for t in row:
+            comp.append(t)
+            if t == constraint.vocab.eos_id:
+                break
+        completions.append(comp)
+    return score_completions(model, tokenizer, constraint, prompts, roots, completions,
+                             max_desc_tokens=max_desc_tokens)

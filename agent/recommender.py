@@ -1,0 +1,256 @@
+"""The confidence-gated recommender: context -> prompt -> legal-only decoding -> Eq. 6 confidence
+-> exposure gate.
+
+``Recommender.from_run(RUN)`` loads ``RUN/model`` (safetensors model and its tokenizer) and the
+completion order from ``RUN/config.json``; ``recommend(context)`` and ``recommend_batch(contexts)``
+(real batching, left padding, prompts sorted by length) return ``Recommendation`` records.
+
+Outcomes and their ``reason`` (prefix before the colon is stable, for reports):
+- ``exposed: confidence C >= threshold T``;
+- ``withheld: confidence C < threshold T`` (decoded, not shown);
+- ``withheld: cascade ...`` (decoding stopped early: a device probability fell below its threshold);
+- ``abstained: bad input ...`` (a candidate device the home lacks, an unknown device type, an empty
+  history, a malformed prompt string) when ``on_bad_input="abstain"`` (default); with ``"raise"``
+  a ``BadInput`` error names the problem instead;
+- ``abstained: decoding budget ...`` (the token budget ran out before the grammar completed).
+Recommendations are legal by construction (``agent.decoding``); every parsed action is checked
+against the home once more, and a failed check abstains rather than returning it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from agent.confidence import (
+    AttributeProbs,
+    ConfidenceConfig,
+    adaptive_threshold,
+    attribute_probs,
+    calibrate,
+    ece,
+    eq6,
+    first_token_prob,
+    fit_temperature,
+    fuse,
+    gate,
+)
+from agent.context import Context
+from agent.decoding import Constraint, Decoded, Grammar, TokenStep, generate_beam, generate_greedy
+from sim.catalog import device_type, is_legal, type_of_device_name
+from sim.prompts import HISTORY_K
+from sim.records import ORDERS, Action, GrammarError, parse_target
+
+SEARCHES: tuple[str, ...] = ("greedy", "beam")
+BAD_INPUT: tuple[str, ...] = ("abstain", "raise")
+
+
+class BadInput(ValueError):
+    """A context the recommender cannot use (with ``on_bad_input="raise"``)."""
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """How recommendations are made and gated."""
+
+    order: str = "action-first"  # completion order the model was trained in (RUN/config.json "order")
+    search: str = "greedy"  # greedy (with cascade pruning) | beam (cascade applied to the chosen beam)
+    num_beams: int = 4  # beam width for search="beam"
+    max_actions: int = 3  # actions per recommendation
+    max_desc_tokens: int = 24  # tokens of the free description
+    max_new_tokens: int = 160  # hard cap on generated tokens (a budget abstention past it)
+    batch_size: int = 32  # contexts per forward batch in recommend_batch
+    history_k: int = HISTORY_K  # history window of the prompt (must match the SFT data)
+    min_history: int = 1  # fewer logged operations in the window -> bad input; 0 accepts empty histories
+    on_bad_input: str = "abstain"  # abstain | raise
+    cascade: bool = True  # stop decoding when a device probability falls below its threshold
+    confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
+        if self.on_bad_input not in BAD_INPUT:
+            raise ValueError(f"on_bad_input must be one of {', '.join(BAD_INPUT)}, got {self.on_bad_input!r}")
+        for name in ("num_beams", "max_actions", "max_desc_tokens", "max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.history_k < 0 or self.min_history < 0:
+            raise ValueError(f"history_k and min_history must be >= 0, got {self.history_k}, {self.min_history}")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One decision: what would be recommended, how sure the model is, and whether it is shown."""
+
+    actions: tuple[Action, ...]  # legal for the home; () when abstained or cut by the cascade
+    description: str
+    confidence: float  # fused (and calibrated) confidence in [0, 1]; 0 when nothing was decoded
+    exposed: bool  # confidence >= threshold (and something to show)
+    reason: str
+    threshold: float = 0.0  # the adapted gate threshold used
+    attribute_probs: tuple[AttributeProbs, ...] = ()  # P(device), P(field), P(value) per action
+    first_token_prob: float = 0.0
+    eq6: float = 0.0  # Eq. 6 averaged over actions, before fusion
+    text: str = ""  # the completion as generated
+    steps: tuple[TokenStep, ...] = ()  # per-token probabilities (raw and legal) and spans
+
+
+def _abstain(reason: str) -> Recommendation:
+    return Recommendation(actions=(), description="", confidence=0.0, exposed=False, reason=reason)
+
+
+class Recommender:
+    """A causal LM and its tokenizer behind legal-only decoding and the confidence gate."""
+
+    def __init__(self, model, tokenizer, config: RecommenderConfig | None = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config or RecommenderConfig()
+        self.constraint = Constraint(tokenizer, Grammar(self.config.order, self.config.max_actions))
+
+    @classmethod
+    def from_run(cls, run: str | Path, config: RecommenderConfig | None = None) -> Recommender:
+        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order in ``RUN/config.json``."""
+        from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+        run = Path(run)
+        model_dir = run / "model" if (run / "model").is_dir() else run
+        if not (model_dir / "config.json").is_file():
+            raise FileNotFoundError(f"no model in {model_dir}: expected config.json and model.safetensors")
+        config = config or RecommenderConfig()
+        cfg_file = run / "config.json"
+        if cfg_file.is_file() and model_dir != run:
+            order = json.loads(cfg_file.read_text()).get("order", config.order)
+            config = replace(config, order=order)
+        try:
+            from training.tokenizer import load_tokenizer
+        except ImportError:  # the agent without the training extra
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
+        else:
+            tokenizer = load_tokenizer(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True, trust_remote_code=False)
+        return cls(model, tokenizer, config)
+
+    # ------------------------------------------------------------ input checks
+
+    def _check(self, context: Context | str) -> tuple[Context | None, str]:
+        """(context, "") when usable, else (None, reason)."""
+        if isinstance(context, str):
+            try:
+                from sim.records import parse_prompt
+                p = parse_prompt(context)
+            except GrammarError as e:
+                return None, f"malformed prompt: {e}"
+            types = {(r, d): type_of_device_name(d) or "" for r, d in p.devices}
+            context = Context(devices=tuple((r, d, t) for (r, d), t in types.items()), history=p.history,
+                              time=p.time, environment=p.environment)
+        if not isinstance(context, Context):
+            return None, f"expected a Context or a prompt string, got {type(context).__name__}"
+        problems = context.problems(self.config.min_history, self.config.history_k)
+        return (None, "; ".join(problems)) if problems else (context, "")
+
+    # ------------------------------------------------------------ the composite
+
+    def recommend(self, context: Context | str) -> Recommendation:
+        return self.recommend_batch([context])[0]
+
+    def recommend_batch(self, contexts: list[Context | str]) -> list[Recommendation]:
+        cfg = self.config
+        out: list[Recommendation | None] = [None] * len(contexts)
+        ok: list[tuple[int, Context, str]] = []
+        for i, c in enumerate(contexts):
+            ctx, why = self._check(c)
+            if ctx is None:
+                if cfg.on_bad_input == "raise":
+                    raise BadInput(f"context {i}: {why}")
+                out[i] = _abstain(f"abstained: bad input: {why}")
+            else:
+                ok.append((i, ctx, ctx.prompt_text(cfg.history_k)))
+        ok.sort(key=lambda x: len(x[2]))  # similar lengths share a batch: less padding
+        for b in range(0, len(ok), cfg.batch_size):
+            chunk = ok[b:b + cfg.batch_size]
+            for (i, ctx, _), dec in zip(chunk, self._decode(chunk), strict=True):
+                out[i] = self._judge(ctx, dec)
+        return [r for r in out if r is not None]
+
+    def _decode(self, chunk: list[tuple[int, Context, str]]) -> list[Decoded]:
+        cfg, cc = self.config, self.config.confidence
+        prompts = [p for _, _, p in chunk]
+        roots = [self.constraint.root(ctx.legal_devices()) for _, ctx, _ in chunk]
+        if cfg.search == "beam":
+            return generate_beam(self.model, self.tokenizer, self.constraint, prompts, roots, num_beams=cfg.num_beams,
+                                 max_desc_tokens=cfg.max_desc_tokens, max_new_tokens=cfg.max_new_tokens)
+        dev = [adaptive_threshold(cc.device_threshold, len(ctx.targets), False, cc.large_pool, cc.relax)
+               if cfg.cascade else 0.0 for _, ctx, _ in chunk]
+        return generate_greedy(self.model, self.tokenizer, self.constraint, prompts, roots,
+                               max_desc_tokens=cfg.max_desc_tokens, max_new_tokens=cfg.max_new_tokens,
+                               device_threshold=dev, distribution=cc.distribution)
+
+    def _judge(self, ctx: Context, dec: Decoded) -> Recommendation:
+        """Parse, re-check legality, compute Eq. 6 + fusion, cascade and gate."""
+        cc = self.config.confidence
+        n_cand = len(ctx.targets)
+        probs = attribute_probs(dec.steps, cc.distribution)
+        p_first = first_token_prob(dec.steps, cc.distribution)
+        dev_thr = adaptive_threshold(cc.device_threshold, n_cand, False, cc.large_pool, cc.relax)
+        base = dict(attribute_probs=tuple(probs), first_token_prob=p_first, eq6=eq6(probs, cc), text=dec.text,
+                    steps=tuple(dec.steps))
+        if dec.stopped == "cascade":
+            a, p = dec.cascade
+            return Recommendation((), "", 0.0, False, f"withheld: cascade: P(device) of action {a + 1} fell to "
+                                  f"{p:.3f} < device threshold {dev_thr:.3f}; decoding stopped", **base)
+        if dec.stopped == "budget":
+            return replace(_abstain(f"abstained: decoding budget of {self.config.max_new_tokens} tokens ran out"),
+                           **base)
+        try:
+            actions, desc = parse_target(dec.text, self.config.order)
+        except GrammarError as e:  # cannot happen for grammar-valid decoding; never returned as a recommendation
+            return replace(_abstain(f"abstained: unparseable completion: {e}"), **base)
+        types = {(r, d): t for r, d, t in ctx.legal_devices()}
+        for act in actions:
+            t = types.get(act.target)
+            if t is None or not is_legal(t, act.field, act.value):
+                return replace(_abstain(f"abstained: illegal action {act} suppressed"), **base)
+        if self.config.search == "beam" and self.config.cascade:  # cascade on the chosen beam
+            for j, p in enumerate(probs):
+                if dev_thr > 0 and p.device < dev_thr:
+                    return Recommendation((), "", 0.0, False, f"withheld: cascade: P(device) of action {j + 1} is "
+                                          f"{p.device:.3f} < device threshold {dev_thr:.3f}", **base)
+        conf = fuse(base["eq6"], p_first, cc.first_token_weight)
+        if cc.temperature != 1.0:
+            conf = float(calibrate(conf, cc.temperature))
+        numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
+        thr = adaptive_threshold(cc.threshold, n_cand, numeric, cc.large_pool, cc.relax)
+        shown = gate(conf, thr)
+        reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown
+                  else f"withheld: confidence {conf:.3f} < threshold {thr:.3f}")
+        return Recommendation(actions, desc, conf, shown, reason, threshold=thr, **base)
+
+    # ------------------------------------------------------------ calibration
+
+    def fit_calibration(self, contexts: list[Context], accepted, n_bins: int = 10) -> dict[str, float]:
+        """Fit the confidence temperature on a validation split (``accepted`` per context: would the
+        user accept the decoded recommendation) and report ECE before/after with ``n_bins`` bins.
+        Decisions without a decoded recommendation are left out. Sets ``config.confidence.temperature``."""
+        cc = self.config.confidence
+        self.config = replace(self.config, confidence=replace(cc, temperature=1.0))
+        try:
+            recs = self.recommend_batch(contexts)
+        finally:
+            self.config = replace(self.config, confidence=cc)
+        a = np.asarray(accepted, dtype=bool)
+        if a.shape != (len(contexts),):
+            raise ValueError(f"accepted must have one entry per context ({len(contexts)}), got shape {a.shape}")
+        keep = np.array([bool(r.actions) for r in recs])
+        if keep.sum() < 2:
+            raise ValueError(f"calibration needs at least 2 decoded recommendations, got {int(keep.sum())}")
+        c = np.array([r.confidence for r in recs])[keep]
+        t = fit_temperature(c, a[keep])
+        self.config = replace(self.config, confidence=replace(cc, temperature=t))
+        return {"temperature": t, "ece_before": ece(c, a[keep], n_bins), "ece_after": ece(calibrate(c, t), a[keep], n_bins),
+                "n_bins": n_bins, "n": int(keep.sum())}
