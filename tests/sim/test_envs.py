@@ -205,3 +205,96 @@ def test_random_and_malformed_actions_never_raise(batch):
 
 _HYP_ENV = HomeReplayEnv(feedback_rows())
 _HYP_ENV.reset(seed=0)
+
+
+# ---------------------------------------------------------------- HomeLive-v0
+
+
+def _live(**kw):
+    from sim.envs.live import HomeLiveEnv
+    from sim.world import SimConfig
+
+    return HomeLiveEnv(config=SimConfig(seed=0, days=2), homes=4, **kw)
+
+
+def test_live_passes_check_env():
+    check_env(_live(), skip_render_check=True)
+
+
+def test_live_same_seed_same_trajectory():
+    def rollout(seed):
+        env = gym.make(LIVE_ID, config={"seed": 0, "days": 2}, homes=4)
+        obs, info = env.reset(seed=seed)
+        out = [info["home_id"]]
+        done = False
+        while not done:
+            # recommend turning on the first candidate device's power if it has one, else abstain
+            room, dev = obs["candidates"].split()[0][1:-1].split("][")
+            obs, r, term, trunc, info = env.step(f"<act> [{room}][{dev}][power][on] <desc> Turn it on")
+            out.append((obs["prompt"], r, info["judged_by"], info["p_accept"]))
+            done = term or trunc
+        return out
+    a = rollout(5)
+    assert a == rollout(5) and len(a) > 2
+    assert any(x[2] in ("user", "invalid") for x in a[1:])
+
+
+def test_live_accepted_operation_changes_the_home():
+    from sim.acceptance import Judgement
+
+    env = _live(index=1)
+    obs, _ = env.reset(seed=0)
+    home = env.home
+    lights = [t for t, ty in home.home.types().items() if ty == "light"]
+    room, dev = lights[0]
+    before = home.snapshot()["rooms"][room]["devices"][dev]["power"]
+    want = "off" if before == "on" else "on"
+    home.judge = lambda actions, description="": Judgement(1.0, {})  # the user always accepts
+    now = home.now
+    home.step_to_next_decision = lambda: now  # hold the clock: look at the home right after the answer
+    n_ops = len(home.log.operations)
+    _, r, term, _, info = env.step(f"[{room}][{dev}][power][{want}]")
+    assert (r, info["accepted"], info["judged_by"], term) == (1.0, True, "user", False)
+    applied = home.log.operations[n_ops:]
+    assert [(o.source, o.actions) for o in applied] == [("app", (Action(room, dev, "power", want),))]
+    assert applied[0].description  # a description is generated when the agent gives none
+    assert home.snapshot()["rooms"][room]["devices"][dev]["power"] == want
+
+
+def test_live_rejects_and_abstains_without_changing_the_home():
+    from sim.acceptance import Judgement
+
+    env = _live(index=2)
+    env.reset(seed=0)
+    home = env.home
+    home.judge = lambda actions, description="": Judgement(1.0, {})  # would accept anything legal
+    now = home.now
+    home.step_to_next_decision = lambda: now  # hold the clock
+    n_ops, state = len(home.log.operations), home.snapshot()
+    for action in ("[bedroom][teleporter][power][on]", "<act>", "", 7, "[bedroom][light][power][maybe]"):
+        _, r, _, _, info = env.step(action)
+        assert r == (0.0 if action == "" else -1.0) and not info["accepted"]
+    assert len(home.log.operations) == n_ops and home.snapshot()["rooms"] == state["rooms"]
+
+
+def test_live_vector_sync_and_start_option():
+    envs = gym.make_vec(LIVE_ID, num_envs=2, vectorization_mode="sync", config={"seed": 0, "days": 2}, homes=3)
+    obs, _ = envs.reset(seed=1)
+    assert obs["time"].shape == (2, 2)
+    _, r, *_ = envs.step(("", ""))
+    assert r.tolist() == [0.0, 0.0]
+    envs.close()
+    env = _live(index=0)
+    obs, info = env.reset(seed=0, options={"start": datetime(2026, 1, 6, 12, 0)})
+    assert env.home.now >= datetime(2026, 1, 6, 12, 0) or info["no_decision"]
+
+
+def test_live_bad_arguments_named():
+    from sim.envs.live import HomeLiveEnv
+
+    with pytest.raises(ValueError, match="homes"):
+        HomeLiveEnv(homes=0)
+    with pytest.raises(ValueError, match="penalty"):
+        _live(penalty=-2)
+    with pytest.raises(ValueError, match="config must be"):
+        HomeLiveEnv(config=3)
