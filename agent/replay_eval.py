@@ -50,6 +50,7 @@ class Rec:
     actions: tuple[Action, ...]
     description: str
     confidence: float  # in [0, 1]; the gate shows it when >= threshold
+    exposed: bool | None = None  # the policy's own gate decision; None = confidence >= threshold
 
     def text(self) -> str:
         """The env action: an action-first target, or "" for nothing."""
@@ -185,7 +186,8 @@ def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None,
         raise ValueError(f"{n} rows but {len(recs)} recommendations")
     conf = np.array([r.confidence for r in recs], dtype=float)
     has = np.array([bool(r.actions) for r in recs])
-    exposed = has & (conf >= cfg.threshold)
+    own = [r.exposed for r in recs]
+    exposed = has & np.array([conf[i] >= cfg.threshold if e is None else e for i, e in enumerate(own)], dtype=bool)
     types = [{(d["room"], d["device"]): d["type"] for d in r["devices"]} for r in rows]
     shown = [frozenset(parse_actions(r["shown"])) for r in rows]
     matched = np.array([e and frozenset(rec.actions) == s for e, rec, s in zip(exposed, recs, shown, strict=True)])
@@ -280,19 +282,27 @@ def slot_frequency(model: Any, time: Any, actions: tuple[Action, ...]) -> float:
 
 
 class RecommenderPolicy:
-    """A trained run (``agent.recommender.Recommender.from_run``) as a target policy."""
+    """A trained run (``agent.recommender.Recommender.from_run``) as a target policy.
 
-    def __init__(self, run: str) -> None:
-        from agent.recommender import Recommender
+    The recommender's own gate decides exposure (``Recommendation.exposed``: confidence >= the
+    threshold, lowered 10% for large candidate pools or numeric values, per the paper), with
+    its base threshold set to the evaluation's.
+    """
+
+    def __init__(self, run: str, threshold: float = 0.7) -> None:
+        from agent.confidence import ConfidenceConfig
+        from agent.recommender import Recommender, RecommenderConfig
 
         self.name = f"run:{run}"
-        self.model = Recommender.from_run(run)
+        self.model = Recommender.from_run(run, RecommenderConfig(confidence=ConfidenceConfig(threshold=threshold)))
 
     def recommend(self, rows: Sequence[Row]) -> list[Rec]:
-        from agent.baselines.candidates import context_from_row
+        from agent.context import Context
 
-        recs = self.model.recommend_batch([context_from_row(r) for r in rows])
-        return [Rec(tuple(x.actions), x.description or "", float(x.confidence)) for x in recs]
+        contexts = [Context.from_prompt(r["prompt"], {(d["room"], d["device"]): d["type"] for d in r["devices"]})
+                    for r in rows]
+        recs = self.model.recommend_batch(contexts)
+        return [Rec(tuple(x.actions), x.description or "", float(x.confidence), bool(x.exposed)) for x in recs]
 
 
 # ---------------------------------------------------------------- the live ground truth
@@ -452,7 +462,7 @@ def load_policy(cfg: ReplayEvalConfig) -> Policy:
         return FrequencyPolicy(train_operations(cfg.data))
     if not Path(cfg.model).exists():
         raise FileNotFoundError(f"--model: run directory {cfg.model!r} not found (or pass 'baseline')")
-    return RecommenderPolicy(cfg.model)
+    return RecommenderPolicy(cfg.model, cfg.threshold)
 
 
 def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
