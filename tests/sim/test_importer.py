@@ -71,8 +71,8 @@ def test_import_writes_every_config_and_validates(tmp_path):
         (Action("bedroom", "curtain", "action", "open"),), (Action("living_room", "ac", "target_temperature", "26"),)]
     assert pq.read_metadata(out / "data" / "feedback" / "train-00000-of-00001.parquet").num_rows == 0
     dpo = pq.read_table(out / "data" / "dpo" / "train-00000-of-00001.parquet").to_pylist()
-    # e.g. the AC "on" at 21:03 on day 2 gets the time negative "light off" (only ever done at 07:01)
-    assert dpo and {p["negative_kind"] for p in dpo} == {"time"} and all(p["chosen"] != p["rejected"] for p in dpo)
+    # 07:01 brightness 60, a minute after "light on": conflict negative "light off"; later ones are time negatives
+    assert dpo and {p["negative_kind"] for p in dpo} == {"time", "conflict"} and all(p["chosen"] != p["rejected"] for p in dpo)
     card = (out / "README.md").read_text()
     assert "- config_name: sft" in card and "homepilot import-log home.csv --sensors s.csv --out DIR" in card
     import datasets
