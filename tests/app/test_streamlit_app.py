@@ -1,0 +1,378 @@
+"""The Streamlit app: the pure live-session core (app.live_state), the readers (app.browse), and
+every page run headless with AppTest (widgets by key, play/step/accept/reject, error boxes)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app.browse import BrowseError, curve_rows, load_report, subset_rows, summarize_dataset, whole_rows  # noqa: E402
+from app.live_state import (  # noqa: E402
+    AdvisorChoice,
+    Decision,
+    FrequencyAdvisor,
+    LiveSession,
+    SessionConfig,
+    Suggestion,
+    acceptance_by_hour,
+    choose_advisor,
+    exposure_curve,
+    suggestion_from,
+)
+from sim.records import Action, Operation  # noqa: E402
+
+ENTRY = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
+TIMEOUT = 60
+
+
+# ---------------------------------------------------------------- pure core
+
+
+def _session(threshold: float = 0.0, **kw) -> LiveSession:
+    return LiveSession(SessionConfig(seed=0, index=0, days=10, threshold=threshold, **kw))
+
+
+def _step_to_shown(s: LiveSession, limit: int = 40) -> Decision:
+    for _ in range(limit):
+        d = s.step()
+        assert d is not None, "the home ended before a recommendation was shown"
+        if d.exposed:
+            return d
+    raise AssertionError("no recommendation was shown")
+
+
+def test_step_records_a_decision_gated_by_confidence():
+    s = _session(threshold=0.5)
+    t0 = s.now
+    d = s.step()
+    assert d is not None and d.time > t0 and s.now == d.time
+    assert d.exposed == (not d.suggestion.abstained and d.suggestion.confidence >= 0.5)
+    assert 0.0 <= d.p_accept <= 1.0 and d.user in s.home.world.users
+    assert s.metrics()["decisions"] == 1
+
+
+def test_accept_applies_the_operation_and_updates_metrics():
+    s = _session()
+    d = _step_to_shown(s)
+    n_ops = len(s.home.log.operations)
+    assert math.isnan(s.metrics()["acceptance_rate"])
+    s.accept()
+    assert d.answer == "accepted" and d.by == "you"
+    op = s.home.log.operations[-1]
+    assert len(s.home.log.operations) == n_ops + 1 and op.source == "app" and op.actions == d.suggestion.actions
+    state = s.home.snapshot()["rooms"][d.suggestion.actions[-1].room]["devices"]
+    a = d.suggestion.actions[-1]
+    assert state[a.device][a.field] == a.value
+    m = s.metrics()
+    assert m["accepted"] == 1 and m["answered"] == 1 and m["acceptance_rate"] == 1.0
+    with pytest.raises(ValueError, match="no shown recommendation"):
+        s.accept()
+
+
+def test_reject_leaves_the_home_and_step_ignores_a_pending_one():
+    s = _session()
+    _step_to_shown(s)
+    n_ops = len(s.home.log.operations)
+    s.reject()
+    assert len(s.home.log.operations) == n_ops
+    assert s.metrics()["acceptance_rate"] == 0.0
+    d2 = _step_to_shown(s)
+    s.step()  # stepping on leaves d2 unanswered: ignored, which counts as not accepted
+    assert d2.answer == "ignored"
+    assert s.metrics()["answered"] == 2 and s.metrics()["accepted"] == 0
+
+
+def test_tick_holds_in_manual_mode_and_auto_mode_is_deterministic():
+    s = _session()
+    d = _step_to_shown(s)
+    assert s.tick(auto=False) is None and s.pending is d  # the clock waits for the person
+    answers = []
+    for _ in range(2):
+        t = _session()
+        for _ in range(8):
+            t.tick(auto=True)
+        assert t.pending is None
+        answers.append([(x.time, x.answer, x.by) for x in t.decisions])
+    assert answers[0] == answers[1] and len(answers[0]) == 8
+    assert all(a in ("accepted", "rejected") and by == "simulated user" for _, a, by in answers[0] if a)
+
+
+def test_home_runs_to_its_end():
+    s = LiveSession(SessionConfig(seed=1, index=2, days=2, warmup_days=1, threshold=1.0))
+    for _ in range(200):
+        if s.step() is None:
+            break
+    assert s.finished and s.step() is None and s.tick(auto=True) is None
+
+
+def _dec(i: int, conf: float, exposed: bool, answer: str | None, p: float, hour: int = 8,
+         cats: tuple[str, ...] = ("Curtain",), abstain: bool = False) -> Decision:
+    acts = () if abstain else (Action("bedroom", "curtain", "action", "open"),)
+    return Decision(i, datetime(2026, 1, 5, hour, 0), "u0", Suggestion(acts, "open", conf), exposed, p,
+                    categories=cats, answer=answer)
+
+
+def test_exposure_curve_hand_worked():
+    ds = [_dec(0, 0.9, True, "accepted", 0.8), _dec(1, 0.8, True, "rejected", 0.6),
+          _dec(2, 0.5, False, None, 0.5), _dec(3, 0.0, False, None, 0.0, abstain=True)]
+    c = {p["threshold"]: p for p in exposure_curve(ds, [0.0, 0.7, 0.95])}
+    assert c[0.7]["exposure_rate"] == 0.5 and c[0.7]["acceptance_rate"] == 0.5
+    assert c[0.0]["exposure_rate"] == 0.75 and c[0.0]["acceptance_rate"] == pytest.approx(1.5 / 3)
+    assert c[0.95]["exposure_rate"] == 0.0 and math.isnan(c[0.95]["acceptance_rate"])
+
+
+def test_acceptance_by_hour_hand_worked():
+    ds = [_dec(0, 0.9, True, "accepted", 0.8, hour=7), _dec(1, 0.9, True, "rejected", 0.8, hour=7),
+          _dec(2, 0.9, True, "accepted", 0.8, hour=21, cats=("Curtain", "Light")),
+          _dec(3, 0.2, False, None, 0.8, hour=12), _dec(4, 0.9, True, None, 0.8, hour=13)]
+    by = acceptance_by_hour(ds)
+    assert set(by) == {"Curtain", "Light"}
+    assert by["Curtain"][7] == (1, 2) and by["Curtain"][21] == (1, 1) and by["Light"][21] == (1, 1)
+    assert by["Curtain"][12] == (0, 0) and by["Curtain"][13] == (0, 0)
+
+
+def test_frequency_advisor_confidence_is_the_slot_share():
+    t = datetime(2026, 1, 5, 7, 10)
+    a, b = (Action("bedroom", "light", "power", "on"),), (Action("bedroom", "curtain", "action", "open"),)
+    ops = [Operation(t, a), Operation(t.replace(minute=20), a), Operation(t.replace(minute=30), b)]
+    adv = FrequencyAdvisor(ops)
+    assert adv.confidence(t, a) == pytest.approx(2 / 3)
+    assert adv.confidence(t.replace(hour=8), a) == pytest.approx(1 / 3)  # one slot away: halved
+    assert adv.confidence(t, (Action("bedroom", "light", "power", "off"),)) == 0.0
+
+
+def test_choose_advisor_falls_back_and_says_why(tmp_path):
+    bad = tmp_path / "run"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    c = choose_advisor(str(bad), [])
+    assert isinstance(c.advisor, FrequencyAdvisor) and "failed to load" in c.notice
+    assert str(bad) in c.error
+    c = choose_advisor(None, [])
+    assert isinstance(c.advisor, FrequencyAdvisor) and not c.error and "no trained model" in c.notice
+
+    def broken(_h):
+        raise RuntimeError("boom")
+
+    c = choose_advisor(None, [], fallback=broken)
+    assert c.advisor is None and "boom" in c.error
+
+
+def test_suggestion_from_a_recommendation_like_object():
+    class Rec:
+        actions = (Action("bedroom", "light", "power", "on"),)
+        description = "Bedroom light on"
+        confidence = 1.3
+        attribute_probs = [{"device": 0.9, "field": 0.8, "value": 0.7}]
+        exposed = True
+        reason = ""
+
+    s = suggestion_from(Rec())
+    assert s.confidence == 1.0 and s.attributes == ({"device": 0.9, "field": 0.8, "value": 0.7},)
+
+
+def test_a_failing_advisor_abstains_with_the_error():
+    class Broken:
+        name = "broken"
+
+        def suggest(self, context):
+            raise RuntimeError("model exploded")
+
+    s = LiveSession(SessionConfig(seed=0, index=0, days=5, threshold=0.0), advisor_choice=AdvisorChoice(Broken()))
+    d = s.step()
+    assert d.suggestion.abstained and not d.exposed and "model exploded" in s.last_error
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _report() -> dict:
+    return {
+        "whole": {"frequency": {"em_acc": 0.2, "lm_f1": 0.3, "rule": 0.25, "n": 10},
+                  "homepilot": {"em_acc": 0.4, "lm_f1": 0.5, "rule": 0.45, "n": 10}},
+        "by_subset": {"frequency": {"1-5": {"em_acc": 0.1, "lm_f1": 0.2, "rule": 0.15, "n": 4}},
+                      "homepilot": {"1-5": {"em_acc": 0.3, "lm_f1": 0.4, "rule": 0.35, "n": 4}}},
+        "exposure_curve": [{"threshold": 0.0, "exposure_rate": 1.0, "acceptance_rate": 0.3},
+                           {"threshold": 0.7, "exposure_rate": 0.4, "acceptance_rate": 0.6}],
+        "gate_at_0_7": {"exposure_rate": 0.4, "acceptance_rate": 0.6, "ungated_acceptance_rate": 0.3},
+    }
+
+
+def test_report_readers(tmp_path):
+    from agent.report import write_report
+
+    write_report(_report(), tmp_path)
+    v = load_report(tmp_path)
+    assert [r["method"] for r in whole_rows(v.report)] == ["frequency", "homepilot"]
+    assert whole_rows(v.report)[1]["EM-Acc"] == 0.4
+    assert subset_rows(v.report, "rule")[0]["1-5"] == 0.15
+    assert curve_rows(v.report)[1] == {"threshold": 0.7, "exposure_rate": 0.4, "acceptance_rate": 0.6}
+    assert any(p.name == "exposure_curve.png" for p in v.images)
+    (tmp_path / "report.json").write_text("{broken")
+    with pytest.raises(BrowseError, match="not valid JSON"):
+        load_report(tmp_path)
+
+
+def _corrupt_dataset(root: Path) -> Path:
+    (root / "data" / "homes").mkdir(parents=True)
+    (root / "data" / "homes" / "train-00000-of-00001.parquet").write_bytes(b"not parquet at all")
+    return root
+
+
+def test_summarize_rejects_corrupt_and_missing(tmp_path):
+    with pytest.raises(BrowseError, match="no data/ folder"):
+        summarize_dataset(tmp_path)
+    with pytest.raises(BrowseError, match="not a readable parquet"):
+        summarize_dataset(_corrupt_dataset(tmp_path / "bad"))
+
+
+# ---------------------------------------------------------------- AppTest: live home
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path):
+    for k in ("HOMEPILOT_MODEL", "HOMEPILOT_DATA", "HOMEPILOT_REPORT"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HOMEPILOT_DEMO_CACHE", str(tmp_path / "demo_cache"))
+    return tmp_path
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _live(app_env) -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    return at
+
+
+def test_live_page_widgets_by_key(app_env):
+    at = _live(app_env)
+    for key in ("live_start", "live_play", "live_pause", "live_step"):
+        assert at.button(key=key) is not None
+    assert at.slider(key="live_threshold").value == 0.7
+    assert at.toggle(key="live_auto").value is False
+    assert at.number_input(key="live_seed").value == 0
+    assert at.selectbox(key="live_speed").value.startswith("normal")
+    assert any("frequency baseline" in i.value for i in at.info)  # no model: the page says so
+    assert _metric(at, "Decision points") == "0"
+
+
+def test_live_step_accept_changes_the_metrics(app_env):
+    at = _live(app_env)
+    at.slider(key="live_threshold").set_value(0.0).run()
+    for _ in range(30):
+        at.button(key="live_step").click().run()
+        assert not at.exception
+        if not at.button(key="live_accept").disabled:
+            break
+    assert not at.button(key="live_accept").disabled, "no recommendation was shown"
+    assert _metric(at, "Acceptance rate") == "–"
+    s = at.session_state["live_session"]
+    n_ops = len(s.home.log.operations)
+    at.button(key="live_accept").click().run()
+    assert not at.exception
+    assert _metric(at, "Acceptance rate") == "100%"
+    assert _metric(at, "Accepted").startswith("1 of 1")
+    assert len(at.session_state["live_session"].home.log.operations) == n_ops + 1
+    assert at.button(key="live_accept").disabled
+
+
+def test_live_reject_path(app_env):
+    at = _live(app_env)
+    at.slider(key="live_threshold").set_value(0.0).run()
+    for _ in range(30):
+        at.button(key="live_step").click().run()
+        if not at.button(key="live_reject").disabled:
+            break
+    at.button(key="live_reject").click().run()
+    assert not at.exception
+    assert _metric(at, "Acceptance rate") == "0%"
+
+
+def test_live_play_ticks_once_per_run_and_pause_stops(app_env):
+    at = _live(app_env)
+    at.toggle(key="live_auto").set_value(True).run()
+    at.button(key="live_play").click().run()  # the fragment ticks on this run ...
+    for _ in range(3):  # ... and once per run after it (AppTest never fires the timer)
+        at.run()
+        assert not at.exception
+    assert _metric(at, "Decision points") == "4"
+    assert at.session_state["live_session"].pending is None  # auto mode answered everything shown
+    at.button(key="live_pause").click().run()
+    at.run()
+    assert _metric(at, "Decision points") == "4"
+
+
+def test_live_corrupt_model_shows_an_error_box_and_falls_back(app_env, monkeypatch):
+    bad = app_env / "bad_run"
+    bad.mkdir()
+    (bad / "model.safetensors").write_bytes(b"garbage")
+    monkeypatch.setenv("HOMEPILOT_MODEL", str(bad))
+    at = _live(app_env)
+    assert any(str(bad) in e.value for e in at.error)
+    assert any("frequency baseline" in i.value for i in at.info)
+    at.button(key="live_step").click().run()
+    assert not at.exception and _metric(at, "Decision points") == "1"
+
+
+def test_live_start_builds_another_home(app_env):
+    at = _live(app_env)
+    first = at.session_state["live_session"].home.home.home_id
+    at.number_input(key="live_index").set_value(3).run()
+    at.button(key="live_start").click().run()
+    assert not at.exception
+    assert at.session_state["live_session"].home.home.home_id != first
+
+
+# ---------------------------------------------------------------- AppTest: dataset and report pages
+
+
+def test_dataset_page_generates_a_tiny_dataset_and_browses_it(app_env):
+    at = _live(app_env)
+    at.switch_page("pages/dataset_browser.py").run()
+    assert not at.exception and not at.error
+    assert (app_env / "demo_cache" / "README.md").is_file()
+    assert at.text_input(key="data_dir").value == ""
+    homes = at.selectbox(key="data_home")
+    assert homes.options and homes.value == homes.options[0]
+    at.selectbox(key="data_split").set_value("test").run()
+    assert not at.exception
+    at.selectbox(key="data_sub_config").set_value("feedback").run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe) >= 3  # counts, homes, operations
+
+
+def test_dataset_page_corrupt_dataset_shows_an_error(app_env, monkeypatch):
+    monkeypatch.setenv("HOMEPILOT_DATA", str(_corrupt_dataset(app_env / "bad")))
+    at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/dataset_browser.py").run()
+    assert not at.exception
+    assert any("not a readable parquet" in e.value for e in at.error)
+
+
+def test_report_page_tables_and_corrupt_report(app_env, monkeypatch):
+    from agent.report import write_report
+
+    rep = app_env / "report"
+    write_report(_report(), rep)
+    monkeypatch.setenv("HOMEPILOT_REPORT", str(rep))
+    at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/report_viewer.py").run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["method"].tolist() == ["frequency", "homepilot"]
+    at.selectbox(key="report_metric").set_value("rule").run()
+    assert at.dataframe[1].value["1-5"].tolist() == [0.15, 0.35]
+    assert any(m.label == "acceptance rate" and m.value == "0.600" for m in at.metric)
+    (rep / "report.json").write_text(json.dumps([1, 2]))
+    at.text_input(key="report_dir").set_value(str(rep)).run()
+    assert not at.exception
+    assert any("JSON object" in e.value for e in at.error)
