@@ -121,10 +121,24 @@ def quickstart(ctx: typer.Context) -> None:
     not_available("quickstart")
 
 
-@app.command(context_settings=_STUB)
-def demo(ctx: typer.Context) -> None:
+@app.command()
+def demo(
+    model: str | None = typer.Option(None, help="trained run directory (default: the frequency baseline)"),
+    data: str | None = typer.Option(None, help="dataset directory to browse (default: a tiny one in a cache folder)"),
+    report: str | None = typer.Option(None, help="evaluation report directory for the report page"),
+    port: int = typer.Option(8501, help="local port"),
+    address: str = typer.Option("localhost", help="interface to bind (0.0.0.0 serves the network)"),
+    headless: bool = typer.Option(False, help="do not open a browser window"),
+) -> None:
     """Start the Streamlit live-home app."""
-    not_available("demo")
+    from app.demo import DemoConfig
+    from app.demo import main as demo_main
+
+    try:
+        cfg = DemoConfig(model=model, data=data, report=report, port=port, address=address, headless=headless)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    raise typer.Exit(code=demo_main(cfg))
 
 
 @app.command("sim-report", context_settings=_STUB)
