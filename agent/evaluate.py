@@ -1,0 +1,508 @@
+"""``homepilot evaluate``: score trained runs and the baselines on a dataset's test splits and write
+a report shaped like the paper's tables (``agent.report``).
+
+The story: load the test contexts (sft rows of ``test`` and ``test_unseen``) -> every method
+predicts on the same contexts -> ``agent.metrics`` scores them per sub-dataset -> where the
+dataset came from the simulator, the homes are re-simulated from the dataset's generation
+manifest (same seed, same bytes) so that the oracle can read the hidden truth and the simulated
+users' acceptance model can judge each exposed recommendation (Fig. 7a) -> report.
+
+Methods (names used in the tables):
+- ``Frequency``: time-of-day frequency over the home's logged operations before the context.
+- ``CGC``: the paper's feature-based gated baseline (``agent.baselines.cgc``), trained on train.
+- ``Random``: a uniformly random legal action.
+- ``Base LM``: the pre-trained model only, prompted (``RUN/pretrain/final``).
+- ``FT``, ``PT+FT``, ``PT+FT+DPO``: the LM variants (Table 3); ``text-first`` (Table 4).
+- ``Oracle``: the simulator's pending intent (hidden truth; the ceiling).
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from agent.metrics import bootstrap_ci, per_sample, score_by_subset
+from sim.catalog import CatalogError, inverse, is_legal
+from sim.records import Action, Operation, Prompt, parse_actions, parse_operation, parse_prompt
+
+Types = dict[tuple[str, str], str]
+
+
+@dataclass(frozen=True)
+class EvalSample:
+    """One test context with its label and sub-dataset keys."""
+
+    home_id: str
+    split: str
+    user: str
+    time: datetime
+    prompt_text: str
+    prompt: Prompt
+    label: tuple[Action, ...]
+    subsets: tuple[str, ...]  # device-count bucket + operated categories
+    types: Types  # (room, device) -> catalogue type
+
+
+@dataclass
+class Prediction:
+    """A method's answer on one sample; ``confidence`` None = the method has no confidence."""
+
+    actions: tuple[Action, ...]
+    description: str = ""
+    confidence: float | None = None
+    latency_ms: float = 0.0
+    relax: float = 1.0  # the gate threshold is scaled by this (recommender's adaptive thresholds)
+
+
+Predictor = Callable[[Sequence[EvalSample]], list[Prediction]]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _split_files(data_dir: Path, config: str, split: str) -> list[Path]:
+    return sorted((data_dir / "data" / config).glob(f"{split}-*.parquet"))
+
+
+def read_rows(data_dir: str | Path, config: str, split: str, columns: Sequence[str] | None = None) -> list[dict]:
+    """Rows of one config/split; a missing config directory is an error naming it."""
+    root = Path(data_dir)
+    if not (root / "data" / config).is_dir():
+        raise FileNotFoundError(f"{root / 'data' / config}: no '{config}' config in dataset {root}")
+    rows: list[dict] = []
+    for f in _split_files(root, config, split):
+        rows.extend(pq.read_table(f, columns=list(columns) if columns else None).to_pylist())
+    return rows
+
+
+def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_unseen"),
+                 max_samples: int | None = None, seed: int = 0) -> list[EvalSample]:
+    """Test contexts from the sft config; a seeded subsample of ``max_samples`` keeps dataset order."""
+    cols = ["home_id", "user", "time", "prompt", "actions", "bucket", "categories", "devices"]
+    out: list[EvalSample] = []
+    for split in splits:
+        for r in read_rows(data_dir, "sft", split, cols):
+            out.append(EvalSample(
+                home_id=r["home_id"], split=split, user=r["user"], time=r["time"], prompt_text=r["prompt"],
+                prompt=parse_prompt(r["prompt"]), label=parse_actions(r["actions"]),
+                subsets=(r["bucket"], *r["categories"]),
+                types={(d["room"], d["device"]): d["type"] for d in r["devices"]}))
+    if not out:
+        raise ValueError(f"{data_dir}: no sft rows in splits {', '.join(splits)}")
+    if max_samples is not None and len(out) > max_samples:
+        keep = np.sort(np.random.default_rng(seed).choice(len(out), max_samples, replace=False))
+        out = [out[i] for i in keep]
+    return out
+
+
+def load_history(data_dir: str | Path) -> dict[str, list[Operation]]:
+    """Every home's logged operations (all splits), by time: what a deployed recommender has seen."""
+    by_home: dict[str, list[Operation]] = {}
+    for split in ("train", "test", "test_unseen"):
+        for r in read_rows(data_dir, "operations", split, ["home_id", "logged", "text"]):
+            if r["logged"]:
+                by_home.setdefault(r["home_id"], []).append(parse_operation(r["text"]))
+    for ops in by_home.values():
+        ops.sort(key=lambda o: o.time)
+    return by_home
+
+
+# ---------------------------------------------------------------- hidden truth (simulated datasets)
+
+
+def load_generation(data_dir: str | Path) -> dict[str, Any] | None:
+    """The generation manifest of a simulated dataset, or None (e.g. an imported real log)."""
+    from sim.shards import MARKERS_DIR
+
+    path = Path(data_dir) / MARKERS_DIR / "generation.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+class HiddenTruth:
+    """Re-simulates a dataset's homes on demand (deterministic from the manifest) for the oracle
+    and the acceptance model. Each home is simulated once and cached."""
+
+    def __init__(self, generation: dict[str, Any]) -> None:
+        from sim.dataset import DatasetConfig, sim_config
+
+        known = set(DatasetConfig.__dataclass_fields__)
+        cfg = DatasetConfig(**{k: v for k, v in generation.items() if k in known})
+        self._sim_config = sim_config(cfg)
+        module, func = cfg.simulator.split(":")
+        import importlib
+
+        self._simulate = getattr(importlib.import_module(module), func)
+        self._logs: dict[str, Any] = {}
+
+    def log(self, home_id: str):
+        if home_id not in self._logs:
+            self._logs[home_id] = self._simulate(self._sim_config, int(home_id.lstrip("h")))
+        return self._logs[home_id]
+
+    def oracle(self, samples: Sequence[EvalSample]) -> list[Prediction]:
+        from sim.oracle import oracle_predict
+
+        return [Prediction(oracle_predict(self.log(s.home_id), s.time), confidence=1.0) for s in samples]
+
+    def p_accept(self, sample: EvalSample, pred: Prediction) -> float:
+        from sim.acceptance import p_accept
+
+        if not pred.actions:
+            return 0.0
+        return float(p_accept(self.log(sample.home_id), sample.time, pred.actions, pred.description).p)
+
+
+# ---------------------------------------------------------------- baseline predictors
+
+
+def frequency_predictor(history: dict[str, list[Operation]]) -> Predictor:
+    """Time-of-day frequency over the home's logged operations strictly before each context."""
+    from agent.baselines.frequency import FrequencyBaseline
+
+    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+        out = []
+        for s in samples:
+            t0 = _time.perf_counter()
+            past = [o for o in history.get(s.home_id, []) if o.time < s.time]
+            acts = FrequencyBaseline().fit(past).predict(s.time)
+            out.append(Prediction(acts, latency_ms=1000 * (_time.perf_counter() - t0)))
+        return out
+
+    return predict
+
+
+def random_predictor(seed: int) -> Predictor:
+    from agent.baselines.random_legal import RandomLegalBaseline
+
+    base = RandomLegalBaseline(seed)
+
+    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+        return [Prediction(base.predict(s.prompt, s.types)) for s in samples]
+
+    return predict
+
+
+def cgc_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None) -> Predictor:
+    from agent.baselines.cgc import CGCConfig
+    from agent.baselines.cgc_train import train_cgc
+
+    model = train_cgc(data_dir, CGCConfig(seed=seed))
+    if out_dir is not None:
+        model.save(out_dir)
+
+    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+        t0 = _time.perf_counter()
+        preds = model.predict_batch([(s.prompt, s.types) for s in samples])
+        ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
+        return [Prediction(tuple(p.actions), confidence=float(p.confidence), latency_ms=ms) for p in preds]
+
+    return predict
+
+
+# ---------------------------------------------------------------- scoring pieces
+
+
+def legal_rate(samples: Sequence[EvalSample], preds: Sequence[Prediction]) -> float:
+    """Share of non-empty predictions whose every action is legal in the sample's home."""
+    n = ok = 0
+    for s, p in zip(samples, preds, strict=True):
+        if not p.actions:
+            continue
+        n += 1
+        ok += all(a.target in s.types and is_legal(s.types[a.target], a.field, a.value) for a in p.actions)
+    return ok / n if n else float("nan")
+
+
+FAILURES = ("wrong device", "right device, wrong field", "right field, wrong value", "missed part of a bundle",
+            "extra actions", "opposite of the user's action", "abstained")
+
+
+def failure_kind(sample: EvalSample, pred: Prediction) -> str | None:
+    """Which of the failure categories a wrong prediction falls in (None when exact)."""
+    lab, prd = set(sample.label), set(pred.actions)
+    if lab == prd:
+        return None
+    if not prd:
+        return "abstained"
+    if prd < lab:
+        return "missed part of a bundle"
+    if lab < prd:
+        return "extra actions"
+    for p in prd:
+        t = sample.types.get(p.target)
+        try:
+            if t and any(inverse(t, lb.field, lb.value) == (p.field, p.value) for lb in lab if lb.target == p.target):
+                return "opposite of the user's action"
+        except CatalogError:
+            pass
+    lab_targets = {a.target for a in lab}
+    if not any(p.target in lab_targets for p in prd):
+        return "wrong device"
+    lab_fields = {(a.target, a.field) for a in lab}
+    if not any((p.target, p.field) in lab_fields for p in prd):
+        return "right device, wrong field"
+    return "right field, wrong value"
+
+
+def summarize(samples: Sequence[EvalSample], preds: Sequence[Prediction], rng: np.random.Generator,
+              n_boot: int) -> tuple[dict, dict]:
+    """(whole metrics with ci95 and n, by-subset metrics) of one method."""
+    labels = [s.label for s in samples]
+    actions = [p.actions for p in preds]
+    resolve = _SampleTypes(samples)
+    scores = per_sample(labels, actions, types=resolve)
+    by = score_by_subset(labels, actions, [s.subsets for s in samples], types=resolve)
+    whole = dict(by["Whole"])
+    whole["ci95"] = {k: list(v) for k, v in bootstrap_ci(scores, rng, n_boot).items()}
+    return whole, by
+
+
+class _SampleTypes:
+    """Type resolver for ``agent.metrics``: every action is looked up in the home it was scored in.
+
+    Metrics score samples in order; actions carry only (room, device), so the resolver looks the
+    pair up in the union of the samples' homes, falling back to the name rule. Homes built by the
+    simulator name devices after their type, so the union never disagrees there.
+    """
+
+    def __init__(self, samples: Sequence[EvalSample]) -> None:
+        self.types: Types = {}
+        for s in samples:
+            for k, v in s.types.items():
+                self.types.setdefault(k, v)
+
+    def __call__(self, a: Action) -> str | None:
+        from sim.catalog import type_of_device_name
+
+        return self.types.get(a.target) or type_of_device_name(a.device)
+
+
+def exposure_curve(confidences: np.ndarray, p_acc: np.ndarray,
+                   thresholds: Sequence[float] = tuple(np.round(np.linspace(0, 1, 21), 2))) -> list[dict]:
+    """Fig. 7a: exposure rate and mean acceptance of the exposed recommendations per threshold."""
+    out = []
+    for th in thresholds:
+        shown = confidences >= th
+        out.append({"threshold": float(th), "exposure_rate": float(shown.mean()),
+                    "acceptance_rate": float(p_acc[shown].mean()) if shown.any() else float("nan")})
+    return out
+
+
+@dataclass
+class MethodRun:
+    """What one method produced on the samples (kept for the report's tables)."""
+
+    name: str
+    preds: list[Prediction]
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- LM runs
+
+
+def lm_predictor(model_dir: Path, order: str) -> Predictor:
+    """A trained model behind the recommender: legal-only decoding, Eq. 6 confidence.
+
+    The cascade is off so that every sample gets the model's full answer (the ungated metrics);
+    the gate is applied afterwards from the confidence and the recommender's adapted threshold.
+    """
+    from agent.context import Context
+    from agent.recommender import Recommender, RecommenderConfig
+
+    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False))
+
+    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+        contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
+        t0 = _time.perf_counter()
+        recs = rec.recommend_batch(contexts)
+        ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
+        out = []
+        for r in recs:
+            # relax: the adapted threshold relative to the base one (numeric values, large pools: x0.9)
+            relax = r.threshold / rec.config.confidence.threshold if r.threshold else 1.0
+            out.append(Prediction(tuple(r.actions), r.description, float(r.confidence), ms, relax))
+        return out
+
+    return predict
+
+
+def run_variants(run: Path) -> list[tuple[str, Path, str]]:
+    """(method name, model dir, order) for each model a run directory holds (Table 3/4 names)."""
+    cfg_file = run / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{cfg_file}: not a training run directory (homepilot train writes config.json)")
+    cfg = json.loads(cfg_file.read_text())
+    order = cfg.get("order", "action-first")
+    ran = list(cfg.get("stages_run") or cfg.get("stages") or [])
+    pretrained = "pretrain" in ran or bool(cfg.get("base_model"))
+    out = []
+    if order == "text-first":
+        return [("text-first", run / "model", order)]
+    if "pretrain" in ran and (run / "pretrain" / "final").is_dir():
+        out.append(("Base LM", run / "pretrain" / "final", order))
+    if "sft" in ran:
+        out.append(("PT+FT" if pretrained else "FT", run / "sft" / "final", order))
+    if "dpo" in ran:
+        out.append(("PT+FT+DPO" if pretrained else "FT+DPO", run / "dpo" / "final", order))
+    return out
+
+
+# ---------------------------------------------------------------- the job
+
+
+@dataclass
+class EvaluateConfig:
+    """``homepilot evaluate``: which runs, which data, where the report goes."""
+
+    data: Path  # dataset directory
+    runs: list[Path]  # training run directories (any mix of PT+FT+DPO, FT-only, text-first)
+    out: Path  # report directory
+    splits: tuple[str, ...] = ("test", "test_unseen")
+    max_samples: int | None = 600  # seeded subsample of the test contexts (None = all)
+    threshold: float = 0.7  # exposure gate (paper default)
+    baselines: tuple[str, ...] = ("Frequency", "CGC", "Random")
+    oracle: bool = True  # score the simulator's oracle (simulated datasets only)
+    seed: int = 0  # subsampling, bootstrap, random baseline, CGC init
+    n_boot: int = 500  # bootstrap resamples for the 95% intervals
+
+    def __post_init__(self) -> None:
+        self.data, self.out = Path(self.data), Path(self.out)
+        self.runs = [Path(r) for r in self.runs]
+        if not (self.data / "data").is_dir():
+            raise FileNotFoundError(f"{self.data}: not a dataset directory (expected {self.data / 'data'})")
+        for r in self.runs:
+            if not (r / "config.json").is_file():
+                raise FileNotFoundError(f"{r}: not a training run directory (no config.json)")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        unknown = set(self.baselines) - {"Frequency", "CGC", "Random"}
+        if unknown:
+            raise ValueError(f"unknown baselines {sorted(unknown)}; choose from Frequency, CGC, Random")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples must be >= 1 or None, got {self.max_samples}")
+
+
+def _gate(p: Prediction, threshold: float) -> bool:
+    return bool(p.actions) and p.confidence is not None and p.confidence >= threshold * p.relax
+
+
+def _latency(preds: Sequence[Prediction]) -> dict[str, float]:
+    ms = np.array([p.latency_ms for p in preds])
+    return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
+
+
+MAIN_ORDER = ("PT+FT+DPO", "PT+FT", "FT+DPO", "FT")
+
+
+def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> dict:
+    """Every method on the same contexts -> the report dict of ``agent.report``."""
+    t_start = _time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    progress("loading test contexts")
+    samples = load_samples(cfg.data, cfg.splits, cfg.max_samples, cfg.seed)
+    generation = load_generation(cfg.data)
+    truth = HiddenTruth(generation) if generation is not None else None
+
+    predictors: list[tuple[str, Callable[[], Predictor]]] = []
+    if "Frequency" in cfg.baselines:
+        predictors.append(("Frequency", lambda: frequency_predictor(load_history(cfg.data))))
+    if "CGC" in cfg.baselines:
+        predictors.append(("CGC", lambda: cgc_predictor(cfg.data, cfg.seed, cfg.out / "cgc")))
+    if "Random" in cfg.baselines:
+        predictors.append(("Random", lambda: random_predictor(cfg.seed)))
+    orders: dict[str, str] = {}
+    for run in cfg.runs:
+        for name, model_dir, order in run_variants(run):
+            orders[name] = order
+            predictors.append((name, lambda d=model_dir, o=order: lm_predictor(d, o)))
+    if cfg.oracle and truth is not None:
+        predictors.append(("Oracle", lambda: truth.oracle))
+
+    runs: dict[str, MethodRun] = {}
+    for name, make in predictors:
+        progress(f"predicting: {name}")
+        t0 = _time.perf_counter()
+        preds = make()(samples)
+        runs[name] = MethodRun(name, preds, _time.perf_counter() - t0)
+
+    report: dict[str, Any] = {"data": str(cfg.data), "runs": [str(r) for r in cfg.runs],
+                              "seeds": {"evaluation": cfg.seed, "dataset": (generation or {}).get("seed")},
+                              "n_samples": len(samples), "whole": {}, "by_subset": {}}
+    progress("scoring")
+    for name, mr in runs.items():
+        report["whole"][name], report["by_subset"][name] = summarize(samples, mr.preds, rng, cfg.n_boot)
+    report["counts"] = {k: v["n"] for k, v in next(iter(report["by_subset"].values())).items()}
+    report["legal_rate"] = {n: legal_rate(samples, mr.preds) for n, mr in runs.items()}
+    report["latency_ms"] = {n: _latency(mr.preds) for n, mr in runs.items()}
+
+    main = next((n for n in MAIN_ORDER if n in runs), None)
+    baselines = [n for n in runs if n in ("Frequency", "CGC", "Random", "Base LM")]
+    report["main_method"] = main
+    if main and baselines:
+        report["gain"] = {}
+        for subset, m in report["by_subset"][main].items():
+            report["gain"][subset] = {}
+            for k in ("em_acc", "lm_f1", "rule"):
+                best = max(report["by_subset"][b].get(subset, {}).get(k, float("nan")) for b in baselines)
+                report["gain"][subset][k] = (m[k] - best) / abs(best) if best and not np.isnan(best) else float("nan")
+
+    report["ablation"] = {}
+    for name in ("FT", "PT+FT", "PT+FT+DPO"):
+        if name not in runs:
+            continue
+        preds = runs[name].preds
+        shown = [i for i, p in enumerate(preds) if _gate(p, cfg.threshold)]
+        gated = summarize([samples[i] for i in shown], [preds[i] for i in shown], rng, 0)[0] if shown else {
+            "em_acc": float("nan"), "lm_f1": float("nan"), "rule": float("nan")}
+        gated.pop("ci95", None)
+        gated["exposure_rate"] = len(shown) / len(samples)
+        ungated = {k: report["whole"][name][k] for k in ("em_acc", "lm_f1", "rule")}
+        report["ablation"][name] = {"ungated": ungated, "gated": gated}
+    report["order"] = {}
+    if "text-first" in runs:
+        af = next((n for n in MAIN_ORDER if n in runs), None)
+        if af:
+            report["order"]["action-first"] = {k: report["whole"][af][k] for k in ("em_acc", "lm_f1", "rule")}
+        report["order"]["text-first"] = {k: report["whole"]["text-first"][k] for k in ("em_acc", "lm_f1", "rule")}
+
+    if main and truth is not None:
+        progress("judging exposures with the simulated users")
+        preds = runs[main].preds
+        p_acc = np.array([truth.p_accept(s, p) for s, p in zip(samples, preds, strict=True)])
+        conf = np.array([(p.confidence or 0.0) / p.relax if p.actions else -1.0 for p in preds])
+        report["exposure_curve"] = exposure_curve(conf, p_acc)
+        shown = np.array([_gate(p, cfg.threshold) for p in preds])
+        has = np.array([bool(p.actions) for p in preds])
+        report["gate_at_0_7" if cfg.threshold == 0.7 else f"gate_at_{cfg.threshold}"] = {
+            "threshold": cfg.threshold, "exposure_rate": float(shown.mean()),
+            "acceptance_rate": float(p_acc[shown].mean()) if shown.any() else float("nan"),
+            "ungated_acceptance_rate": float(p_acc[has].mean()) if has.any() else float("nan")}
+        from agent.selective import ece
+
+        report["ece"] = {"n_bins": 10, "value": float(ece(np.clip(conf[has], 0, 1), p_acc[has], n_bins=10))}
+    report["failures"] = {}
+    if main:
+        for s, p in zip(samples, runs[main].preds, strict=True):
+            kind = failure_kind(s, p)
+            if kind:
+                report["failures"][kind] = report["failures"].get(kind, 0) + 1
+    report["method_seconds"] = {n: round(mr.seconds, 2) for n, mr in runs.items()}
+    report["wall_seconds"] = round(_time.perf_counter() - t_start, 2)
+    return report
+
+
+def main(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> Path:
+    """Evaluate and write ``report.md``, ``report.json`` and plots into ``cfg.out``."""
+    from agent.report import write_report
+
+    report = evaluate(cfg, progress)
+    return write_report(report, cfg.out)
