@@ -21,9 +21,19 @@ each a softmax masked to what is legal (the home's devices; the type's fields; t
 catalogue allows on that field). **Value vocabulary**: every enum value of the catalogue plus
 every numeric value seen in the training split (labels and histories); numeric grid points never
 seen in training are not predicted (a light's 100 brightness steps collapse to the few people
-actually use). The prediction is the argmax legal single action; confidence = the product of the
-three softmax probabilities. With ``bundle_threshold`` set, the best action on a second device is
-appended when its own confidence reaches the threshold (2-action bundles); off by default.
+actually use).
+
+Bundles. About a third of the simulator's labels are multi-action, mostly several fields of one
+device (``power on`` + ``mode heat``), sometimes a second device (plug + AC). Training gives one
+example per label action, so p(device) learns the share of label actions on each device and
+p(field | device) the share of that device's actions on each field. Decoding: the argmax legal
+action (device d1, field f1, best value); plus every other field f of a chosen device with
+p(f | d) >= ``field_threshold``; plus every other device with p(d) >= ``device_threshold``
+(its best field and, by the same rule, its extra fields). Each field takes its argmax value.
+With ``tune_thresholds`` both thresholds are chosen on a held-out share of the train rows to
+maximise EM-Acc (None = off is among the choices). Confidence = p(d1) x sum of p(f | d1) over
+d1's chosen fields x the product of their value probabilities; for a single action that is the
+product of the three softmax probabilities.
 
 Training lives in ``agent.baselines.cgc_train`` (``train_cgc``); this module holds the config,
 the vocabulary and featurisation, the torch module and the ``CGCModel`` wrapper.
@@ -71,7 +81,10 @@ class CGCConfig:
     history_actions: int = 16  # last K history actions encoded (ops flattened into actions)
     dropout: float = 0.1  # dropout in the Transformer, experts and towers
     label_actions: str = "all"  # "all": one example per label action; "first": the first only
-    bundle_threshold: float | None = None  # add a 2nd-device action at >= this confidence; None = single
+    field_threshold: float | None = None  # extra fields of a chosen device at p(f|d) >= this; None = off
+    device_threshold: float | None = None  # extra devices at p(d) >= this; None = off
+    tune_thresholds: bool = True  # choose both thresholds on held-out train rows (overrides the two above)
+    val_fraction: float = 0.1  # share of train rows held out (seeded) for tuning the thresholds
     max_rows: int | None = None  # cap on training rows (first N, in file order); None = all
     num_threads: int = 1  # torch intra-op threads while training/predicting (restored after); the
     # matmuls are tiny, and on a busy 2-core box 2 spinning threads ran ~5x slower than 1
@@ -91,8 +104,12 @@ class CGCConfig:
             raise ValueError(f"CGCConfig needs lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
         if self.label_actions not in ("all", "first"):
             raise ValueError(f"CGCConfig.label_actions must be 'all' or 'first', got {self.label_actions!r}")
-        if self.bundle_threshold is not None and not 0.0 < self.bundle_threshold <= 1.0:
-            raise ValueError(f"CGCConfig.bundle_threshold must be in (0, 1] or None, got {self.bundle_threshold}")
+        for name in ("field_threshold", "device_threshold"):
+            x = getattr(self, name)
+            if x is not None and not 0.0 < x <= 1.0:
+                raise ValueError(f"CGCConfig.{name} must be in (0, 1] or None, got {x}")
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise ValueError(f"CGCConfig.val_fraction must be in [0, 0.5), got {self.val_fraction}")
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"CGCConfig.max_rows must be >= 1 or None, got {self.max_rows}")
 
@@ -379,14 +396,18 @@ class CGCNet(nn.Module):
         nll_v = -self.value_logp(t_v, dev_true, fk_true).gather(1, value_y[:, None]).squeeze(1)
         return (nll_d + nll_f + nll_v).mean()
 
+    def task_logp(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log p(device) (B, D), log p(field | device) (B, D, S), log p(value | device, field) (B, D, S, V)."""
+        (t_d, t_f, t_v), dev = self.encode(b)
+        lp_d = self.device_logp(t_d, dev, b["dev_mask"])
+        lp_f = self.field_logp(t_f.unsqueeze(1), dev, b["slot_fk"])
+        dev_s = dev.unsqueeze(2).expand(-1, -1, b["slot_fk"].shape[-1], -1)  # (B, D, S, e)
+        lp_v = self.value_logp(t_v[:, None, None, :], dev_s, b["slot_fk"])
+        return lp_d, lp_f, lp_v
+
     def joint_logp(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, D, S, V) log p(device) + log p(field | device) + log p(value | device, field); illegal ~ -1e9."""
-        (t_d, t_f, t_v), dev = self.encode(b)
-        lp_d = self.device_logp(t_d, dev, b["dev_mask"])  # (B, D)
-        lp_f = self.field_logp(t_f.unsqueeze(1), dev, b["slot_fk"])  # (B, D, S)
-        s = b["slot_fk"].shape[-1]
-        dev_s = dev.unsqueeze(2).expand(-1, -1, s, -1)  # (B, D, S, e)
-        lp_v = self.value_logp(t_v[:, None, None, :], dev_s, b["slot_fk"])  # (B, D, S, V)
+        lp_d, lp_f, lp_v = self.task_logp(b)
         return lp_d[..., None, None] + lp_f[..., None] + lp_v
 
 
@@ -395,10 +416,46 @@ class CGCNet(nn.Module):
 
 @dataclass(frozen=True)
 class CGCPrediction:
-    """The recommended actions and their confidence (product of the three softmax probabilities)."""
+    """The recommended actions and their confidence (module docstring: product of softmax probabilities)."""
 
     actions: tuple[Action, ...]
     confidence: float
+
+
+@dataclass(frozen=True)
+class TaskProbs:
+    """One context's task probabilities over its D candidate devices and S field slots."""
+
+    devices: tuple[tuple[str, str], ...]  # (D,) candidate (room, device), prompt order
+    p_device: np.ndarray  # (D,) p(device)
+    p_field: np.ndarray  # (D, S) p(field slot | device), 0 on empty slots
+    value: np.ndarray  # (D, S) int: argmax value index per (device, slot)
+    p_value: np.ndarray  # (D, S) its probability
+
+
+def decode(tp: TaskProbs, types: Types, values: Sequence[str], field_threshold: float | None,
+           device_threshold: float | None) -> CGCPrediction:
+    """Actions and confidence from task probabilities (the bundle rule of the module docstring)."""
+    joint = tp.p_device[:, None] * tp.p_field * tp.p_value  # (D, S) best-value joint probability
+    d1, f1 = np.unravel_index(int(np.argmax(joint)), joint.shape)
+    chosen = [int(d1)]
+    if device_threshold is not None:
+        chosen += [int(d) for d in np.argsort(-tp.p_device, kind="stable")
+                   if d != d1 and tp.p_device[d] >= device_threshold]
+    actions: list[Action] = []
+    conf = 0.0
+    for d in chosen:
+        first = int(f1) if d == d1 else int(np.argmax(tp.p_field[d] * tp.p_value[d]))
+        slots = [first]
+        if field_threshold is not None:
+            slots += [f for f in range(tp.p_field.shape[1]) if f != first and tp.p_field[d, f] >= field_threshold]
+        room, device = tp.devices[d]
+        names = list(DEVICE_TYPES[types[(room, device)]].fields)
+        for f in sorted(slots):  # catalogue field order: power before its settings
+            actions.append(Action(room, device, names[f], values[int(tp.value[d, f])]))
+        if d == d1:
+            conf = float(tp.p_device[d] * tp.p_field[d, slots].sum() * np.prod(tp.p_value[d, slots]))
+    return CGCPrediction(tuple(actions), min(conf, 1.0))
 
 
 WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE = "model.safetensors", "config.json", "vocab.json"
@@ -419,44 +476,30 @@ class CGCModel:
     def featurize(self, contexts: Sequence[tuple[Prompt, Types]]) -> Features:
         return featurize(contexts, self.vocab, self.config.history_actions)
 
-    def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 256) -> list[CGCPrediction]:
-        """Argmax legal action (plus a 2nd-device action when ``bundle_threshold`` allows) per context."""
+    def task_probs(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 256) -> list[TaskProbs]:
+        """Per-context task probabilities (eval mode, no grad)."""
+        out: list[TaskProbs] = []
         with torch_threads(self.config.num_threads), torch.no_grad():
-            return self._predict_batch(contexts, batch_size)
-
-    def _predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int) -> list[CGCPrediction]:
-        self.net.eval()
-        out: list[CGCPrediction] = []
-        for start in range(0, len(contexts), batch_size):
-            chunk = contexts[start:start + batch_size]
-            feats = self.featurize(chunk)
-            lp = self.net.joint_logp(feats.tensors())  # (B, D, S, V)
-            b, d, s, v = lp.shape
-            flat = lp.reshape(b, -1)
-            best = flat.argmax(dim=-1)  # (B,)
-            for i, (_, types) in enumerate(chunk):
-                k = int(best[i])
-                acts = [self._action(feats.devices[i], types, k, s, v)]
-                conf = math.exp(float(flat[i, k]))
-                if self.config.bundle_threshold is not None and d > 1:
-                    other = lp[i].clone()
-                    other[k // (s * v)] = -math.inf
-                    k2 = int(other.reshape(-1).argmax())
-                    if math.exp(float(other.reshape(-1)[k2])) >= self.config.bundle_threshold:
-                        acts.append(self._action(feats.devices[i], types, k2, s, v))
-                        conf *= math.exp(float(other.reshape(-1)[k2]))
-                out.append(CGCPrediction(tuple(acts), conf))
+            self.net.eval()
+            for start in range(0, len(contexts), batch_size):
+                feats = self.featurize(contexts[start:start + batch_size])
+                lp_d, lp_f, lp_v = self.net.task_logp(feats.tensors())
+                p_d, p_f = lp_d.exp().numpy(), lp_f.exp().numpy()
+                best_lp, best = lp_v.max(dim=-1)  # (B, D, S)
+                p_v, best = best_lp.exp().numpy(), best.numpy()
+                for i, devs in enumerate(feats.devices):
+                    n = len(devs)
+                    out.append(TaskProbs(devs, p_d[i, :n], p_f[i, :n], best[i, :n], p_v[i, :n]))
         return out
+
+    def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 256) -> list[CGCPrediction]:
+        """Recommended actions and confidence per (prompt, types) context."""
+        c = self.config
+        return [decode(tp, types, self.vocab.values, c.field_threshold, c.device_threshold)
+                for tp, (_, types) in zip(self.task_probs(contexts, batch_size), contexts, strict=True)]
 
     def predict(self, prompt: Prompt, types: Types) -> CGCPrediction:
         return self.predict_batch([(prompt, types)])[0]
-
-    def _action(self, devices: tuple[tuple[str, str], ...], types: Types, k: int, s: int, v: int) -> Action:
-        dev, rest = divmod(k, s * v)
-        slot, val = divmod(rest, v)
-        room, device = devices[dev]
-        field_name = list(DEVICE_TYPES[types[(room, device)]].fields)[slot]
-        return Action(room, device, field_name, self.vocab.values[val])
 
     def save(self, out_dir: str | Path) -> Path:
         from safetensors.torch import save_file

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,15 @@ import numpy as np
 import torch
 
 from agent.baselines.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
-from agent.baselines.cgc import CGCConfig, CGCModel, Vocab, torch_threads
+from agent.baselines.cgc import CGCConfig, CGCModel, Vocab, decode, torch_threads
+from agent.metrics import score
 from sim.catalog import DEVICE_TYPES, CatalogError, validate
 from sim.records import Action, Prompt
 
 SFT_COLUMNS = ("prompt", "actions", "devices")
+MIN_VAL_ROWS = 10  # fewer held-out rows than this: no tuning, keep the configured thresholds
+FIELD_GRID: tuple[float | None, ...] = (None, 0.5, 0.4, 0.3, 0.2)  # None first: ties keep single actions
+DEVICE_GRID: tuple[float | None, ...] = (None, 0.5, 0.4, 0.3)
 
 
 def _targets(action: Action, devices: tuple[tuple[str, str], ...], types: Types,
@@ -55,9 +60,42 @@ def examples(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence
 
 def train_cgc_on(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], config: CGCConfig,
                  log: Callable[[str], None] | None = None) -> CGCModel:
-    """Fit CGC on in-memory (prompt, types) contexts and their label actions (the pure core)."""
+    """Fit CGC on in-memory (prompt, types) contexts and their label actions (the pure core).
+
+    With ``config.tune_thresholds`` (and at least ``MIN_VAL_ROWS`` held-out rows), a seeded
+    ``val_fraction`` of the rows is held out, the network trains on the rest, and the bundle
+    thresholds maximising EM-Acc on the held-out rows are written into the returned model's config.
+    """
+    n_val = int(round(config.val_fraction * len(contexts))) if config.tune_thresholds else 0
+    if n_val < MIN_VAL_ROWS:
+        with torch_threads(config.num_threads):
+            return _train(contexts, labels, config, log)
+    perm = np.random.default_rng(config.seed).permutation(len(contexts))
+    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     with torch_threads(config.num_threads):
-        return _train(contexts, labels, config, log)
+        model = _train([contexts[i] for i in fit], [labels[i] for i in fit], config, log)
+    tuned = tune_thresholds(model, [contexts[i] for i in val], [labels[i] for i in val])
+    model.config = replace(config, field_threshold=tuned["field_threshold"], device_threshold=tuned["device_threshold"])
+    model.stats["tuning"] = tuned
+    if log is not None:
+        log(f"cgc thresholds {tuned}")
+    return model
+
+
+def tune_thresholds(model: CGCModel, contexts: Sequence[tuple[Prompt, Types]],
+                    labels: Sequence[Sequence[Action]]) -> dict[str, Any]:
+    """The (field, device) bundle thresholds with the best EM-Acc on these rows (ties: fewer bundles)."""
+    probs = model.task_probs(contexts)
+    best: dict[str, Any] = {}
+    for ft in FIELD_GRID:
+        for dt in DEVICE_GRID:
+            preds = [decode(tp, t, model.vocab.values, ft, dt).actions
+                     for tp, (_, t) in zip(probs, contexts, strict=True)]
+            em = score(labels, preds)["em_acc"]
+            if not best or em > best["val_em_acc"] + 1e-12:
+                best = {"field_threshold": ft, "device_threshold": dt, "val_em_acc": round(em, 4),
+                        "val_rows": len(contexts)}
+    return best
 
 
 def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], config: CGCConfig,

@@ -21,7 +21,7 @@ from sim.records import Action, Prompt
 
 from .conftest import ROUTINE_DEVICES, routine_splits, write_sft_dataset
 
-FAST = CGCConfig(epochs=30, batch_size=64, seed=0, bundle_threshold=0.3)
+FAST = CGCConfig(epochs=30, batch_size=64, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def test_set(tiny_sft_dataset):
 
 
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(d_model=30, n_heads=4), dict(dropout=1.0), dict(lr=0.0),
-                                 dict(label_actions="some"), dict(bundle_threshold=0.0), dict(max_rows=0),
+                                 dict(label_actions="some"), dict(field_threshold=0.0),
+                                 dict(device_threshold=1.5), dict(val_fraction=0.5), dict(max_rows=0),
                                  dict(n_task_experts=-1)])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match=next(iter(bad)) if "d_model" not in bad else "divisible"):
@@ -68,7 +69,8 @@ def test_prediction_follows_time_of_day_with_empty_history(trained):
 
 def test_joint_distribution_is_normalised_over_legal_candidates(trained, test_set):
     contexts, _ = test_set
-    single = CGCModel(CGCConfig(**{**FAST.__dict__, "bundle_threshold": None}), trained.vocab, trained.net)
+    single = CGCModel(CGCConfig(**{**FAST.__dict__, "device_threshold": None, "field_threshold": None}),
+                      trained.vocab, trained.net)
     feats = single.featurize(contexts[:8])
     with torch.no_grad():
         p = single.net.joint_logp(feats.tensors()).exp()  # (B, D, S, V)
@@ -96,7 +98,7 @@ def test_save_load_roundtrip_without_pickle(trained, test_set, tmp_path):
     out = trained.save(tmp_path / "cgc")
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
     assert set(load_file(str(out / "model.safetensors"))) == set(trained.net.state_dict())
-    assert json.loads((out / "config.json").read_text())["bundle_threshold"] == 0.3
+    assert json.loads((out / "config.json").read_text())["device_threshold"] == trained.config.device_threshold
     loaded = CGCModel.load(out)
     assert loaded.predict_batch(contexts) == trained.predict_batch(contexts)
     (out / "vocab.json").unlink()
