@@ -82,10 +82,51 @@ def train(ctx: typer.Context) -> None:
     not_available("train")
 
 
-@app.command(context_settings=_STUB)
-def evaluate(ctx: typer.Context) -> None:
+def _print_whole(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Whole test set")
+    for col in ("method", "EM-Acc", "LM-F1", "Rule", "95% CI (EM-Acc)"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name, m in report["whole"].items():
+        lo, hi = m["ci95"]["em_acc"]
+        table.add_row(name, f"{m['em_acc']:.3f}", f"{m['lm_f1']:.3f}", f"{m['rule']:.3f}", f"[{lo:.3f}, {hi:.3f}]")
+    Console().print(table)
+    g = report.get("gate_at_0_7")
+    if g:
+        Console().print(f"gate at 0.7: exposure {g['exposure_rate']:.3f}, acceptance {g['acceptance_rate']:.3f} "
+                        f"(ungated {g['ungated_acceptance_rate']:.3f})")
+
+
+@app.command()
+def evaluate(
+    data: str = typer.Option(..., help="dataset directory"),
+    runs: list[str] = typer.Option([], "--runs", help="training run directory (repeat for several)"),
+    out: str = typer.Option(..., help="report directory (report.md, report.json, PNG plots)"),
+    max_samples: int = typer.Option(600, help="test contexts evaluated (seeded subsample; 0 = all)"),
+    threshold: float = typer.Option(0.7, help="exposure gate threshold"),
+    seed: int = typer.Option(0, help="subsample, bootstrap and baseline seed"),
+) -> None:
     """Evaluate runs and baselines; write the paper-shaped report."""
-    not_available("evaluate")
+    from rich.console import Console
+
+    from agent.evaluate import EvaluateConfig
+    from agent.evaluate import evaluate as run_evaluate
+    from agent.report import write_report
+
+    console = Console(stderr=True)
+    try:
+        cfg = EvaluateConfig(data=data, runs=list(runs), out=out, max_samples=max_samples or None,
+                             threshold=threshold, seed=seed)
+        with console.status("evaluating") as status:
+            report = run_evaluate(cfg, lambda m: status.update(f"evaluate: {m}"))
+    except (ValueError, FileNotFoundError) as e:
+        console.print(f"[red]homepilot evaluate:[/red] {e}")
+        raise typer.Exit(code=1) from None
+    path = write_report(report, cfg.out)
+    _print_whole(report)
+    typer.echo(f"report: {path}")
 
 
 @app.command()
@@ -115,10 +156,47 @@ def replay(
                f"DR {report['dr']['value']:.3f} [{report['dr']['lo']:.3f}, {report['dr']['hi']:.3f}]")
 
 
-@app.command(context_settings=_STUB)
-def quickstart(ctx: typer.Context) -> None:
+@app.command()
+def quickstart(
+    out: str = typer.Option("quickstart_out", help="folder for the dataset, runs and report"),
+    data_preset: str = typer.Option("quickstart", help="dataset preset: tiny | quickstart | paper"),
+    model_preset: str = typer.Option("tiny", help="model preset: tiny | small | base"),
+    seed: int = typer.Option(0, help="dataset, model and evaluation seed"),
+    max_samples: int = typer.Option(600, help="test contexts evaluated (0 = all)"),
+) -> None:
     """End to end on 2 CPU cores: generate -> pre-train -> SFT -> DPO -> evaluate -> report."""
-    not_available("quickstart")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.quickstart import QuickstartConfig, run
+
+    console = Console(stderr=True)
+    cfg = QuickstartConfig(out=out, data_preset=data_preset, model_preset=model_preset, seed=seed,
+                           max_samples=max_samples or None)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        steps = bar.add_task("quickstart", total=5)
+        stage = bar.add_task("", total=None, visible=False)
+
+        started: list[str] = []
+
+        def step(name: str) -> None:
+            if not name.startswith("evaluate:"):  # a new top-level step: the previous one is done
+                if started:
+                    bar.advance(steps)
+                started.append(name)
+            bar.update(steps, description=name)
+            console.log(name)
+
+        def progress(stage_name: str, done: int, total: int) -> None:
+            bar.update(stage, description=f"  {stage_name}", completed=done, total=total, visible=True)
+
+        result = run(cfg, step, progress)
+        bar.update(steps, completed=5)
+    _print_whole(result["report_dict"])
+    secs = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items())
+    typer.echo(f"quickstart done in {sum(result['seconds'].values()):.0f} s ({secs})")
+    typer.echo(f"report: {result['report']}")
 
 
 @app.command()
@@ -141,10 +219,32 @@ def demo(
     raise typer.Exit(code=demo_main(cfg))
 
 
-@app.command("sim-report", context_settings=_STUB)
-def sim_report(ctx: typer.Context) -> None:
+@app.command("sim-report")
+def sim_report(
+    homes: int = typer.Option(50, help="homes to simulate (1..100000)"),
+    days: int = typer.Option(14, help="training days per home (1..365); a held-out week follows"),
+    seed: int = typer.Option(0, help="global seed"),
+    out: str = typer.Option("sim_report", help="output directory for sim_report.md/.json and plots"),
+    test_days: int = typer.Option(7, help="held-out days after the training days (1..60)"),
+    workers: int = typer.Option(1, help="worker processes (results do not depend on it)"),
+) -> None:
     """Simulate homes and report calibration figures (ops per day, oracle and frequency accuracy)."""
-    not_available("sim-report")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.sim_report import SimReportConfig
+    from app.sim_report import main as report_main
+
+    try:
+        cfg = SimReportConfig(homes=homes, days=days, seed=seed, out=out, test_days=test_days, workers=workers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("homes", total=homes)
+        r = report_main(cfg, progress=lambda n: bar.advance(task, n))
+    met = sum(r["targets"].values())
+    typer.echo(f"wrote {out}/sim_report.md, sim_report.json and plots: {r['ops_per_home_day']:.2f} ops/home-day, "
+               f"oracle EM-Acc {r['oracle_em_acc']:.3f}, frequency {r['frequency_em_acc']:.3f}, "
+               f"{met}/{len(r['targets'])} targets met")
 
 
 @app.command()
