@@ -25,7 +25,7 @@ import importlib
 import json
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,11 @@ PAPER_BUCKET_SHARES: Mapping[str, float] = {"1-5": 970, "6-10": 1037, "11-20": 1
 # simulator's operation rate (benchmarks/gen_speed.py measures the time).
 PRESETS: Mapping[str, Mapping[str, Any]] = {
     "tiny": dict(homes=6, days=4, test_days=1, unseen_every=3, homes_per_shard=2, sft_rate=1.0, dpo_rate=1.0,
-                 test_keep={}),
+                 test_keep={}, sim_options={}),
     "quickstart": dict(homes=40, days=21, test_days=4, unseen_every=8, homes_per_shard=4, sft_rate=0.5,
-                       dpo_rate=0.7, test_keep={}),
-    "paper": dict(homes=160, days=97, test_days=7, unseen_every=8, homes_per_shard=8, sft_rate=0.11,
-                  dpo_rate=0.65, test_keep={}),
+                       dpo_rate=0.7, test_keep={}, sim_options={}),
+    "paper": dict(homes=196, days=97, test_days=7, unseen_every=8, homes_per_shard=7, sft_rate=0.11,
+                  dpo_rate=0.65, test_keep={}, sim_options={"app_opens_per_day": 1.0}),
 }
 ENGINES: tuple[str, ...] = ("local", "ray")
 
@@ -73,6 +73,7 @@ class DatasetConfig:
     test_days: int | None = None  # last days of the period that form the test split (seen homes)
     start: date = date(2026, 1, 5)  # first simulated day (a Monday)
     unseen_every: int | None = None  # home i is unseen (test_unseen) when i % unseen_every == unseen_every - 1
+    unseen_warmup_days: int = 14  # an unseen home simulates only this many days before the test period
     homes_per_shard: int | None = None  # homes per shard: the unit of parallel work and of resume
     sft_rate: float | None = None  # share of train-period logged operations that become sft rows
     dpo_rate: float | None = None  # share of sft train rows mined for a dpo pair
@@ -82,7 +83,7 @@ class DatasetConfig:
     engine: str = "local"  # local (process pool) | ray (extra "distributed")
     overwrite: bool = False  # delete an existing dataset with a different config instead of failing
     simulator: str = "sim.world:simulate_home"  # module:function(SimConfig, index) -> HomeLog
-    sim_options: dict[str, Any] = field(default_factory=dict)  # extra sim.world.SimConfig fields
+    sim_options: dict[str, Any] | None = None  # extra sim.world.SimConfig fields (default: the preset's)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -98,6 +99,8 @@ class DatasetConfig:
             raise ValueError(f"need 1 <= test_days < days, got test_days={self.test_days}, days={self.days}")
         if self.unseen_every < 2:
             raise ValueError(f"unseen_every must be >= 2 (every k-th home is unseen), got {self.unseen_every}")
+        if self.unseen_warmup_days < 1:
+            raise ValueError(f"unseen_warmup_days must be >= 1, got {self.unseen_warmup_days}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.engine not in ENGINES:
@@ -142,20 +145,24 @@ def _simulator(path: str) -> Callable[..., HomeLog]:
     return getattr(importlib.import_module(module), name)
 
 
-def sim_config(cfg: DatasetConfig) -> Any:
+def sim_config(cfg: DatasetConfig, unseen: bool = False) -> Any:
+    """The simulator's config; an unseen home simulates only its warm-up and test days."""
     from sim.world import SimConfig
 
-    return SimConfig(seed=cfg.seed, days=cfg.days, start=cfg.start, **cfg.sim_options)
+    days, start = cfg.days, cfg.start
+    if unseen:
+        days = min(cfg.days, cfg.test_days + cfg.unseen_warmup_days)
+        start = cfg.start + timedelta(days=cfg.days - days)
+    return SimConfig(seed=cfg.seed, days=days, start=start, **cfg.sim_options)
 
 
 def run_shard(cfg_dict: dict[str, Any], shard: Shard) -> dict[str, int]:
     """Simulate the shard's homes, cut their rows, write the shard's files; returns row counts."""
     cfg = DatasetConfig(**cfg_dict)
     simulate = _simulator(cfg.simulator)
-    sc = sim_config(cfg) if cfg.simulator.startswith("sim.world:") else cfg
     tables: dict[tuple[str, str], list] = {}
     for index in shard.homes:
-        log = simulate(sc, index)
+        log = simulate(sim_config(cfg, cfg.unseen(index)), index)
         spec = RowSpec(cutoff=cfg.cutoff, unseen=cfg.unseen(index), seed=cfg.seed, sft_rate=cfg.sft_rate,
                        test_keep=cfg.test_keep, dpo_rate=cfg.dpo_rate, feedback_horizon_s=cfg.feedback_horizon_s)
         for key, table in home_rows(log, spec).items():
@@ -166,6 +173,7 @@ def run_shard(cfg_dict: dict[str, Any], shard: Shard) -> dict[str, int]:
 def _config_dict(cfg: DatasetConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["test_keep"] = dict(cfg.test_keep)
+    d["sim_options"] = dict(cfg.sim_options)
     return d
 
 

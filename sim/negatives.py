@@ -61,7 +61,7 @@ class NegativeMiner:
 
     def __init__(self, types: Mapping[tuple[str, str], str]) -> None:
         self.types = dict(types)  # (room, device) -> catalogue type
-        self.home_actions: dict[Action, None] = {}  # insertion-ordered set
+        self.home_actions: dict[Action, bool] = {}  # action -> legal here, in order of first appearance
         self.coverage: dict[tuple[str, Action], np.ndarray] = {}  # (user, action) -> (1440,) bool
         self.recent: list[tuple[datetime, Action]] = []  # (time, action), time-ordered
         self._max_window_s = max([conflict_window_s(t) for t in self.types.values()] or [0])
@@ -71,7 +71,8 @@ class NegativeMiner:
         m = minute_of_day(op.time)
         span = (np.arange(m - TIME_TOLERANCE_MIN, m + TIME_TOLERANCE_MIN + 1)) % MINUTES_PER_DAY
         for a in op.actions:
-            self.home_actions.setdefault(a, None)
+            if a not in self.home_actions:
+                self.home_actions[a] = a.target in self.types and _legal(self.types[a.target], a)
             cov = self.coverage.setdefault((op.user, a), np.zeros(MINUTES_PER_DAY, dtype=bool))
             cov[span] = True
             self.recent.append((op.time, a))
@@ -102,13 +103,11 @@ class NegativeMiner:
         m = minute_of_day(op.time)
         chosen = set(op.actions)
         out = []
-        for a in self.home_actions:
-            if a in chosen or a.target not in self.types:
+        for a, legal in self.home_actions.items():
+            if not legal or a in chosen:
                 continue
             cov = self.coverage.get((op.user, a))
-            if cov is not None and cov[m]:
-                continue
-            if _legal(self.types[a.target], a):
+            if cov is None or not cov[m]:
                 out.append(a)
         return out
 

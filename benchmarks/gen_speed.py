@@ -1,0 +1,108 @@
+"""Dataset generation speed: the paper preset on 2 workers, scaling with size, ray vs local.
+
+    python benchmarks/gen_speed.py --out benchmarks/results [--repeats 3] [--skip-paper]
+
+Writes ``gen_speed.json`` and ``gen_speed.md``:
+- ``paper_preset_seconds``: wall time of ``--preset paper --workers 2`` (one run: it is the long one);
+- ``operations_per_s``: operation records (logged and unlogged) written per second in that run;
+- ``scaling``: median seconds over ``repeats`` for 3 sizes (homes x days = 8, 16, 32 homes x 28 days);
+- ``ray_over_local``: median time ratio ray / local for the middle size, measured in the same run
+  (ray's time includes starting its local cluster).
+Goal: the paper preset in <= 120 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.dataset import DatasetConfig, build  # noqa: E402
+
+SIZES = (8, 16, 32)  # homes, at SCALING_DAYS days each
+SCALING_DAYS = 28
+
+
+def timed(cfg: DatasetConfig) -> tuple[float, dict[str, int]]:
+    shutil.rmtree(cfg.out, ignore_errors=True)
+    t0 = time.perf_counter()
+    result = build(cfg)
+    return time.perf_counter() - t0, result.rows
+
+
+def small(tmp: Path, homes: int, engine: str = "local") -> DatasetConfig:
+    return DatasetConfig(out=str(tmp / f"{engine}-{homes}"), preset="quickstart", homes=homes, days=SCALING_DAYS,
+                         workers=2, engine=engine)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (a few minutes)")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res: dict = {"machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+                 "workers": 2, "repeats": args.repeats}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        scaling = {}
+        for homes in SIZES:
+            runs = [timed(small(tmp, homes))[0] for _ in range(args.repeats)]
+            scaling[f"{homes}x{SCALING_DAYS}"] = round(statistics.median(runs), 2)
+            print(f"scaling {homes} homes x {SCALING_DAYS} days: {scaling[f'{homes}x{SCALING_DAYS}']} s", flush=True)
+        res["scaling"] = scaling
+        ratios = []
+        for _ in range(args.repeats):
+            t_local = timed(small(tmp, SIZES[1]))[0]
+            t_ray = timed(small(tmp, SIZES[1], "ray"))[0]
+            ratios.append(t_ray / t_local)
+        res["ray_over_local"] = round(statistics.median(ratios), 2)
+        print(f"ray/local: {res['ray_over_local']}", flush=True)
+        if not args.skip_paper:
+            cfg = DatasetConfig(out=str(tmp / "paper"), preset="paper", workers=2)
+            seconds, rows = timed(cfg)
+            ops = sum(v for k, v in rows.items() if k.startswith("operations/"))
+            res["paper_preset_seconds"] = round(seconds, 1)
+            res["operations_per_s"] = round(ops / seconds, 1)
+            res["paper_rows"] = rows
+            pretrain_ops = sum(t.count("<op>") for t in _pretrain_texts(Path(cfg.out)))
+            res["paper_pretrain_operations"] = pretrain_ops
+            res["paper_goal_met"] = seconds <= 120
+            print(f"paper preset: {seconds:.1f} s, {res['operations_per_s']} operations/s", flush=True)
+    (out / "gen_speed.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    (out / "gen_speed.md").write_text(_markdown(res))
+
+
+def _pretrain_texts(root: Path):
+    import pyarrow.parquet as pq
+
+    for p in sorted((root / "data" / "pretrain").glob("train-*.parquet")):
+        yield from pq.read_table(p, columns=["text"]).column("text").to_pylist()
+
+
+def _markdown(res: dict) -> str:
+    lines = ["# Dataset generation speed", "", f"Machine: {res['machine']}; 2 workers; medians of {res['repeats']} runs.", ""]
+    if "paper_preset_seconds" in res:
+        lines += [f"- paper preset: **{res['paper_preset_seconds']} s** (goal <= 120 s: "
+                  f"{'met' if res['paper_goal_met'] else 'missed'}), {res['operations_per_s']} operations/s, "
+                  f"{res['paper_pretrain_operations']} pre-training operations",
+                  "- paper rows: " + ", ".join(f"{k} {v}" for k, v in res["paper_rows"].items())]
+    lines += [f"- ray / local time ratio ({SIZES[1]} homes x {SCALING_DAYS} days, ray includes its start-up): "
+              f"{res['ray_over_local']}", "", "| homes x days | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in res["scaling"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
