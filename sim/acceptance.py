@@ -44,7 +44,7 @@ from sim.records import Action
 from sim.weather import DARK_LUX
 
 BASE = -2.2
-INTENT_HORIZON, INTENT_NEAR = 45.0, 20.0  # minutes
+INTENT_HORIZON, INTENT_NEAR = 90.0, 30.0  # minutes
 INTENT_FULL, INTENT_PART, INTENT_LOOSE = 4.8, 3.2, 1.5
 HABIT_NEAR, HABIT_FAR, HABIT_FULL = 30.0, 60.0, 2.0
 CONFLICT = -4.5
@@ -161,13 +161,8 @@ def _habit(h: dict, tl, t: float, rec: set[Action]) -> float:
     weekend = weekday >= 5
     mod = t % 1440.0
     best = 0.0
-    for hb in h["habits"]:
-        if not hb.on_day(weekday):
-            continue
-        if tl.presence(hb.user, t)[0] != "home":
-            continue
-        steps = {Action(*s) for s in hb.steps if not s[3].startswith("@")}
-        if not rec <= steps:
+    for hb, steps in zip(h["habits"], h["habit_actions"], strict=True):
+        if not rec <= steps or not hb.on_day(weekday) or tl.presence(hb.user, t)[0] != "home":
             continue
         m = expected_minute(h, hb, day, weekend)
         if m is None:

@@ -9,10 +9,11 @@ updates physics, writes event rows and the hidden timeline, and may plan a follo
 
 from __future__ import annotations
 
+import bisect
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from sim.behaviour import Habit, Intent
+from sim.behaviour import Habit, Intent, find_device
 from sim.catalog import DEVICE_TYPES, effects, format_value
 from sim.describe import describe
 from sim.records import Action, EnvReading, Operation
@@ -47,15 +48,41 @@ def satisfied(w: World, a: Action, state: dict | None = None) -> bool:
     return all(st.get(f) == v for f, v in _effects(w.devices[a.target].type, a.field, a.value))
 
 
-def plan(w: World, steps) -> tuple[Action, ...]:
-    """Concrete ordered actions for a step bundle: drop satisfied steps, add plugs, dependency order."""
-    by_dev: dict[tuple[str, str], list[Action]] = {}
-    for room, dev, f, v in steps:
-        if (room, dev) not in w.devices:
+def projected_state(w: World, target: tuple[str, str], due: float) -> dict[str, str]:
+    """The device's state as it will be just before ``due`` if every pending plan due earlier
+    is carried out (a bedtime routine formed at once plans "light on" then "light off")."""
+    st = w.state[target]
+    tl = w.timeline
+    lo = bisect.bisect_left(tl.intent_dues, w.env.now)
+    hi = bisect.bisect_left(tl.intent_dues, due)
+    out = None
+    for it in tl.intents[lo:hi]:
+        if it.status != "pending":
             continue
+        for a in it.actions:
+            if a.target == target:
+                if out is None:
+                    out = dict(st)
+                for f, v in _effects(w.devices[target].type, a.field, a.value):
+                    out[f] = v
+    return st if out is None else out
+
+
+def plan(w: World, steps, due: float | None = None) -> tuple[Action, ...]:
+    """Concrete ordered actions for a step bundle: drop steps already satisfied (in the state
+    projected to ``due`` when given), add plugs that are off, put each device's actions in
+    dependency order (power, then mode, then set-points)."""
+    by_dev: dict[tuple[str, str], list[Action]] = {}
+    states: dict[tuple[str, str], dict[str, str]] = {}
+    for room, dev, f, v in steps:
+        target = (room, dev)
+        if target not in w.devices:
+            continue
+        if target not in states:
+            states[target] = w.state[target] if due is None else projected_state(w, target, due)
         a = action(room, dev, f, v)
-        if not satisfied(w, a):
-            by_dev.setdefault((room, dev), []).append(a)
+        if not satisfied(w, a, states[target]):
+            by_dev.setdefault(target, []).append(a)
     out: list[Action] = []
     for target, acts in by_dev.items():
         acts.sort(key=lambda a: FIELD_ORDER.get(a.field, 2))
@@ -63,7 +90,8 @@ def plan(w: World, steps) -> tuple[Action, ...]:
         turning_off = len(acts) == 1 and acts[0].field == "power" and acts[0].value == "off"
         if d.plug is not None and not turning_off:
             plug = action(d.room, d.plug, "power", "on")
-            if not satisfied(w, plug) and plug not in out:
+            pst = w.state[plug.target] if due is None else projected_state(w, plug.target, due)
+            if not satisfied(w, plug, pst) and plug not in out:
                 out.append(plug)
         out.extend(acts)
     return tuple(out)
@@ -109,7 +137,7 @@ def execute(w: World, it: Intent) -> None:
     if len(acts) == len(it.actions) and w.ch.chance(w.p_vary):
         acts = vary(w, acts)
     it.status, it.end = "done", now
-    perform(w, it.user, tuple(acts), it.source or source_of(w, it.user))
+    perform(w, it.user, tuple(acts), it.source or source_of(w, it.user), cause=it.habit)
 
 
 def vary(w: World, acts: list[Action]) -> list[Action]:
@@ -138,7 +166,7 @@ def fire(w: World, h: Habit, now: float, due: float) -> None:
     """A habit fires: check its condition, plan its actions, register the intent."""
     if not condition(w, h, due):
         return
-    acts = plan(w, resolve(w, h.user, h.steps))
+    acts = plan(w, resolve(w, h.user, h.steps), due)
     add_intent(w, h.user, h.name, now, due, acts)
 
 
@@ -184,6 +212,10 @@ def set_presence(w: World, user: str, where: str, room: str) -> None:
     for r in {old[1], room} - {""}:
         w.advance_room(r)
     w.where[user] = (where, room)
+    if old[0] != "away" and old[1]:
+        w.occ[old[1]] -= 1
+    if where != "away" and room:
+        w.occ[room] = w.occ.get(room, 0) + 1
     w.timeline.record_presence(w.env.now, user, where, room)
 
 
@@ -201,7 +233,7 @@ def plan_day(w: World, day: int) -> None:
 def _form_clock(w: World, h: Habit, due: float) -> None:
     w.n_events += 1
     if h.user == "automation":
-        acts = plan(w, h.steps)
+        acts = plan(w, h.steps, due)
         it = add_intent(w, "automation", h.name, w.env.now, due, acts, source="automation", any_presence=True)
         if it is not None:
             it.meta["override"] = True
@@ -212,23 +244,36 @@ def _form_clock(w: World, h: Habit, due: float) -> None:
 
 
 def sensor_tick(w: World) -> None:
+    """Periodic readings of every room (temperature, humidity, illuminance, occupancy) and outdoors.
+
+    The hot loop of the simulator (rooms x ticks): physics and the timeline append are inlined.
+    """
     now = w.env.now
-    ev = w.events
-    s = w.config.sensor_noise
-    noise = w.rng.standard_normal(3 * len(w.rooms)) * s if s > 0 else [0.0] * (3 * len(w.rooms))
+    noise = w.sensor_noise_row()  # 3 per room: temperature, humidity, illuminance
     out = w.outdoor
-    lux_out = out.illuminance(now)
-    for i, (name, room) in enumerate(w.rooms.items()):
-        w.advance_room(name)
-        ev.append(now, "sensor", name, "", "temperature", format_value(room.temp + 0.3 * noise[3 * i]))
-        ev.append(now, "sensor", name, "", "humidity", format_value(min(100.0, max(0.0, room.hum + 2 * noise[3 * i + 1]))))
-        lux = 0.012 * lux_out * room.daylight + room.lamp_lux
-        ev.append(now, "sensor", name, "", "illuminance", format_value(max(0.0, lux * (1 + 0.05 * noise[3 * i + 2]))))
-        ev.append(now, "sensor", name, "", "occupancy", str(w.occupancy(name)))
-    ev.append(now, "weather", "outdoor", "", "temperature", format_value(out.temperature(now)))
-    ev.append(now, "weather", "outdoor", "", "humidity", format_value(out.humidity(now)))
-    ev.append(now, "weather", "outdoor", "", "illuminance", format_value(lux_out))
-    ev.append(now, "weather", "outdoor", "", "weather", out.weather_at(now))
+    lux_out = 0.012 * out.illuminance(now)
+    fmt = format_value
+    tl_times, tl_vals, occ = w.timeline.room_times, w.timeline.room_vals, w.occ
+    rows = []
+    i = 0
+    for name, room in w.rooms.items():
+        n_occ = occ.get(name, 0)
+        if room.t < now:
+            room.advance(now, out, n_occ)
+            tl_times[name].append(now)
+            tl_vals[name].append((room.temp, room.hum))
+        hum = room.hum + 2.0 * noise[i + 1]
+        lux = (lux_out * room.daylight + room.lamp_lux) * (1.0 + 0.05 * noise[i + 2])
+        rows += ((name, "temperature", fmt(room.temp + 0.3 * noise[i])),
+                 (name, "humidity", fmt(100.0 if hum > 100.0 else (hum if hum > 0.0 else 0.0))),
+                 (name, "illuminance", fmt(lux if lux > 0.0 else 0.0)),
+                 (name, "occupancy", str(n_occ)))
+        i += 3
+    rows += (("outdoor", "temperature", fmt(out.temperature(now))),
+             ("outdoor", "humidity", fmt(out.humidity(now))),
+             ("outdoor", "illuminance", fmt(lux_out / 0.012)),
+             ("outdoor", "weather", out.weather_at(now)))
+    w.events.add_readings(now, "sensor", rows)
 
 
 def react_all(w: World) -> None:
@@ -302,7 +347,7 @@ def noise_op(w: World) -> None:
         choices = choices[:: max(1, len(choices) // 8)]
     acts = plan(w, [(d.room, d.name, f, w.ch.pick(choices))])
     if acts:
-        perform(w, user, acts, source_of(w, user))
+        perform(w, user, acts, source_of(w, user), cause="noise")
 
 
 def decision_point(w: World) -> None:
@@ -323,8 +368,6 @@ def draw_automations(w: World) -> list[Habit]:
     if not w.ch.chance(w.config.p_automation):
         return []
     out = []
-    from sim.behaviour import find_device
-
     u0 = w.users[0]
     cur = find_device(w.home, w.sleep_rooms[u0], "curtain")
     if cur is not None and w.ch.chance(0.6):
@@ -359,7 +402,8 @@ def environment(w: World, rooms: list[str]) -> tuple[EnvReading, ...]:
 
 
 def perform(w: World, user: str, acts: tuple[Action, ...], source: str, description: str | None = None,
-            logged: bool | None = None) -> Operation:
+            logged: bool | None = None, cause: str = "") -> Operation:
+    """Carry out ``acts`` now. ``cause``: the habit/intent name, ``noise``, ``recommendation``."""
     now = w.env.now
     rooms = list(dict.fromkeys(a.room for a in acts))
     env = environment(w, rooms)
@@ -382,7 +426,7 @@ def perform(w: World, user: str, acts: tuple[Action, ...], source: str, descript
         ev.append(now, "action", a.room, a.device, a.field, a.value, source, user, logged)
     for room in rooms:
         w._set_drives(room)
-    w.timeline.record_op(OpRecord(now, user, source, acts))
+    w.timeline.record_op(OpRecord(now, user, source, acts, cause))
     if source != "automation":
         follow_up(w, user, acts)
     else:

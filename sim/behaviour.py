@@ -127,7 +127,8 @@ class Intent:
 
 # (anchor, at, jitter, days, prob, when, steps with room roles: sleep | day | <room> | *)
 TEMPLATES: tuple[tuple[str, str, float, float, str, float, str, tuple[Step, ...]], ...] = (
-    ("curtain_morning", "wake", 6, 3, "all", 0.85, "", (("sleep", "curtain", "action", "open"),)),
+    ("curtain_morning", "wake", 15, 8, "all", 0.85, "", (("sleep", "curtain", "action", "open"),)),
+    ("curtain_day_morning", "wake", 40, 15, "all", 0.7, "", (("day", "curtain", "action", "open"),)),
     ("light_morning", "wake", 1, 0.5, "all", 0.85, "dark",
      (("sleep", "light", "power", "on"), ("sleep", "light", "brightness", "@bright"))),
     ("light_morning_off", "wake", 24, 5, "all", 0.7, "", (("sleep", "light", "power", "off"),)),

@@ -110,10 +110,10 @@ class FieldSpec:
 
 def format_value(x: float) -> str:
     """Canonical spelling of a number: integers without a point, else one decimal (``22.5``)."""
-    r = round(float(x), 1)
-    if r == int(r):
-        return str(int(r))
-    return f"{r:.1f}"
+    s = f"{float(x):.1f}"  # correctly rounded, same as round(x, 1); hot in the simulator
+    if s.endswith(".0"):
+        s = s[:-2]
+    return "0" if s == "-0" else s
 
 
 # ---------------------------------------------------------------- device types

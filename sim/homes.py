@@ -13,6 +13,8 @@ Residents are persona ids (``sim.people.PERSONAS``); a child only lives with an 
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from sim.catalog import DEVICE_BUCKETS, DEVICE_TYPES
@@ -53,18 +55,30 @@ ROOM_DEVICES: dict[str, dict[str, float]] = {
 PERSONA_WEIGHTS: dict[str, float] = {"early_bird": 1.0, "night_owl": 1.0, "family_parent": 1.4, "elderly": 0.8,
                                      "remote_worker": 1.0, "shift_worker": 0.6, "student": 0.7}
 RESIDENT_WEIGHTS: tuple[float, ...] = (0.22, 0.34, 0.2, 0.17, 0.07)  # 1..5 residents
+_N_RESIDENTS = {str(k + 1): w for k, w in enumerate(RESIDENT_WEIGHTS)}
 CLIMATE_WEIGHTS: dict[str, float] = {"temperate": 0.45, "hot_humid": 0.2, "cold": 0.2, "dry": 0.15}
 
 
+_CUM: dict[tuple, tuple[list[str], list[float]]] = {}
+
+
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
-    keys = list(weights)
-    p = np.fromiter(weights.values(), float)
-    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+    """A key drawn with probability proportional to its weight (one uniform draw)."""
+    key = tuple(weights.items())
+    cached = _CUM.get(key)
+    if cached is None:
+        keys, total, cum = list(weights), 0.0, []
+        for k in keys:
+            total += weights[k]
+            cum.append(total)
+        cached = _CUM[key] = (keys, [c / total for c in cum])
+    keys, cum = cached
+    return keys[min(bisect.bisect_right(cum, rng.random()), len(keys) - 1)]
 
 
 def sample_residents(rng: np.random.Generator) -> tuple[str, ...]:
     """1-5 persona ids; homes with 3+ residents are usually a family (parents and children)."""
-    n = int(rng.choice(5, p=RESIDENT_WEIGHTS)) + 1
+    n = int(_pick(rng, _N_RESIDENTS))
     if n >= 3 and rng.random() < 0.7:
         n_adults = 2 if n < 5 or rng.random() < 0.7 else 3
         adults = ["family_parent"] + [_pick(rng, PERSONA_WEIGHTS) for _ in range(n_adults - 1)]
@@ -87,7 +101,7 @@ def sample_home(rng: np.random.Generator, index: int, n_devices: int | None = No
     rooms = [r for r in ROOM_ORDER[:n_rooms]]
     if "child" in residents and "kids_room" not in rooms:
         rooms.append("kids_room")
-    room_w = np.asarray([ROOM_WEIGHT[r] for r in rooms])
+    room_w = {r: ROOM_WEIGHT[r] for r in rooms}
     devices: list[DeviceSpec] = []
     counts: dict[tuple[str, str], int] = {}
 
@@ -99,7 +113,7 @@ def sample_home(rng: np.random.Generator, index: int, n_devices: int | None = No
         return name
 
     while len(devices) < n_devices:
-        room = rooms[int(rng.choice(len(rooms), p=room_w / room_w.sum()))]
+        room = _pick(rng, room_w)
         type_name = _pick(rng, ROOM_DEVICES[room])
         if DEVICE_TYPES[type_name].pluggable and n_devices - len(devices) >= 2 and rng.random() < P_PLUG:
             plug = add(room, "smart_plug")

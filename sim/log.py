@@ -115,6 +115,22 @@ class EventTable:
         self.user.append(user)
         self.logged.append(logged)
 
+    def add_readings(self, minute: float, kind: str, rows: list[tuple[str, str, str]]) -> None:
+        """Append reading rows ``(room, indicator, value)`` taken at one time (one call per tick).
+
+        Rows whose room is ``outdoor`` get kind ``weather`` whatever ``kind`` says.
+        """
+        n = len(rows)
+        self.minute.extend([minute] * n)
+        self.kind.extend(["weather" if r[0] == "outdoor" else kind for r in rows])
+        self.room.extend([r[0] for r in rows])
+        self.device.extend([""] * n)
+        self.field.extend([r[1] for r in rows])
+        self.value.extend([r[2] for r in rows])
+        self.source.extend([""] * n)
+        self.user.extend([""] * n)
+        self.logged.extend([True] * n)
+
     def __len__(self) -> int:
         return len(self.minute)
 

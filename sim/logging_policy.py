@@ -20,6 +20,8 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from sim.acceptance import judge_minute
+from sim.activity import action, perform
 from sim.catalog import DEVICE_TYPES
 from sim.describe import describe
 from sim.log import Exposure, HomeSpec
@@ -59,8 +61,6 @@ class LoggingPolicy:
 
 def explore_candidate(w: World) -> tuple[Action, ...] | None:
     """A random device switched to the inverse of its current power/open/lock state."""
-    from sim.activity import action
-
     d = w.home.devices[w.ch.index(len(w.home.devices))]
     dt = DEVICE_TYPES[d.type]
     st = w.state[d.target]
@@ -74,9 +74,6 @@ def explore_candidate(w: World) -> tuple[Action, ...] | None:
 
 def expose(w: World, user: str) -> Exposure | None:
     """Run the logging policy at a decision point: show, record, let the user answer."""
-    from sim.acceptance import judge_minute
-    from sim.activity import perform
-
     now = w.env.now
     hour = int((now % 1440) // 60)
     dist = w.policy.distribution(hour, explore_candidate(w))
@@ -97,7 +94,7 @@ def expose(w: World, user: str) -> Exposure | None:
     w.log.exposures.append(exp)
     if accepted:
         settle_intents(w, shown)
-        perform(w, user, shown, "app", description=desc, logged=True)
+        perform(w, user, shown, "app", description=desc, logged=True, cause="recommendation")
     return exp
 
 

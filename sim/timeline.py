@@ -26,6 +26,7 @@ class OpRecord:
     user: str
     source: str
     actions: tuple  # tuple[Action, ...]
+    cause: str = ""  # habit or intent name, "noise", or "recommendation" (an accepted one)
 
 
 class Timeline:

@@ -77,6 +77,11 @@ class Outdoor:
         length = 12.0 + amp * np.sin(2 * np.pi * (doy - 80) / 365)
         self.sunrise = (12.5 - length / 2).tolist()  # hours
         self.sunset = (12.5 + length / 2).tolist()
+        # hourly table at each hour's midpoint, what room physics integrates against
+        mids = [h * 60.0 + 30.0 for h in range(n * 24)]
+        self.hour_temp = [self.temperature(m) for m in mids]
+        self.hour_hum = [self.humidity(m) for m in mids]
+        self.hour_sun = [self.illuminance(m) / PEAK_LUX for m in mids]  # share of clear-noon daylight
 
     def _day(self, t: float) -> tuple[int, float]:
         d = int(t // DAY)
@@ -98,6 +103,11 @@ class Outdoor:
         if h <= sr or h >= ss:
             return 0.0
         return PEAK_LUX * CLOUD_LIGHT[self.weather[d]] * math.sin(math.pi * (h - sr) / (ss - sr))
+
+    def hourly(self, t: float) -> tuple[float, float, float]:
+        """(temperature C, humidity %, daylight share) of the hour containing ``t`` (table lookup)."""
+        h = min(max(int(t // 60.0), 0), len(self.hour_temp) - 1)
+        return self.hour_temp[h], self.hour_hum[h], self.hour_sun[h]
 
     def weather_at(self, t: float) -> str:
         return self.weather[self._day(t)[0]]
@@ -137,16 +147,15 @@ class Room:
         dt = t - self.t
         if dt <= 0:
             return
-        mid = self.t + dt / 2
-        t_out = outdoor.temperature(mid)
-        passive = 19.0 + 0.33 * (t_out - 12.0) + 0.4 * occupancy + 1.5 * outdoor.illuminance(mid) / PEAK_LUX * self.daylight
+        t_out, h_out, sun = outdoor.hourly(self.t + dt / 2)
+        passive = 19.0 + 0.33 * (t_out - 12.0) + 0.4 * occupancy + 1.5 * sun * self.daylight
         rate, acc = 1.0 / TAU_PASSIVE, passive / TAU_PASSIVE
         for sp, tau in self.drives_t:
             rate += 1.0 / tau
             acc += sp / tau
         target = acc / rate
         self.temp = target + (self.temp - target) * math.exp(-rate * dt)
-        h_pass = 0.55 * outdoor.humidity(mid) + 18.0 + 2.0 * occupancy
+        h_pass = 0.55 * h_out + 18.0 + 2.0 * occupancy
         rate, acc = 1.0 / TAU_HUM, h_pass / TAU_HUM
         for sp, tau in self.drives_h:
             rate += 1.0 / tau

@@ -26,12 +26,16 @@ from datetime import time as dtime
 import numpy as np
 import simpy
 
+from sim.activity import decision_point, draw_automations, noise_op, on_anchor, plan_day, react_all, sensor_tick
 from sim.behaviour import Chooser, Habit, Intent, day_room, make_habits, sleep_room
+from sim.catalog import DEVICE_TYPES
 from sim.homes import sample_home, validate_home
 from sim.log import EventTable, HomeLog, HomeSpec
+from sim.logging_policy import LoggingPolicy
 from sim.people import PERSONAS, day_schedule, sample_prefs
+from sim.records import Action
 from sim.timeline import Timeline
-from sim.weather import CLIMATES, Outdoor, Room
+from sim.weather import CLIMATES, Outdoor, Room, set_drives
 
 DAY = 1440.0
 
@@ -50,8 +54,8 @@ class SimConfig:
     sensor_noise: float = 1.0  # multiplies the sensor noise (0.3 C, 2 %, 5 % lux), 0..5
     p_automation: float = 0.35  # chance that a home runs automations (scenes), 0..1
     log_exposures: bool = True  # run the logging policy at decision points (off in a live home)
-    vary_base: float = 0.05  # chance that an executed plan deviates from the intent, 0..1 ...
-    vary_per_device: float = 0.006  # ... plus this much per device in the home, 0..0.1
+    vary_base: float = 0.03  # chance that an executed plan deviates from the intent, 0..1 ...
+    vary_per_device: float = 0.008  # ... plus this much per device in the home, 0..0.1
 
     def __post_init__(self) -> None:
         def check(name: str, lo: float, hi: float, integer: bool = False) -> None:
@@ -85,6 +89,9 @@ class World:
             raise ValueError(f"home index must be an integer >= 0, got {index!r}")
         self.config = config
         self.rng = np.random.default_rng([config.seed, index])
+        # sensor noise has its own stream, so sensor settings never change what people do
+        self._noise_rng = np.random.default_rng([config.seed, index, 1])
+        self._noise_buf: list[float] = []
         self.home = home if home is not None else sample_home(self.rng, index)
         validate_home(self.home)
         self.ch = chooser if chooser is not None else Chooser(self.rng)
@@ -102,8 +109,6 @@ class World:
         self.habits = make_habits(home, self.users, self.prefs, self.ch)
         self.outdoor = Outdoor(CLIMATES[home.climate_zone], config.start.timetuple().tm_yday - 1, config.days, self.rng)
         self.devices = {d.target: d for d in home.devices}
-        from sim.catalog import DEVICE_TYPES
-
         self.state: dict[tuple[str, str], dict[str, str]] = {
             d.target: {f: s.default for f, s in DEVICE_TYPES[d.type].fields.items()} for d in home.devices}
         self.room_targets: dict[str, list[tuple[str, str]]] = {r: [] for r in home.rooms}
@@ -115,6 +120,9 @@ class World:
             room.hum = 0.55 * self.outdoor.humidity(0.0) + 18.0
             self._set_drives(room.name)
         self.where: dict[str, tuple[str, str]] = {u: ("asleep", self.sleep_rooms[u]) for u in self.users}
+        self.occ: dict[str, int] = {}  # room -> residents in it (home or asleep)
+        for u in self.users:
+            self.occ[self.sleep_rooms[u]] = self.occ.get(self.sleep_rooms[u], 0) + 1
         self.timeline = Timeline(self.state, self.users, {r: (x.temp, x.hum) for r, x in self.rooms.items()})
         for u in self.users:
             self.timeline.record_presence(0.0, u, "asleep", self.sleep_rooms[u])
@@ -124,8 +132,6 @@ class World:
         self.automations = self._draw_automations()
         self.reactive: dict[str, Intent | None] = {u: None for u in self.users}
         self.p_vary = min(1.0, config.vary_base + config.vary_per_device * home.n_devices)
-        from sim.logging_policy import LoggingPolicy
-
         self.policy = LoggingPolicy(home)
         self.events = EventTable(self.start)
         self.log = HomeLog(home=home, start=self.start, days=config.days, events=self.events, hidden={
@@ -133,6 +139,7 @@ class World:
             "habits": tuple(self.habits), "sleep_rooms": self.sleep_rooms, "day_rooms": self.day_rooms,
             "automations": tuple(self.automations), "outdoor": self.outdoor, "timeline": self.timeline,
             "intents": self.timeline.intents, "weekday0": self.weekday0,
+            "habit_actions": tuple(frozenset(Action(*st) for st in h.steps) for h in self.habits),
         })
         self.decision_hook: Callable[[str], None] | None = None
         self.n_events = 0  # SimPy events processed on behalf of the model (for the speed benchmark)
@@ -164,19 +171,26 @@ class World:
         ev = self.env.timeout(max(0.0, at - self.env.now))
         ev.callbacks.append(lambda _e: fn())
 
-    def _set_drives(self, room: str) -> None:
-        from sim.weather import set_drives
+    def sensor_noise_row(self) -> list[float]:
+        """Standard-normal noise for one sensor tick (3 per room), scaled by ``sensor_noise``."""
+        n = 3 * len(self.rooms)
+        if len(self._noise_buf) < n:
+            self._noise_buf = (self._noise_rng.standard_normal(n * 240) * self.config.sensor_noise).tolist()
+        row = self._noise_buf[-n:]
+        del self._noise_buf[-n:]
+        return row
 
+    def _set_drives(self, room: str) -> None:
         set_drives(self.rooms[room], [(self.devices[k].type, self.state[k]) for k in self.room_targets[room]])
 
     def occupancy(self, room: str) -> int:
-        return sum(1 for w, r in self.where.values() if w != "away" and r == room)
+        return self.occ.get(room, 0)
 
     def advance_room(self, room: str) -> None:
         now = self.env.now
         r = self.rooms[room]
         if r.t < now:
-            r.advance(now, self.outdoor, self.occupancy(room))
+            r.advance(now, self.outdoor, self.occ.get(room, 0))
             self.timeline.record_room(now, room, r.temp, r.hum)
 
     # ------------------------------------------------------------------ processes
@@ -191,13 +205,9 @@ class World:
                 if t > env.now:
                     yield env.timeout(t - env.now)
                 self.n_events += 1
-                from sim.activity import on_anchor
-
                 on_anchor(self, user, anchor)
 
     def _days(self):
-        from sim.activity import plan_day
-
         for day in range(self.config.days):
             if day * DAY > self.env.now:
                 yield self.env.timeout(day * DAY - self.env.now)
@@ -205,8 +215,6 @@ class World:
             plan_day(self, day)
 
     def _sensors(self):
-        from sim.activity import react_all, sensor_tick
-
         step = float(self.config.sensor_interval_min)
         while self.env.now + step < self.horizon:
             yield self.env.timeout(step)
@@ -215,9 +223,7 @@ class World:
             react_all(self)
 
     def _noise(self):
-        from sim.activity import noise_op
-
-        rate = self.config.noise_scale * (0.5 + 0.12 * self.home.n_devices)  # per home-day
+        rate = self.config.noise_scale * (0.3 + 0.14 * self.home.n_devices)  # per home-day
         while True:
             yield self.env.timeout(self.ch.exponential(DAY / rate))
             if self.env.now >= self.horizon:
@@ -226,8 +232,6 @@ class World:
             noise_op(self)
 
     def _app_opens(self):
-        from sim.activity import decision_point
-
         rate = self.config.app_opens_per_day * len(self.users)
         while True:
             yield self.env.timeout(self.ch.exponential(DAY / rate))
@@ -237,8 +241,6 @@ class World:
             decision_point(self)
 
     def _draw_automations(self) -> list[Habit]:
-        from sim.activity import draw_automations
-
         return draw_automations(self)
 
     def run(self, until: float | None = None) -> None:

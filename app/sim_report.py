@@ -1,0 +1,259 @@
+"""``homepilot sim-report``: simulate homes and report how realistic and learnable their behaviour is.
+
+Each home runs ``days`` training days plus a held-out ``test_days`` week. The report gives
+volume and mix (operations per home-day, multi-action and unlogged shares, sources,
+categories), the oracle's and the time-of-day frequency baseline's EM-Acc on the logged
+operations of the held-out week (``agent.metrics.score``; the baseline is fitted on the
+training days), both by device-count bucket, and ``curtain_acceptance_by_hour``: at minutes
+10, 30 and 50 of every hour of every held-out day, the curtain operation the frequency recommender (fitted
+on the training days, restricted to curtain operations) proposes, judged by the acceptance
+model (``sim.acceptance.p_accept``), averaged over homes with a curtain and days.
+
+Writes ``sim_report.json``, ``sim_report.md`` and PNG plots (matplotlib, Agg) into ``out``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from agent.baselines.frequency import FrequencyBaseline
+from agent.metrics import score
+from sim.acceptance import p_accept
+from sim.catalog import DEVICE_BUCKETS, device_type
+from sim.describe import describe
+from sim.oracle import oracle_predict
+from sim.records import SOURCES
+from sim.world import SimConfig, simulate_home
+
+CURTAIN_MINUTES = (10, 30, 50)  # minutes of each hour at which the curtain recommendation is judged
+TARGETS = {"oracle_em_acc": (0.6, 0.9), "frequency_over_oracle_max": 0.75}
+
+
+@dataclass(frozen=True)
+class SimReportConfig:
+    """Arguments of ``homepilot sim-report``."""
+
+    homes: int = 50  # homes to simulate, 1..100000
+    days: int = 14  # training days per home (the baseline's history), 1..365
+    seed: int = 0  # global seed (SimConfig.seed)
+    out: str = "sim_report"  # output directory
+    test_days: int = 7  # held-out days after the training days, 1..60
+    workers: int = 1  # processes, 1..64 (results do not depend on it)
+    sim: dict = field(default_factory=dict)  # extra SimConfig knobs (e.g. {"noise_scale": 0.5})
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("homes", 1, 100000), ("days", 1, 365), ("test_days", 1, 60), ("workers", 1, 64)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"SimReportConfig.{name} must be an integer in {lo}..{hi}, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"SimReportConfig.seed must be an integer >= 0, got {self.seed!r}")
+        self.sim_config()  # SimConfig validates the extra knobs and names a bad one
+
+    def sim_config(self) -> SimConfig:
+        return SimConfig(seed=self.seed, days=self.days + self.test_days, **self.sim)
+
+
+def _is_curtain(acts) -> bool:
+    return all(a.device.split("_")[0] == "curtain" for a in acts)
+
+
+def home_summary(cfg: SimReportConfig, index: int) -> dict:
+    """Everything the report needs from one home (small and picklable: runs in a worker)."""
+    log = simulate_home(cfg.sim_config(), index)
+    cut = log.start + timedelta(days=cfg.days)
+    train = [o for o in log.operations if o.time < cut]
+    freq = FrequencyBaseline().fit(train)
+    test = [o for o in log.operations if o.time >= cut and o.logged]
+    cats = Counter()
+    for o in log.operations:
+        for a in o.actions:
+            cats[device_type(log.home.types()[a.target]).category] += 1
+    curtain = [[] for _ in range(24)]
+    if any(d.type == "curtain" for d in log.home.devices):
+        for d in range(cfg.test_days):
+            for h in range(24):
+                for minute in CURTAIN_MINUTES:
+                    t = cut + timedelta(days=d, hours=h, minutes=minute)
+                    acts = freq.predict(t, keep=_is_curtain)
+                    if acts:
+                        curtain[h].append(p_accept(log, t, acts, describe(acts)).p)
+    return {
+        "bucket": log.home.bucket, "n_devices": log.home.n_devices, "residents": log.home.residents,
+        "n_ops": len(log.operations), "n_multi": sum(len(o.actions) > 1 for o in log.operations),
+        "n_unlogged": sum(not o.logged for o in log.operations), "sources": Counter(o.source for o in log.operations),
+        "categories": cats, "hours": Counter(o.time.hour for o in log.operations),
+        "labels": [o.actions for o in test], "oracle": [oracle_predict(log, o.time) for o in test],
+        "frequency": [freq.predict(o.time) for o in test],
+        "exposures": len(log.exposures), "accepted": sum(e.accepted for e in log.exposures), "curtain": curtain,
+    }
+
+
+def _share(c: Counter, keys=None) -> dict[str, float]:
+    total = sum(c.values()) or 1
+    return {k: c.get(k, 0) / total for k in (keys or sorted(c))}
+
+
+def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None) -> dict:
+    """The report's figures (the JSON) from simulating ``cfg.homes`` homes."""
+    if cfg.workers > 1:
+        with ProcessPoolExecutor(cfg.workers) as ex:
+            summaries = []
+            for s in ex.map(home_summary, [cfg] * cfg.homes, range(cfg.homes), chunksize=4):
+                summaries.append(s)
+                if progress:
+                    progress(1)
+    else:
+        summaries = []
+        for i in range(cfg.homes):
+            summaries.append(home_summary(cfg, i))
+            if progress:
+                progress(1)
+    home_days = cfg.homes * (cfg.days + cfg.test_days)
+    n_ops = sum(s["n_ops"] for s in summaries) or 1
+    src, cats, hours, personas, buckets = Counter(), Counter(), Counter(), Counter(), Counter()
+    for s in summaries:
+        src.update(s["sources"])
+        cats.update(s["categories"])
+        hours.update(s["hours"])
+        personas.update(s["residents"])
+        buckets[s["bucket"]] += 1
+    labels = [x for s in summaries for x in s["labels"]]
+    by_bucket: dict[str, dict[str, float]] = {"oracle": {}, "frequency": {}, "n": {}}
+    for b in DEVICE_BUCKETS:
+        lab = [x for s in summaries if s["bucket"] == b for x in s["labels"]]
+        by_bucket["n"][b] = len(lab)
+        for m in ("oracle", "frequency"):
+            pred = [x for s in summaries if s["bucket"] == b for x in s[m]]
+            by_bucket[m][b] = score(lab, pred)["em_acc"] if lab else float("nan")
+    oracle = score(labels, [x for s in summaries for x in s["oracle"]]) if labels else {"em_acc": float("nan")}
+    freq = score(labels, [x for s in summaries for x in s["frequency"]]) if labels else {"em_acc": float("nan")}
+    curtain = [[p for s in summaries for p in s["curtain"][h]] for h in range(24)]
+    n_exp = sum(s["exposures"] for s in summaries)
+    return {
+        "config": asdict(cfg),
+        "homes": cfg.homes, "home_days": home_days, "n_operations": n_ops, "n_test_samples": len(labels),
+        "ops_per_home_day": n_ops / home_days,
+        "share_multi_action": sum(s["n_multi"] for s in summaries) / n_ops,
+        "share_unlogged": sum(s["n_unlogged"] for s in summaries) / n_ops,
+        "ops_by_source": _share(src, list(SOURCES)),
+        "ops_by_category": _share(cats),
+        "ops_by_hour": [hours.get(h, 0) / home_days for h in range(24)],
+        "homes_by_bucket": {b: buckets.get(b, 0) for b in DEVICE_BUCKETS},
+        "residents_by_persona": dict(sorted(personas.items())),
+        "oracle_em_acc": oracle["em_acc"], "frequency_em_acc": freq["em_acc"],
+        "oracle_lm_f1": oracle.get("lm_f1"), "frequency_lm_f1": freq.get("lm_f1"),
+        "em_acc_by_device_bucket": by_bucket,
+        "curtain_acceptance_by_hour": [sum(c) / len(c) if c else float("nan") for c in curtain],
+        "curtain_samples_by_hour": [len(c) for c in curtain],
+        "logging_policy": {"exposures": n_exp, "acceptance_rate": sum(s["accepted"] for s in summaries) / max(1, n_exp)},
+    }
+
+
+def check_targets(r: dict) -> dict[str, bool]:
+    """The issue's calibration targets, each True/False."""
+    lo, hi = TARGETS["oracle_em_acc"]
+    b = r["em_acc_by_device_bucket"]
+    c = r["curtain_acceptance_by_hour"]
+
+    def mean(hs):
+        v = [c[h] for h in hs if c[h] == c[h]]
+        return sum(v) / len(v) if v else float("nan")
+
+    return {
+        "oracle_em_acc in [0.6, 0.9]": lo <= r["oracle_em_acc"] <= hi,
+        "frequency_em_acc <= 0.75 x oracle": r["frequency_em_acc"] <= TARGETS["frequency_over_oracle_max"] * r["oracle_em_acc"],
+        "oracle accuracy falls from 1-5 to 20+": b["oracle"]["1-5"] > b["oracle"]["20+"],
+        "frequency accuracy falls from 1-5 to 20+": b["frequency"]["1-5"] > b["frequency"]["20+"],
+        "curtain acceptance: morning (6-9h) > midday (11-15h)": mean(range(6, 10)) > mean(range(11, 16)),
+        "curtain acceptance: night (20-23h) > midday (11-15h)": mean(range(20, 24)) > mean(range(11, 16)),
+    }
+
+
+def _plots(r: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        files.append(name)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(range(24), r["curtain_acceptance_by_hour"], color="tab:blue")
+    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender")
+    save(fig, "curtain_acceptance_by_hour.png")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    b = r["em_acc_by_device_bucket"]
+    xs = range(len(DEVICE_BUCKETS))
+    ax.bar([x - 0.2 for x in xs], [b["oracle"][k] for k in DEVICE_BUCKETS], 0.4, label="oracle")
+    ax.bar([x + 0.2 for x in xs], [b["frequency"][k] for k in DEVICE_BUCKETS], 0.4, label="frequency")
+    ax.set_xticks(list(xs), DEVICE_BUCKETS)
+    ax.set(xlabel="devices in home", ylabel="EM-Acc (held-out week)", title="Accuracy by device-count bucket")
+    ax.legend()
+    save(fig, "em_acc_by_bucket.png")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(range(24), r["ops_per_hour"] if "ops_per_hour" in r else r["ops_by_hour"], color="tab:green")
+    ax.set(xlabel="hour of day", ylabel="operations per home-day", title="When operations happen")
+    save(fig, "ops_by_hour.png")
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, key in zip(axs, ("ops_by_source", "ops_by_category"), strict=True):
+        d = r[key]
+        ax.bar(list(d), list(d.values()))
+        ax.set_title(key.replace("_", " "))
+        ax.tick_params(axis="x", rotation=45)
+    save(fig, "ops_mix.png")
+    return files
+
+
+def _markdown(r: dict, targets: dict[str, bool], plots: list[str]) -> str:
+    b = r["em_acc_by_device_bucket"]
+    lines = [
+        "# Simulator calibration report", "",
+        f"{r['homes']} homes, {r['config']['days']} training days + {r['config']['test_days']} held-out days, "
+        f"seed {r['config']['seed']} ({r['home_days']} home-days, {r['n_operations']} operations, "
+        f"{r['n_test_samples']} held-out test samples).", "",
+        "| figure | value |", "|---|---|",
+        f"| operations per home-day | {r['ops_per_home_day']:.2f} |",
+        f"| share multi-action | {r['share_multi_action']:.3f} |",
+        f"| share unlogged | {r['share_unlogged']:.3f} |",
+        f"| oracle EM-Acc | {r['oracle_em_acc']:.3f} |",
+        f"| frequency EM-Acc | {r['frequency_em_acc']:.3f} |",
+        f"| logging-policy acceptance | {r['logging_policy']['acceptance_rate']:.3f} "
+        f"({r['logging_policy']['exposures']} exposures) |", "",
+        "## EM-Acc by device-count bucket (held-out week)", "",
+        "| bucket | homes | samples | oracle | frequency |", "|---|---|---|---|---|",
+        *[f"| {k} | {r['homes_by_bucket'][k]} | {b['n'][k]} | {b['oracle'][k]:.3f} | {b['frequency'][k]:.3f} |"
+          for k in DEVICE_BUCKETS], "",
+        "## Sources and categories", "",
+        "sources: " + ", ".join(f"{k} {v:.3f}" for k, v in r["ops_by_source"].items()), "",
+        "categories (actions): " + ", ".join(f"{k} {v:.3f}" for k, v in r["ops_by_category"].items()), "",
+        "## Curtain acceptance by hour", "",
+        " ".join(f"{h}h:{v:.2f}" for h, v in enumerate(r["curtain_acceptance_by_hour"])), "",
+        "## Targets", "", *[f"- [{'x' if ok else ' '}] {k}" for k, ok in targets.items()], "",
+        "## Plots", "", *[f"![{p}]({p})" for p in plots], "",
+    ]
+    return "\n".join(lines)
+
+
+def main(cfg: SimReportConfig, progress: Callable[[int], None] | None = None) -> dict:
+    """Compute the report and write sim_report.json, sim_report.md and the PNG plots."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    r = compute(cfg, progress)
+    r["targets"] = check_targets(r)
+    plots = _plots(r, out)
+    (out / "sim_report.json").write_text(json.dumps(r, indent=2, default=str))
+    (out / "sim_report.md").write_text(_markdown(r, r["targets"], plots))
+    return r
