@@ -5,7 +5,8 @@ presence changes, room temperature/humidity after each physics update, every ope
 its exact time, every intent). The acceptance model and the oracle only read it, so they work
 the same on a live home (querying "now") and on a finished ``HomeLog`` (querying any past
 time). Times are minutes after the simulation start; "state at t" means the state strictly
-before t, i.e. what a recommender deciding at t could see.
+before t (by EPS, so that a time that went through a ``datetime`` still excludes what happened
+at that very moment), i.e. what a recommender deciding at t could see.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from sim.behaviour import Intent
 
 NEG_INF = float("-inf")
+EPS = 1e-6  # minutes: a datetime round-trips a float minute to within 1e-8; "before t" means before t - EPS
 
 
 @dataclass(frozen=True)
@@ -70,24 +72,24 @@ class Timeline:
 
     def device_state(self, target: tuple[str, str], t: float) -> dict[str, str]:
         times = self.dev_times[target]
-        return self.dev_states[target][bisect.bisect_left(times, t) - 1]
+        return self.dev_states[target][bisect.bisect_left(times, t - EPS) - 1]
 
     def presence(self, user: str, t: float) -> tuple[str, str]:
         """(home | away | asleep, room) of ``user`` just before ``t``."""
         times = self.pres_times[user]
-        return self.pres_states[user][bisect.bisect_left(times, t) - 1]
+        return self.pres_states[user][bisect.bisect_left(times, t - EPS) - 1]
 
     def room_env(self, room: str, t: float) -> tuple[float, float]:
         """(temperature C, humidity %) of ``room`` at its last physics update before ``t``."""
         times = self.room_times[room]
-        return self.room_vals[room][bisect.bisect_left(times, t) - 1]
+        return self.room_vals[room][bisect.bisect_left(times, t - EPS) - 1]
 
     def ops_between(self, lo: float, hi: float) -> list[OpRecord]:
         """Operations with lo <= minute < hi."""
-        return self.ops[bisect.bisect_left(self.op_times, lo):bisect.bisect_left(self.op_times, hi)]
+        return self.ops[bisect.bisect_left(self.op_times, lo - EPS):bisect.bisect_left(self.op_times, hi - EPS)]
 
     def pending_intents(self, t: float, horizon: float) -> list[Intent]:
         """Intents formed by ``t``, not yet ended before ``t``, due within [t - 1, t + horizon]."""
         lo = bisect.bisect_left(self.intent_dues, t - 1.0)
         hi = bisect.bisect_right(self.intent_dues, t + horizon)
-        return [i for i in self.intents[lo:hi] if i.created <= t and i.end >= t]
+        return [i for i in self.intents[lo:hi] if i.created <= t + EPS and i.end >= t - EPS]

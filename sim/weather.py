@@ -77,32 +77,39 @@ class Outdoor:
         length = 12.0 + amp * np.sin(2 * np.pi * (doy - 80) / 365)
         self.sunrise = (12.5 - length / 2).tolist()  # hours
         self.sunset = (12.5 + length / 2).tolist()
-        # hourly table at each hour's midpoint, what room physics integrates against
-        mids = [h * 60.0 + 30.0 for h in range(n * 24)]
-        self.hour_temp = [self.temperature(m) for m in mids]
-        self.hour_hum = [self.humidity(m) for m in mids]
-        self.hour_sun = [self.illuminance(m) / PEAK_LUX for m in mids]  # share of clear-noon daylight
+        # hourly table at each hour's midpoint (vectorised), what room physics integrates against
+        self.cloud = [CLOUD_LIGHT[w] for w in states]
+        self.swing = [climate.diurnal * (1.0 if w == "sunny" else 0.6) for w in states]
+        self.wet = [18.0 if w in ("rain", "snow") else 0.0 for w in states]
+        h = np.tile(np.arange(24) + 0.5, n)
+        d = np.repeat(np.arange(n), 24)
+        cos = np.cos(2 * np.pi * (h - 15.0) / 24)
+        temp = np.asarray(self.mean_temp)[d] + np.asarray(self.swing)[d] / 2 * cos
+        hum = np.clip(climate.humidity + np.asarray(self.wet)[d] - 10 * cos, 5.0, 100.0)
+        sr, ss = np.asarray(self.sunrise)[d], np.asarray(self.sunset)[d]
+        sun = np.where((h > sr) & (h < ss), np.asarray(self.cloud)[d] * np.sin(np.pi * (h - sr) / (ss - sr)), 0.0)
+        self.hour_temp, self.hour_hum, self.hour_sun = temp.tolist(), hum.tolist(), sun.tolist()
 
     def _day(self, t: float) -> tuple[int, float]:
         d = int(t // DAY)
-        return min(max(d, 0), len(self.mean_temp) - 1), (t - d * DAY) / 60.0
+        if d < 0 or d >= len(self.mean_temp):
+            d = min(max(d, 0), len(self.mean_temp) - 1)
+        return d, (t - d * DAY) / 60.0
 
     def temperature(self, t: float) -> float:
         d, h = self._day(t)
-        swing = self.climate.diurnal * (1.0 if self.weather[d] == "sunny" else 0.6)
-        return self.mean_temp[d] + swing / 2 * math.cos(2 * math.pi * (h - 15.0) / 24)
+        return self.mean_temp[d] + self.swing[d] / 2 * math.cos(2 * math.pi * (h - 15.0) / 24)
 
     def humidity(self, t: float) -> float:
         d, h = self._day(t)
-        wet = 18.0 if self.weather[d] in ("rain", "snow") else 0.0
-        return min(100.0, max(5.0, self.climate.humidity + wet - 10 * math.cos(2 * math.pi * (h - 15.0) / 24)))
+        return min(100.0, max(5.0, self.climate.humidity + self.wet[d] - 10 * math.cos(2 * math.pi * (h - 15.0) / 24)))
 
     def illuminance(self, t: float) -> float:
         d, h = self._day(t)
         sr, ss = self.sunrise[d], self.sunset[d]
         if h <= sr or h >= ss:
             return 0.0
-        return PEAK_LUX * CLOUD_LIGHT[self.weather[d]] * math.sin(math.pi * (h - sr) / (ss - sr))
+        return PEAK_LUX * self.cloud[d] * math.sin(math.pi * (h - sr) / (ss - sr))
 
     def hourly(self, t: float) -> tuple[float, float, float]:
         """(temperature C, humidity %, daylight share) of the hour containing ``t`` (table lookup)."""

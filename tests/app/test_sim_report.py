@@ -1,0 +1,40 @@
+"""homepilot sim-report end to end on a tiny run."""
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.sim_report import SimReportConfig
+
+KEYS = ("ops_per_home_day", "share_multi_action", "share_unlogged", "ops_by_source", "ops_by_category",
+        "oracle_em_acc", "frequency_em_acc", "em_acc_by_device_bucket", "curtain_acceptance_by_hour")
+
+
+def test_tiny_run_writes_every_key_and_plot(tmp_path):
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(app, ["sim-report", "--homes", "3", "--days", "2", "--test-days", "1", "--seed", "5",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads((out / "sim_report.json").read_text())
+    for k in KEYS:
+        assert k in data, k
+    assert data["ops_per_home_day"] > 0 and 0 <= data["share_unlogged"] < 1
+    assert math.isclose(sum(data["ops_by_source"].values()), 1.0)
+    assert set(data["em_acc_by_device_bucket"]) >= {"oracle", "frequency"}
+    assert len(data["curtain_acceptance_by_hour"]) == 24
+    assert 0 <= data["oracle_em_acc"] <= 1 and 0 <= data["frequency_em_acc"] <= 1
+    md = (out / "sim_report.md").read_text()
+    assert "oracle EM-Acc" in md
+    assert len(list(out.glob("*.png"))) >= 3
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ValueError, match=r"SimReportConfig.homes must be an integer in 1\.\.100000"):
+        SimReportConfig(homes=0)
+    with pytest.raises(ValueError, match="SimConfig.noise_scale"):
+        SimReportConfig(sim={"noise_scale": -1})
+    r = CliRunner().invoke(app, ["sim-report", "--days", "0"])
+    assert r.exit_code != 0 and "days" in r.output
