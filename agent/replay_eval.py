@@ -179,7 +179,8 @@ def judge_in_env(rows: Sequence[Row], recs: Sequence[Rec], exposed: np.ndarray,
 
 
 def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None, cfg: ReplayEvalConfig,
-             reward_model: RewardModel, rng: np.random.Generator) -> dict[str, Any]:
+             reward_model: RewardModel, rng: np.random.Generator,
+             truth_own: np.ndarray | None = None) -> dict[str, Any]:
     """The replay report for recommendations ``recs`` at feedback ``rows`` (same order, env order)."""
     n = len(rows)
     if len(recs) != n:
@@ -219,6 +220,8 @@ def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None,
     if truth is not None:
         report["ece_true"] = ece(np.clip(conf[has], 0, 1), truth[has], cfg.n_bins)  # against true P(accept)
         report["inside"] = {k: bool(est[k].covers(live)) for k in ("replay", "ips", "snips", "dr")}
+    if truth_own is not None:
+        report["live_acceptance_own_description"] = float(truth_own[ix].mean()) if len(ix) else float("nan")
     return report
 
 
@@ -336,35 +339,56 @@ def home_indices(data: str | Path) -> dict[str, int]:
     return out
 
 
-def simulator_truth(data: str | Path) -> TruthFn:
+class SimulatorTruth:
     """True P(accept) of each recommendation at its logged context, from the re-simulated home.
 
-    Every home of the dataset is re-simulated with the generation config (deterministic per
-    (seed, index)) and ``sim.acceptance.p_accept(log, time, actions, description)`` is asked.
+    Every home is re-simulated with the dataset's generation config (deterministic per (seed,
+    index); it reproduces the logged ``p_accept`` exactly) and ``sim.acceptance.p_accept(log,
+    time, actions, description)`` is asked. The acceptance model also scores the description,
+    while the off-policy estimators match on actions only, so what they estimate is acceptance
+    with the *logging policy's* descriptions: a uniform draw of ``sim.describe``'s phrasings.
+    ``__call__`` therefore averages p over those phrasings (the estimand); ``own`` scores the
+    target's own description (what the target would get if shown as is).
     """
-    from sim.acceptance import p_accept
-    from sim.dataset import sim_config
-    from sim.world import simulate_home
 
-    cfg = generation_config(data)
-    index = home_indices(data)
-    sc = sim_config(cfg)
+    def __init__(self, data: str | Path) -> None:
+        from sim.dataset import sim_config
 
-    def truth(rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
-        logs: dict[str, Any] = {}
+        self.sc = sim_config(generation_config(data))
+        self.index = home_indices(data)
+        self.logs: dict[str, Any] = {}
+
+    def _log(self, home_id: str) -> Any:
+        from sim.world import simulate_home
+
+        if home_id not in self.logs:
+            if home_id not in self.index:
+                raise ValueError(f"home {home_id!r} of the feedback rows is missing from the homes config")
+            self.logs[home_id] = simulate_home(self.sc, self.index[home_id])
+        return self.logs[home_id]
+
+    def _p(self, rows: Sequence[Row], recs: Sequence[Rec], own: bool) -> np.ndarray:
+        from sim.acceptance import p_accept
+        from sim.describe import N_STYLES, describe
+
         out = np.zeros(len(rows))
         for k, (r, rec) in enumerate(zip(rows, recs, strict=True)):
             if not rec.actions:
                 continue
-            hid = str(r["home_id"])
-            if hid not in logs:
-                if hid not in index:
-                    raise ValueError(f"home {hid!r} of the feedback rows is missing from the homes config")
-                logs[hid] = simulate_home(sc, index[hid])
-            out[k] = float(p_accept(logs[hid], r["time"], rec.actions, rec.description).p)
+            log = self._log(str(r["home_id"]))
+            texts = [rec.description] if own else [describe(rec.actions, s) for s in range(N_STYLES)]
+            out[k] = float(np.mean([p_accept(log, r["time"], rec.actions, d).p for d in texts]))
         return out
 
-    return truth
+    def __call__(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
+        return self._p(rows, recs, own=False)
+
+    def own(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
+        return self._p(rows, recs, own=True)
+
+
+def simulator_truth(data: str | Path) -> SimulatorTruth:
+    return SimulatorTruth(data)
 
 
 def split_homes(data: str | Path, split: str) -> list[tuple[str, int]]:
@@ -444,7 +468,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     truth_note = {
         "replay": ("the target's true acceptance: the acceptance model's probability `p_accept` of each exposed "
                    "recommendation at the very same logged contexts (homes re-simulated from the generation "
-                   "config), averaged; this is exactly the quantity the estimators estimate."),
+                   "config), averaged. The estimators match the log on actions only, so the descriptions are "
+                   "the logging policy's (a uniform draw of `sim.describe`'s phrasings): p is averaged over those "
+                   "phrasings, which makes it exactly the quantity the estimators estimate. With the target's "
+                   "own descriptions: " + _fmt(report.get("live_acceptance_own_description")) + "."),
         "live": ("the target's acceptance when it runs in `homepilot/HomeLive-v0` over the same homes and "
                  "period: the mean acceptance-model probability of the recommendations it exposed there (the "
                  "simulated users' sampled answers are in `live.sampled`). A fresh rollout: accepted operations "
@@ -535,7 +562,9 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
         fit_rows = rows
     recs = policy.recommend(rows)
     p_true = truth(rows, recs) if truth is not None and cfg.mode == "replay" else None
-    report = evaluate(rows, recs, p_true, cfg, RewardModel().fit(fit_rows), np.random.default_rng(cfg.seed))
+    own = getattr(truth, "own", None)
+    p_own = own(rows, recs) if own is not None and cfg.mode == "replay" else None
+    report = evaluate(rows, recs, p_true, cfg, RewardModel().fit(fit_rows), np.random.default_rng(cfg.seed), p_own)
     if cfg.mode == "live":
         if live is None:
             raise ValueError("mode 'live' needs a live runner")

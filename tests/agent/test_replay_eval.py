@@ -181,15 +181,21 @@ def generated(tmp_path_factory):
 
 
 def test_resimulated_truth_reproduces_logged_p_accept(generated):
-    from agent.replay_eval import simulator_truth
+    from agent.replay_eval import SimulatorTruth
+    from sim.describe import N_STYLES, describe
     from sim.envs.replay import read_feedback
     from sim.records import parse_actions
 
     rows = order_rows(read_feedback(generated, "test"))
     recs = [Rec(parse_actions(r["shown"]), r["description"], 1.0) for r in rows]
-    p = simulator_truth(generated)(rows, recs)
+    truth = SimulatorTruth(generated)
     assert len(rows) > 5
-    assert p == pytest.approx([r["p_accept"] for r in rows], abs=1e-12)
+    assert truth.own(rows, recs) == pytest.approx([r["p_accept"] for r in rows], abs=1e-12)
+    # the logged description is one of the describer's phrasings: the estimand averages over them
+    for r, rec in zip(rows, recs, strict=True):
+        assert r["description"] in {describe(rec.actions, s) for s in range(N_STYLES)}
+    by_style = [truth.own(rows, [Rec(x.actions, describe(x.actions, s), 1.0) for x in recs]) for s in range(N_STYLES)]
+    assert truth(rows, recs) == pytest.approx(np.mean(by_style, axis=0))
 
 
 def test_cli_replay_baseline_end_to_end(generated, tmp_path):
