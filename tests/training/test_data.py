@@ -1,0 +1,111 @@
+"""Dataset readers: the sim.schema layout, and errors that name the file, row or column."""
+
+from __future__ import annotations
+
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sim.records import parse_prompt, parse_target
+from training.data import (
+    DatasetError,
+    dpo_dataset,
+    fits,
+    general_texts,
+    mix_texts,
+    pretrain_texts,
+    sft_dataset,
+    shard_files,
+)
+from training.tokenizer import train_tokenizer
+
+
+@pytest.fixture()
+def ds_copy(tiny_dataset, tmp_path):
+    return shutil.copytree(tiny_dataset, tmp_path / "ds")
+
+
+def test_reads_every_config_in_schema(tiny_dataset):
+    assert len(shard_files(tiny_dataset, "pretrain")) == 2
+    texts = pretrain_texts(tiny_dataset)
+    assert len(texts) == 5 and all(t.startswith("<hist>") for t in texts)
+    sft = sft_dataset(tiny_dataset)
+    assert len(sft) == 45  # 10 days x 5 routines, minus the first 5 operations (history only)
+    parse_prompt(sft[0]["prompt"])
+    acts, desc = parse_target(sft[0]["completion"])
+    assert acts and desc
+    tf = sft_dataset(tiny_dataset, order="text-first")
+    assert parse_target(tf[0]["completion"], "text-first") == (acts, desc)
+    dpo = dpo_dataset(tiny_dataset)
+    assert len(dpo) == 45 and dpo.column_names == ["prompt", "chosen", "rejected"]
+
+
+def test_missing_config_names_directory(ds_copy):
+    shutil.rmtree(ds_copy / "data" / "dpo")
+    with pytest.raises(DatasetError, match=r"data/dpo"):
+        dpo_dataset(ds_copy)
+
+
+def test_missing_shard_names_the_file(ds_copy):
+    (ds_copy / "data" / "pretrain" / "train-00001-of-00002.parquet").unlink()
+    with pytest.raises(DatasetError, match=r"train-00001-of-00002\.parquet"):
+        pretrain_texts(ds_copy)
+
+
+def test_malformed_parquet_names_the_file(ds_copy):
+    bad = ds_copy / "data" / "sft" / "train-00000-of-00001.parquet"
+    bad.write_bytes(b"not a parquet file")
+    with pytest.raises(DatasetError, match=r"malformed parquet file .*sft/train-00000-of-00001\.parquet"):
+        sft_dataset(ds_copy)
+
+
+def test_missing_column_names_file_and_column(ds_copy):
+    path = ds_copy / "data" / "sft" / "train-00000-of-00001.parquet"
+    pq.write_table(pq.read_table(path).drop(["completion_text_first"]), path)
+    with pytest.raises(DatasetError, match=r"train-00000-of-00001\.parquet lacks column 'completion_text_first'"):
+        sft_dataset(ds_copy, order="text-first")
+
+
+def test_prompt_not_ending_on_rec_names_the_row(ds_copy):
+    path = ds_copy / "data" / "dpo" / "train-00000-of-00001.parquet"
+    t = pq.read_table(path)
+    prompts = t.column("prompt").to_pylist()
+    prompts[3] = prompts[3].removesuffix("<rec>")
+    pq.write_table(t.set_column(t.column_names.index("prompt"), "prompt", pa.array(prompts)), path)
+    with pytest.raises(DatasetError, match=r"row 3 .*must end on '<rec>'"):
+        dpo_dataset(ds_copy)
+
+
+def test_bad_order_is_rejected(tiny_dataset):
+    with pytest.raises(DatasetError, match="action-first, text-first"):
+        sft_dataset(tiny_dataset, order="random")
+
+
+def test_general_text_mix_ratio_and_seed(tiny_dataset, general_text_file):
+    domain = pretrain_texts(tiny_dataset)
+    general = general_texts(general_text_file)
+    assert len(general) == 3
+    mixed = mix_texts(domain, general, 1.0, seed=0)
+    extra = [t for t in mixed if t not in domain]
+    dchars, gchars = sum(map(len, domain)), sum(map(len, extra))
+    assert dchars <= gchars < dchars + max(map(len, general))  # 1:1 by characters, overshoot < 1 paragraph
+    assert sorted(t for t in mixed if t in domain) == sorted(domain)
+    assert mix_texts(domain, general, 1.0, seed=0) == mixed
+    assert mix_texts(domain, general, 0.0, seed=0) == domain
+
+
+def test_missing_general_text_file(tmp_path):
+    with pytest.raises(DatasetError, match="general.txt does not exist"):
+        general_texts(tmp_path / "general.txt")
+
+
+def test_fits_drops_rows_longer_than_max_length(tiny_dataset):
+    tok = train_tokenizer(pretrain_texts(tiny_dataset), vocab_size=400)
+    ds = sft_dataset(tiny_dataset)
+    lengths = [len(tok(p + c, add_special_tokens=False)["input_ids"]) + 1
+               for p, c in zip(ds["prompt"], ds["completion"], strict=True)]
+    cut = sorted(lengths)[len(lengths) // 2]
+    kept, dropped = fits(tok, ds, cut, ["completion"])
+    assert dropped == sum(n > cut for n in lengths) and len(kept) == len(ds) - dropped

@@ -1,0 +1,174 @@
+"""Reading the dataset configs the training stages use (``pretrain``, ``sft``, ``dpo``).
+
+A dataset directory follows ``sim.schema``: ``DIR/data/<config>/<split>-NNNNN-of-MMMMM.parquet``.
+Readers check what they rely on and fail with a ``DatasetError`` naming the file (and the row
+or column) and what was expected: a missing config directory, a missing shard of an
+``-of-MMMMM`` set, an unreadable parquet file, a missing or non-string column, a prompt that does
+not end on ``<rec>``.
+
+Also here: the optional general-domain text mixed into pre-training (a local ``.txt`` file),
+and the length filter that keeps SFT/DPO rows whose prompt + completion fits ``max_length``
+(truncation would cut the completion, the only part that carries loss).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Dataset
+
+from sim.records import ORDERS, REC
+from sim.schema import SCHEMAS, SPLITS
+
+SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+
+
+class DatasetError(ValueError):
+    """A dataset directory or file that training cannot read; the message names the file."""
+
+
+def shard_files(root: str | Path, config: str, split: str = "train") -> list[Path]:
+    """The complete, ordered shard list of ``config``/``split`` (checks that none is missing)."""
+    if config not in SCHEMAS:
+        raise DatasetError(f"unknown dataset config {config!r}; allowed: {', '.join(SCHEMAS)}")
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    root = Path(root)
+    cdir = root / "data" / config
+    if not cdir.is_dir():
+        raise DatasetError(f"missing dataset config directory {cdir} (expected {cdir}/{split}-00000-of-NNNNN.parquet;"
+                           f" is {root} a dataset made by `homepilot generate`?)")
+    files = sorted(p for p in cdir.glob(f"{split}-*.parquet"))
+    if not files:
+        raise DatasetError(f"no {split} shards in {cdir}: expected files named {split}-00000-of-NNNNN.parquet")
+    totals = set()
+    for p in files:
+        m = SHARD_RE.match(p.name)
+        if not m or m["split"] != split:
+            raise DatasetError(f"bad shard file name {p}: expected {split}-NNNNN-of-MMMMM.parquet")
+        totals.add(int(m["n"]))
+    if len(totals) != 1:
+        raise DatasetError(f"shards in {cdir} disagree on their total (-of-MMMMM): {sorted(totals)}")
+    n = totals.pop()
+    have = {int(SHARD_RE.match(p.name)["i"]) for p in files}
+    missing = [i for i in range(n) if i not in have]
+    if missing:
+        raise DatasetError(f"missing shard file {cdir / f'{split}-{missing[0]:05d}-of-{n:05d}.parquet'}"
+                           f" ({len(missing)} of {n} missing)")
+    return files
+
+
+def read_columns(root: str | Path, config: str, columns: Sequence[str], split: str = "train") -> dict[str, list]:
+    """Columns of every shard of ``config``/``split``, concatenated in shard order."""
+    out: dict[str, list] = {c: [] for c in columns}
+    for path in shard_files(root, config, split):
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as e:
+            raise DatasetError(f"malformed parquet file {path}: {e}") from None
+        for c in columns:
+            if c not in table.column_names:
+                raise DatasetError(f"file {path} lacks column {c!r} (has: {', '.join(table.column_names)})")
+            if pa.types.is_string(table.schema.field(c).type) or pa.types.is_large_string(table.schema.field(c).type):
+                col = table.column(c).to_pylist()
+                bad = next((i for i, v in enumerate(col) if v is None), None)
+                if bad is not None:
+                    raise DatasetError(f"file {path}, row {bad}: column {c!r} is null")
+                out[c] += col
+            else:
+                raise DatasetError(f"file {path}: column {c!r} must be string, got {table.schema.field(c).type}")
+    return out
+
+
+def pretrain_texts(root: str | Path, split: str = "train") -> list[str]:
+    """Serialised histories of the ``pretrain`` config (paper Eq. 1 corpus)."""
+    return [t for t in read_columns(root, "pretrain", ["text"], split)["text"] if t.strip()]
+
+
+def _check_prompts(root: Path, config: str, split: str, prompts: list[str]) -> None:
+    for i, p in enumerate(prompts):
+        if not p.rstrip().endswith(REC):
+            raise DatasetError(f"{config} {split} row {i} (in {root / 'data' / config}): prompt must end on {REC!r},"
+                               f" ends on {p[-20:]!r}")
+
+
+def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train") -> Dataset:
+    """Prompt-completion rows; ``order`` picks the ``completion`` or ``completion_text_first`` column.
+
+    The model reads ``prompt + completion`` with nothing in between: the prompt ends on the
+    special ``<rec>`` token and the completion starts on ``<act>`` (or ``<desc>``).
+    """
+    if order not in ORDERS:
+        raise DatasetError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    column = "completion" if order == "action-first" else "completion_text_first"
+    cols = read_columns(root, "sft", ["prompt", column], split)
+    _check_prompts(Path(root), "sft", split, cols["prompt"])
+    return Dataset.from_dict({"prompt": cols["prompt"], "completion": [c.strip() for c in cols[column]]})
+
+
+def dpo_dataset(root: str | Path, split: str = "train") -> Dataset:
+    """Preference rows (prompt, chosen, rejected) of the ``dpo`` config; completions action-first."""
+    cols = read_columns(root, "dpo", ["prompt", "chosen", "rejected"], split)
+    _check_prompts(Path(root), "dpo", split, cols["prompt"])
+    return Dataset.from_dict({"prompt": cols["prompt"], "chosen": [c.strip() for c in cols["chosen"]],
+                              "rejected": [c.strip() for c in cols["rejected"]]})
+
+
+def general_texts(path: str | Path) -> list[str]:
+    """Paragraphs (blank-line separated) of a local UTF-8 text file of general-domain text."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"general-domain text file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"general-domain text file {path} is not UTF-8: {e}") from None
+    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    paras = [p for p in paras if p]
+    if not paras:
+        raise DatasetError(f"general-domain text file {path} is empty")
+    return paras
+
+
+def mix_texts(domain: list[str], general: list[str], ratio: float, seed: int) -> list[str]:
+    """Domain texts plus general-domain paragraphs totalling ``ratio`` x the domain characters
+    (paper: 1:1 -> ``ratio=1.0``), general paragraphs cycled as needed, shuffled with ``seed``."""
+    if ratio < 0:
+        raise ValueError(f"general_ratio must be >= 0, got {ratio}")
+    if ratio == 0 or not general:
+        return list(domain)
+    want = ratio * sum(len(t) for t in domain)
+    extra: list[str] = []
+    got, i = 0, 0
+    while got < want:
+        extra.append(general[i % len(general)])
+        got += len(extra[-1])
+        i += 1
+    out = list(domain) + extra
+    order = np.random.default_rng(seed).permutation(len(out))
+    return [out[j] for j in order]
+
+
+def fits(tokenizer, ds: Dataset, max_length: int, completion_columns: Sequence[str]) -> tuple[Dataset, int]:
+    """Rows whose ``len(prompt + completion) + 1`` (eos) <= ``max_length`` for every completion
+    column; returns (kept rows, number dropped)."""
+    plen = [len(ids) for ids in tokenizer(list(ds["prompt"]), add_special_tokens=False)["input_ids"]]
+    keep = np.ones(len(ds), dtype=bool)
+    for c in completion_columns:
+        clen = np.array([len(ids) for ids in tokenizer(list(ds[c]), add_special_tokens=False)["input_ids"]])
+        keep &= (np.array(plen) + clen + 1) <= max_length
+    idx = np.flatnonzero(keep).tolist()
+    return ds.select(idx), len(ds) - len(idx)
+
+
+def subsample(ds: Dataset, max_rows: int | None, seed: int) -> Dataset:
+    """At most ``max_rows`` rows chosen with ``seed`` (order kept), or all of them."""
+    if max_rows is None or len(ds) <= max_rows:
+        return ds
+    idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=max_rows, replace=False))
+    return ds.select(idx.tolist())

@@ -1,0 +1,296 @@
+"""The training pipeline: ``main(TrainConfig)`` runs pre-training -> SFT -> DPO into a run directory.
+
+Run directory (read by the recommender and the evaluation)::
+
+    RUN/config.json        resolved TrainConfig + stages_run, stage inits, parameter count, device
+    RUN/metrics.jsonl      one JSON per logged step: stage, step, loss, tokens_per_s, epoch, lr
+    RUN/tokenizer/         the tokenizer every stage uses
+    RUN/<stage>/checkpoint-N   Trainer checkpoints (what --resume returns to)
+    RUN/<stage>/final/     that stage's model, LoRA merged (ablation: base LM = pretrain/final,
+                           FT only = sft/final of a --stages sft run, PT+FT = sft/final, PT+FT+DPO = dpo/final)
+    RUN/model/             the FINAL model (last stage run) + tokenizer, safetensors
+    RUN/model_card.md
+
+Each stage starts from the newest finished earlier stage in the run (sft from pretrain/final,
+dpo from sft/final), else from the preset's random init (or ``--base-model``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import datasets
+import torch
+from transformers.utils import logging as hf_logging
+
+from sim.records import ORDERS
+from training import data as D
+from training.dpo import dpo, preference_margin
+from training.models import PRESETS, build_model, count_parameters, load_model
+from training.pretrain import count_tokens, pretrain, pretrain_steps
+from training.runtime import ProgressFn, Runtime, detect_device, is_done, mark_done, save_final
+from training.sft import lora_config, sft
+from training.tokenizer import load_tokenizer, train_tokenizer
+
+STAGES: tuple[str, ...] = ("pretrain", "sft", "dpo")
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Per-preset hyperparameters; every ``None`` field of ``TrainConfig`` is filled from here."""
+
+    vocab_size: int
+    block_size: int  # pre-training row length, tokens
+    pretrain_batch_size: int
+    pretrain_lr: float
+    pretrain_epochs: float
+    pretrain_tokens: int | None  # token budget of pre-training (caps the epochs), None = no cap
+    sft_batch_size: int
+    sft_lr: float
+    sft_epochs: float
+    sft_max_length: int  # longer prompt+completion rows are dropped (counted in the model card)
+    sft_max_rows: int | None
+    dpo_batch_size: int
+    dpo_lr: float
+    dpo_epochs: float
+    dpo_beta: float
+    dpo_max_rows: int | None
+
+
+# CPU presets are sized for 2 cores (tiny: ~2-3 min for all three stages on the quickstart
+# dataset); LoRA on a 128-wide model needs a larger step than the paper's 4e-4 on 7B weights.
+HYPER: dict[str, Hyper] = {
+    "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
+                  pretrain_tokens=400_000, sft_batch_size=8, sft_lr=3e-3, sft_epochs=1, sft_max_length=640,
+                  sft_max_rows=600, dpo_batch_size=8, dpo_lr=1e-3, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=160),
+    "small": Hyper(vocab_size=2048, block_size=512, pretrain_batch_size=16, pretrain_lr=1.5e-3, pretrain_epochs=3,
+                   pretrain_tokens=2_000_000, sft_batch_size=8, sft_lr=1.5e-3, sft_epochs=2, sft_max_length=1024,
+                   sft_max_rows=3000, dpo_batch_size=8, dpo_lr=5e-4, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=1000),
+    # GPU preset: the paper's SFT (2 epochs at 4e-4)
+    "base": Hyper(vocab_size=4096, block_size=1024, pretrain_batch_size=32, pretrain_lr=6e-4, pretrain_epochs=3,
+                  pretrain_tokens=None, sft_batch_size=16, sft_lr=4e-4, sft_epochs=2, sft_max_length=2048,
+                  sft_max_rows=None, dpo_batch_size=16, dpo_lr=5e-5, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=None),
+}
+
+
+@dataclass
+class TrainConfig:
+    """``homepilot train``: every option of a training run. ``None`` = the preset's value."""
+
+    data: Path  # dataset directory (sim.schema layout)
+    out: Path  # run directory
+    preset: str = "tiny"  # tiny | small | base: model size and hyperparameters
+    stages: tuple[str, ...] = STAGES  # subset of pretrain, sft, dpo, run in that order
+    order: str = "action-first"  # SFT target order: action-first | text-first
+    base_model: Path | None = None  # a local HF causal LM (+ its tokenizer) instead of the preset's Llama
+    resume: bool = False  # continue a run: skip finished stages, resume the newest checkpoint
+    full_finetune: bool = False  # SFT trains every weight instead of LoRA
+    seed: int = 0  # model init, data order and dropout
+    device: str = "auto"  # auto | cpu | cuda
+    general_text: Path | None = None  # local UTF-8 text file mixed into pre-training
+    general_ratio: float = 1.0  # general-domain characters per domain character (paper 1:1)
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    logging_steps: int = 5  # optimizer steps per metrics.jsonl line
+    save_steps: int = 50  # optimizer steps per checkpoint
+    vocab_size: int | None = None
+    block_size: int | None = None
+    pretrain_batch_size: int | None = None
+    pretrain_lr: float | None = None
+    pretrain_epochs: float | None = None
+    pretrain_tokens: int | None = None
+    sft_batch_size: int | None = None
+    sft_lr: float | None = None
+    sft_epochs: float | None = None
+    sft_max_length: int | None = None
+    sft_max_rows: int | None = None
+    dpo_batch_size: int | None = None
+    dpo_lr: float | None = None
+    dpo_epochs: float | None = None
+    dpo_beta: float | None = None
+    dpo_max_rows: int | None = None
+    hyper_from_preset: list[str] = field(default_factory=list)  # derived: which fields the preset filled
+
+    def __post_init__(self) -> None:
+        self.data, self.out = Path(self.data), Path(self.out)
+        self.base_model = Path(self.base_model) if self.base_model else None
+        self.general_text = Path(self.general_text) if self.general_text else None
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if isinstance(self.stages, str):
+            self.stages = tuple(s.strip() for s in self.stages.split(",") if s.strip())
+        bad = [s for s in self.stages if s not in STAGES]
+        if bad or not self.stages:
+            raise ValueError(f"stages must be a non-empty subset of {', '.join(STAGES)}, got {self.stages!r}")
+        self.stages = tuple(s for s in STAGES if s in self.stages)
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.base_model is not None and not (self.base_model / "config.json").is_file():
+            raise ValueError(f"base_model {self.base_model} has no config.json (a save_pretrained folder is needed)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be one of auto, cpu, cuda, got {self.device!r}")
+        if self.general_ratio < 0:
+            raise ValueError(f"general_ratio must be >= 0, got {self.general_ratio}")
+        if self.lora_r < 1 or not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_r must be >= 1 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}")
+        if self.logging_steps < 1 or self.save_steps < 1:
+            raise ValueError("logging_steps and save_steps must be >= 1")
+        hyper = HYPER[self.preset]
+        for f in fields(Hyper):
+            if getattr(self, f.name) is None and getattr(hyper, f.name) is not None:
+                setattr(self, f.name, getattr(hyper, f.name))
+                self.hyper_from_preset.append(f.name)
+        if self.dpo_beta is not None and self.dpo_beta <= 0:
+            raise ValueError(f"dpo_beta must be > 0, got {self.dpo_beta}")
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _stage_summary(metrics_path: Path, stage: str) -> dict:
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.is_file() else []
+    rows = [r for r in rows if r["stage"] == stage]
+    if not rows:
+        return {}
+    speeds = [r["tokens_per_s"] for r in rows[1:]] or [rows[0]["tokens_per_s"]]
+    return {"steps": rows[-1]["step"], "first_loss": rows[0]["loss"], "last_loss": rows[-1]["loss"],
+            "median_tokens_per_s": statistics.median(speeds)}
+
+
+def _check_out_dir(cfg: TrainConfig) -> None:
+    stored = cfg.out / "config.json"
+    if not stored.is_file():
+        return
+    if not cfg.resume:
+        raise FileExistsError(f"run directory {cfg.out} already holds a run; pass --resume or choose a new --out")
+    old = json.loads(stored.read_text())
+    for key in ("preset", "order", "base_model", "full_finetune", "seed"):
+        if old.get(key) != cfg.to_json()[key]:
+            raise ValueError(f"--resume with {key}={cfg.to_json()[key]!r} but {stored} has {old.get(key)!r}")
+
+
+def _tokenizer(cfg: TrainConfig, corpus: list[str]):
+    path = cfg.out / "tokenizer"
+    if (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file():
+        return load_tokenizer(path)
+    tok = load_tokenizer(cfg.base_model) if cfg.base_model else train_tokenizer(corpus, vocab_size=cfg.vocab_size)
+    tok.save_pretrained(str(path))
+    return load_tokenizer(path)
+
+
+def _init_model(cfg: TrainConfig, tokenizer, before: tuple[str, ...]):
+    """(model, where it came from): the newest finished stage in ``before``, else the initial model."""
+    for stage in reversed(before):
+        if is_done(cfg.out / stage):
+            return load_model(cfg.out / stage / "final"), f"{stage}/final"
+    if cfg.base_model:
+        return load_model(cfg.base_model), str(cfg.base_model)
+    return build_model(cfg.preset, tokenizer, cfg.seed), f"random init ({cfg.preset}, seed {cfg.seed})"
+
+
+def write_model_card(cfg: TrainConfig, info: dict) -> None:
+    lines = [f"# HomePilot recommender ({cfg.preset}{', ' + str(cfg.base_model) if cfg.base_model else ''})", "",
+             "Operation recommender after DevPiolt (Wang et al., 2025), trained by `homepilot train` on the",
+             f"synthetic dataset `{cfg.data}`. Prompt = `sim.prompts.prompt_text(...)` (ends on `<rec>`);",
+             f"completion order: **{cfg.order}**. Load with `AutoModelForCausalLM.from_pretrained('model')` and",
+             "`training.tokenizer.load_tokenizer('model')`; decode with `skip_special_tokens=False`.", "",
+             f"- parameters: {info['n_parameters']:,}; vocabulary: {info['vocab_size']}; device: {info['device']}",
+             f"- stages run: {', '.join(info['stages_run'])}; SFT: {'full fine-tune' if cfg.full_finetune else f'LoRA r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout} all-linear'}",
+             "", "| stage | init | steps | first loss | last loss | median tokens/s | seconds | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for stage in STAGES:
+        s = info["stages"].get(stage)
+        if not s:
+            continue
+        notes = "; ".join(f"{k}={v}" for k, v in s.items()
+                          if k in ("dropped_too_long", "rows", "margin_before", "margin_after", "general_ratio"))
+        lines.append(f"| {stage} | {s.get('init', '')} | {s.get('steps', '')} | {s.get('first_loss', float('nan')):.3f} "
+                     f"| {s.get('last_loss', float('nan')):.3f} | {s.get('median_tokens_per_s', 0):.0f} "
+                     f"| {s.get('seconds', 0):.0f} | {notes} |")
+    lines += ["", "Per-stage models: `pretrain/final` (base LM), `sft/final`, `dpo/final`; `model/` is the last.",
+              "Synthetic data only: not a model of any real household.", ""]
+    (cfg.out / "model_card.md").write_text("\n".join(lines))
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
+    """Run the configured stages into ``cfg.out``; returns the info written to config.json."""
+    _check_out_dir(cfg)
+    datasets.disable_progress_bars()  # progress is the caller's (CLI) business
+    hf_logging.disable_progress_bar()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    use_cpu, bf16 = detect_device(cfg.device)
+    rt = Runtime(seed=cfg.seed, use_cpu=use_cpu, bf16=bf16, logging_steps=cfg.logging_steps,
+                 save_steps=cfg.save_steps, metrics_path=cfg.out / "metrics.jsonl", progress=progress)
+    corpus = D.pretrain_texts(cfg.data)
+    if cfg.general_text is not None:
+        corpus = D.mix_texts(corpus, D.general_texts(cfg.general_text), cfg.general_ratio, cfg.seed)
+    tok = _tokenizer(cfg, corpus)
+    device = "cpu" if use_cpu else torch.cuda.get_device_name(0)
+    info: dict = {**cfg.to_json(), "device": device, "torch_threads": torch.get_num_threads(),
+                  "python": platform.python_version(), "stages_run": [], "stages": {}, "vocab_size": len(tok)}
+    (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
+    lora = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    model = None
+    for stage in cfg.stages:
+        sdir = cfg.out / stage
+        if cfg.resume and is_done(sdir):
+            info["stages"][stage] = json.loads((sdir / "stage_done.json").read_text())
+            info["stages_run"].append(stage)
+            continue
+        earlier = STAGES[:STAGES.index(stage)]
+        model, init = _init_model(cfg, tok, earlier)
+        t0 = time.perf_counter()
+        s: dict = {"init": init}
+        if stage == "pretrain":
+            steps = pretrain_steps(count_tokens(tok, corpus), cfg.block_size, cfg.pretrain_batch_size,
+                                   cfg.pretrain_epochs, cfg.pretrain_tokens)
+            s.update(rows=len(corpus), general_ratio=cfg.general_ratio if cfg.general_text else 0.0)
+            model = pretrain(model, tok, corpus, sdir, rt, block_size=cfg.block_size,
+                             batch_size=cfg.pretrain_batch_size, learning_rate=cfg.pretrain_lr, max_steps=steps,
+                             resume=cfg.resume)
+        elif stage == "sft":
+            ds, dropped = D.fits(tok, D.sft_dataset(cfg.data, cfg.order), cfg.sft_max_length, ["completion"])
+            ds = D.subsample(ds, cfg.sft_max_rows, cfg.seed)
+            s.update(rows=len(ds), dropped_too_long=dropped)
+            model = sft(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora,
+                        max_length=cfg.sft_max_length, batch_size=cfg.sft_batch_size, learning_rate=cfg.sft_lr,
+                        epochs=cfg.sft_epochs, resume=cfg.resume)
+        else:
+            ds, dropped = D.fits(tok, D.dpo_dataset(cfg.data), cfg.sft_max_length, ["chosen", "rejected"])
+            ds = D.subsample(ds, cfg.dpo_max_rows, cfg.seed)
+            probe = ds.select(range(min(len(ds), 64)))
+            s.update(rows=len(ds), dropped_too_long=dropped, margin_before=round(preference_margin(model, tok, probe), 4))
+            model = dpo(model, tok, ds, sdir, rt, lora=lora, beta=cfg.dpo_beta, max_length=cfg.sft_max_length,
+                        batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr, epochs=cfg.dpo_epochs,
+                        resume=cfg.resume)
+            s["margin_after"] = round(preference_margin(model, tok, probe), 4)
+        save_final(model, tok, sdir / "final")
+        s.update(_stage_summary(rt.metrics_path, stage), seconds=round(time.perf_counter() - t0, 1))
+        mark_done(sdir, s)
+        info["stages"][stage] = s
+        info["stages_run"].append(stage)
+        del model
+    last = cfg.stages[-1]
+    final = cfg.out / "model"
+    if final.exists():
+        shutil.rmtree(final)
+    shutil.copytree(cfg.out / last / "final", final)
+    info["final_from"] = f"{last}/final"
+    info["n_parameters"] = count_parameters(load_model(final))
+    (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
+    write_model_card(cfg, info)
+    return info

@@ -1,0 +1,143 @@
+"""What every stage shares: device settings, trainer arguments, the metrics log, progress
+hooks, checkpoint discovery and saving a final model.
+
+CPU-safe by construction (NOTES, TRL 1.16 on CPU): without a GPU every stage runs with
+``use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
+dataloader_num_workers=0``. With a GPU, bf16 is on where the card supports it. Under
+``accelerate launch`` the same arguments train data-parallel on every visible GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, PrinterCallback, TrainerCallback
+
+#: progress(stage, step, total_steps): called after each optimizer step (the CLI draws a bar)
+ProgressFn = Callable[[str, int, int], None]
+
+DONE_FILE = "stage_done.json"  # written last into RUN/<stage>/ when the stage's final model is saved
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Run-wide settings every stage's trainer gets."""
+
+    seed: int
+    use_cpu: bool  # no GPU (or device="cpu" asked for)
+    bf16: bool  # GPU with bf16 support
+    logging_steps: int  # optimizer steps between metrics.jsonl lines
+    save_steps: int  # optimizer steps between checkpoints (what --resume returns to)
+    metrics_path: Path  # RUN/metrics.jsonl
+    progress: ProgressFn | None = None
+
+
+def detect_device(device: str) -> tuple[bool, bool]:
+    """(use_cpu, bf16) for ``device`` in auto | cpu | cuda."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be one of auto, cpu, cuda, got {device!r}")
+    has_cuda = torch.cuda.is_available()
+    if device == "cuda" and not has_cuda:
+        raise ValueError("device='cuda' asked for but no CUDA GPU is visible")
+    use_cpu = device == "cpu" or not has_cuda
+    bf16 = (not use_cpu) and torch.cuda.is_bf16_supported()
+    return use_cpu, bf16
+
+
+def trainer_args(rt: Runtime, stage_dir: Path, *, learning_rate: float, epochs: float, batch_size: int,
+                 max_steps: int = -1, grad_accum: int = 1, warmup: float = 0.05) -> dict:
+    """Keyword arguments shared by ``SFTConfig`` and ``DPOConfig``."""
+    return dict(
+        output_dir=str(stage_dir), learning_rate=learning_rate, num_train_epochs=epochs, max_steps=max_steps,
+        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
+        lr_scheduler_type="cosine", warmup_steps=warmup, weight_decay=0.0,
+        use_cpu=rt.use_cpu, bf16=rt.bf16, fp16=False, gradient_checkpointing=False,
+        report_to="none", dataloader_num_workers=0, dataloader_pin_memory=not rt.use_cpu,
+        logging_steps=rt.logging_steps, logging_first_step=True, save_strategy="steps", save_steps=rt.save_steps,
+        save_total_limit=2, save_only_model=False, disable_tqdm=True, seed=rt.seed, data_seed=rt.seed,
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends one JSON line per logged step to ``metrics.jsonl``:
+    ``{"stage", "step", "loss", "tokens_per_s", "epoch", "lr", ...}`` (tokens/s over the steps since
+    the previous line; DPO lines also carry TRL's reward margins)."""
+
+    def __init__(self, stage: str, path: Path) -> None:
+        self.stage, self.path = stage, path
+        self._t = time.perf_counter()
+        self._tokens = 0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self._t, self._tokens = time.perf_counter(), state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        logs = logs or {}
+        if "loss" not in logs:  # the end-of-training summary line
+            return
+        now = time.perf_counter()
+        dt = max(now - self._t, 1e-9)
+        tokens = state.num_input_tokens_seen - self._tokens
+        row = {"stage": self.stage, "step": state.global_step, "loss": float(logs["loss"]),
+               "tokens_per_s": round(tokens / dt, 1), "epoch": logs.get("epoch"), "lr": logs.get("learning_rate")}
+        for k, v in logs.items():
+            if k.startswith(("rewards/", "logps/")) and isinstance(v, int | float):
+                row[k] = float(v)
+        self._t, self._tokens = now, state.num_input_tokens_seen
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+class ProgressCallback(TrainerCallback):
+    """Forwards (stage, step, max_steps) to a progress function after every optimizer step."""
+
+    def __init__(self, stage: str, fn: ProgressFn) -> None:
+        self.stage, self.fn = stage, fn
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.fn(self.stage, state.global_step, state.max_steps)
+
+    def on_step_end(self, args, state, control, **kw):
+        self.fn(self.stage, state.global_step, state.max_steps)
+
+
+def quiet(trainer) -> None:
+    """No log printing from the trainer (metrics go to metrics.jsonl, progress to the CLI's bar)."""
+    trainer.remove_callback(PrinterCallback)
+
+
+def callbacks(rt: Runtime, stage: str) -> list[TrainerCallback]:
+    out: list[TrainerCallback] = [MetricsCallback(stage, rt.metrics_path)]
+    if rt.progress is not None:
+        out.append(ProgressCallback(stage, rt.progress))
+    return out
+
+
+def last_checkpoint(stage_dir: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` (one whose ``trainer_state.json`` was written)."""
+    if not stage_dir.is_dir():
+        return None
+    done = [p for p in stage_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+            and (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def save_final(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    """Model (safetensors) + tokenizer into ``path``; loadable with ``from_pretrained``."""
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+
+
+def mark_done(stage_dir: Path, info: dict) -> None:
+    (stage_dir / DONE_FILE).write_text(json.dumps(info, indent=2))
+
+
+def is_done(stage_dir: Path) -> bool:
+    return (stage_dir / DONE_FILE).is_file() and (stage_dir / "final" / "config.json").is_file()
