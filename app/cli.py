@@ -76,10 +76,60 @@ def generate(
     Console().print(table)
 
 
-@app.command(context_settings=_STUB)
-def train(ctx: typer.Context) -> None:
+@app.command()
+def train(
+    data: str = typer.Option(..., help="dataset directory (made by `homepilot generate`)"),
+    out: str = typer.Option(..., help="run directory (config.json, metrics.jsonl, <stage>/, model/, model_card.md)"),
+    preset: str = typer.Option("tiny", help="tiny (~1M, CPU) | small (~5M, CPU) | base (~30M, GPU)"),
+    stages: str = typer.Option("pretrain,sft,dpo", help="comma-separated subset of pretrain,sft,dpo"),
+    order: str = typer.Option("action-first", help="SFT completion order: action-first | text-first"),
+    base_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder (+ its tokenizer)"),
+    resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint"),
+    full_finetune: bool = typer.Option(False, help="SFT trains every weight instead of LoRA"),
+    seed: int = typer.Option(0, help="model init, data order and dropout seed"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    general_text: str | None = typer.Option(None, help="local UTF-8 text file mixed into pre-training"),
+    general_ratio: float = typer.Option(1.0, help="general-domain characters per domain character (paper 1:1)"),
+    dpo_beta: float | None = typer.Option(None, help="DPO beta (default: the preset's, 0.1)"),
+    sft_epochs: float | None = typer.Option(None, help="SFT epochs (default: the preset's)"),
+    sft_lr: float | None = typer.Option(None, help="SFT learning rate (default: the preset's)"),
+    save_steps: int = typer.Option(50, help="optimizer steps between checkpoints"),
+) -> None:
     """Train a recommender: pre-training, LoRA SFT and DPO."""
-    not_available("train")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.data import DatasetError
+    from training.pipeline import TrainConfig, main
+
+    console = Console(stderr=True)
+    try:
+        cfg = TrainConfig(data=data, out=out, preset=preset, stages=stages, order=order, base_model=base_model,
+                          resume=resume, full_finetune=full_finetune, seed=seed, device=device,
+                          general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta,
+                          sft_epochs=sft_epochs, sft_lr=sft_lr, save_steps=save_steps)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            info = main(cfg, progress)
+        except (DatasetError, FileExistsError, FileNotFoundError, ValueError) as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(code=1) from None
+    for stage in info["stages_run"]:
+        s = info["stages"][stage]
+        typer.echo(f"{stage}: {s.get('steps', 0)} steps, loss {s.get('first_loss', float('nan')):.3f} -> "
+                   f"{s.get('last_loss', float('nan')):.3f}, {s.get('median_tokens_per_s', 0):.0f} tokens/s, "
+                   f"{s.get('seconds', 0):.0f} s")
+    typer.echo(f"model: {cfg.out / 'model'} ({info['n_parameters']:,} parameters); card: {cfg.out / 'model_card.md'}")
 
 
 def _print_whole(report: dict) -> None:
