@@ -434,11 +434,22 @@ def perform(w: World, user: str, acts: tuple[Action, ...], source: str, descript
     return op
 
 
+TOGGLE_BACK = 0.15  # chance that another resident in the room switches back on what was just switched off
+
+
 def follow_up(w: World, user: str, acts: tuple[Action, ...]) -> None:
-    """Operations that lead to another: AC on -> adjust its temperature; TV on -> volume."""
+    """Operations that lead to another: AC on -> adjust its temperature; TV on -> volume; a light
+    or TV switched off while someone else is in the room -> they switch it back on (a conflicting
+    toggle between residents, after the conflict window)."""
     now = w.env.now
     for a in acts:
         t = w.devices[a.target].type
+        if a.field == "power" and a.value == "off" and t in ("light", "tv", "wall_switch", "fan"):
+            others = [u for u in w.users if u != user and w.where[u] == ("home", a.room)]
+            if others and w.ch.chance(TOGGLE_BACK):
+                add_intent(w, w.ch.pick(others), "toggle_back", now, now + w.ch.uniform(3.0, 12.0),
+                           (action(a.room, a.device, "power", "on"),))
+                return
         if t == "ac" and a.field == "power" and a.value == "on" and w.ch.chance(0.4):
             cur = float(w.state[a.target].get("target_temperature", "26"))
             step = -1 if w.state[a.target].get("mode") == "cool" else 1

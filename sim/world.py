@@ -223,7 +223,7 @@ class World:
             react_all(self)
 
     def _noise(self):
-        rate = self.config.noise_scale * (0.3 + 0.14 * self.home.n_devices)  # per home-day
+        rate = self.config.noise_scale * (0.2 + 0.17 * self.home.n_devices)  # per home-day
         while True:
             yield self.env.timeout(self.ch.exponential(DAY / rate))
             if self.env.now >= self.horizon:
