@@ -234,7 +234,8 @@ def write_card(root: Path, cfg: Any, info: Mapping[str, Any] | None = None) -> P
                     "homes": cfg.homes, "days": cfg.days, "test days": cfg.test_days, "start": cfg.start.isoformat(),
                     "unseen home": f"index % {cfg.unseen_every} == {cfg.unseen_every - 1}",
                     "homes per shard": cfg.homes_per_shard, "sft rate": cfg.sft_rate, "dpo rate": cfg.dpo_rate,
-                    "test keep": dict(sorted(cfg.test_keep.items())), "command": cfg.command()}
+                    "test keep": dict(sorted(cfg.test_keep.items())), "unseen warm-up days": cfg.unseen_warmup_days,
+                    "simulator options": dict(sorted(cfg.sim_options.items())), "command": cfg.command()}
         info = {"title": f"HomePilot synthetic smart-home operations ({cfg.preset})",
                 "summary": "Synthetic smart-home operation logs and training sets for operation recommendation, "
                            "after *DevPiolt: Operation Recommendation for IoT Devices at Xiaomi Home* "

@@ -179,3 +179,8 @@ def test_validate_reports_overlapping_splits(tiny, tmp_path):
     pq.write_table(t.set_column(t.schema.get_field_index("time"), "time", pa.array(times, pa.timestamp("s"))), path)
     with pytest.raises(ValueError, match=f"data/events/{path.name} row 3: .*splits must not overlap in time"):
         validate_dir(bad)
+
+
+def test_generate_rejects_a_bad_preset_naming_the_choices(tmp_path):
+    r = CliRunner().invoke(app, ["generate", "--preset", "huge", "--out", str(tmp_path / "D")])
+    assert r.exit_code != 0 and "tiny, quickstart, paper" in r.output
