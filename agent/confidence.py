@@ -15,7 +15,8 @@ Fusion with the first-token probability (ours; the paper fuses the two without a
     confidence = (1 - beta) * mean_i c_i + beta * P(first decisive token)
 
 The first decisive token is the first token of the action section at which the grammar left the
-model more than one choice (``<act>`` and ``[`` are forced; the first choice is usually the room);
+model more than one choice and which spells part of a name, not a bracket or a space (``<act>`` and
+``[`` are forced or formatting; the first decisive token is usually the room);
 it is the model's commitment to *which* device, the decision the paper singles out. Default
 beta = 0.3 and alpha = (0.5, 0.2, 0.3): the device decides whether a recommendation is welcome at
 all, the value next (a wrong temperature is rejected), the field least (it is nearly implied by
@@ -115,9 +116,10 @@ def attribute_probs(steps: Iterable, distribution: str = "raw") -> list[Attribut
 
 
 def first_token_prob(steps: Iterable, distribution: str = "raw") -> float:
-    """Probability of the first action-section token the grammar did not force (1.0 if none)."""
+    """Probability of the first decisive action token: the grammar allowed more than one token and
+    it spells part of a name (not a bracket or space); 1.0 if there is none."""
     for s in steps:
-        if s.action >= 0 and s.span != "other" and s.n_allowed > 1:
+        if s.action >= 0 and s.span != "other" and s.decisive:
             return s.p_legal if distribution == "legal" else s.p_raw
     return 1.0
 

@@ -135,12 +135,20 @@ def random_action(rng: np.random.Generator, devices: Sequence[Device]) -> Action
 
 
 def random_contexts(n: int, seed: int, *, devices: tuple[int, int] = (1, 24), history: int = 8,
-                    start: datetime = datetime(2026, 3, 2, 7, 0)) -> list[Context]:
-    """``n`` synthetic contexts with legal histories and readings; identical for the same seed."""
+                    homes: int | None = None, start: datetime = datetime(2026, 3, 2, 7, 0)) -> list[Context]:
+    """``n`` synthetic contexts with legal histories and readings; identical for the same seed.
+
+    devices: (min, max) devices per home; history: operations before each decision;
+    homes: distinct homes the contexts cycle through (None = one home per context).
+    """
     rng = np.random.default_rng(seed)
     out = []
+    sets: list[tuple[Device, ...]] = []
     for i in range(n):
-        devs = random_device_set(rng, int(rng.integers(devices[0], devices[1] + 1)))
+        h = i if homes is None else i % homes
+        if h == len(sets):
+            sets.append(random_device_set(rng, int(rng.integers(devices[0], devices[1] + 1))))
+        devs = sets[h]
         t = start + timedelta(minutes=int(rng.integers(0, 60 * 24 * 30)))
         hist = []
         for j in range(history):
@@ -150,5 +158,5 @@ def random_contexts(n: int, seed: int, *, devices: tuple[int, int] = (1, 24), hi
         rooms = sorted({r for r, _, _ in devs})
         env = [EnvReading(r, "temperature", format_value(18 + 8 * rng.random())) for r in rooms[:3]]
         env.append(EnvReading("outdoor", "humidity", format_value(round(100 * rng.random()))))
-        out.append(Context(devices=devs, history=tuple(hist), time=t, environment=tuple(env), home_id=f"rand-{i}"))
+        out.append(Context(devices=devs, history=tuple(hist), time=t, environment=tuple(env), home_id=f"rand-{h}"))
     return out

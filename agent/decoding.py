@@ -328,6 +328,7 @@ class TokenStep:
     p_raw: float  # probability under the full softmax over the vocabulary
     p_legal: float  # probability renormalised over the tokens the grammar allowed at this step
     n_allowed: int  # tokens the grammar allowed (1 = forced)
+    decisive: bool = False  # a real choice of a name: > 1 allowed and the token has a letter or digit
 
 
 @dataclass
@@ -385,7 +386,8 @@ class _Row:
     def push(self, c: Constraint, tok: int, p_raw: float, p_legal: float, n_allowed: int, max_desc: int) -> None:
         was_desc = self.state[0] == "d"
         self.state, span, act = c.advance(self.state, tok, self.root)
-        self.steps.append(TokenStep(tok, span, act, p_raw, p_legal, n_allowed))
+        decisive = n_allowed > 1 and any(ch.isalnum() for ch in c.vocab.text[tok])
+        self.steps.append(TokenStep(tok, span, act, p_raw, p_legal, n_allowed, decisive))
         if tok == c.vocab.eos_id:
             self.done, self.stopped = True, "eos"
         elif self.state[0] == "d" and was_desc:
