@@ -4,7 +4,8 @@ Each home runs ``days`` training days plus a held-out ``test_days`` week. The re
 volume and mix (operations per home-day, multi-action and unlogged shares, sources,
 categories), the oracle's and the time-of-day frequency baseline's EM-Acc on the logged
 operations of the held-out week (``agent.metrics.score``; the baseline is fitted on the
-training days), both by device-count bucket, and ``curtain_acceptance_by_hour``: at minutes
+training days), both by device-count bucket, two signal checks (the frequency baseline split by
+weekday/weekend; the most frequent successor of the previous logged operation within an hour), and ``curtain_acceptance_by_hour``: at minutes
 10, 30 and 50 of every hour of every held-out day, the curtain operation the frequency recommender (fitted
 on the training days, restricted to curtain operations) proposes, judged by the acceptance
 model (``sim.acceptance.p_accept``), averaged over homes with a curtain and days.
@@ -14,6 +15,7 @@ Writes ``sim_report.json``, ``sim_report.md`` and PNG plots (matplotlib, Agg) in
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -84,7 +86,20 @@ def home_summary(cfg: SimReportConfig, index: int) -> dict:
                     acts = freq.predict(t, keep=_is_curtain)
                     if acts:
                         curtain[h].append(p_accept(log, t, acts, describe(acts)).p)
+    weekday = FrequencyBaseline().fit(o for o in train if o.time.weekday() < 5)
+    weekend = FrequencyBaseline().fit(o for o in train if o.time.weekday() >= 5)
+    succ = successors(train)
+    logged = [o for o in log.operations if o.logged]
+    times = [o.time for o in logged]
+    daytype, previous = [], []
+    for o in test:
+        split = weekday if o.time.weekday() < 5 else weekend
+        daytype.append(split.predict(o.time) or freq.predict(o.time))
+        prev = _previous(logged, times, o)
+        nxt = succ.get(frozenset(prev.actions)) if prev is not None else None
+        previous.append(nxt.most_common(1)[0][0] if nxt else freq.predict(o.time))
     return {
+        "daytype": daytype, "previous": previous,
         "bucket": log.home.bucket, "n_devices": log.home.n_devices, "residents": log.home.residents,
         "n_ops": len(log.operations), "n_multi": sum(len(o.actions) > 1 for o in log.operations),
         "n_unlogged": sum(not o.logged for o in log.operations), "sources": Counter(o.source for o in log.operations),
@@ -93,6 +108,27 @@ def home_summary(cfg: SimReportConfig, index: int) -> dict:
         "frequency": [freq.predict(o.time) for o in test],
         "exposures": len(log.exposures), "accepted": sum(e.accepted for e in log.exposures), "curtain": curtain,
     }
+
+
+SUCCESSOR_WINDOW = timedelta(minutes=60)
+
+
+def successors(ops) -> dict[frozenset, Counter]:
+    """For each logged action set, how often each action set followed it within an hour."""
+    out: dict[frozenset, Counter] = {}
+    logged = [o for o in ops if o.logged]
+    for a, b in zip(logged, logged[1:], strict=False):
+        if b.time - a.time <= SUCCESSOR_WINDOW:
+            out.setdefault(frozenset(a.actions), Counter())[b.actions] += 1
+    return out
+
+
+def _previous(logged, times, op):
+    """The last logged operation before ``op`` (within the successor window), or None.
+    ``times``: the times of ``logged`` (sorted)."""
+    i = bisect.bisect_left(times, op.time) - 1
+    prev = logged[i] if i >= 0 else None
+    return prev if prev is not None and op.time - prev.time <= SUCCESSOR_WINDOW else None
 
 
 def _share(c: Counter, keys=None) -> dict[str, float]:
@@ -134,6 +170,8 @@ def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None)
             by_bucket[m][b] = score(lab, pred)["em_acc"] if lab else float("nan")
     oracle = score(labels, [x for s in summaries for x in s["oracle"]]) if labels else {"em_acc": float("nan")}
     freq = score(labels, [x for s in summaries for x in s["frequency"]]) if labels else {"em_acc": float("nan")}
+    learn = {k: score(labels, [x for s in summaries for x in s[k]])["em_acc"] if labels else float("nan")
+             for k in ("daytype", "previous")}
     curtain = [[p for s in summaries for p in s["curtain"][h]] for h in range(24)]
     n_exp = sum(s["exposures"] for s in summaries)
     return {
@@ -150,6 +188,8 @@ def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None)
         "oracle_em_acc": oracle["em_acc"], "frequency_em_acc": freq["em_acc"],
         "oracle_lm_f1": oracle.get("lm_f1"), "frequency_lm_f1": freq.get("lm_f1"),
         "em_acc_by_device_bucket": by_bucket,
+        # is there signal beyond the time of day? (simple count-based predictors, same test samples)
+        "frequency_daytype_em_acc": learn["daytype"], "previous_op_em_acc": learn["previous"],
         "curtain_acceptance_by_hour": [sum(c) / len(c) if c else float("nan") for c in curtain],
         "curtain_samples_by_hour": [len(c) for c in curtain],
         "logging_policy": {"exposures": n_exp, "acceptance_rate": sum(s["accepted"] for s in summaries) / max(1, n_exp)},
@@ -230,6 +270,8 @@ def _markdown(r: dict, targets: dict[str, bool], plots: list[str]) -> str:
         f"| share unlogged | {r['share_unlogged']:.3f} |",
         f"| oracle EM-Acc | {r['oracle_em_acc']:.3f} |",
         f"| frequency EM-Acc | {r['frequency_em_acc']:.3f} |",
+        f"| frequency by weekday/weekend EM-Acc | {r['frequency_daytype_em_acc']:.3f} |",
+        f"| most frequent successor of the previous operation EM-Acc | {r['previous_op_em_acc']:.3f} |",
         f"| logging-policy acceptance | {r['logging_policy']['acceptance_rate']:.3f} "
         f"({r['logging_policy']['exposures']} exposures) |", "",
         "## EM-Acc by device-count bucket (held-out week)", "",
