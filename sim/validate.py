@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.catalog import CatalogError, device_bucket, device_type, validate
@@ -147,6 +148,46 @@ def _check_row(config: str, r: dict, types: dict[tuple[str, str], str]) -> None:
             raise ValueError(f"p_accept: {r['p_accept']} not in [0, 1]")
 
 
+def _first(mask: pa.ChunkedArray | pa.Array) -> int | None:
+    idx = pc.indices_nonzero(pc.fill_null(mask, False))
+    return idx[0].as_py() if len(idx) else None
+
+
+def _check_events(rel: str, split: str, table: pa.Table, home_types: dict[str, dict[tuple[str, str], str]],
+                  unseen: set[str], span: dict) -> None:
+    """The events checks of ``_check_row`` and the split checks, on columns."""
+    hids, kinds, times = table.column("home_id"), table.column("kind"), table.column("time")
+    bad = _first(pc.invert(pc.is_in(kinds, value_set=pa.array(["sensor", "weather", "action"]))))
+    if bad is not None:
+        raise ValidationError(rel, bad, f"kind: {kinds[bad].as_py()!r} not in sensor, weather, action")
+    if split != "test_unseen" and unseen:
+        bad = _first(pc.is_in(hids, value_set=pa.array(sorted(unseen))))
+        if bad is not None:
+            raise ValidationError(rel, bad, f"home {hids[bad].as_py()} is a test_unseen home but appears in {split}")
+    if home_types:
+        bad = _first(pc.invert(pc.is_in(hids, value_set=pa.array(sorted(home_types)))))
+        if bad is not None:
+            raise ValidationError(rel, bad, f"home {hids[bad].as_py()} is not in the homes config")
+    idx = pc.indices_nonzero(pc.equal(kinds, "action")).to_pylist()
+    for i, r in zip(idx, table.take(idx).to_pylist(), strict=True):
+        try:
+            _check_row("events", r, home_types.get(r["home_id"], {}))
+        except (CatalogError, ValueError) as e:
+            raise ValidationError(rel, i, str(e)) from None
+    agg = table.group_by("home_id").aggregate([("time", "min"), ("time", "max")]).to_pylist()
+    for g in agg:
+        hid = g["home_id"]
+        lo, hi = span.get(("events", hid, split), (g["time_min"], g["time_max"]))
+        span[("events", hid, split)] = (min(lo, g["time_min"]), max(hi, g["time_max"]))
+        train, test = span.get(("events", hid, "train")), span.get(("events", hid, "test"))
+        if train and test and train[1] >= test[0]:
+            home = pc.equal(hids, hid)
+            wrong = (pc.greater_equal(times, pa.scalar(test[0], times.type)) if split == "train"
+                     else pc.less_equal(times, pa.scalar(train[1], times.type)))
+            raise ValidationError(rel, _first(pc.and_(home, wrong)), f"home {hid}: events train ends {train[1]} at or "
+                                  f"after test starts {test[0]} (splits must not overlap in time)")
+
+
 def validate_dir(root: str | Path) -> Report:
     """Check every file under ``root/data``; raise ValidationError at the first problem."""
     root = Path(root)
@@ -170,6 +211,10 @@ def validate_dir(root: str | Path) -> Report:
         if not table.schema.equals(stored_schema(config), check_metadata=False):
             raise ValidationError(rel, None, f"schema differs from sim.schema.SCHEMAS[{config!r}]: "
                                              f"{table.schema.names} vs {SCHEMAS[config].names}")
+        if config == "events":  # millions of rows: columnar checks, row by row only for actions
+            _check_events(rel, split, table, home_types, unseen, span)
+            n_rows += table.num_rows
+            continue
         for i, r in enumerate(table.to_pylist()):
             hid = r["home_id"]
             if split != "test_unseen" and hid in unseen:
