@@ -126,7 +126,6 @@ def execute(w: World, it: Intent) -> None:
     if it.status != "pending":
         return
     now = w.env.now
-    w.n_events += 1
     if it.user in w.where and w.where[it.user][0] != "home" and not it.meta.get("any_presence"):
         it.status, it.end = "cancelled", now
         return
@@ -231,7 +230,6 @@ def plan_day(w: World, day: int) -> None:
 
 
 def _form_clock(w: World, h: Habit, due: float) -> None:
-    w.n_events += 1
     if h.user == "automation":
         acts = plan(w, h.steps, due)
         it = add_intent(w, "automation", h.name, w.env.now, due, acts, source="automation", any_presence=True)

@@ -166,3 +166,16 @@ def test_fixed_choice_persona_produces_the_expected_day():
         ("21:39", "[bedroom][light][power][off]"),
     ]
     assert {o.source for o in log.operations} == {"app"} and all(o.logged for o in log.operations)
+
+
+def test_a_log_pickles_with_its_hidden_truth():
+    """Process-pool dataset builders ship logs between processes; the truth must come along."""
+    import pickle
+
+    from sim.acceptance import p_accept
+
+    log = simulate_home(SMALL, 2)
+    back = pickle.loads(pickle.dumps(log))
+    assert fingerprint(back) == fingerprint(log)
+    o = log.operations[len(log.operations) // 2]
+    assert p_accept(back, o.time, o.actions, o.description) == p_accept(log, o.time, o.actions, o.description)
