@@ -82,12 +82,14 @@ def is_weekend(day: int, start_weekday: int) -> bool:
     return (start_weekday + day) % 7 >= 5
 
 
-def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser) -> list[tuple[float, str]]:
+def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser,
+                 bad_weather: bool = False) -> list[tuple[float, str]]:
     """Anchors of one day as (minute after simulation start, anchor), in time order.
 
     Anchors: ``wake``, ``prep_leave`` (10 min before ``leave``), ``leave``, ``return``,
     ``prep_bed`` (``PREP_BED`` = 100 min before ``sleep``: the evening routine), ``sleep``. A night-shift week (odd weeks for a
     shift worker) inverts the day: return in the morning, sleep until afternoon, leave at night.
+    Optional outings (weekends; errands of those who stay home) are rarer on a rainy or snowy day.
     """
     base = day * 1440.0
     weekend = is_weekend(day, start_weekday)
@@ -107,7 +109,7 @@ def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser) -> list[
     if not weekend and p.works_out:
         leave = max(at(p.leave), wake + 20)
         out += [(leave - 10, "prep_leave"), (leave, "leave"), (max(at(p.back), leave + 60), "return")]
-    elif ch.chance(p.p_out_weekend * (1.0 if weekend else 0.5)):
+    elif ch.chance(p.p_out_weekend * (1.0 if weekend else 0.5) * (0.4 if bad_weather else 1.0)):
         leave = max(at(14.0 if weekend else p.leave), wake + 30)
         out += [(leave - 10, "prep_leave"), (leave, "leave"), (leave + max(45.0, ch.normal(180.0, 40.0)), "return")]
     sleep = max(at(p.bed_weekend if weekend else p.bed), out[-1][0] + PREP_BED + 10)

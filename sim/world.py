@@ -206,7 +206,8 @@ class World:
         persona = self.personas[user]
         env = self.env
         for day in range(self.config.days + 1):
-            for t, anchor in day_schedule(persona, day, self.weekday0, self.ch):
+            bad = self.outdoor.weather[min(day, len(self.outdoor.weather) - 1)] in ("rain", "snow")
+            for t, anchor in day_schedule(persona, day, self.weekday0, self.ch, bad):
                 if t >= self.horizon:
                     return
                 if t > env.now:
