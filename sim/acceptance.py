@@ -8,7 +8,8 @@ adds to the logit and is reported in ``Judgement.factors`` (0.0 when it does not
 - ``base``: a plausible but unasked-for operation is rarely welcome (BASE).
 - ``intent_match``: the recommendation carries out a pending intent of a resident (an operation
   they were about to perform within INTENT_HORIZON min): all of it (+INTENT_FULL), part of it
-  (+INTENT_PART x share), or only loosely (same device, equivalent setting: +INTENT_LOOSE).
+  (+INTENT_PART x share + 0.5), all of it plus extras (+INTENT_PART x share), or only loosely
+  (same device, equivalent setting: +INTENT_LOOSE).
   Halved when the intent is more than INTENT_NEAR min away.
 - ``habit_window``: the recommendation is (part of) a habit of a resident who is home and
   awake, and now is within HABIT_NEAR (+HABIT_FULL) or HABIT_FAR (+HABIT_FULL/2) minutes of
@@ -119,6 +120,8 @@ def _intent(tl, t: float, rec: set[Action], types) -> float:
             s = INTENT_FULL
         elif rec <= ia:
             s = INTENT_PART * len(rec) / len(ia) + 0.5
+        elif ia <= rec:  # the plan plus extras the user did not want
+            s = INTENT_PART * len(ia) / len(rec)
         elif all(_loose_in(a, ia, types) for a in rec):
             s = INTENT_LOOSE
         else:

@@ -92,6 +92,8 @@ def test_near_future_intent_and_habit_window_raise_acceptance(day_log):
     j = p_accept(day_log, at(5, 50), CURTAIN_OPEN, describe(CURTAIN_OPEN))
     assert j.factors["intent_match"] == A.INTENT_FULL and j.factors["habit_window"] == A.HABIT_FULL
     assert j.p > 0.9
+    extra = CURTAIN_OPEN + LIGHT_ON  # the plan plus an unwanted action: partly welcome
+    assert p_accept(day_log, at(5, 50), extra, describe(extra)).factors["intent_match"] == A.INTENT_PART / 2
     later = p_accept(day_log, at(13, 0), CURTAIN_OPEN, describe(CURTAIN_OPEN))  # done, and nobody home
     assert later.factors["intent_match"] == 0.0 and later.factors["time_inappropriate"] <= A.REDUNDANT
     assert later.p < 0.05
