@@ -380,6 +380,18 @@ class SimulatorTruth:
             out[k] = float(np.mean([p_accept(log, r["time"], rec.actions, d).p for d in texts]))
         return out
 
+    def check(self, rows: Sequence[Row], tol: float = 1e-6) -> None:
+        """Raise unless the re-simulated homes reproduce every logged ``p_accept`` (same simulator)."""
+        recs = [Rec(parse_actions(r["shown"]), r["description"], 1.0) for r in rows]
+        p = self._p(rows, recs, own=True)
+        bad = [i for i, r in enumerate(rows) if abs(p[i] - float(r["p_accept"])) > tol]
+        if bad:
+            r = rows[bad[0]]
+            raise ValueError(f"the re-simulated homes do not reproduce the logged p_accept for {len(bad)} of "
+                             f"{len(rows)} feedback rows (first: home {r['home_id']} at {r['time']}: "
+                             f"{p[bad[0]]:.4f} vs {float(r['p_accept']):.4f}); the dataset was made by another "
+                             "simulator version: regenerate it, or use --mode live")
+
     def __call__(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
         return self._p(rows, recs, own=False)
 
@@ -561,6 +573,8 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
     except FileNotFoundError:
         fit_rows = rows
     recs = policy.recommend(rows)
+    if truth is not None and cfg.mode == "replay" and hasattr(truth, "check"):
+        truth.check(rows)
     p_true = truth(rows, recs) if truth is not None and cfg.mode == "replay" else None
     own = getattr(truth, "own", None)
     p_own = own(rows, recs) if own is not None and cfg.mode == "replay" else None

@@ -196,6 +196,9 @@ def test_resimulated_truth_reproduces_logged_p_accept(generated):
         assert r["description"] in {describe(rec.actions, s) for s in range(N_STYLES)}
     by_style = [truth.own(rows, [Rec(x.actions, describe(x.actions, s), 1.0) for x in recs]) for s in range(N_STYLES)]
     assert truth(rows, recs) == pytest.approx(np.mean(by_style, axis=0))
+    truth.check(rows)  # a dataset of this simulator version passes
+    with pytest.raises(ValueError, match="1 of .* another simulator version"):
+        truth.check([{**rows[0], "p_accept": rows[0]["p_accept"] / 2 + 0.01}, *rows[1:]])
 
 
 def test_cli_replay_baseline_end_to_end(generated, tmp_path):
