@@ -15,7 +15,7 @@ import streamlit as st
 from app.browse import DEMO_CACHE, BrowseError, ensure_demo_data, homes, operations, subsets, summarize_dataset
 
 ss = st.session_state
-st.title("🗂️ Dataset browser")
+st.title("Dataset browser")
 st.text_input("Dataset directory", value=os.environ.get("HOMEPILOT_DATA", ""), key="data_dir",
               help=f"Written by `homepilot generate`; empty = a tiny dataset generated in {DEMO_CACHE}.")
 root = (ss.data_dir or "").strip()
@@ -50,7 +50,10 @@ st.dataframe(counts)
 
 tab_homes, tab_ops, tab_sub, tab_card = st.tabs(["Homes", "Operations", "Sub-datasets", "Card"])
 with tab_homes:
-    st.dataframe(pd.DataFrame(home_rows), hide_index=True) if home_rows else st.caption("No homes config.")
+    if home_rows:
+        st.dataframe(pd.DataFrame(home_rows), hide_index=True)
+    else:
+        st.caption("No homes config.")
 with tab_ops:
     ids = [h["home_id"] for h in home_rows]
     splits = list(summary.rows.get("operations", {}))

@@ -77,7 +77,7 @@ def on_threshold() -> None:
 
 # ---------------------------------------------------------------- setup
 
-st.title("🏠 HomePilot: live home")
+st.title("HomePilot: live home")
 with st.sidebar:
     st.subheader("Home")
     st.number_input("Seed", min_value=0, value=0, step=1, key="live_seed",
@@ -114,9 +114,11 @@ st.caption(f"Home {home.home_id}: {home.n_devices} devices in {len(home.rooms)} 
 # ---------------------------------------------------------------- controls
 
 c = st.columns([1, 1, 1, 2, 2, 3])
-c[0].button("▶ Play", key="live_play", on_click=on_play, disabled=ss.live_playing or session.finished)
-c[1].button("⏸ Pause", key="live_pause", on_click=on_pause, disabled=not ss.live_playing)
-c[2].button("⏭ Step", key="live_step", on_click=on_step, disabled=session.finished,
+c[0].button("Play", icon=":material/play_arrow:", key="live_play", on_click=on_play,
+            disabled=ss.live_playing or session.finished)
+c[1].button("Pause", icon=":material/pause:", key="live_pause", on_click=on_pause,
+            disabled=not ss.live_playing)
+c[2].button("Step", icon=":material/skip_next:", key="live_step", on_click=on_step, disabled=session.finished,
             help="Run the home to the next decision point.")
 c[3].selectbox("Speed", list(SPEEDS), index=1, key="live_speed", label_visibility="collapsed")
 c[4].toggle("Auto-answer", key="live_auto", help="The simulated user answers instead of you.")
@@ -140,8 +142,8 @@ def show_recommendation(s: LiveSession) -> None:
     st.code(serialize_actions(sug.actions), language=None)
     st.progress(sug.confidence, text=f"confidence {sug.confidence:.2f} (gate {s.threshold:.2f})")
     if sug.attributes:
-        st.dataframe(pd.DataFrame([{"action": str(a), **p} for a, p in zip(sug.actions, sug.attributes, strict=False)]),
-                     hide_index=True)
+        rows = [{"action": str(a), **p} for a, p in zip(sug.actions, sug.attributes, strict=False)]
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
     else:
         st.caption("Attribute probabilities: none (the frequency baseline has no model probabilities).")
     if d.exposed:
@@ -149,8 +151,10 @@ def show_recommendation(s: LiveSession) -> None:
     else:
         st.warning("Withheld: confidence is below the gate, the user never sees it.")
     b = st.columns(2)
-    b[0].button("✅ Accept", key="live_accept", on_click=on_answer, args=(True,), disabled=not d.awaiting)
-    b[1].button("❌ Reject", key="live_reject", on_click=on_answer, args=(False,), disabled=not d.awaiting)
+    b[0].button("Accept", icon=":material/check:", key="live_accept", type="primary", on_click=on_answer,
+                args=(True,), disabled=not d.awaiting)
+    b[1].button("Reject", icon=":material/close:", key="live_reject", on_click=on_answer, args=(False,),
+                disabled=not d.awaiting)
     if d.answer:
         st.write(f"Answer: **{d.answer}** by {d.by}.")
     with st.expander("What the simulated user thinks"):
@@ -168,6 +172,11 @@ def show_metrics(s: LiveSession) -> None:
     k[3].metric("Accepted", f"{m['accepted']} of {m['answered']}")
 
 
+def device_line(d: dict) -> str:
+    kind = "" if d["device"] == d["type"] else f" ({d['type']})"
+    return f"- **{d['device']}**{kind}: {d['state'].replace('=', ' ')}"
+
+
 def show_home(s: LiveSession) -> None:
     snap = s.home.snapshot()
     out = snap.get("outdoor", {})
@@ -179,8 +188,7 @@ def show_home(s: LiveSession) -> None:
         with cols[i % 3].container(border=True):
             st.markdown(f"**{r['label']}**")
             st.caption(" · ".join(r["sensors"].values()))
-            if r["devices"]:
-                st.dataframe(pd.DataFrame(r["devices"]), hide_index=True)
+            st.markdown("\n".join(device_line(d) for d in r["devices"]) or "_no devices_")
     people = snap.get("people", {})
     if people:
         st.caption("People: " + "; ".join(f"{u} ({p['persona']}) {p['where']} in {p['room']}"
@@ -191,6 +199,9 @@ def show_charts(s: LiveSession) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Exposure vs acceptance by threshold** (Fig. 7a)")
+        if not s.decisions:
+            st.caption("No decision points yet.")
+            return
         curve = pd.DataFrame(s.exposure_curve()).set_index("threshold")
         st.line_chart(curve)
         at = min(s.exposure_curve(), key=lambda p: abs(p["threshold"] - s.threshold))
@@ -234,10 +245,16 @@ def live_panel() -> None:
     t1, t2 = st.tabs(["People's operations", "Decision points"])
     with t1:
         rows = timeline_rows(s.home.log.operations)
-        st.dataframe(pd.DataFrame(rows), hide_index=True) if rows else st.caption("No operations yet.")
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        else:
+            st.caption("No operations yet.")
     with t2:
         rows = decision_rows(s.decisions)
-        st.dataframe(pd.DataFrame(rows), hide_index=True) if rows else st.caption("No decision points yet.")
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        else:
+            st.caption("No decision points yet.")
     show_charts(s)
 
 

@@ -15,7 +15,7 @@ from agent.report import METRIC_NAMES, METRICS
 from app.browse import BrowseError, curve_rows, load_report, subset_rows, whole_rows
 
 ss = st.session_state
-st.title("📊 Evaluation report")
+st.title("Evaluation report")
 st.text_input("Report directory", value=os.environ.get("HOMEPILOT_REPORT", ""), key="report_dir",
               help="Written by `homepilot evaluate` or `homepilot quickstart` (report.json, report.md, PNGs).")
 root = (ss.report_dir or "").strip()

@@ -248,9 +248,15 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def _clean(at: AppTest) -> None:
+    """No exception, and no object leaked onto the page by Streamlit's magic (a bare expression)."""
+    assert not at.exception
+    assert not at.get("help"), "an expression statement was rendered by Streamlit magic"
+
+
 def _live(app_env) -> AppTest:
     at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT).run()
-    assert not at.exception
+    _clean(at)
     return at
 
 
@@ -279,11 +285,13 @@ def test_live_step_accept_changes_the_metrics(app_env):
     s = at.session_state["live_session"]
     n_ops = len(s.home.log.operations)
     at.button(key="live_accept").click().run()
-    assert not at.exception
+    _clean(at)
     assert _metric(at, "Acceptance rate") == "100%"
     assert _metric(at, "Accepted").startswith("1 of 1")
     assert len(at.session_state["live_session"].home.log.operations) == n_ops + 1
     assert at.button(key="live_accept").disabled
+    a = s.decisions[-1].suggestion.actions[-1]  # the room card shows the device in its new state
+    assert any(f"**{a.device}**" in m.value and f"{a.field} {a.value}" in m.value for m in at.markdown)
 
 
 def test_live_reject_path(app_env):
@@ -347,7 +355,8 @@ def test_dataset_page_generates_a_tiny_dataset_and_browses_it(app_env):
     at.selectbox(key="data_split").set_value("test").run()
     assert not at.exception
     at.selectbox(key="data_sub_config").set_value("feedback").run()
-    assert not at.exception and not at.error
+    _clean(at)
+    assert not at.error
     assert len(at.dataframe) >= 3  # counts, homes, operations
 
 
@@ -367,7 +376,8 @@ def test_report_page_tables_and_corrupt_report(app_env, monkeypatch):
     monkeypatch.setenv("HOMEPILOT_REPORT", str(rep))
     at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT).run()
     at.switch_page("pages/report_viewer.py").run()
-    assert not at.exception and not at.error
+    _clean(at)
+    assert not at.error
     assert at.dataframe[0].value["method"].tolist() == ["frequency", "homepilot"]
     at.selectbox(key="report_metric").set_value("rule").run()
     assert at.dataframe[1].value["1-5"].tolist() == [0.15, 0.35]
