@@ -68,9 +68,10 @@ class CGCConfig:
     """Hyper-parameters of the CGC baseline (model and training)."""
 
     seed: int = 0  # torch.manual_seed and the shuffling generator
-    epochs: int = 8  # passes over the training examples
-    batch_size: int = 64  # contexts per optimiser step
-    lr: float = 3e-3  # AdamW learning rate
+    epochs: int = 20  # passes over the training examples (at least; see min_steps)
+    min_steps: int = 120  # more epochs when the data is small, so that training takes >= this many steps
+    batch_size: int = 256  # examples per optimiser step (large: per-step overhead dominates on CPU)
+    lr: float = 5e-3  # AdamW peak learning rate (one-cycle schedule)
     weight_decay: float = 1e-4  # AdamW weight decay
     d_model: int = 64  # width of embeddings, history Transformer and encoders
     d_expert: int = 64  # output width of every expert
@@ -79,7 +80,8 @@ class CGCConfig:
     n_heads: int = 4  # attention heads of the history Transformer
     n_layers: int = 1  # history Transformer layers
     history_actions: int = 16  # last K history actions encoded (ops flattened into actions)
-    dropout: float = 0.1  # dropout in the Transformer, experts and towers
+    dropout: float = 0.05  # dropout in the history Transformer and the experts (not in the per-device
+    # encoder/towers: sampling masks over (batch, devices, ...) cost a quarter of a CPU step)
     label_actions: str = "all"  # "all": one example per label action; "first": the first only
     field_threshold: float | None = None  # extra fields of a chosen device at p(f|d) >= this; None = off
     device_threshold: float | None = None  # extra devices at p(d) >= this; None = off
@@ -94,6 +96,8 @@ class CGCConfig:
                      "history_actions", "num_threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"CGCConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_steps < 0:
+            raise ValueError(f"CGCConfig.min_steps must be >= 0, got {self.min_steps}")
         if self.n_task_experts < 0:
             raise ValueError(f"CGCConfig.n_task_experts must be >= 0, got {self.n_task_experts}")
         if self.d_model % self.n_heads:
@@ -298,7 +302,8 @@ def featurize(contexts: Sequence[tuple[Prompt, Types]], vocab: Vocab, history_ac
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_hidden, d_out))
+    drop = [nn.Dropout(dropout)] if dropout > 0 else []
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), *drop, nn.Linear(d_hidden, d_out))
 
 
 class CGCLayer(nn.Module):
@@ -341,10 +346,10 @@ class CGCNet(nn.Module):
         self.history = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.user = _mlp(N_USER, d, d, p)
         self.cgc = CGCLayer(2 * d, e, 3, cfg.n_shared_experts, cfg.n_task_experts, p)
-        self.device_enc = _mlp(N_DEV + d, d, e, p)
-        self.device_tower = _mlp(2 * e, e, 1, p)
-        self.field_tower = _mlp(2 * e + d, e, 1, p)
-        self.value_tower = _mlp(2 * e + d, e, n_values, p)
+        self.device_enc = _mlp(N_DEV + d, d, e, 0.0)
+        self.device_tower = _mlp(2 * e, e, 1, 0.0)
+        self.field_tower = _mlp(2 * e + d, e, 1, 0.0)
+        self.value_tower = _mlp(2 * e + d, e, n_values, 0.0)
         self.register_buffer("value_mask", torch.from_numpy(value_mask), persistent=False)
 
     def encode(self, b: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -111,12 +111,14 @@ def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[A
     feats = model.featurize(contexts)
     opt = torch.optim.AdamW(model.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n = len(ctx_ix)
-    steps = config.epochs * ((n + config.batch_size - 1) // config.batch_size)
+    per_epoch = (n + config.batch_size - 1) // config.batch_size
+    epochs = max(config.epochs, -(-config.min_steps // per_epoch))  # ceil: small data gets more epochs
+    steps = epochs * per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.1)
     y = torch.from_numpy(ys)
     losses = []
     model.net.train()
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for start in range(0, n, config.batch_size):
@@ -131,10 +133,10 @@ def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[A
             total += loss.item() * len(idx)
         losses.append(total / n)
         if log is not None:
-            log(f"cgc epoch {epoch + 1}/{config.epochs} loss {losses[-1]:.4f}")
+            log(f"cgc epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
     model.net.eval()
     model.stats = {"rows": len(contexts), "examples": n, "skipped_label_actions": skipped,
-                   "epoch_loss": [round(x, 5) for x in losses], "train_seconds": round(time.perf_counter() - t0, 2),
+                   "epochs": epochs, "steps": steps, "epoch_loss": [round(x, 5) for x in losses[-20:]], "train_seconds": round(time.perf_counter() - t0, 2),
                    "values": len(vocab.values), "parameters": sum(p.numel() for p in model.net.parameters())}
     return model
 

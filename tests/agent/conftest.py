@@ -90,3 +90,13 @@ def routine_splits(n_homes: int = 4, days: int = 8, test_days: int = 2, seed: in
 def tiny_sft_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset dir whose sft label is determined by the time of day (see module docstring)."""
     return write_sft_dataset(tmp_path_factory.mktemp("tiny_sft"), routine_splits())
+
+
+@pytest.fixture(scope="session")
+def tiny_preset_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulator's ``tiny`` preset (``homepilot generate --preset tiny``), generated once per session."""
+    from sim.dataset import DatasetConfig, build
+
+    out = tmp_path_factory.mktemp("tiny_preset") / "data"
+    build(DatasetConfig(out=str(out), preset="tiny", seed=0, workers=1))
+    return out

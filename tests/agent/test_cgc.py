@@ -38,7 +38,7 @@ def test_set(tiny_sft_dataset):
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(d_model=30, n_heads=4), dict(dropout=1.0), dict(lr=0.0),
                                  dict(label_actions="some"), dict(field_threshold=0.0),
                                  dict(device_threshold=1.5), dict(val_fraction=0.5), dict(max_rows=0),
-                                 dict(n_task_experts=-1)])
+                                 dict(n_task_experts=-1), dict(min_steps=-1)])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match=next(iter(bad)) if "d_model" not in bad else "divisible"):
         CGCConfig(**bad)
@@ -83,13 +83,13 @@ def test_joint_distribution_is_normalised_over_legal_candidates(trained, test_se
 
 
 def test_training_is_deterministic(tiny_sft_dataset):
-    cfg = CGCConfig(epochs=2, max_rows=40, seed=7, num_threads=1)
+    cfg = CGCConfig(epochs=2, min_steps=0, max_rows=40, seed=7, num_threads=1)
     threads = torch.get_num_threads()
     a, b = train_cgc(tiny_sft_dataset, cfg), train_cgc(tiny_sft_dataset, cfg)
     sa, sb = a.net.state_dict(), b.net.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert torch.get_num_threads() == threads  # the thread count is restored after training
-    c = train_cgc(tiny_sft_dataset, CGCConfig(epochs=2, max_rows=40, seed=8))
+    c = train_cgc(tiny_sft_dataset, CGCConfig(epochs=2, min_steps=0, max_rows=40, seed=8))
     assert not all(torch.equal(sa[k], c.net.state_dict()[k]) for k in sa)
 
 
@@ -116,3 +116,16 @@ def test_bad_input_is_named(tmp_path, trained):
     prompt = Prompt(history=(), time=datetime(2026, 4, 1, 7), environment=(), devices=(("kitchen", "kettle"),))
     with pytest.raises(CatalogError, match="kitchen/kettle"):
         trained.predict(prompt, {})
+
+
+def test_cgc_trains_and_scores_on_tiny_preset(tiny_preset_dataset):
+    model = train_cgc(tiny_preset_dataset, CGCConfig(seed=0))
+    assert model.stats["rows"] > 0 and model.stats["skipped_label_actions"] == 0
+    assert model.stats["steps"] >= CGCConfig().min_steps  # small data: more epochs, not fewer steps
+    rows = read_sft_rows(tiny_preset_dataset, "test") + read_sft_rows(tiny_preset_dataset, "test_unseen")
+    contexts, labels = [context_from_row(r) for r in rows], [label_from_row(r) for r in rows]
+    preds = model.predict_batch(contexts)
+    assert all(is_legal_action(a, p, t) for (p, t), pred in zip(contexts, preds, strict=True) for a in pred.actions)
+    cgc = score(labels, [p.actions for p in preds])
+    rand = score(labels, RandomLegalBaseline(seed=0).predict_batch(contexts))
+    assert cgc["em_acc"] > rand["em_acc"] and cgc["lm_f1"] > rand["lm_f1"] and cgc["rule"] > rand["rule"], (cgc, rand)
