@@ -114,11 +114,11 @@ def suggestion_from(rec: Any) -> Suggestion:
 class ModelAdvisor:
     """A trained run: ``agent.recommender.Recommender.from_run(run)``."""
 
-    def __init__(self, run: str) -> None:
+    def __init__(self, run: str, config: Any = None) -> None:
         from agent.recommender import Recommender
 
         self.name = f"model {run}"
-        self.recommender = Recommender.from_run(run)
+        self.recommender = Recommender.from_run(run, config)  # config: agent.recommender.RecommenderConfig
 
     def suggest(self, context: Any) -> Suggestion:
         return suggestion_from(self.recommender.recommend(context))

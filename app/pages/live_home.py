@@ -139,6 +139,8 @@ def show_recommendation(s: LiveSession) -> None:
         st.info(f"No recommendation: {sug.reason}")
         return
     st.markdown(f"**{sug.description}**")
+    if sug.reason:
+        st.caption(f"Recommender: {sug.reason}")
     st.code(serialize_actions(sug.actions), language=None)
     st.progress(sug.confidence, text=f"confidence {sug.confidence:.2f} (gate {s.threshold:.2f})")
     if sug.attributes:

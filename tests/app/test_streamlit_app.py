@@ -386,3 +386,48 @@ def test_report_page_tables_and_corrupt_report(app_env, monkeypatch):
     at.text_input(key="report_dir").set_value(str(rep)).run()
     assert not at.exception
     assert any("JSON object" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- a trained run (tiny random model)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    pytest.importorskip("torch")
+    from tests.agent.test_decoding import tiny_llama, toy_tokenizer
+
+    run = tmp_path_factory.mktemp("run")
+    tok = toy_tokenizer()
+    tiny_llama(tok, hidden=32, layers=1).save_pretrained(run / "model")
+    tok.save_pretrained(run / "model")
+    (run / "config.json").write_text(json.dumps({"order": "action-first"}))
+    return run
+
+
+def test_a_model_run_recommends_legal_actions_with_attribute_probabilities(tiny_run):
+    from agent.recommender import RecommenderConfig
+    from app.live_state import ModelAdvisor
+
+    adv = ModelAdvisor(str(tiny_run), RecommenderConfig(cascade=False, max_desc_tokens=2))
+    s = LiveSession(SessionConfig(seed=0, index=0, days=6, threshold=0.0), advisor_choice=AdvisorChoice(adv))
+    shown = [d for d in (s.step() for _ in range(3)) if d is not None and d.exposed]
+    assert shown and not s.last_error
+    d = shown[-1]
+    s.home.check(d.suggestion.actions)  # legal in this home (raises otherwise)
+    assert len(d.suggestion.attributes) == len(d.suggestion.actions)
+    assert set(d.suggestion.attributes[0]) == {"device", "field", "value"}
+    assert all(0.0 <= p <= 1.0 for p in d.suggestion.attributes[0].values())
+    s.accept()
+    assert s.home.log.operations[-1].actions == d.suggestion.actions
+
+
+def test_live_page_with_a_model_run(app_env, monkeypatch, tiny_run):
+    monkeypatch.setenv("HOMEPILOT_MODEL", str(tiny_run))
+    at = _live(app_env)
+    assert not at.error
+    assert any(f"model {tiny_run}" in i.value for i in at.info)
+    at.button(key="live_step").click().run()
+    _clean(at)
+    assert _metric(at, "Decision points") == "1"
+    reason = at.session_state["live_session"].decisions[0].suggestion.reason  # e.g. "withheld: cascade ..."
+    assert reason and any(reason in x.value for x in [*at.caption, *at.info])
