@@ -277,7 +277,8 @@ def _judged(j: Any) -> tuple[float, dict[str, Any]]:
 class LiveSession:
     """One live home with its advisor and decisions (see the module docstring)."""
 
-    def __init__(self, config: SessionConfig, home: Any = None, advisor_choice: AdvisorChoice | None = None) -> None:
+    def __init__(self, config: SessionConfig, home: Any = None, advisor_choice: AdvisorChoice | None = None,
+                 load_model: Callable[[str], Advisor] = ModelAdvisor) -> None:
         self.config = config
         self.threshold = config.threshold
         self.home = home if home is not None else make_live_home(config)
@@ -286,7 +287,7 @@ class LiveSession:
             self.home.advance(start.replace(hour=0, minute=0, second=0, microsecond=0)
                               + timedelta(days=config.warmup_days))
         self.choice = advisor_choice if advisor_choice is not None else choose_advisor(
-            config.model, self.home.log.operations)
+            config.model, self.home.log.operations, load_model=load_model)
         self.advisor = self.choice.advisor
         self.decisions: list[Decision] = []
         self.finished = False  # the home reached the end of its simulated days

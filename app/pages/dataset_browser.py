@@ -1,8 +1,8 @@
 """Dataset browser: a generated dataset's homes, operations, sub-datasets and card.
 
 A thin shell over ``app.browse``. With no dataset given (``HOMEPILOT_DATA`` empty), a tiny one is
-generated into ``app.browse.DEMO_CACHE`` with a progress bar. Widget keys: data_dir, data_load,
-data_home, data_split, data_sub_config, data_sub_split.
+generated into ``app.browse.DEMO_CACHE`` with a progress bar. Widget keys: data_dir, data_home,
+data_split, data_sub_config, data_sub_split.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import streamlit as st
 from app.live_state import (
     DEFAULT_THRESHOLD,
     LiveSession,
+    ModelAdvisor,
     SessionConfig,
     decision_rows,
     fmt_rate,
@@ -29,6 +30,12 @@ SPEEDS = {"slow (3 s)": 3.0, "normal (1.5 s)": 1.5, "fast (0.5 s)": 0.5}  # seco
 ss = st.session_state
 
 
+@st.cache_resource(show_spinner="Loading the model run...")
+def load_model(run: str) -> ModelAdvisor:
+    """One loaded recommender per run directory, shared by every session (it keeps no per-home state)."""
+    return ModelAdvisor(run)
+
+
 def start_session() -> None:
     """Build a new live home from the setup widgets (errors go to an error box)."""
     ss.live_playing = False
@@ -36,7 +43,7 @@ def start_session() -> None:
     try:
         cfg = SessionConfig(seed=int(ss.live_seed), index=int(ss.live_index), days=int(ss.live_days),
                             model=(ss.live_model or "").strip() or None, threshold=float(ss.live_threshold))
-        ss.live_session = LiveSession(cfg)
+        ss.live_session = LiveSession(cfg, load_model=load_model)
     except Exception as e:  # a bad seed/index or a broken simulator: say so, keep the page alive
         ss.live_session = None
         ss.live_setup_error = f"Could not start the home: {type(e).__name__}: {e}"
@@ -231,6 +238,7 @@ def live_panel() -> None:
         s.tick(auto=bool(ss.live_auto))
         if s.finished:
             ss.live_playing = False
+            st.rerun(scope="app")  # stop the timer and re-enable the controls
     if s.last_error:
         st.error(s.last_error)
     if s.finished:

@@ -320,6 +320,22 @@ def test_live_play_ticks_once_per_run_and_pause_stops(app_env):
     assert _metric(at, "Decision points") == "4"
 
 
+def test_live_play_to_the_end_of_the_home_stops_the_timer(app_env):
+    at = _live(app_env)
+    at.number_input(key="live_days").set_value(3).run()
+    at.button(key="live_start").click().run()
+    at.toggle(key="live_auto").set_value(True).run()
+    at.button(key="live_play").click().run()
+    for _ in range(40):
+        if at.session_state["live_session"].finished:
+            break
+        at.run()
+        _clean(at)
+    assert at.session_state["live_session"].finished and at.session_state["live_playing"] is False
+    assert any("simulated days are over" in i.value for i in at.info)
+    assert at.button(key="live_play").disabled and at.button(key="live_step").disabled
+
+
 def test_live_corrupt_model_shows_an_error_box_and_falls_back(app_env, monkeypatch):
     bad = app_env / "bad_run"
     bad.mkdir()
