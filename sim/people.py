@@ -41,14 +41,14 @@ class Persona:
 
 
 PERSONAS: dict[str, Persona] = {p.name: p for p in (
-    Persona("early_bird", 5.75, 6.75, 21.75, 22.25, True, 7.25, 16.75, 10, 0.5, 0.55, 0.15, 0.3, 1.0),
-    Persona("night_owl", 8.75, 10.5, 25.25, 26.0, True, 9.5, 19.5, 20, 0.6, 0.6, 0.2, 0.3, 1.0),
-    Persona("family_parent", 6.5, 7.75, 23.0, 23.5, True, 7.75, 18.0, 12, 0.6, 0.5, 0.2, 0.35, 1.1),
-    Persona("child", 7.0, 8.25, 21.0, 21.75, True, 7.6, 16.25, 10, 0.0, 0.2, 0.3, 0.5, 0.6),
+    Persona("early_bird", 5.75, 7.5, 21.75, 22.25, True, 7.25, 16.75, 10, 0.5, 0.55, 0.15, 0.3, 1.0),
+    Persona("night_owl", 8.75, 11.0, 25.25, 26.0, True, 9.5, 19.5, 20, 0.6, 0.6, 0.2, 0.3, 1.0),
+    Persona("family_parent", 6.5, 8.5, 23.0, 23.5, True, 7.75, 18.0, 12, 0.6, 0.5, 0.2, 0.35, 1.1),
+    Persona("child", 7.0, 8.75, 21.0, 21.75, True, 7.6, 16.25, 10, 0.0, 0.2, 0.3, 0.5, 0.6),
     Persona("elderly", 6.0, 6.0, 21.25, 21.25, False, 9.5, 11.0, 10, 0.5, 0.2, 0.3, 0.45, 0.9),
-    Persona("remote_worker", 7.5, 8.5, 23.5, 24.25, False, 12.25, 13.0, 15, 0.5, 0.6, 0.25, 0.3, 1.2),
+    Persona("remote_worker", 7.5, 9.25, 23.5, 24.25, False, 12.25, 13.0, 15, 0.5, 0.6, 0.25, 0.3, 1.2),
     Persona("shift_worker", 6.0, 9.0, 22.0, 23.5, True, 6.5, 15.0, 12, 0.4, 0.5, 0.15, 0.4, 0.9, night_shift=True),
-    Persona("student", 8.25, 10.0, 24.75, 25.5, True, 9.0, 17.5, 25, 0.7, 0.7, 0.15, 0.3, 0.9),
+    Persona("student", 8.25, 10.75, 24.75, 25.5, True, 9.0, 17.5, 25, 0.7, 0.7, 0.15, 0.3, 0.9),
 )}
 PREP_BED = 100.0  # minutes between the start of the evening routine and sleep
 ADULT_PERSONAS: tuple[str, ...] = tuple(p for p in PERSONAS if p != "child")
