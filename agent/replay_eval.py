@@ -326,6 +326,13 @@ def generation_config(data: str | Path) -> Any:
     return DatasetConfig(out=str(data), **fp)
 
 
+def home_sim_config(gen: Any, index: int) -> Any:
+    """The ``SimConfig`` the generator used for home ``index`` (unseen homes simulate fewer days)."""
+    from sim.dataset import sim_config
+
+    return sim_config(gen, gen.unseen(index))
+
+
 def home_indices(data: str | Path) -> dict[str, int]:
     """home_id -> simulator index, from the ``homes`` config (every split)."""
     import glob
@@ -352,9 +359,7 @@ class SimulatorTruth:
     """
 
     def __init__(self, data: str | Path) -> None:
-        from sim.dataset import sim_config
-
-        self.sc = sim_config(generation_config(data))
+        self.gen = generation_config(data)
         self.index = home_indices(data)
         self.logs: dict[str, Any] = {}
 
@@ -364,7 +369,8 @@ class SimulatorTruth:
         if home_id not in self.logs:
             if home_id not in self.index:
                 raise ValueError(f"home {home_id!r} of the feedback rows is missing from the homes config")
-            self.logs[home_id] = simulate_home(self.sc, self.index[home_id])
+            i = self.index[home_id]
+            self.logs[home_id] = simulate_home(home_sim_config(self.gen, i), i)
         return self.logs[home_id]
 
     def _p(self, rows: Sequence[Row], recs: Sequence[Rec], own: bool) -> np.ndarray:
@@ -430,20 +436,18 @@ def live_acceptance(cfg: ReplayEvalConfig, policy: Policy) -> dict[str, float]:
     """
     from dataclasses import replace
 
-    from sim.dataset import sim_config
     from sim.envs.live import HomeLiveEnv
 
     gen = generation_config(cfg.data)
-    sc = sim_config(gen)
-    train_days = gen.days - gen.test_days
-    if cfg.split == "train":
-        sc, start = replace(sc, days=train_days), None
-    else:
-        start = gen.cutoff
-        if cfg.live_days:
-            sc = replace(sc, days=train_days + cfg.live_days)
+    start = None if cfg.split == "train" else gen.cutoff
     ps, acc, decisions = [], [], 0
     for home_id, index in split_homes(cfg.data, cfg.split):
+        sc = home_sim_config(gen, index)
+        before = (gen.cutoff.date() - sc.start).days  # simulated days before the test period
+        if cfg.split == "train":
+            sc = replace(sc, days=before)
+        elif cfg.live_days:
+            sc = replace(sc, days=before + cfg.live_days)
         env = HomeLiveEnv(config=sc, index=index, penalty=cfg.penalty)
         obs, info = env.reset(seed=cfg.seed + index, options={"start": start})
         devices = [{"room": d.room, "device": d.name, "type": d.type} for d in env.home.home.devices]
