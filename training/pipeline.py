@@ -27,6 +27,7 @@ from pathlib import Path
 
 import datasets
 import torch
+from accelerate import PartialState
 from transformers.utils import logging as hf_logging
 
 from sim.records import ORDERS
@@ -39,6 +40,15 @@ from training.sft import lora_config, sft
 from training.tokenizer import load_tokenizer, train_tokenizer
 
 STAGES: tuple[str, ...] = ("pretrain", "sft", "dpo")
+
+
+def _is_main() -> bool:
+    """True in the main process of an ``accelerate launch`` (and in a plain run)."""
+    return PartialState().is_main_process
+
+
+def _barrier() -> None:
+    PartialState().wait_for_everyone()
 
 
 @dataclass(frozen=True)
@@ -184,8 +194,10 @@ def _tokenizer(cfg: TrainConfig, corpus: list[str]):
     path = cfg.out / "tokenizer"
     if (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file():
         return load_tokenizer(path)
-    tok = load_tokenizer(cfg.base_model) if cfg.base_model else train_tokenizer(corpus, vocab_size=cfg.vocab_size)
-    tok.save_pretrained(str(path))
+    if _is_main():
+        tok = load_tokenizer(cfg.base_model) if cfg.base_model else train_tokenizer(corpus, vocab_size=cfg.vocab_size)
+        tok.save_pretrained(str(path))
+    _barrier()
     return load_tokenizer(path)
 
 
@@ -227,7 +239,11 @@ def write_model_card(cfg: TrainConfig, info: dict) -> None:
 
 
 def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
-    """Run the configured stages into ``cfg.out``; returns the info written to config.json."""
+    """Run the configured stages into ``cfg.out``; returns the info written to config.json.
+
+    Under ``accelerate launch`` every process runs this; only the main one writes files and the
+    others wait for it (``PartialState.wait_for_everyone``) before reading them.
+    """
     _check_out_dir(cfg)
     datasets.disable_progress_bars()  # progress is the caller's (CLI) business
     hf_logging.disable_progress_bar()
@@ -242,7 +258,8 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
     device = "cpu" if use_cpu else torch.cuda.get_device_name(0)
     info: dict = {**cfg.to_json(), "device": device, "torch_threads": torch.get_num_threads(),
                   "python": platform.python_version(), "stages_run": [], "stages": {}, "vocab_size": len(tok)}
-    (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
+    if _is_main():
+        (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
     lora = lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
     model = None
     for stage in cfg.stages:
@@ -278,19 +295,23 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
                         batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr, epochs=cfg.dpo_epochs,
                         resume=cfg.resume)
             s["margin_after"] = round(preference_margin(model, tok, probe), 4)
-        save_final(model, tok, sdir / "final")
         s.update(_stage_summary(rt.metrics_path, stage), seconds=round(time.perf_counter() - t0, 1))
-        mark_done(sdir, s)
+        if _is_main():
+            save_final(model, tok, sdir / "final")
+            mark_done(sdir, s)
+        _barrier()
         info["stages"][stage] = s
         info["stages_run"].append(stage)
         del model
     last = cfg.stages[-1]
     final = cfg.out / "model"
-    if final.exists():
-        shutil.rmtree(final)
-    shutil.copytree(cfg.out / last / "final", final)
     info["final_from"] = f"{last}/final"
-    info["n_parameters"] = count_parameters(load_model(final))
-    (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
-    write_model_card(cfg, info)
+    info["n_parameters"] = count_parameters(load_model(cfg.out / last / "final"))
+    if _is_main():
+        if final.exists():
+            shutil.rmtree(final)
+        shutil.copytree(cfg.out / last / "final", final)
+        (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
+        write_model_card(cfg, info)
+    _barrier()
     return info

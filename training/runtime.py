@@ -66,30 +66,32 @@ def trainer_args(rt: Runtime, stage_dir: Path, *, learning_rate: float, epochs: 
 
 class MetricsCallback(TrainerCallback):
     """Appends one JSON line per logged step to ``metrics.jsonl``:
-    ``{"stage", "step", "loss", "tokens_per_s", "epoch", "lr", ...}`` (tokens/s over the steps since
-    the previous line; DPO lines also carry TRL's reward margins)."""
+    ``{"stage", "step", "loss", "tokens_per_s", "samples_per_s", "epoch", "lr", ...}`` (rates over the
+    steps since the previous line; a DPO sample is a pair; DPO lines also carry TRL's reward margins)."""
 
     def __init__(self, stage: str, path: Path) -> None:
         self.stage, self.path = stage, path
         self._t = time.perf_counter()
-        self._tokens = 0
+        self._tokens = self._step = 0
 
     def on_train_begin(self, args, state, control, **kw):
-        self._t, self._tokens = time.perf_counter(), state.num_input_tokens_seen
+        self._t, self._tokens, self._step = time.perf_counter(), state.num_input_tokens_seen, state.global_step
 
     def on_log(self, args, state, control, logs=None, **kw):
         logs = logs or {}
-        if "loss" not in logs:  # the end-of-training summary line
+        if "loss" not in logs or not state.is_world_process_zero:  # summary line, or not the main process
             return
         now = time.perf_counter()
         dt = max(now - self._t, 1e-9)
         tokens = state.num_input_tokens_seen - self._tokens
+        samples = (state.global_step - self._step) * args.train_batch_size * args.gradient_accumulation_steps
         row = {"stage": self.stage, "step": state.global_step, "loss": float(logs["loss"]),
-               "tokens_per_s": round(tokens / dt, 1), "epoch": logs.get("epoch"), "lr": logs.get("learning_rate")}
+               "tokens_per_s": round(tokens / dt, 1), "samples_per_s": round(samples / dt, 3),
+               "epoch": logs.get("epoch"), "lr": logs.get("learning_rate")}
         for k, v in logs.items():
             if k.startswith(("rewards/", "logps/")) and isinstance(v, int | float):
                 row[k] = float(v)
-        self._t, self._tokens = now, state.num_input_tokens_seen
+        self._t, self._tokens, self._step = now, state.num_input_tokens_seen, state.global_step
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
 

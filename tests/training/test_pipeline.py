@@ -1,0 +1,164 @@
+"""End to end: all three stages on the tiny dataset with a tiny model, the run directory
+contract, kill -9 + --resume in a subprocess, and a --base-model with its own tokenizer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from training.data import dpo_dataset, pretrain_texts
+from training.dpo import preference_margin
+from training.models import load_model
+from training.pipeline import TrainConfig, main
+from training.tokenizer import is_domain_tokenizer, load_tokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+# tiny sizes: 3 pretrain steps/epoch, 45 SFT rows, 45 DPO pairs
+FAST = dict(vocab_size=400, block_size=128, pretrain_batch_size=8, pretrain_epochs=4, pretrain_tokens=None,
+            sft_batch_size=8, sft_epochs=2, sft_max_rows=32, dpo_batch_size=8, dpo_epochs=1, dpo_max_rows=None,
+            logging_steps=1, save_steps=1000)
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run(tiny_dataset, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run") / "run"
+    seen: list[tuple[str, int, int]] = []
+    info = main(TrainConfig(data=tiny_dataset, out=out, preset="tiny", seed=0, **FAST),
+                progress=lambda s, d, t: seen.append((s, d, t)))
+    info["progress"] = seen
+    return out, info
+
+
+def test_loss_falls_in_every_stage(run):
+    out, _ = run
+    rows = _metrics(out)
+    for stage in ("pretrain", "sft", "dpo"):
+        losses = [r["loss"] for r in rows if r["stage"] == stage]
+        assert len(losses) >= 3, stage
+        assert losses[-1] < losses[0], (stage, losses)
+        assert all(r["tokens_per_s"] > 0 for r in rows if r["stage"] == stage and r["step"] > 1)
+    assert [r["loss"] for r in rows if r["stage"] == "dpo"][0] == pytest.approx(0.6931, abs=1e-3)  # policy == ref
+
+
+def test_dpo_raises_the_preference_margin(run, tiny_dataset):
+    out, info = run
+    tok = load_tokenizer(out / "model")
+    pairs = dpo_dataset(tiny_dataset)
+    before = preference_margin(load_model(out / "sft" / "final"), tok, pairs)
+    after = preference_margin(load_model(out / "dpo" / "final"), tok, pairs)
+    assert after > before
+    assert info["stages"]["dpo"]["margin_after"] > info["stages"]["dpo"]["margin_before"]
+
+
+def test_run_directory_contract(run, tiny_dataset):
+    out, info = run
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["order"] == "action-first" and cfg["stages_run"] == ["pretrain", "sft", "dpo"]
+    assert cfg["preset"] == "tiny" and cfg["block_size"] == 128 and cfg["sft_lr"] == 3e-3  # resolved from preset
+    assert {"stage", "step", "loss", "tokens_per_s"} <= set(_metrics(out)[0])
+    for stage in ("pretrain", "sft", "dpo"):
+        assert (out / stage / "final" / "model.safetensors").is_file()
+    assert (out / "sft" / "adapter" / "adapter_model.safetensors").is_file()
+    model = AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True)
+    dpo_final = load_model(out / "dpo" / "final")
+    assert all(torch.equal(v, dpo_final.state_dict()[k]) for k, v in model.state_dict().items())
+    assert not any("lora" in k for k in model.state_dict())  # LoRA merged into the weights
+    tok = load_tokenizer(out / "model")
+    assert is_domain_tokenizer(out / "model") and isinstance(tok, PreTrainedTokenizerFast)
+    assert len(tok) == model.config.vocab_size == cfg["vocab_size"]
+    card = (out / "model_card.md").read_text()
+    assert "pretrain" in card and "dpo" in card and "LoRA r=16 alpha=32" in card
+    assert info["progress"][-1][0] == "dpo" and info["progress"][-1][1] == info["progress"][-1][2]
+
+
+def test_existing_run_needs_resume(run, tiny_dataset):
+    out, _ = run
+    with pytest.raises(FileExistsError, match="--resume"):
+        main(TrainConfig(data=tiny_dataset, out=out, **FAST))
+    with pytest.raises(ValueError, match="order"):
+        main(TrainConfig(data=tiny_dataset, out=out, order="text-first", resume=True, **FAST))
+
+
+def test_bad_config_fields_are_named(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="stages"):
+        TrainConfig(data=tiny_dataset, out=tmp_path, stages="pretrain,finetune")
+    with pytest.raises(ValueError, match="preset"):
+        TrainConfig(data=tiny_dataset, out=tmp_path, preset="huge")
+    with pytest.raises(ValueError, match="order"):
+        TrainConfig(data=tiny_dataset, out=tmp_path, order="backwards")
+
+
+_CHILD = """
+import sys
+from training.pipeline import TrainConfig, main
+main(TrainConfig(data=sys.argv[1], out=sys.argv[2], stages=("pretrain",), resume=sys.argv[3] == "1",
+                 vocab_size=400, block_size=32, pretrain_batch_size=4, pretrain_epochs=3, pretrain_tokens=None,
+                 logging_steps=1, save_steps=3))
+"""
+
+
+def test_kill_9_then_resume_continues_from_checkpoint(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", _CHILD, str(tiny_dataset), str(out)]
+    child = subprocess.Popen([*cmd, "0"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "pretrain" / "checkpoint-6" / "trainer_state.json").is_file():
+        assert child.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.2)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    killed_at = max(r["step"] for r in _metrics(out))
+    assert not (out / "pretrain" / "final").exists()
+    subprocess.run([*cmd, "1"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    rows = _metrics(out)
+    resumed = rows[[r["step"] for r in rows].index(killed_at) + 1:]
+    ckpt_step = resumed[0]["step"] - 1
+    assert ckpt_step >= 6 and ckpt_step % 3 == 0  # restarted right after a checkpoint, not from step 1
+    total = json.loads((out / "pretrain" / "stage_done.json").read_text())["steps"]
+    assert resumed[-1]["step"] == total and len(resumed) == total - ckpt_step
+    assert AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True) is not None
+
+
+def _foreign_base_model(path: Path, texts: list[str]) -> Path:
+    """A tiny random Llama with its own (non-domain) tokenizer, as a user's --base-model."""
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<eos>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>", unk_token="<unk>")
+    tok.save_pretrained(path)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                      eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    return path
+
+
+def test_base_model_trains_with_its_own_tokenizer(tiny_dataset, tmp_path):
+    base = _foreign_base_model(tmp_path / "base", pretrain_texts(tiny_dataset))
+    out = tmp_path / "run"
+    info = main(TrainConfig(data=tiny_dataset, out=out, base_model=base, stages="pretrain,sft",
+                            **{**FAST, "pretrain_epochs": 1, "sft_epochs": 1, "sft_max_rows": 16,
+                               "sft_max_length": 2048}))
+    assert info["stages_run"] == ["pretrain", "sft"] and info["stages"]["pretrain"]["init"] == str(base)
+    assert not is_domain_tokenizer(out / "model")
+    tok = load_tokenizer(out / "model")
+    assert tok.get_vocab() == load_tokenizer(base).get_vocab() and tok.pad_token == "<eos>"
+    model = AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True)
+    assert model.config.hidden_size == 32
