@@ -98,3 +98,30 @@ def test_config_errors_name_the_field(bad):
     key = next(iter(bad))
     with pytest.raises(ValueError, match=key if key != "days" else "test_days"):
         DatasetConfig(**bad)
+
+
+def test_killed_subprocess_resumes_to_the_same_files(tmp_path):
+    """A real kill: SIGKILL the CLI right after its first shard lands, then re-run the same command."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--preset", "tiny", "--homes", "12", "--days", "4", "--workers", "1"]
+    ref, out = tmp_path / "ref", tmp_path / "D"
+    build(DatasetConfig(out=str(ref), preset="tiny", homes=12, days=4, workers=2))
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "generate", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((out / MARKERS_DIR).glob("*.done")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_done = len(list((out / MARKERS_DIR).glob("*.done")))
+    assert 1 <= n_done < len(DatasetConfig(preset="tiny", homes=12, days=4).shards())
+    r = subprocess.run([sys.executable, "-m", "app.cli", "generate", *args, "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"{n_done} resumed" in r.stdout.replace("\n", " ")
+    a, b = file_hashes(out), file_hashes(ref)
+    assert [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)] == [], (n_done, sorted(a))
