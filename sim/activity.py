@@ -97,18 +97,6 @@ def plan(w: World, steps, due: float | None = None) -> tuple[Action, ...]:
     return tuple(out)
 
 
-def resolve(w: World, user: str, steps) -> list[tuple[str, str, str, str]]:
-    """Resolve climate tokens (``@mode``, ``@target``) from the room's temperature and preferences."""
-    out = []
-    for room, dev, f, v in steps:
-        if v.startswith("@"):
-            pf = w.prefs[user]
-            cold = w.rooms[room].temp < (pf.temp_low + pf.temp_high) / 2
-            v = ("heat" if cold else "cool") if v == "@mode" else str(pf.heat_target if cold else pf.cool_target)
-        out.append((room, dev, f, v))
-    return out
-
-
 # ------------------------------------------------------------------ intents
 
 
@@ -147,7 +135,8 @@ def vary(w: World, acts: list[Action]) -> list[Action]:
     for i, a in enumerate(acts):
         spec = DEVICE_TYPES[w.devices[a.target].type].fields[a.field]
         if spec.is_numeric:
-            x = float(a.value) + spec.step * w.ch.pick((-2, -1, 1, 2)) * (5 if spec.step < 5 and spec.unit == "%" else 1)
+            step = spec.step * (5 if spec.unit == "%" and spec.step < 5 else 1)  # % in 5s: people say "60", not "61"
+            x = float(a.value) + step * w.ch.pick((-2, -1, 1, 2))
             x = min(spec.high, max(spec.low, x))
             acts = list(acts)
             acts[i] = action(a.room, a.device, a.field, format_value(x))
@@ -165,7 +154,7 @@ def fire(w: World, h: Habit, now: float, due: float) -> None:
     """A habit fires: check its condition, plan its actions, register the intent."""
     if not condition(w, h, due):
         return
-    acts = plan(w, resolve(w, h.user, h.steps), due)
+    acts = plan(w, h.steps, due)
     add_intent(w, h.user, h.name, now, due, acts)
 
 

@@ -83,7 +83,7 @@ class FixedChooser(Chooser):
 
 # ---------------------------------------------------------------- habits and intents
 
-Step = tuple[str, str, str, str]  # (room, device, field, value); value may be a token like "@heat"
+Step = tuple[str, str, str, str]  # (room, device, field, value); templates use room roles and @tokens
 
 
 @dataclass(frozen=True)
