@@ -5,9 +5,10 @@ volume and mix (operations per home-day, multi-action and unlogged shares, sourc
 categories), the oracle's and the time-of-day frequency baseline's EM-Acc on the logged
 operations of the held-out week (``agent.metrics.score``; the baseline is fitted on the
 training days), both by device-count bucket, two signal checks (the frequency baseline split by
-weekday/weekend; the most frequent successor of the previous logged operation within an hour), and ``curtain_acceptance_by_hour``: at minutes
-10, 30 and 50 of every hour of every held-out day, the curtain operation the frequency recommender (fitted
-on the training days, restricted to curtain operations) proposes, judged by the acceptance
+weekday/weekend; the most frequent successor of the previous logged operation within an hour),
+and ``curtain_acceptance_by_hour``: at minutes 10, 30 and 50 of every hour of every held-out
+day, the curtain operation the frequency recommender (fitted on the training days, restricted
+to curtain operations) proposes, judged by the acceptance
 model (``sim.acceptance.p_accept``), averaged over homes with a curtain and days.
 
 Writes ``sim_report.json``, ``sim_report.md`` and PNG plots (matplotlib, Agg) into ``out``.
@@ -192,7 +193,8 @@ def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None)
         "frequency_daytype_em_acc": learn["daytype"], "previous_op_em_acc": learn["previous"],
         "curtain_acceptance_by_hour": [sum(c) / len(c) if c else float("nan") for c in curtain],
         "curtain_samples_by_hour": [len(c) for c in curtain],
-        "logging_policy": {"exposures": n_exp, "acceptance_rate": sum(s["accepted"] for s in summaries) / max(1, n_exp)},
+        "logging_policy": {"exposures": n_exp,
+                           "acceptance_rate": sum(s["accepted"] for s in summaries) / max(1, n_exp)},
     }
 
 
@@ -208,7 +210,8 @@ def check_targets(r: dict) -> dict[str, bool]:
 
     return {
         "oracle_em_acc in [0.6, 0.9]": lo <= r["oracle_em_acc"] <= hi,
-        "frequency_em_acc <= 0.75 x oracle": r["frequency_em_acc"] <= TARGETS["frequency_over_oracle_max"] * r["oracle_em_acc"],
+        "frequency_em_acc <= 0.75 x oracle":
+            r["frequency_em_acc"] <= TARGETS["frequency_over_oracle_max"] * r["oracle_em_acc"],
         "oracle accuracy falls from 1-5 to 20+": b["oracle"]["1-5"] > b["oracle"]["20+"],
         "frequency accuracy falls from 1-5 to 20+": b["frequency"]["1-5"] > b["frequency"]["20+"],
         "curtain acceptance: morning (6-9h) > midday (11-15h)": mean(range(6, 10)) > mean(range(11, 16)),

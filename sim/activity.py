@@ -450,8 +450,9 @@ def follow_up(w: World, user: str, acts: tuple[Action, ...]) -> None:
                        (action(a.room, a.device, "volume", format_value(min(100, cur + 5))),))
             return
         if t == "light" and a.field == "power" and a.value == "on" and w.ch.chance(0.15):
+            v = "80" if w.state[a.target].get("brightness") == "50" else "50"
             add_intent(w, user, "followup_light", now, now + w.ch.uniform(5.0, 20.0),
-                       (action(a.room, a.device, "brightness", "50" if w.state[a.target].get("brightness") != "50" else "80"),))
+                       (action(a.room, a.device, "brightness", v),))
             return
 
 

@@ -145,4 +145,5 @@ class LiveHome:
         if user not in w.users:
             raise ValueError(f"user {user!r} not a resident; residents: {', '.join(w.users)}")
         settle_intents(w, actions)
-        return perform(w, user, actions, "app", description=description or describe(actions), logged=True, cause="recommendation")
+        return perform(w, user, actions, "app", description=description or describe(actions), logged=True,
+                       cause="recommendation")

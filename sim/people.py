@@ -87,8 +87,9 @@ def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser,
     """Anchors of one day as (minute after simulation start, anchor), in time order.
 
     Anchors: ``wake``, ``prep_leave`` (10 min before ``leave``), ``leave``, ``return``,
-    ``prep_bed`` (``PREP_BED`` = 100 min before ``sleep``: the evening routine), ``sleep``. A night-shift week (odd weeks for a
-    shift worker) inverts the day: return in the morning, sleep until afternoon, leave at night.
+    ``prep_bed`` (``PREP_BED`` = 100 min before ``sleep``: the evening routine), ``sleep``.
+    A night-shift week (odd weeks for a shift worker) inverts the day: return in the morning,
+    sleep until afternoon, leave at night.
     Optional outings (weekends; errands of those who stay home) are rarer on a rainy or snowy day.
     """
     base = day * 1440.0

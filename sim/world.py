@@ -112,7 +112,8 @@ class World:
         self.users = [f"u{k}" for k in range(len(home.residents))]
         self.personas = {u: PERSONAS[p] for u, p in zip(self.users, home.residents, strict=True)}
         self.prefs = {u: sample_prefs(self.ch) for u in self.users}
-        self.sleep_rooms = {u: sleep_room(home, p, k) for k, (u, p) in enumerate(zip(self.users, home.residents, strict=True))}
+        pairs = list(zip(self.users, home.residents, strict=True))
+        self.sleep_rooms = {u: sleep_room(home, p, k) for k, (u, p) in enumerate(pairs)}
         self.day_rooms = {u: day_room(home, p) for u, p in zip(self.users, home.residents, strict=True)}
         self.habits = make_habits(home, self.users, self.prefs, self.ch)
         self.outdoor = Outdoor(CLIMATES[home.climate_zone], config.start.timetuple().tm_yday - 1, config.days, self.rng)

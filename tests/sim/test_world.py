@@ -99,6 +99,9 @@ def test_events_table_is_iterable_and_exports_the_schema():
     assert sum(e.kind == "action" for e in rows) == n_actions
 
 
+ONE_LIGHT = (DeviceSpec("bedroom", "light", "light"),)
+
+
 def test_bad_config_names_field_and_range():
     with pytest.raises(ValueError, match=r"SimConfig.days must be .*1\.\.3660"):
         SimConfig(days=0)
@@ -109,11 +112,9 @@ def test_bad_config_names_field_and_range():
     with pytest.raises(ValueError, match="SimConfig.start"):
         SimConfig(start="2026-01-05")
     with pytest.raises(ValueError, match="unknown persona 'pirate'"):
-        simulate_home(SimConfig(days=1), 0, home=HomeSpec("h1", 1, ("bedroom",), (DeviceSpec("bedroom", "light", "light"),),
-                                                          ("pirate",)))
+        simulate_home(SimConfig(days=1), 0, home=HomeSpec("h1", 1, ("bedroom",), ONE_LIGHT, ("pirate",)))
     with pytest.raises(ValueError, match="climate_zone"):
-        simulate_home(SimConfig(days=1), 0, home=HomeSpec("h1", 1, ("bedroom",), (DeviceSpec("bedroom", "light", "light"),),
-                                                          ("elderly",), "lunar"))
+        simulate_home(SimConfig(days=1), 0, home=HomeSpec("h1", 1, ("bedroom",), ONE_LIGHT, ("elderly",), "lunar"))
 
 
 def test_homes_span_the_buckets_in_paper_proportions():
