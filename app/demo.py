@@ -40,7 +40,9 @@ def command(cfg: DemoConfig) -> list[str]:
     """The ``streamlit run`` command line for ``cfg``."""
     return [sys.executable, "-m", "streamlit", "run", str(ENTRY), "--server.port", str(cfg.port),
             "--server.address", cfg.address, "--server.headless", str(cfg.headless).lower(),
-            "--browser.gatherUsageStats", "false"]
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",  # a demo, not a dev server: no reruns on file changes
+            "--client.toolbarMode", "minimal"]
 
 
 def environment(cfg: DemoConfig, base: dict[str, str] | None = None) -> dict[str, str]:

@@ -120,7 +120,7 @@ st.caption(f"Home {home.home_id}: {home.n_devices} devices in {len(home.rooms)} 
 
 # ---------------------------------------------------------------- controls
 
-c = st.columns([1, 1, 1, 2, 2, 3])
+c = st.columns([1.2, 1.3, 1.2, 2, 1.8, 3])
 c[0].button("Play", icon=":material/play_arrow:", key="live_play", on_click=on_play,
             disabled=ss.live_playing or session.finished)
 c[1].button("Pause", icon=":material/pause:", key="live_pause", on_click=on_pause,
