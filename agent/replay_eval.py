@@ -41,6 +41,7 @@ from sim.records import Action, parse_actions, serialize_target
 
 Row = Mapping[str, Any]
 MODES = ("replay", "live")
+FEW_MATCHED = 30  # below this many matched points the report warns that intervals are unreliable
 
 
 @dataclass(frozen=True)
@@ -386,17 +387,22 @@ class SimulatorTruth:
             out[k] = float(np.mean([p_accept(log, r["time"], rec.actions, d).p for d in texts]))
         return out
 
-    def check(self, rows: Sequence[Row], tol: float = 1e-6) -> None:
-        """Raise unless the re-simulated homes reproduce every logged ``p_accept`` (same simulator)."""
+    def check(self, rows: Sequence[Row], tol: float = 1e-6, max_bad: float = 0.05) -> float:
+        """Share of the logged ``p_accept`` the re-simulated homes reproduce; raise below 1 - ``max_bad``.
+
+        Row times are stored to the second, so an event within that second of a decision point
+        can make a rare row differ; a larger share means another simulator version made the data.
+        """
         recs = [Rec(parse_actions(r["shown"]), r["description"], 1.0) for r in rows]
         p = self._p(rows, recs, own=True)
         bad = [i for i, r in enumerate(rows) if abs(p[i] - float(r["p_accept"])) > tol]
-        if bad:
+        if len(bad) > max_bad * len(rows):
             r = rows[bad[0]]
             raise ValueError(f"the re-simulated homes do not reproduce the logged p_accept for {len(bad)} of "
                              f"{len(rows)} feedback rows (first: home {r['home_id']} at {r['time']}: "
                              f"{p[bad[0]]:.4f} vs {float(r['p_accept']):.4f}); the dataset was made by another "
                              "simulator version: regenerate it, or use --mode live")
+        return 1.0 - len(bad) / len(rows) if rows else 1.0
 
     def __call__(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
         return self._p(rows, recs, own=False)
@@ -503,6 +509,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| estimate | value | interval | points (matched for replay) | truth inside |", "|---|---|---|---|---|",
         *rows, "",
         f"**Live ground truth** ({report['mode']} mode): {truth_note}", "",
+        *([f"Only {report['n_matched']} exposed recommendations match a logged one (< {FEW_MATCHED}): every "
+           "estimate rests on those few answers and the bootstrap intervals understate the uncertainty "
+           "(DR leans on its reward model).", ""] if report["n_matched"] < FEW_MATCHED else []),
         "## Exposure gate", "",
         "| metric | value |", "|---|---|",
         f"| acceptance rate (judged by HomeReplay-v0) | {_fmt(report['acceptance_rate'])} |",
@@ -577,8 +586,9 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
     except FileNotFoundError:
         fit_rows = rows
     recs = policy.recommend(rows)
+    reproduced = None
     if truth is not None and cfg.mode == "replay" and hasattr(truth, "check"):
-        truth.check(rows)
+        reproduced = truth.check(rows)
     p_true = truth(rows, recs) if truth is not None and cfg.mode == "replay" else None
     own = getattr(truth, "own", None)
     p_own = own(rows, recs) if own is not None and cfg.mode == "replay" else None
@@ -593,6 +603,8 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
                             for k in ("replay", "ips", "snips", "dr")}
     report.update(policy=policy.name, data=str(cfg.data), split=cfg.split, mode=cfg.mode, n_boot=cfg.n_boot,
                   penalty=cfg.penalty, seed=cfg.seed)
+    if reproduced is not None:
+        report["truth_reproduces_log"] = reproduced  # share of logged p_accept the re-simulation reproduces
     return report
 
 

@@ -196,9 +196,11 @@ def test_resimulated_truth_reproduces_logged_p_accept(generated):
         assert r["description"] in {describe(rec.actions, s) for s in range(N_STYLES)}
     by_style = [truth.own(rows, [Rec(x.actions, describe(x.actions, s), 1.0) for x in recs]) for s in range(N_STYLES)]
     assert truth(rows, recs) == pytest.approx(np.mean(by_style, axis=0))
-    truth.check(rows)  # a dataset of this simulator version passes
-    with pytest.raises(ValueError, match="1 of .* another simulator version"):
-        truth.check([{**rows[0], "p_accept": rows[0]["p_accept"] / 2 + 0.01}, *rows[1:]])
+    assert truth.check(rows) == 1.0  # a dataset of this simulator version passes
+    off = [{**r, "p_accept": r["p_accept"] / 2 + 0.01} if i < 2 else r for i, r in enumerate(rows)]
+    assert truth.check(off, max_bad=0.5) == pytest.approx(1 - 2 / len(rows))  # rare boundary rows are tolerated
+    with pytest.raises(ValueError, match="2 of .* another simulator version"):
+        truth.check(off, max_bad=0.01)
 
 
 def test_cli_replay_baseline_end_to_end(generated, tmp_path):
