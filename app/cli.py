@@ -277,15 +277,23 @@ def sim_report(
     out: str = typer.Option("sim_report", help="output directory for sim_report.md/.json and plots"),
     test_days: int = typer.Option(7, help="held-out days after the training days (1..60)"),
     workers: int = typer.Option(1, help="worker processes (results do not depend on it)"),
+    start: str = typer.Option("2026-01-05", help="first simulated day, YYYY-MM-DD (season matters)"),
 ) -> None:
     """Simulate homes and report calibration figures (ops per day, oracle and frequency accuracy)."""
+    import datetime as _dt
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.sim_report import SimReportConfig
     from app.sim_report import main as report_main
 
     try:
-        cfg = SimReportConfig(homes=homes, days=days, seed=seed, out=out, test_days=test_days, workers=workers)
+        try:
+            first = _dt.date.fromisoformat(start)
+        except ValueError:
+            raise ValueError(f"--start must be a date YYYY-MM-DD, got {start!r}") from None
+        cfg = SimReportConfig(homes=homes, days=days, seed=seed, out=out, test_days=test_days, workers=workers,
+                              sim={"start": first})
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:

@@ -176,7 +176,7 @@ def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None)
     curtain = [[p for s in summaries for p in s["curtain"][h]] for h in range(24)]
     n_exp = sum(s["exposures"] for s in summaries)
     return {
-        "config": asdict(cfg),
+        "config": asdict(cfg), "start": str(cfg.sim_config().start),
         "homes": cfg.homes, "home_days": home_days, "n_operations": n_ops, "n_test_samples": len(labels),
         "ops_per_home_day": n_ops / home_days,
         "share_multi_action": sum(s["n_multi"] for s in summaries) / n_ops,
@@ -265,7 +265,7 @@ def _markdown(r: dict, targets: dict[str, bool], plots: list[str]) -> str:
     lines = [
         "# Simulator calibration report", "",
         f"{r['homes']} homes, {r['config']['days']} training days + {r['config']['test_days']} held-out days, "
-        f"seed {r['config']['seed']} ({r['home_days']} home-days, {r['n_operations']} operations, "
+        f"seed {r['config']['seed']}, first day {r['start']} ({r['home_days']} home-days, {r['n_operations']} operations, "
         f"{r['n_test_samples']} held-out test samples).", "",
         "| figure | value |", "|---|---|",
         f"| operations per home-day | {r['ops_per_home_day']:.2f} |",
