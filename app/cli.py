@@ -122,7 +122,7 @@ def train(
         try:
             info = main(cfg, progress)
         except (DatasetError, FileExistsError, FileNotFoundError, ValueError) as e:
-            console.print(f"[red]error:[/red] {e}")
+            typer.echo(f"error: {e}", err=True)  # plain echo: rich would wrap and elide the path
             raise typer.Exit(code=1) from None
     for stage in info["stages_run"]:
         s = info["stages"][stage]

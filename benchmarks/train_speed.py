@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import datasets  # noqa: E402
 import torch  # noqa: E402
 
 from training.data import pretrain_texts  # noqa: E402
@@ -129,6 +130,7 @@ def write_md(res: dict, path: Path) -> None:
 def run(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    datasets.disable_progress_bars()
     res: dict = {"machine": f"{platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}, "
                             f"torch {torch.__version__}", "torch_threads": torch.get_num_threads(),
                  "load_before": os.getloadavg()[0]}
