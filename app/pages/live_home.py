@@ -218,11 +218,14 @@ def show_charts(s: LiveSession) -> None:
                    f"{fmt_rate(at['acceptance_rate'])} (withheld or unanswered: the simulated user's P(accept)).")
     with right:
         st.markdown("**Acceptance by hour of day per category** (Fig. 5)")
-        table = hour_table(s.acceptance_by_hour())
+        by_hour = s.acceptance_by_hour()
+        table = hour_table(by_hour)
         if table:
+            points = pd.DataFrame([{"hour": h, "category": c, "acceptance": a / n, "answered": n}
+                                   for c, row in by_hour.items() for h, (a, n) in enumerate(row) if n])
+            st.scatter_chart(points, x="hour", y="acceptance", color="category", size="answered")
             df = pd.DataFrame(table, index=range(24))
             df.index.name = "hour"
-            st.line_chart(df)
             st.dataframe(df.dropna(how="all").map(lambda x: "" if math.isnan(x) else f"{x:.2f}"))
         else:
             st.caption("No answered recommendations yet.")

@@ -447,3 +447,31 @@ def test_live_page_with_a_model_run(app_env, monkeypatch, tiny_run):
     assert _metric(at, "Decision points") == "1"
     reason = at.session_state["live_session"].decisions[0].suggestion.reason  # e.g. "withheld: cascade ..."
     assert reason and any(reason in x.value for x in [*at.caption, *at.info])
+
+
+# ---------------------------------------------------------------- homepilot demo
+
+
+def test_demo_command_and_environment(tmp_path):
+    from app.demo import ENTRY, DemoConfig, command, environment
+
+    cfg = DemoConfig(model=str(tmp_path), port=8600, headless=True)
+    cmd = command(cfg)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(ENTRY)
+    assert cmd[cmd.index("--server.port") + 1] == "8600" and cmd[cmd.index("--server.headless") + 1] == "true"
+    env = environment(cfg, base={"PYTHONPATH": "/x"})
+    assert env["HOMEPILOT_MODEL"] == str(tmp_path.resolve()) and env["HOMEPILOT_DATA"] == ""
+    assert env["PYTHONPATH"].endswith(":/x") and env["PYTHONPATH"].startswith(str(ENTRY.parent.parent))
+    with pytest.raises(ValueError, match="port"):
+        DemoConfig(port=0)
+    with pytest.raises(ValueError, match="--data .*no such file"):
+        DemoConfig(data=str(tmp_path / "missing"))
+
+
+def test_demo_cli_rejects_a_missing_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    r = CliRunner().invoke(app, ["demo", "--model", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "Invalid value" in r.output and "--model" in r.output  # rich may wrap the rest
