@@ -23,8 +23,8 @@ if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ 
 
 st.set_page_config(page_title="HomePilot", page_icon=":material/home:", layout="wide")
 pages = [
-    st.Page("pages/live_home.py", title="Live home", icon=":material/home:", default=True, url_path="live"),
-    st.Page("pages/dataset_browser.py", title="Dataset browser", icon=":material/table_view:", url_path="data"),
-    st.Page("pages/report_viewer.py", title="Report viewer", icon=":material/monitoring:", url_path="report"),
+    st.Page("pages/live_home.py", title="Live home", icon=":material/home:", default=True),
+    st.Page("pages/dataset_browser.py", title="Dataset browser", icon=":material/table_view:"),
+    st.Page("pages/report_viewer.py", title="Report viewer", icon=":material/monitoring:"),
 ]
 st.navigation(pages).run()
