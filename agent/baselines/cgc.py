@@ -68,10 +68,10 @@ class CGCConfig:
     """Hyper-parameters of the CGC baseline (model and training)."""
 
     seed: int = 0  # torch.manual_seed and the shuffling generator
-    epochs: int = 20  # passes over the training examples (at least; see min_steps)
+    epochs: int = 12  # passes over the training examples (at least; see min_steps)
     min_steps: int = 120  # more epochs when the data is small, so that training takes >= this many steps
     batch_size: int = 256  # examples per optimiser step (large: per-step overhead dominates on CPU)
-    lr: float = 5e-3  # AdamW peak learning rate (one-cycle schedule)
+    lr: float = 8e-3  # AdamW peak learning rate (one-cycle schedule)
     weight_decay: float = 1e-4  # AdamW weight decay
     d_model: int = 64  # width of embeddings, history Transformer and encoders
     d_expert: int = 64  # output width of every expert
