@@ -246,3 +246,29 @@ def test_cli_replay_bad_input(tmp_path):
     assert res.exit_code == 1 and "feedback" in res.output
     res = CliRunner().invoke(app, ["replay", "--data", str(tmp_path), "--out", "o", "--threshold", "2"])
     assert res.exit_code == 1 and "threshold" in res.output
+
+
+def test_recommender_policy_builds_contexts_and_keeps_its_gate():
+    from types import SimpleNamespace
+
+    from agent.context import Context
+    from agent.replay_eval import RecommenderPolicy
+
+    seen = []
+
+    class FakeRecommender:
+        def recommend_batch(self, contexts):
+            seen.extend(contexts)
+            return [SimpleNamespace(actions=OPS[0][0], description="Turn on the bedroom light", confidence=0.65,
+                                    exposed=i % 2 == 0) for i in range(len(contexts))]
+
+    policy = RecommenderPolicy.__new__(RecommenderPolicy)
+    policy.name, policy.model = "run:fake", FakeRecommender()
+    rows = order_rows(synthetic_rows(3, 1))
+    recs = policy.recommend(rows)
+    assert all(isinstance(c, Context) for c in seen) and len(seen) == 3
+    assert seen[0].types == {(r, d): t for r, d, t in DEVICES} and seen[0].time == rows[0]["time"]
+    assert [r.exposed for r in recs] == [True, False, True] and recs[0].confidence == 0.65
+    cfg = ReplayEvalConfig(data="x", out="x", n_boot=0, threshold=0.9)  # the policy's own gate wins
+    rep = evaluate(rows, recs, None, cfg, RewardModel().fit(rows), np.random.default_rng(0))
+    assert rep["n_exposed"] == 2
