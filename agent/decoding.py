@@ -412,7 +412,7 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
                   else [float(t) for t in device_threshold])
     ids, am = encode_left_padded(tokenizer, prompts)
     rows = [_Row(r, constraint.grammar.start(r)) for r in roots]
-    pad = int(ids[0, 0]) if (am[:, 0] == 0).any() else constraint.vocab.eos_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else constraint.vocab.eos_id
     done_bias = torch.full((constraint.vocab.size,), float("-inf"))
     done_bias[pad] = 0.0
     pos = _positions(am)
