@@ -22,7 +22,7 @@ import json
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,9 @@ class HiddenTruth:
         from sim.dataset import DatasetConfig, sim_config
 
         known = set(DatasetConfig.__dataclass_fields__)
-        cfg = DatasetConfig(**{k: v for k, v in generation.items() if k in known})
+        fields = {k: v for k, v in generation.items() if k in known}
+        fields["start"] = date.fromisoformat(str(fields["start"]))  # the manifest stores ISO text
+        cfg = DatasetConfig(**fields)
         self._sim_config = sim_config(cfg)
         module, func = cfg.simulator.split(":")
         import importlib
