@@ -181,7 +181,7 @@ def generated(tmp_path_factory):
 
 
 def test_resimulated_truth_reproduces_logged_p_accept(generated):
-    from agent.replay_eval import SimulatorTruth
+    from agent.replay_truth import SimulatorTruth
     from sim.describe import N_STYLES, describe
     from sim.envs.replay import read_feedback
     from sim.records import parse_actions
