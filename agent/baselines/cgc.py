@@ -15,25 +15,27 @@ Inputs (all read from the parsed prompt and the home's device types, see ``candi
   embeddings, the readings of its room, whether/when/how often it appears in the history and
   the last (field, value) set on it there.
 
-Candidate scoring. The legal candidates are devices x fields x values (``candidates``). The
-model factorises them: log p(device) + log p(field | device) + log p(value | device, field),
-each a softmax masked to what is legal (the home's devices; the type's fields; the values the
-catalogue allows on that field). **Value vocabulary**: every enum value of the catalogue plus
-every numeric value seen in the training split (labels and histories); numeric grid points never
-seen in training are not predicted (a light's 100 brightness steps collapse to the few people
-actually use).
+Tasks and candidates. About a third of the simulator's labels are multi-action, mostly several
+fields of one device (``power on`` + ``mode heat``), sometimes a second device (plug + AC). So
+the field task classifies the device's *field set* (which fields are operated together: every
+single field, plus every multi-field set some training label used on one device of that type),
+and the value task classifies, for each field of the set, its value given device, set and field.
+The legal candidates of a home are devices x field sets x values, scored as
+log p(device) + log p(set | device) + sum over the set's fields of log p(value | device, set,
+field), each softmax masked to what is legal (the home's devices; the type's field sets; the
+values the catalogue allows on that field). **Value vocabulary**: every enum value of the
+catalogue, each numeric field's default and every numeric value seen in the training split
+(labels and histories); numeric
+grid points never seen in training are not predicted (a light's 100 brightness steps collapse to
+the few people actually use). Training gives one example per home-device a label operates, so
+p(device) learns the share of a label's devices.
 
-Bundles. About a third of the simulator's labels are multi-action, mostly several fields of one
-device (``power on`` + ``mode heat``), sometimes a second device (plug + AC). Training gives one
-example per label action, so p(device) learns the share of label actions on each device and
-p(field | device) the share of that device's actions on each field. Decoding: the argmax legal
-action (device d1, field f1, best value); plus every other field f of a chosen device with
-p(f | d) >= ``field_threshold``; plus every other device with p(d) >= ``device_threshold``
-(its best field and, by the same rule, its extra fields). Each field takes its argmax value.
-With ``tune_thresholds`` both thresholds are chosen on a held-out share of the train rows to
-maximise EM-Acc (None = off is among the choices). Confidence = p(d1) x sum of p(f | d1) over
-d1's chosen fields x the product of their value probabilities; for a single action that is the
-product of the three softmax probabilities.
+Prediction: the argmax candidate, plus, for every other device with p(device) >=
+``device_threshold``, its own best set and values (cross-device bundles). With
+``tune_thresholds`` the threshold (or None = off) is chosen on a held-out share of the train rows
+to maximise EM-Acc. Confidence = the argmax candidate's probability: p(device) x p(set | device)
+x the product of its value probabilities (for a single action, the product of the three softmax
+probabilities).
 
 Training lives in ``agent.baselines.cgc_train`` (``train_cgc``); this module holds the config,
 the vocabulary and featurisation, the torch module and the ``CGCModel`` wrapper.
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -54,7 +56,7 @@ import torch
 from torch import nn
 
 from agent.baselines.candidates import Types, home_devices
-from sim.catalog import DEVICE_TYPES, INDICATORS, OUTDOOR, WEATHER, device_type
+from sim.catalog import DEVICE_TYPES, INDICATORS, OUTDOOR, WEATHER, CatalogError, device_type
 from sim.records import Action, Prompt
 
 PAD, UNK = "<pad>", "<unk>"
@@ -83,10 +85,9 @@ class CGCConfig:
     dropout: float = 0.05  # dropout in the history Transformer and the experts (not in the per-device
     # encoder/towers: sampling masks over (batch, devices, ...) cost a quarter of a CPU step)
     label_actions: str = "all"  # "all": one example per label action; "first": the first only
-    field_threshold: float | None = None  # extra fields of a chosen device at p(f|d) >= this; None = off
     device_threshold: float | None = None  # extra devices at p(d) >= this; None = off
-    tune_thresholds: bool = True  # choose both thresholds on held-out train rows (overrides the two above)
-    val_fraction: float = 0.1  # share of train rows held out (seeded) for tuning the thresholds
+    tune_thresholds: bool = True  # choose device_threshold on held-out train rows (overrides the above)
+    val_fraction: float = 0.1  # share of train rows held out (seeded) for tuning the threshold
     max_rows: int | None = None  # cap on training rows (first N, in file order); None = all
     num_threads: int = 1  # torch intra-op threads while training/predicting (restored after); the
     # matmuls are tiny, and on a busy 2-core box 2 spinning threads ran ~5x slower than 1
@@ -108,10 +109,8 @@ class CGCConfig:
             raise ValueError(f"CGCConfig needs lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
         if self.label_actions not in ("all", "first"):
             raise ValueError(f"CGCConfig.label_actions must be 'all' or 'first', got {self.label_actions!r}")
-        for name in ("field_threshold", "device_threshold"):
-            x = getattr(self, name)
-            if x is not None and not 0.0 < x <= 1.0:
-                raise ValueError(f"CGCConfig.{name} must be in (0, 1] or None, got {x}")
+        if self.device_threshold is not None and not 0.0 < self.device_threshold <= 1.0:
+            raise ValueError(f"CGCConfig.device_threshold must be in (0, 1] or None, got {self.device_threshold}")
         if not 0.0 <= self.val_fraction < 0.5:
             raise ValueError(f"CGCConfig.val_fraction must be in [0, 0.5), got {self.val_fraction}")
         if self.max_rows is not None and self.max_rows < 1:
@@ -136,45 +135,101 @@ def _index(items: Sequence[str]) -> dict[str, int]:
     return {s: i for i, s in enumerate(items)}
 
 
+def group_by_device(actions: Sequence[Action]) -> dict[tuple[str, str], dict[str, str]]:
+    """Label actions per home-device, first-seen device order: target -> {field: value} (last wins)."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for a in actions:
+        out.setdefault(a.target, {})[a.field] = a.value
+    return out
+
+
 FIELD_KEYS: tuple[str, ...] = (PAD, *(f"{t}.{f}" for t, dt in DEVICE_TYPES.items() for f in dt.fields))
 TYPES: tuple[str, ...] = (PAD, *DEVICE_TYPES)
 CATEGORIES: tuple[str, ...] = (PAD, *sorted({t.category for t in DEVICE_TYPES.values()}))
 ENUM_VALUES: tuple[str, ...] = tuple(dict.fromkeys(
     v for dt in DEVICE_TYPES.values() for f in dt.fields.values() if not f.is_numeric for v in f.values))
+# every numeric field's default, so that each field has at least one legal value in the vocabulary
+NUMERIC_DEFAULTS: tuple[str, ...] = tuple(dict.fromkeys(
+    f.default for dt in DEVICE_TYPES.values() for f in dt.fields.values() if f.is_numeric))
+
+
+def field_set_key(type_name: str, fields: Iterable[str]) -> str:
+    """Canonical key of a set of fields of one device type: ``light:power+brightness`` (catalogue order)."""
+    names = list(DEVICE_TYPES[type_name].fields)
+    chosen = set(fields)
+    unknown = chosen - set(names)
+    if not chosen or unknown:
+        raise CatalogError(f"device type {type_name!r} has no field(s) {sorted(unknown)}; fields: {', '.join(names)}")
+    return f"{type_name}:" + "+".join(n for n in names if n in chosen)
+
+
+SINGLE_SETS: tuple[str, ...] = tuple(field_set_key(t, [f]) for t, dt in DEVICE_TYPES.items() for f in dt.fields)
 
 
 @dataclass
 class Vocab:
     """Names the model embeds. Rooms and device names come from training (unseen -> ``<unk>``);
-    values are the catalogue's enum values plus numeric values seen in training."""
+    values are the catalogue's enum values, numeric defaults and numeric values seen in training; field sets are
+    every single field plus every multi-field set a training label operated on one device."""
 
     rooms: list[str]
     names: list[str]
     values: list[str]
+    field_sets: list[str]
     room_ix: dict[str, int] = field(init=False, repr=False)
     name_ix: dict[str, int] = field(init=False, repr=False)
     value_ix: dict[str, int] = field(init=False, repr=False)
+    set_ix: dict[str, int] = field(init=False, repr=False)
+    type_sets: dict[str, list[int]] = field(init=False, repr=False)  # type -> its field-set ids
 
     def __post_init__(self) -> None:
         for kind in ("rooms", "names", "values"):
             if getattr(self, kind)[:2] != [PAD, UNK]:
                 raise ValueError(f"vocab {kind} must start with {PAD!r}, {UNK!r}")
+        if self.field_sets[:1] != [PAD] or not set(SINGLE_SETS) <= set(self.field_sets):
+            raise ValueError(f"vocab field_sets must start with {PAD!r} and hold every single field of the catalogue")
         self.room_ix, self.name_ix, self.value_ix = _index(self.rooms), _index(self.names), _index(self.values)
+        self.set_ix = _index(self.field_sets)
+        self.type_sets = {t: [] for t in DEVICE_TYPES}
+        for i, key in enumerate(self.field_sets[1:], start=1):
+            t, fields = key.split(":", 1)
+            if t not in DEVICE_TYPES or field_set_key(t, fields.split("+")) != key:
+                raise ValueError(f"vocab field set {key!r} does not fit the catalogue; retrain the model")
+            self.type_sets[t].append(i)
+
+    @property
+    def max_sets(self) -> int:
+        """M: field sets of the type with the most."""
+        return max(len(v) for v in self.type_sets.values())
+
+    def set_slots(self) -> np.ndarray:
+        """(n_sets, S) bool: field slot s (catalogue position) belongs to set k."""
+        out = np.zeros((len(self.field_sets), N_SLOTS), dtype=bool)
+        for k, key in enumerate(self.field_sets[1:], start=1):
+            t, fields = key.split(":", 1)
+            names = list(DEVICE_TYPES[t].fields)
+            for f in fields.split("+"):
+                out[k, names.index(f)] = True
+        return out
 
     @classmethod
     def build(cls, contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]]) -> Vocab:
-        rooms, names, values = {}, {}, dict.fromkeys(ENUM_VALUES)
+        rooms, names, values, sets = {}, {}, dict.fromkeys(ENUM_VALUES + NUMERIC_DEFAULTS), dict.fromkeys(SINGLE_SETS)
         actions = [a for lab in labels for a in lab]
-        for prompt, types in contexts:
+        for (prompt, types), label in zip(contexts, labels, strict=True):
             for room, name in types:
                 rooms[room], names[name] = None, None
             actions += [a for op in prompt.history for a in op.actions]
+            for target, fields in group_by_device(label).items():
+                if target in types:
+                    sets[field_set_key(types[target], fields)] = None
         for a in actions:
             values[a.value] = None
-        return cls([PAD, UNK, *sorted(rooms)], [PAD, UNK, *sorted(names)], [PAD, UNK, *values])
+        return cls([PAD, UNK, *sorted(rooms)], [PAD, UNK, *sorted(names)], [PAD, UNK, *values], [PAD, *sets])
 
     def to_json(self) -> dict:
-        return {"rooms": self.rooms, "names": self.names, "values": self.values, "field_keys": list(FIELD_KEYS)}
+        return {"rooms": self.rooms, "names": self.names, "values": self.values, "field_sets": self.field_sets,
+                "field_keys": list(FIELD_KEYS)}
 
     def value_mask(self) -> np.ndarray:
         """(n_field_keys, n_values) bool: value v is legal on (type, field) k."""
@@ -230,10 +285,11 @@ class Features:
     dev_x: np.ndarray  # (B, D, N_DEV) float32
     dev_mask: np.ndarray  # (B, D) bool
     slot_fk: np.ndarray  # (B, D, S) int64 field key of each field slot, 0 = none
+    dev_sets: np.ndarray  # (B, D, M) int64 field-set ids the device's type can take, 0 = none
     devices: list[tuple[tuple[str, str], ...]]  # the candidate devices of each context, in D order
 
     def tensors(self, idx: np.ndarray | slice = slice(None)) -> dict[str, torch.Tensor]:
-        names = ("user", "hist_ix", "hist_x", "hist_mask", "dev_ix", "dev_x", "dev_mask", "slot_fk")
+        names = ("user", "hist_ix", "hist_x", "hist_mask", "dev_ix", "dev_x", "dev_mask", "slot_fk", "dev_sets")
         return {n: torch.from_numpy(np.ascontiguousarray(getattr(self, n)[idx])) for n in names}
 
 
@@ -245,7 +301,8 @@ def featurize(contexts: Sequence[tuple[Prompt, Types]], vocab: Vocab, history_ac
     f = Features(np.zeros((b, N_USER), np.float32), np.zeros((b, h, 4), np.int64),
                  np.zeros((b, h, N_HIST), np.float32), np.zeros((b, h), bool),
                  np.zeros((b, d_max, 6), np.int64), np.zeros((b, d_max, N_DEV), np.float32),
-                 np.zeros((b, d_max), bool), np.zeros((b, d_max, N_SLOTS), np.int64), devs)
+                 np.zeros((b, d_max), bool), np.zeros((b, d_max, N_SLOTS), np.int64),
+                 np.zeros((b, d_max, vocab.max_sets), np.int64), devs)
     r_ix, n_ix, v_ix = vocab.room_ix, vocab.name_ix, vocab.value_ix
     for i, ((prompt, types), devices) in enumerate(zip(contexts, devs, strict=True)):
         now = prompt.time
@@ -295,6 +352,8 @@ def featurize(contexts: Sequence[tuple[Prompt, Types]], vocab: Vocab, history_ac
             f.dev_mask[i, j] = True
             for s, name in enumerate(DEVICE_TYPES[typ].fields):
                 f.slot_fk[i, j, s] = FK_IX[f"{typ}.{name}"]
+            sets = vocab.type_sets[typ]
+            f.dev_sets[i, j, :len(sets)] = sets
     return f
 
 
@@ -331,7 +390,8 @@ class CGCLayer(nn.Module):
 class CGCNet(nn.Module):
     """User MLP + history Transformer -> CGC -> device / field / value towers over device features."""
 
-    def __init__(self, cfg: CGCConfig, n_rooms: int, n_names: int, n_values: int, value_mask: np.ndarray) -> None:
+    def __init__(self, cfg: CGCConfig, n_rooms: int, n_names: int, n_values: int, value_mask: np.ndarray,
+                 set_slots: np.ndarray) -> None:
         super().__init__()
         d, e, p = cfg.d_model, cfg.d_expert, cfg.dropout
         self.room = nn.Embedding(n_rooms, d, padding_idx=0)
@@ -340,6 +400,7 @@ class CGCNet(nn.Module):
         self.value = nn.Embedding(n_values, d, padding_idx=0)
         self.dtype_ = nn.Embedding(len(TYPES), d, padding_idx=0)
         self.category = nn.Embedding(len(CATEGORIES), d, padding_idx=0)
+        self.fset = nn.Embedding(len(set_slots), d, padding_idx=0)
         self.hist_time = nn.Linear(N_HIST, d)
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, 2 * d, p, batch_first=True)
@@ -349,8 +410,9 @@ class CGCNet(nn.Module):
         self.device_enc = _mlp(N_DEV + d, d, e, 0.0)
         self.device_tower = _mlp(2 * e, e, 1, 0.0)
         self.field_tower = _mlp(2 * e + d, e, 1, 0.0)
-        self.value_tower = _mlp(2 * e + d, e, n_values, 0.0)
+        self.value_tower = _mlp(2 * e + 2 * d, e, n_values, 0.0)
         self.register_buffer("value_mask", torch.from_numpy(value_mask), persistent=False)
+        self.register_buffer("set_slots", torch.from_numpy(set_slots), persistent=False)
 
     def encode(self, b: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Task representations 3 x (B, e) and device encodings (B, D, e)."""
@@ -374,46 +436,52 @@ class CGCNet(nn.Module):
         logits = self.device_tower(x).squeeze(-1).masked_fill(~mask, -1e9)
         return torch.log_softmax(logits, dim=-1)
 
-    def field_logp(self, t: torch.Tensor, dev: torch.Tensor, slot_fk: torch.Tensor) -> torch.Tensor:
-        """(..., S) log p(field slot | device); dev (..., e), slot_fk (..., S), t broadcast to dev."""
-        x = torch.cat([t.expand(*dev.shape[:-1], -1).unsqueeze(-2).expand(*slot_fk.shape, -1),
-                       dev.unsqueeze(-2).expand(*slot_fk.shape, -1), self.fkey(slot_fk)], dim=-1)
-        logits = self.field_tower(x).squeeze(-1).masked_fill(slot_fk == 0, -1e9)
+    def field_logp(self, t: torch.Tensor, dev: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
+        """(..., M) log p(field set | device); dev (..., e), sets (..., M) set ids, t broadcast to dev."""
+        x = torch.cat([t.expand(*dev.shape[:-1], -1).unsqueeze(-2).expand(*sets.shape, -1),
+                       dev.unsqueeze(-2).expand(*sets.shape, -1), self.fset(sets)], dim=-1)
+        logits = self.field_tower(x).squeeze(-1).masked_fill(sets == 0, -1e9)
         return torch.log_softmax(logits, dim=-1)
 
-    def value_logp(self, t: torch.Tensor, dev: torch.Tensor, fk: torch.Tensor) -> torch.Tensor:
-        """(..., V) log p(value | device, field); dev (..., e), fk (...) field keys, t broadcast to dev."""
-        x = torch.cat([t.expand(*dev.shape[:-1], -1), dev, self.fkey(fk)], dim=-1)
+    def value_logp(self, t: torch.Tensor, dev: torch.Tensor, fk: torch.Tensor, fset: torch.Tensor) -> torch.Tensor:
+        """(..., V) log p(value | device, field set, field); dev (..., e), fk/fset (...) ids, t broadcast."""
+        x = torch.cat([t.expand(*dev.shape[:-1], -1), dev, self.fkey(fk), self.fset(fset)], dim=-1)
         logits = self.value_tower(x).masked_fill(~self.value_mask[fk], -1e9)
         return torch.log_softmax(logits, dim=-1)
 
-    def loss(self, b: dict[str, torch.Tensor], dev_y: torch.Tensor, slot_y: torch.Tensor,
+    def loss(self, b: dict[str, torch.Tensor], dev_y: torch.Tensor, set_y: torch.Tensor,
              value_y: torch.Tensor) -> torch.Tensor:
-        """Sum of the three tasks' cross-entropies, teacher-forced on the label's device and field."""
+        """Sum of the three tasks' cross-entropies, teacher-forced on the label's device and field set.
+
+        dev_y (B,) device index; set_y (B,) position among the device's field sets; value_y (B, S)
+        value index per field slot, -100 on slots outside the set."""
         (t_d, t_f, t_v), dev = self.encode(b)
         nll_d = -self.device_logp(t_d, dev, b["dev_mask"]).gather(1, dev_y[:, None]).squeeze(1)
         rows = torch.arange(dev.shape[0])
         dev_true = dev[rows, dev_y]  # (B, e)
-        fk_slots = b["slot_fk"][rows, dev_y]  # (B, S)
-        nll_f = -self.field_logp(t_f.unsqueeze(1), dev_true.unsqueeze(1), fk_slots.unsqueeze(1)).squeeze(1)
-        nll_f = nll_f.gather(1, slot_y[:, None]).squeeze(1)
-        fk_true = fk_slots.gather(1, slot_y[:, None]).squeeze(1)  # (B,)
-        nll_v = -self.value_logp(t_v, dev_true, fk_true).gather(1, value_y[:, None]).squeeze(1)
+        sets = b["dev_sets"][rows, dev_y]  # (B, M)
+        nll_f = -self.field_logp(t_f, dev_true, sets).gather(1, set_y[:, None]).squeeze(1)
+        s = value_y.shape[1]
+        set_id = sets.gather(1, set_y[:, None]).expand(-1, s)  # (B, S)
+        dev_s = dev_true.unsqueeze(1).expand(-1, s, -1)  # (B, S, e)
+        lp_v = self.value_logp(t_v.unsqueeze(1), dev_s, b["slot_fk"][rows, dev_y], set_id)  # (B, S, V)
+        nll_v = nn.functional.nll_loss(lp_v.flatten(0, 1), value_y.flatten(), ignore_index=-100,
+                                       reduction="none").view(-1, s).sum(1)
         return (nll_d + nll_f + nll_v).mean()
 
     def task_logp(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """log p(device) (B, D), log p(field | device) (B, D, S), log p(value | device, field) (B, D, S, V)."""
+        """log p(device) (B, D), log p(field set | device) (B, D, M), log p(value | device, set, field)
+        (B, D, M, S, V)."""
         (t_d, t_f, t_v), dev = self.encode(b)
         lp_d = self.device_logp(t_d, dev, b["dev_mask"])
-        lp_f = self.field_logp(t_f.unsqueeze(1), dev, b["slot_fk"])
-        dev_s = dev.unsqueeze(2).expand(-1, -1, b["slot_fk"].shape[-1], -1)  # (B, D, S, e)
-        lp_v = self.value_logp(t_v[:, None, None, :], dev_s, b["slot_fk"])
+        lp_f = self.field_logp(t_f.unsqueeze(1), dev, b["dev_sets"])
+        s = b["slot_fk"].shape[-1]
+        shape = (*b["dev_sets"].shape, s)  # (B, D, M, S)
+        dev_ms = dev[:, :, None, None, :].expand(*shape, -1)
+        fk = b["slot_fk"].unsqueeze(2).expand(shape)
+        fset = b["dev_sets"].unsqueeze(-1).expand(shape)
+        lp_v = self.value_logp(t_v[:, None, None, None, :], dev_ms, fk, fset)
         return lp_d, lp_f, lp_v
-
-    def joint_logp(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, D, S, V) log p(device) + log p(field | device) + log p(value | device, field); illegal ~ -1e9."""
-        lp_d, lp_f, lp_v = self.task_logp(b)
-        return lp_d[..., None, None] + lp_f[..., None] + lp_v
 
 
 # ---------------------------------------------------------------- the recommender
@@ -429,38 +497,34 @@ class CGCPrediction:
 
 @dataclass(frozen=True)
 class TaskProbs:
-    """One context's task probabilities over its D candidate devices and S field slots."""
+    """One context's task probabilities over its D candidate devices, M field sets and S field slots."""
 
     devices: tuple[tuple[str, str], ...]  # (D,) candidate (room, device), prompt order
     p_device: np.ndarray  # (D,) p(device)
-    p_field: np.ndarray  # (D, S) p(field slot | device), 0 on empty slots
-    value: np.ndarray  # (D, S) int: argmax value index per (device, slot)
-    p_value: np.ndarray  # (D, S) its probability
+    p_set: np.ndarray  # (D, M) p(field set | device), 0 on padding
+    set_ids: np.ndarray  # (D, M) field-set ids (vocab), 0 = padding
+    value: np.ndarray  # (D, M, S) argmax value index per (device, set, slot)
+    p_value: np.ndarray  # (D, M, S) its probability
 
 
-def decode(tp: TaskProbs, types: Types, values: Sequence[str], field_threshold: float | None,
+def decode(tp: TaskProbs, types: Types, vocab: Vocab, set_slots: np.ndarray,
            device_threshold: float | None) -> CGCPrediction:
     """Actions and confidence from task probabilities (the bundle rule of the module docstring)."""
-    joint = tp.p_device[:, None] * tp.p_field * tp.p_value  # (D, S) best-value joint probability
-    d1, f1 = np.unravel_index(int(np.argmax(joint)), joint.shape)
-    chosen = [int(d1)]
+    in_set = set_slots[tp.set_ids]  # (D, M, S) bool
+    p_vals = np.where(in_set, tp.p_value, 1.0).prod(axis=-1)  # (D, M) product over the set's fields
+    joint = tp.p_device[:, None] * tp.p_set * p_vals  # (D, M)
+    d1, m1 = np.unravel_index(int(np.argmax(joint)), joint.shape)
+    chosen = [(int(d1), int(m1))]
     if device_threshold is not None:
-        chosen += [int(d) for d in np.argsort(-tp.p_device, kind="stable")
+        chosen += [(int(d), int(np.argmax(joint[d]))) for d in np.argsort(-tp.p_device, kind="stable")
                    if d != d1 and tp.p_device[d] >= device_threshold]
     actions: list[Action] = []
-    conf = 0.0
-    for d in chosen:
-        first = int(f1) if d == d1 else int(np.argmax(tp.p_field[d] * tp.p_value[d]))
-        slots = [first]
-        if field_threshold is not None:
-            slots += [f for f in range(tp.p_field.shape[1]) if f != first and tp.p_field[d, f] >= field_threshold]
+    for d, m in chosen:
         room, device = tp.devices[d]
         names = list(DEVICE_TYPES[types[(room, device)]].fields)
-        for f in sorted(slots):  # catalogue field order: power before its settings
-            actions.append(Action(room, device, names[f], values[int(tp.value[d, f])]))
-        if d == d1:
-            conf = float(tp.p_device[d] * tp.p_field[d, slots].sum() * np.prod(tp.p_value[d, slots]))
-    return CGCPrediction(tuple(actions), min(conf, 1.0))
+        for slot in np.flatnonzero(in_set[d, m]):  # catalogue field order: power before its settings
+            actions.append(Action(room, device, names[slot], vocab.values[int(tp.value[d, m, slot])]))
+    return CGCPrediction(tuple(actions), float(min(joint[d1, m1], 1.0)))
 
 
 WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE = "model.safetensors", "config.json", "vocab.json"
@@ -474,15 +538,16 @@ class CGCModel:
 
     def __init__(self, config: CGCConfig, vocab: Vocab, net: CGCNet | None = None, stats: dict | None = None) -> None:
         self.config, self.vocab = config, vocab
+        self.set_slots = vocab.set_slots()
         self.net = net if net is not None else CGCNet(config, len(vocab.rooms), len(vocab.names), len(vocab.values),
-                                                      vocab.value_mask())
+                                                      vocab.value_mask(), self.set_slots)
         self.stats = dict(stats or {})
 
     def featurize(self, contexts: Sequence[tuple[Prompt, Types]]) -> Features:
         return featurize(contexts, self.vocab, self.config.history_actions)
 
-    def task_probs(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 256) -> list[TaskProbs]:
-        """Per-context task probabilities (eval mode, no grad)."""
+    def task_probs(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 32) -> list[TaskProbs]:
+        """Per-context task probabilities (eval mode, no grad; batches bound the (B, D, M, S, V) tensor)."""
         out: list[TaskProbs] = []
         with torch_threads(self.config.num_threads), torch.no_grad():
             self.net.eval()
@@ -490,17 +555,16 @@ class CGCModel:
                 feats = self.featurize(contexts[start:start + batch_size])
                 lp_d, lp_f, lp_v = self.net.task_logp(feats.tensors())
                 p_d, p_f = lp_d.exp().numpy(), lp_f.exp().numpy()
-                best_lp, best = lp_v.max(dim=-1)  # (B, D, S)
+                best_lp, best = lp_v.max(dim=-1)  # (B, D, M, S)
                 p_v, best = best_lp.exp().numpy(), best.numpy()
                 for i, devs in enumerate(feats.devices):
                     n = len(devs)
-                    out.append(TaskProbs(devs, p_d[i, :n], p_f[i, :n], best[i, :n], p_v[i, :n]))
+                    out.append(TaskProbs(devs, p_d[i, :n], p_f[i, :n], feats.dev_sets[i, :n], best[i, :n], p_v[i, :n]))
         return out
 
-    def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 256) -> list[CGCPrediction]:
+    def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]], batch_size: int = 32) -> list[CGCPrediction]:
         """Recommended actions and confidence per (prompt, types) context."""
-        c = self.config
-        return [decode(tp, types, self.vocab.values, c.field_threshold, c.device_threshold)
+        return [decode(tp, types, self.vocab, self.set_slots, self.config.device_threshold)
                 for tp, (_, types) in zip(self.task_probs(contexts, batch_size), contexts, strict=True)]
 
     def predict(self, prompt: Prompt, types: Types) -> CGCPrediction:
@@ -528,7 +592,8 @@ class CGCModel:
         raw = json.loads((d / VOCAB_FILE).read_text())
         if raw.get("field_keys") != list(FIELD_KEYS):
             raise ValueError(f"{d / VOCAB_FILE}: field keys differ from the current catalogue; retrain the model")
-        model = cls(config, Vocab(raw["rooms"], raw["names"], raw["values"]), stats=raw.get("stats"))
+        model = cls(config, Vocab(raw["rooms"], raw["names"], raw["values"], raw["field_sets"]),
+                    stats=raw.get("stats"))
         model.net.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
         model.net.eval()
         return model

@@ -3,9 +3,9 @@
 ``train_cgc(data_dir, config)`` reads ``<data_dir>/data/sft/train-*.parquet`` (schema
 ``sim.schema.SCHEMAS["sft"]``), parses each row's prompt and label with the one grammar
 (``sim.records``), and fits ``cgc.CGCNet`` with AdamW on the sum of the three tasks'
-cross-entropies (device, field given the label's device, value given the label's device and
-field). A multi-action label gives one example per action (``label_actions="all"``) or only its
-first (``"first"``). Everything random comes from ``config.seed``.
+cross-entropies (device; field set given the label's device; each field's value given device and
+set). A label gives one example per home-device it operates (``label_actions="all"``) or only
+its first (``"first"``). Everything random comes from ``config.seed``.
 """
 
 from __future__ import annotations
@@ -20,42 +20,57 @@ import numpy as np
 import torch
 
 from agent.baselines.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
-from agent.baselines.cgc import CGCConfig, CGCModel, Vocab, decode, torch_threads
+from agent.baselines.cgc import (
+    N_SLOTS,
+    CGCConfig,
+    CGCModel,
+    Vocab,
+    decode,
+    field_set_key,
+    group_by_device,
+    torch_threads,
+)
 from agent.metrics import score
 from sim.catalog import DEVICE_TYPES, CatalogError, validate
 from sim.records import Action, Prompt
 
 SFT_COLUMNS = ("prompt", "actions", "devices")
-MIN_VAL_ROWS = 10  # fewer held-out rows than this: no tuning, keep the configured thresholds
-FIELD_GRID: tuple[float | None, ...] = (None, 0.5, 0.4, 0.3, 0.2)  # None first: ties keep single actions
-DEVICE_GRID: tuple[float | None, ...] = (None, 0.5, 0.4, 0.3)
+MIN_VAL_ROWS = 10  # fewer held-out rows than this: no tuning, keep the configured threshold
+DEVICE_GRID: tuple[float | None, ...] = (None, 0.5, 0.4, 0.3)  # None first: ties keep one device
+IGNORE = -100  # value target of a field slot outside the label's field set
 
 
-def _targets(action: Action, devices: tuple[tuple[str, str], ...], types: Types,
-             vocab: Vocab) -> tuple[int, int, int] | None:
-    """(device index, field slot, value index) of a label action; None if its device is not a candidate."""
-    if action.target not in devices:
-        return None
-    typ = types[action.target]
-    validate(typ, action.field, action.value)  # CatalogError naming the illegal field/value
-    slot = list(DEVICE_TYPES[typ].fields).index(action.field)
-    return devices.index(action.target), slot, vocab.value_ix[action.value]
+def _targets(target: tuple[str, str], fields: dict[str, str], devices: tuple[tuple[str, str], ...], types: Types,
+             vocab: Vocab) -> list[int]:
+    """[device index, field-set position, value index per slot (-100 outside the set)] of one label device."""
+    typ = types[target]
+    for name, value in fields.items():
+        validate(typ, name, value)  # CatalogError naming the illegal field/value
+    names = list(DEVICE_TYPES[typ].fields)
+    values = [IGNORE] * N_SLOTS
+    for name, value in fields.items():
+        values[names.index(name)] = vocab.value_ix[value]
+    set_pos = vocab.type_sets[typ].index(vocab.set_ix[field_set_key(typ, fields)])
+    return [devices.index(target), set_pos, *values]
 
 
 def examples(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], vocab: Vocab,
              label_actions: str = "all") -> tuple[np.ndarray, np.ndarray, int]:
-    """(context index (N,), targets (N, 3), skipped label actions) for teacher-forced training."""
+    """(context index (N,), targets (N, 2 + S), skipped label devices) for teacher-forced training.
+
+    One example per home-device the label operates (``"first"``: only the first one); its targets are
+    the device, its field set and the value of every field in the set."""
     ctx, ys, skipped = [], [], 0
     for i, ((prompt, types), label) in enumerate(zip(contexts, labels, strict=True)):
         devices = home_devices(prompt, types)
-        for a in label if label_actions == "all" else label[:1]:
-            y = _targets(a, devices, types, vocab)
-            if y is None:
+        groups = list(group_by_device(label).items())
+        for target, fields in groups if label_actions == "all" else groups[:1]:
+            if target not in devices:
                 skipped += 1
                 continue
             ctx.append(i)
-            ys.append(y)
-    return np.asarray(ctx, dtype=np.int64), np.asarray(ys, dtype=np.int64).reshape(-1, 3), skipped
+            ys.append(_targets(target, fields, devices, types, vocab))
+    return np.asarray(ctx, dtype=np.int64), np.asarray(ys, dtype=np.int64).reshape(-1, 2 + N_SLOTS), skipped
 
 
 def train_cgc_on(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[Action]], config: CGCConfig,
@@ -63,8 +78,8 @@ def train_cgc_on(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequ
     """Fit CGC on in-memory (prompt, types) contexts and their label actions (the pure core).
 
     With ``config.tune_thresholds`` (and at least ``MIN_VAL_ROWS`` held-out rows), a seeded
-    ``val_fraction`` of the rows is held out, the network trains on the rest, and the bundle
-    thresholds maximising EM-Acc on the held-out rows are written into the returned model's config.
+    ``val_fraction`` of the rows is held out, the network trains on the rest, and the device
+    threshold maximising EM-Acc on the held-out rows is written into the returned model's config.
     """
     n_val = int(round(config.val_fraction * len(contexts))) if config.tune_thresholds else 0
     if n_val < MIN_VAL_ROWS:
@@ -75,26 +90,24 @@ def train_cgc_on(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequ
     with torch_threads(config.num_threads):
         model = _train([contexts[i] for i in fit], [labels[i] for i in fit], config, log)
     tuned = tune_thresholds(model, [contexts[i] for i in val], [labels[i] for i in val])
-    model.config = replace(config, field_threshold=tuned["field_threshold"], device_threshold=tuned["device_threshold"])
+    model.config = replace(config, device_threshold=tuned["device_threshold"])
     model.stats["tuning"] = tuned
     if log is not None:
-        log(f"cgc thresholds {tuned}")
+        log(f"cgc device threshold {tuned}")
     return model
 
 
 def tune_thresholds(model: CGCModel, contexts: Sequence[tuple[Prompt, Types]],
                     labels: Sequence[Sequence[Action]]) -> dict[str, Any]:
-    """The (field, device) bundle thresholds with the best EM-Acc on these rows (ties: fewer bundles)."""
+    """The device threshold with the best EM-Acc on these rows (ties: fewer bundles)."""
     probs = model.task_probs(contexts)
     best: dict[str, Any] = {}
-    for ft in FIELD_GRID:
-        for dt in DEVICE_GRID:
-            preds = [decode(tp, t, model.vocab.values, ft, dt).actions
-                     for tp, (_, t) in zip(probs, contexts, strict=True)]
-            em = score(labels, preds)["em_acc"]
-            if not best or em > best["val_em_acc"] + 1e-12:
-                best = {"field_threshold": ft, "device_threshold": dt, "val_em_acc": round(em, 4),
-                        "val_rows": len(contexts)}
+    for dt in DEVICE_GRID:
+        preds = [decode(tp, t, model.vocab, model.set_slots, dt).actions
+                 for tp, (_, t) in zip(probs, contexts, strict=True)]
+        em = score(labels, preds)["em_acc"]
+        if not best or em > best["val_em_acc"] + 1e-12:
+            best = {"device_threshold": dt, "val_em_acc": round(em, 4), "val_rows": len(contexts)}
     return best
 
 
@@ -107,7 +120,7 @@ def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[A
     model = CGCModel(config, vocab)
     ctx_ix, ys, skipped = examples(contexts, labels, vocab, config.label_actions)
     if len(ctx_ix) == 0:
-        raise ValueError("no training example: no label action operates a device listed in its prompt")
+        raise ValueError("no training example: no label operates a device listed in its prompt")
     feats = model.featurize(contexts)
     opt = torch.optim.AdamW(model.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n = len(ctx_ix)
@@ -124,7 +137,7 @@ def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[A
         for start in range(0, n, config.batch_size):
             idx = perm[start:start + config.batch_size]
             batch = feats.tensors(ctx_ix[idx.numpy()])
-            loss = model.net.loss(batch, y[idx, 0], y[idx, 1], y[idx, 2])
+            loss = model.net.loss(batch, y[idx, 0], y[idx, 1], y[idx, 2:])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
@@ -135,7 +148,7 @@ def _train(contexts: Sequence[tuple[Prompt, Types]], labels: Sequence[Sequence[A
         if log is not None:
             log(f"cgc epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
     model.net.eval()
-    model.stats = {"rows": len(contexts), "examples": n, "skipped_label_actions": skipped,
+    model.stats = {"rows": len(contexts), "examples": n, "skipped_label_devices": skipped,
                    "epochs": epochs, "steps": steps, "epoch_loss": [round(x, 5) for x in losses[-20:]], "train_seconds": round(time.perf_counter() - t0, 2),
                    "values": len(vocab.values), "parameters": sum(p.numel() for p in model.net.parameters())}
     return model

@@ -36,7 +36,7 @@ def test_set(tiny_sft_dataset):
 
 
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(d_model=30, n_heads=4), dict(dropout=1.0), dict(lr=0.0),
-                                 dict(label_actions="some"), dict(field_threshold=0.0),
+                                 dict(label_actions="some"),
                                  dict(device_threshold=1.5), dict(val_fraction=0.5), dict(max_rows=0),
                                  dict(n_task_experts=-1), dict(min_steps=-1)])
 def test_config_rejects_bad_values(bad):
@@ -55,7 +55,7 @@ def test_cgc_learns_time_of_day_routine_and_beats_random(trained, test_set):
     for (prompt, types), p in zip(contexts, preds, strict=True):
         assert all(is_legal_action(a, prompt, types) for a in p.actions)
         assert 0.0 < p.confidence <= 1.0
-    assert trained.stats["skipped_label_actions"] == 0 and trained.stats["examples"] > trained.stats["rows"]
+    assert trained.stats["skipped_label_devices"] == 0 and trained.stats["examples"] > trained.stats["rows"]
 
 
 def test_prediction_follows_time_of_day_with_empty_history(trained):
@@ -67,19 +67,28 @@ def test_prediction_follows_time_of_day_with_empty_history(trained):
     assert at(22, 0) == Action("bathroom", "bath_warmer", "power", "on")
 
 
-def test_joint_distribution_is_normalised_over_legal_candidates(trained, test_set):
+def test_task_distributions_are_masked_to_legal_candidates(trained, test_set):
     contexts, _ = test_set
-    single = CGCModel(CGCConfig(**{**FAST.__dict__, "device_threshold": None, "field_threshold": None}),
-                      trained.vocab, trained.net)
-    feats = single.featurize(contexts[:8])
+    feats = trained.featurize(contexts[:8])
     with torch.no_grad():
-        p = single.net.joint_logp(feats.tensors()).exp()  # (B, D, S, V)
-    assert torch.allclose(p.sum(dim=(1, 2, 3)), torch.ones(p.shape[0]), atol=1e-4)
-    for i, pred in enumerate(single.predict_batch(contexts[:8])):
-        assert len(pred.actions) == 1
-        assert math.isclose(pred.confidence, float(p[i].max()), rel_tol=1e-4)
-        # probability mass sits only on listed devices (padding devices get none)
-        assert float(p[i, len(feats.devices[i]):].sum()) < 1e-6
+        lp_d, lp_f, lp_v = trained.net.task_logp(feats.tensors())
+    p_d, p_f, p_v = lp_d.exp(), lp_f.exp(), lp_v.exp()  # (B, D), (B, D, M), (B, D, M, S, V)
+    mask = trained.net.value_mask  # (field keys, V)
+    for i, ((_, types), devs) in enumerate(zip(contexts[:8], feats.devices, strict=True)):
+        n = len(devs)
+        assert math.isclose(float(p_d[i, :n].sum()), 1.0, rel_tol=1e-4) and float(p_d[i, n:].sum()) < 1e-6
+        for d, target in enumerate(devs):
+            n_sets = len(trained.vocab.type_sets[types[target]])
+            assert math.isclose(float(p_f[i, d, :n_sets].sum()), 1.0, rel_tol=1e-4)
+            assert float(p_f[i, d, n_sets:].sum()) < 1e-6
+            for slot, fk in enumerate(feats.slot_fk[i, d]):
+                if fk:  # a real field: its value distribution lives on the values the catalogue allows
+                    assert torch.allclose(p_v[i, d, :n_sets, slot].sum(-1), torch.ones(n_sets), atol=1e-4)
+                    assert float(p_v[i, d, :n_sets, slot][:, ~mask[fk]].sum()) < 1e-6
+    single = CGCModel(CGCConfig(**{**FAST.__dict__, "device_threshold": None}), trained.vocab, trained.net)
+    for (prompt, types), pred in zip(contexts[:8], single.predict_batch(contexts[:8]), strict=True):
+        assert len({a.target for a in pred.actions}) == 1  # one device without the threshold
+        assert all(is_legal_action(a, prompt, types) for a in pred.actions)
 
 
 def test_training_is_deterministic(tiny_sft_dataset):
@@ -120,7 +129,7 @@ def test_bad_input_is_named(tmp_path, trained):
 
 def test_cgc_trains_and_scores_on_tiny_preset(tiny_preset_dataset):
     model = train_cgc(tiny_preset_dataset, CGCConfig(seed=0))
-    assert model.stats["rows"] > 0 and model.stats["skipped_label_actions"] == 0
+    assert model.stats["rows"] > 0 and model.stats["skipped_label_devices"] == 0
     assert model.stats["steps"] >= CGCConfig().min_steps  # small data: more epochs, not fewer steps
     rows = read_sft_rows(tiny_preset_dataset, "test") + read_sft_rows(tiny_preset_dataset, "test_unseen")
     contexts, labels = [context_from_row(r) for r in rows], [label_from_row(r) for r in rows]
