@@ -170,6 +170,9 @@ def test_bad_input_abstains_with_a_reason_or_raises(tok, model):
     lenient = Recommender(model, tok, RecommenderConfig(min_history=0, cascade=False))
     rec = lenient.recommend(empty)  # an empty history is fine when asked for
     assert rec.actions and all(a.target in HOME.types() for a in rec.actions)
+    good = Context.from_home(HOME, HISTORY, T0 + timedelta(hours=3))
+    mixed = lenient.recommend_batch([good, lacking, good])  # results stay in input order
+    assert [bool(x.actions) for x in mixed] == [True, False, True] and mixed[0].text == mixed[2].text
 
 
 def test_prompt_string_input_infers_types_from_device_names(tok, model):
