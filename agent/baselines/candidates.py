@@ -37,6 +37,8 @@ def check_types(devices: Iterable[tuple[str, str]], types: Types) -> None:
 def home_devices(prompt: Prompt, types: Types) -> tuple[tuple[str, str], ...]:
     """The candidate home-devices: the prompt's device list (or every typed device if it is empty)."""
     devices = prompt.devices or tuple(types)
+    if not devices:
+        raise ValueError("no candidate device: the prompt lists none and the types mapping is empty")
     check_types(devices, types)
     return tuple(devices)
 

@@ -32,10 +32,8 @@ class RandomLegalBaseline:
         self.rng = np.random.default_rng(self.seed)
 
     def predict(self, prompt: Prompt, types: Types) -> tuple[Action, ...]:
-        """One legal action, ``(action,)``; raises CatalogError for a device with an unknown type."""
-        candidates = legal_actions(prompt, types)
-        if not candidates:
-            raise ValueError("the prompt lists no devices: no legal action to draw")
+        """One legal action, ``(action,)``; CatalogError for a device with an unknown type."""
+        candidates = legal_actions(prompt, types)  # ValueError when there is no candidate device
         return (candidates[int(self.rng.integers(len(candidates)))],)
 
     def predict_batch(self, contexts: list[tuple[Prompt, Types]]) -> list[tuple[Action, ...]]:

@@ -125,6 +125,8 @@ def test_bad_input_is_named(tmp_path, trained):
     prompt = Prompt(history=(), time=datetime(2026, 4, 1, 7), environment=(), devices=(("kitchen", "kettle"),))
     with pytest.raises(CatalogError, match="kitchen/kettle"):
         trained.predict(prompt, {})
+    with pytest.raises(ValueError, match="no candidate device"):
+        trained.predict(Prompt(history=(), time=datetime(2026, 4, 1, 7), environment=(), devices=()), {})
 
 
 def test_cgc_trains_and_scores_on_tiny_preset(tiny_preset_dataset):

@@ -46,6 +46,8 @@ def test_unknown_type_and_untyped_device_are_named():
         legal_actions(_prompt(("kitchen", "t")), {("kitchen", "t"): "toaster"})
     with pytest.raises(CatalogError, match="kitchen/kettle"):
         legal_actions(_prompt(("kitchen", "kettle")), {})
+    with pytest.raises(ValueError, match="no candidate device"):
+        RandomLegalBaseline(0).predict(_prompt(), {})
 
 
 def test_random_legal_is_seeded_legal_and_uniform():
