@@ -14,7 +14,8 @@ Outcomes and their ``reason`` (prefix before the colon is stable, for reports):
   a ``BadInput`` error names the problem instead;
 - ``abstained: decoding budget ...`` (the token budget ran out before the grammar completed).
 Recommendations are legal by construction (``agent.decoding``); every parsed action is checked
-against the home once more, and a failed check abstains rather than returning it.
+against the home once more, and a failed check abstains rather than returning it. An action the
+model repeats within one recommendation is kept once (with its first occurrence's probabilities).
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ class Recommender:
             actions, desc = parse_target(dec.text, self.config.order)
         except GrammarError as e:  # cannot happen for grammar-valid decoding; never returned as a recommendation
             return replace(_abstain(f"abstained: unparseable completion: {e}"), **base)
+        # a repeated action is legal but says nothing new: keep its first occurrence (and its probabilities)
+        keep = [i for i, a in enumerate(actions) if a not in actions[:i]]
+        if len(keep) < len(actions) and len(probs) == len(actions):
+            actions, probs = tuple(actions[i] for i in keep), [probs[i] for i in keep]
+            base.update(attribute_probs=tuple(probs), eq6=eq6(probs, cc))
         types = {(r, d): t for r, d, t in ctx.legal_devices()}
         for act in actions:
             t = types.get(act.target)

@@ -149,6 +149,15 @@ def test_numeric_value_lowers_the_gate_by_10_percent(tok):
     assert rec.threshold == pytest.approx(0.603) and rec.exposed  # would be withheld at 0.67
 
 
+def test_a_repeated_action_is_kept_once(tok):
+    one = _table()[1:13]  # [ bedroom ] [ light ] [ power ] [ on ]
+    r, _ = _rec(tok, [{}, *one, *one, {"<desc>": L3}, {"</s>": 30.0}])
+    rec = r.recommend(Context.from_home(HOME, HISTORY, T0 + timedelta(hours=2)))
+    assert rec.text.count("[bedroom][light][power][on]") == 2
+    assert rec.actions == (Action("bedroom", "light", "power", "on"),) and len(rec.attribute_probs) == 1
+    assert rec.eq6 == pytest.approx(0.62625)  # the first occurrence's Eq. 6
+
+
 # ---------------------------------------------------------------- bad input
 
 
