@@ -365,6 +365,12 @@ def _cache_of(out):
     return cache if cache is not None else out.past_key_values
 
 
+def _device(model) -> torch.device:
+    """Where the model's weights live (CPU for a weightless stand-in)."""
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 def _positions(am: torch.Tensor) -> torch.Tensor:
     return (am.cumsum(-1) - 1).clamp(min=0)
 
@@ -410,7 +416,8 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
         return []
     thresholds = ([float(device_threshold)] * len(prompts) if isinstance(device_threshold, (int, float))
                   else [float(t) for t in device_threshold])
-    ids, am = encode_left_padded(tokenizer, prompts)
+    dev = _device(model)
+    ids, am = (t.to(dev) for t in encode_left_padded(tokenizer, prompts))
     rows = [_Row(r, constraint.grammar.start(r)) for r in roots]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else constraint.vocab.eos_id
     done_bias = torch.full((constraint.vocab.size,), float("-inf"))
@@ -423,7 +430,7 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
     use_legal = distribution == "legal"
     for _ in range(max_new_tokens):
         masks = [None if r.done else constraint.mask(r.state, r.root) for r in rows]
-        bias = torch.stack([done_bias if m is None else m[1] for m in masks])  # (batch, vocab)
+        bias = torch.stack([done_bias if m is None else m[1] for m in masks]).to(dev)  # (batch, vocab)
         masked = logits + bias
         tok = masked.argmax(-1)  # (batch,)
         p_raw = torch.log_softmax(logits, -1).gather(1, tok[:, None]).exp().squeeze(1).tolist()
@@ -442,7 +449,7 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
         if all(r.done for r in rows):
             break
         feed = tok[:, None]  # rows already done were masked to emit pad
-        am = torch.cat([am, torch.ones((len(rows), 1), dtype=am.dtype)], dim=1)
+        am = torch.cat([am, torch.ones((len(rows), 1), dtype=am.dtype, device=dev)], dim=1)
         out = model(input_ids=feed, attention_mask=am, position_ids=next_pos, use_cache=True, **{cache_kw: past})
         past, logits = _cache_of(out), out.logits[:, -1, :].float()
         next_pos = next_pos + 1
@@ -468,7 +475,9 @@ def score_completions(model, tokenizer, constraint: Constraint, prompts: list[st
     for i, f in enumerate(full):
         ids[i, width - len(f):] = torch.tensor(f)
         am[i, width - len(f):] = 1
-    logits = model(input_ids=ids, attention_mask=am, position_ids=_positions(am)).logits.float()  # (b, seq, V)
+    dev = _device(model)
+    ids, am = ids.to(dev), am.to(dev)
+    logits = model(input_ids=ids, attention_mask=am, position_ids=_positions(am)).logits.float().cpu()  # (b, seq, V)
     out = []
     for i, comp in enumerate(completions):
         row = _Row(roots[i], constraint.grammar.start(roots[i]))
@@ -495,7 +504,7 @@ def generate_beam(model, tokenizer, constraint: Constraint, prompts: list[str], 
     """
     if not prompts:
         return []
-    ids, am = encode_left_padded(tokenizer, prompts)
+    ids, am = (t.to(_device(model)) for t in encode_left_padded(tokenizer, prompts))
     width = ids.shape[1]
     memo: dict[tuple[int, tuple[int, ...]], _Row] = {}
 
