@@ -84,7 +84,7 @@ class CGCConfig:
     history_actions: int = 16  # last K history actions encoded (ops flattened into actions)
     dropout: float = 0.05  # dropout in the history Transformer and the experts (not in the per-device
     # encoder/towers: sampling masks over (batch, devices, ...) cost a quarter of a CPU step)
-    label_actions: str = "all"  # "all": one example per label action; "first": the first only
+    label_actions: str = "all"  # "all": one example per home-device a label operates; "first": the first only
     device_threshold: float | None = None  # extra devices at p(d) >= this; None = off
     tune_thresholds: bool = True  # choose device_threshold on held-out train rows (overrides the above)
     val_fraction: float = 0.1  # share of train rows held out (seeded) for tuning the threshold

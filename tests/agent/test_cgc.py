@@ -21,7 +21,7 @@ from sim.records import Action, Prompt
 
 from .conftest import ROUTINE_DEVICES, routine_splits, write_sft_dataset
 
-FAST = CGCConfig(epochs=30, batch_size=64, seed=0)
+FAST = CGCConfig(epochs=40, min_steps=0, batch_size=64, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,10 @@ def test_bad_input_is_named(tmp_path, trained):
 
 
 def test_cgc_trains_and_scores_on_tiny_preset(tiny_preset_dataset):
-    model = train_cgc(tiny_preset_dataset, CGCConfig(seed=0))
+    config = CGCConfig(seed=0, min_steps=60)  # the defaults, with half the minimum steps (test time)
+    model = train_cgc(tiny_preset_dataset, config)
     assert model.stats["rows"] > 0 and model.stats["skipped_label_devices"] == 0
-    assert model.stats["steps"] >= CGCConfig().min_steps  # small data: more epochs, not fewer steps
+    assert model.stats["steps"] >= config.min_steps > config.epochs  # small data: more epochs, not fewer steps
     rows = read_sft_rows(tiny_preset_dataset, "test") + read_sft_rows(tiny_preset_dataset, "test_unseen")
     contexts, labels = [context_from_row(r) for r in rows], [label_from_row(r) for r in rows]
     preds = model.predict_batch(contexts)
