@@ -424,7 +424,8 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
     done_bias[pad] = 0.0
     pos = _positions(am)
     cache_kw = _cache_kwarg(model)
-    out = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True, logits_to_keep=1)
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    out = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True, **keep)
     past, logits = _cache_of(out), out.logits[:, -1, :].float()  # (batch, vocab)
     next_pos = pos[:, -1:] + 1  # (batch, 1)
     use_legal = distribution == "legal"
