@@ -509,7 +509,7 @@ class TaskProbs:
 
 def decode(tp: TaskProbs, types: Types, vocab: Vocab, set_slots: np.ndarray,
            device_threshold: float | None) -> CGCPrediction:
-    """Actions and confidence from task probabilities (the bundle rule of the module docstring)."""
+    """Actions and confidence from task probabilities (module docstring, Prediction)."""
     in_set = set_slots[tp.set_ids]  # (D, M, S) bool
     p_vals = np.where(in_set, tp.p_value, 1.0).prod(axis=-1)  # (D, M) product over the set's fields
     joint = tp.p_device[:, None] * tp.p_set * p_vals  # (D, M)

@@ -56,6 +56,10 @@ def test_cgc_learns_time_of_day_routine_and_beats_random(trained, test_set):
         assert all(is_legal_action(a, prompt, types) for a in p.actions)
         assert 0.0 < p.confidence <= 1.0
     assert trained.stats["skipped_label_devices"] == 0 and trained.stats["examples"] > trained.stats["rows"]
+    # the 20:00 plug + AC bundle needs the tuned device threshold
+    assert trained.config.device_threshold is not None
+    bundles = [(lab, p) for lab, p in zip(labels, preds, strict=True) if len({a.target for a in lab}) == 2]
+    assert bundles and sum(set(lab) == set(p.actions) for lab, p in bundles) >= 0.5 * len(bundles)
 
 
 def test_prediction_follows_time_of_day_with_empty_history(trained):
