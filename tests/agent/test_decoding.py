@@ -221,3 +221,6 @@ def test_same_inputs_same_outputs(toy):
     a = generate_greedy(model, tok, c, *args, max_desc_tokens=3)
     b = generate_greedy(model, tok, Constraint(tok, Grammar()), *args, max_desc_tokens=3)
     assert [d.text for d in a] == [d.text for d in b]
+    growing = generate_greedy(model, tok, c, *args, max_desc_tokens=3, static_cache=False)  # concatenated KV cache
+    assert [d.text for d in growing] == [d.text for d in a]
+    assert [s.p_raw for s in growing[0].steps] == pytest.approx([s.p_raw for s in a[0].steps], rel=1e-4)
