@@ -69,7 +69,7 @@ def write_dataset(root: Path, n_days: int = 10, seed: int = 0) -> Path:
     sft: dict[str, list] = {k: [] for k in SCHEMAS["sft"].names}
     dpo: dict[str, list] = {k: [] for k in SCHEMAS["dpo"].names}
     for i, op in enumerate(ops[5:], start=5):
-        prompt = prompt_text(ops[:i], op.time, op.environment, devices)
+        prompt = prompt_text(ops[:i], op.time, op.environment, devices, k=4)  # short prompts: fast tests
         cats = sorted({device_type(DEVICES[a.target]).category for a in op.actions})
         for k, v in (("home_id", "h0"), ("user", "u0"), ("time", op.time), ("prompt", prompt),
                      ("completion", serialize_target(op.actions, op.description, "action-first")),
