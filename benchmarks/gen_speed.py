@@ -96,6 +96,7 @@ def main() -> None:
             pretrain_ops = sum(t.count("<op>") for t in _pretrain_texts(Path(cfg.out)))
             res["paper_pretrain_operations"] = pretrain_ops
             res["paper_goal_met"] = seconds <= 120
+            res["paper_test_buckets"] = _test_buckets(Path(cfg.out))  # paper's mix: 970:1037:1650:1225
             print(f"paper preset: {seconds:.1f} s, {res['operations_per_s']} operations/s", flush=True)
     res["load_average_end"] = round(os.getloadavg()[0], 2)  # other work on the box inflates wall times
     (out / "gen_speed.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
@@ -109,6 +110,18 @@ def _pretrain_texts(root: Path):
         yield from pq.read_table(p, columns=["text"]).column("text").to_pylist()
 
 
+def _test_buckets(root: Path) -> dict[str, int]:
+    """SFT test + test_unseen rows per device-count bucket."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    c: Counter = Counter()
+    for p in sorted((root / "data" / "sft").glob("test*.parquet")):
+        c.update(pq.read_table(p, columns=["bucket"]).column("bucket").to_pylist())
+    return {b: c.get(b, 0) for b in ("1-5", "6-10", "11-20", "20+")}
+
+
 def _markdown(res: dict) -> str:
     lines = ["# Dataset generation speed", "", f"Machine: {res['machine']}; 2 workers; medians of {res['repeats']} runs; "
              f"1-min load average {res['load_average_start']} at the start, {res['load_average_end']} at the end.", ""]
@@ -117,7 +130,9 @@ def _markdown(res: dict) -> str:
                   f"{'met' if res['paper_goal_met'] else 'missed'}), {res['paper_preset_cpu_seconds']} CPU s "
                   f"(= {res['paper_preset_cpu_seconds'] / 2:.0f} s on 2 idle cores), {res['operations_per_s']} operations/s, "
                   f"{res['paper_pretrain_operations']} pre-training operations",
-                  "- paper rows: " + ", ".join(f"{k} {v}" for k, v in res["paper_rows"].items())]
+                  "- paper rows: " + ", ".join(f"{k} {v}" for k, v in res["paper_rows"].items()),
+                  "- paper test rows (sft test + test_unseen) per bucket 1-5/6-10/11-20/20+: "
+                  + ":".join(str(v) for v in res["paper_test_buckets"].values()) + " (paper: 970:1037:1650:1225)"]
     lines += [f"- ray / local time ratio ({SIZES[1]} homes x {SCALING_DAYS} days, ray includes its start-up): "
               f"{res['ray_over_local']}", "", "| homes x days | seconds |", "|---|---|"]
     lines[-2:] = ["| homes x days | seconds (wall) | CPU seconds |", "|---|---|---|"]
