@@ -59,7 +59,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
     # them ~ 15k; dpo 62% of sft ~ 9k; test_keep thins the ~13k test rows to ~4.9k in the paper's
     # bucket mix 970:1037:1650:1225 (keep = target / rows the simulator gives per bucket, seed 0)
     "paper": dict(homes=219, days=98, test_days=8, unseen_every=8, homes_per_shard=8, sft_rate=0.11,
-                  dpo_rate=0.62, test_keep={"1-5": 0.709, "6-10": 0.613, "11-20": 0.372, "20+": 0.279},
+                  dpo_rate=0.62, test_keep={"1-5": 0.765, "6-10": 0.53, "11-20": 0.363, "20+": 0.275},
                   sim_options={"app_opens_per_day": 1.0}),
 }
 ENGINES: tuple[str, ...] = ("local", "ray")
