@@ -68,6 +68,7 @@ class RecommenderConfig:
     min_history: int = 1  # fewer logged operations in the window -> bad input; 0 accepts empty histories
     on_bad_input: str = "abstain"  # abstain | raise
     cascade: bool = True  # stop decoding when a device probability falls below its threshold
+    static_cache: bool = True  # greedy: preallocated KV cache (faster steps, same tokens)
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
 
     def __post_init__(self) -> None:
@@ -190,7 +191,7 @@ class Recommender:
                if cfg.cascade else 0.0 for _, ctx, _ in chunk]
         return generate_greedy(self.model, self.tokenizer, self.constraint, prompts, roots,
                                max_desc_tokens=cfg.max_desc_tokens, max_new_tokens=cfg.max_new_tokens,
-                               device_threshold=dev, distribution=cc.distribution)
+                               device_threshold=dev, distribution=cc.distribution, static_cache=cfg.static_cache)
 
     def _judge(self, ctx: Context, dec: Decoded) -> Recommendation:
         """Parse, re-check legality, compute Eq. 6 + fusion, cascade and gate."""
