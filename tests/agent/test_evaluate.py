@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from agent.evaluate import (
-    EvalSample, EvaluateConfig, Prediction, exposure_curve, failure_kind, legal_rate, run_variants, summarize,
+    EvalSample,
+    EvaluateConfig,
+    Prediction,
+    exposure_curve,
+    failure_kind,
+    legal_rate,
+    run_variants,
+    summarize,
 )
 from agent.report import render_markdown, write_report
 from sim.records import Action, Prompt
