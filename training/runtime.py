@@ -77,6 +77,11 @@ class MetricsCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kw):
         self._t, self._tokens, self._step = time.perf_counter(), state.num_input_tokens_seen, state.global_step
 
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= state.max_steps:  # always log the last step (the loss a stage ends on)
+            control.should_log = True
+        return control
+
     def on_log(self, args, state, control, logs=None, **kw):
         logs = logs or {}
         if "loss" not in logs or not state.is_world_process_zero:  # summary line, or not the main process
