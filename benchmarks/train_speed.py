@@ -141,12 +141,17 @@ def run(args: argparse.Namespace) -> dict:
             from sim.dataset import DatasetConfig, build
             build(DatasetConfig(out=str(data), preset="quickstart", seed=0, workers=2))
         res.update(pretrain_vs_plain(data, work, args.steps, args.repeats))
+        _write(res, out)  # the comparison is kept even if the long quickstart run is interrupted
         if not args.skip_quickstart:
             res.update(quickstart_run(data, work))
+            _write(res, out)
+    return res
+
+
+def _write(res: dict, out: Path) -> None:
     res["load_after"] = os.getloadavg()[0]
     (out / "train_speed.json").write_text(json.dumps(res, indent=2))
     write_md(res, out / "train_speed.md")
-    return res
 
 
 if __name__ == "__main__":

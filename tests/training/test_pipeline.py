@@ -150,13 +150,16 @@ def _foreign_base_model(path: Path, texts: list[str]) -> Path:
     return path
 
 
-def test_base_model_trains_with_its_own_tokenizer(tiny_dataset, tmp_path):
+def test_base_model_trains_with_its_own_tokenizer(tiny_dataset, tmp_path, general_text_file):
     base = _foreign_base_model(tmp_path / "base", pretrain_texts(tiny_dataset))
     out = tmp_path / "run"
     info = main(TrainConfig(data=tiny_dataset, out=out, base_model=base, stages="pretrain,sft",
+                            general_text=general_text_file, general_ratio=0.5,
                             **{**FAST, "pretrain_epochs": 1, "sft_epochs": 1, "sft_max_rows": 16,
                                "sft_max_length": 2048}))
     assert info["stages_run"] == ["pretrain", "sft"] and info["stages"]["pretrain"]["init"] == str(base)
+    pre = info["stages"]["pretrain"]
+    assert pre["general_ratio"] == 0.5 and pre["rows"] > len(pretrain_texts(tiny_dataset))  # general text mixed in
     assert not is_domain_tokenizer(out / "model")
     tok = load_tokenizer(out / "model")
     assert tok.get_vocab() == load_tokenizer(base).get_vocab() and tok.pad_token == "<eos>"
