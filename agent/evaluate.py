@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from agent.metrics import bootstrap_ci, per_sample, score_by_subset
 from sim.catalog import CatalogError, inverse, is_legal
-from sim.records import Action, Operation, Prompt, parse_actions, parse_operation, parse_prompt
+from sim.datafiles import logged_operations, read_rows
+from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
 
 Types = dict[tuple[str, str], str]
 
@@ -68,21 +68,6 @@ Predictor = Callable[[Sequence[EvalSample]], list[Prediction]]
 # ---------------------------------------------------------------- loading
 
 
-def _split_files(data_dir: Path, config: str, split: str) -> list[Path]:
-    return sorted((data_dir / "data" / config).glob(f"{split}-*.parquet"))
-
-
-def read_rows(data_dir: str | Path, config: str, split: str, columns: Sequence[str] | None = None) -> list[dict]:
-    """Rows of one config/split; a missing config directory is an error naming it."""
-    root = Path(data_dir)
-    if not (root / "data" / config).is_dir():
-        raise FileNotFoundError(f"{root / 'data' / config}: no '{config}' config in dataset {root}")
-    rows: list[dict] = []
-    for f in _split_files(root, config, split):
-        rows.extend(pq.read_table(f, columns=list(columns) if columns else None).to_pylist())
-    return rows
-
-
 def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_unseen"),
                  max_samples: int | None = None, seed: int = 0) -> list[EvalSample]:
     """Test contexts from the sft config; a seeded subsample of ``max_samples`` keeps dataset order."""
@@ -101,18 +86,6 @@ def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_un
         keep = np.sort(np.random.default_rng(seed).choice(len(out), max_samples, replace=False))
         out = [out[i] for i in keep]
     return out
-
-
-def load_history(data_dir: str | Path) -> dict[str, list[Operation]]:
-    """Every home's logged operations (all splits), by time: what a deployed recommender has seen."""
-    by_home: dict[str, list[Operation]] = {}
-    for split in ("train", "test", "test_unseen"):
-        for r in read_rows(data_dir, "operations", split, ["home_id", "logged", "text"]):
-            if r["logged"]:
-                by_home.setdefault(r["home_id"], []).append(parse_operation(r["text"]))
-    for ops in by_home.values():
-        ops.sort(key=lambda o: o.time)
-    return by_home
 
 
 # ---------------------------------------------------------------- hidden truth (simulated datasets)
@@ -320,7 +293,7 @@ def lm_predictor(model_dir: Path, order: str) -> Predictor:
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
 
-    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False))
+    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0))
 
     def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
@@ -416,7 +389,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
 
     predictors: list[tuple[str, Callable[[], Predictor]]] = []
     if "Frequency" in cfg.baselines:
-        predictors.append(("Frequency", lambda: frequency_predictor(load_history(cfg.data))))
+        predictors.append(("Frequency", lambda: frequency_predictor(logged_operations(cfg.data))))
     if "CGC" in cfg.baselines:
         predictors.append(("CGC", lambda: cgc_predictor(cfg.data, cfg.seed, cfg.out / "cgc")))
     if "Random" in cfg.baselines:

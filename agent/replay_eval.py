@@ -387,23 +387,9 @@ def write_report(report: dict[str, Any], out: str | Path) -> Path:
 
 def train_operations(data: str | Path) -> dict[str, list[Any]]:
     """home_id -> logged train-split operations, from the ``operations`` config."""
-    import glob
+    from sim.datafiles import logged_operations
 
-    import pyarrow.parquet as pq
-
-    from sim.records import Operation
-
-    out: dict[str, list[Any]] = {}
-    for f in sorted(glob.glob(str(Path(data) / "data" / "operations" / "train-*.parquet"))):
-        for r in pq.read_table(f).to_pylist():
-            if not r["logged"]:
-                continue
-            op = Operation(r["time"], parse_actions(r["actions"]), description=r["description"] or "",
-                           home=r["home_id"], user=r["user"] or "", source=r["source"], logged=True)
-            out.setdefault(r["home_id"], []).append(op)
-    for ops in out.values():
-        ops.sort(key=lambda o: o.time)
-    return out
+    return logged_operations(data, ("train",))
 
 
 def load_policy(cfg: ReplayEvalConfig) -> Policy:

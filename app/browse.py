@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.datafiles import split_files
+
 DEMO_CACHE = Path.home() / ".cache" / "homepilot" / "demo_data"  # tiny dataset made when none is given
 
 
@@ -40,10 +42,6 @@ class DatasetSummary:
     @property
     def configs(self) -> list[str]:
         return list(self.rows)
-
-
-def _shards(root: Path, config: str, split: str) -> list[Path]:
-    return sorted((root / "data" / config).glob(f"{split}-*.parquet"))
 
 
 def summarize_dataset(root: str | Path) -> DatasetSummary:
@@ -75,7 +73,7 @@ def read_rows(root: str | Path, config: str, split: str, columns: list[str] | No
     """Rows of one config/split as dicts (shards in name order), optionally filtered and capped."""
     import pyarrow.parquet as pq
 
-    files = _shards(Path(root), config, split)
+    files = split_files(root, config, split)
     if not files:
         raise BrowseError(f"{root} has no shards for config {config!r}, split {split!r}")
     out: list[dict[str, Any]] = []

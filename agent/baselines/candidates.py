@@ -96,18 +96,9 @@ def label_from_row(row: Mapping[str, Any]) -> tuple[Action, ...]:
     return parse_actions(row["actions"])
 
 
-def sft_files(data_dir: str | Path, split: str) -> list[Path]:
-    """The parquet shards of ``data/sft/<split>-*.parquet``; FileNotFoundError naming the pattern if none."""
-    d = Path(data_dir) / "data" / "sft"
-    files = sorted(d.glob(f"{split}-*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"no sft {split} split in {data_dir}: nothing matches {d / f'{split}-*.parquet'}")
-    return files
-
-
 def read_sft_rows(data_dir: str | Path, split: str = "train", columns: Sequence[str] | None = None) -> list[dict]:
-    """Rows of the ``sft`` config's ``split`` as dicts (all columns when ``columns`` is None)."""
-    import pyarrow.parquet as pq
+    """Rows of the ``sft`` config's ``split`` as dicts (all columns when ``columns`` is None);
+    FileNotFoundError naming the pattern if the split has no shards."""
+    from sim.datafiles import read_rows
 
-    tables = [pq.read_table(f, columns=list(columns) if columns else None) for f in sft_files(data_dir, split)]
-    return [row for t in tables for row in t.to_pylist()]
+    return read_rows(data_dir, "sft", split, columns)

@@ -6,7 +6,6 @@ time; the environment never writes to the dataset.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,15 +35,9 @@ def read_feedback(data: str | os.PathLike, split: str) -> list[dict[str, Any]]:
     """Rows of ``<data>/data/feedback/<split>-*.parquet`` as dicts (read-only)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    files = sorted(glob.glob(os.path.join(os.fspath(data), "data", "feedback", f"{split}-*.parquet")))
-    if not files:
-        raise FileNotFoundError(f"no feedback files for split {split!r} under {os.fspath(data)}/data/feedback/")
-    import pyarrow.parquet as pq
+    from sim.datafiles import read_rows
 
-    rows: list[dict[str, Any]] = []
-    for f in files:
-        rows += pq.read_table(f).to_pylist()
-    return rows
+    return read_rows(data, "feedback", split)
 
 
 def _actions_or_empty(text: str) -> tuple[Action, ...]:
