@@ -14,7 +14,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q --no-index "$(LOCAL_TORCH)" 2>/dev/null \
+	$(PY) -m pip install -q --no-deps --no-index "$(LOCAL_TORCH)" 2>/dev/null \
+		&& $(PY) -m pip install -q "$(LOCAL_TORCH)" \
 		&& echo "using the local CPU build $(LOCAL_TORCH)" \
 		|| echo "no local $(LOCAL_TORCH) wheel; pip will choose torch"
 	$(PY) -m pip install -q -e '.[all,dev]'
