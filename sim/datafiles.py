@@ -29,7 +29,7 @@ def read_table(root: str | Path, config: str, split: str, columns: Sequence[str]
     if not cdir.is_dir():
         if not required:
             return None
-        raise FileNotFoundError(f"{cdir}: no '{config}' config in dataset {root}")
+        raise FileNotFoundError(f"no {config} {split} split in {root}: the '{config}' config folder {cdir} is missing")
     files = split_files(root, config, split)
     if not files:
         if not required:
