@@ -172,7 +172,7 @@ def evaluate(
         with console.status("evaluating") as status:
             report = run_evaluate(cfg, lambda m: status.update(f"evaluate: {m}"))
     except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]homepilot evaluate:[/red] {e}")
+        typer.echo(f"homepilot evaluate: {e}", err=True)  # one unwrapped line: paths stay copyable
         raise typer.Exit(code=1) from None
     path = write_report(report, cfg.out)
     _print_whole(report)

@@ -1,4 +1,4 @@
-"""The CLI surface: every subcommand listed; unbuilt ones exit 2 with one honest line."""
+"""The CLI surface: every subcommand listed; bad input exits non-zero with one line naming it."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 
-SUBCOMMANDS = ("generate", "train", "evaluate", "replay", "quickstart", "demo", "sim-report")
+SUBCOMMANDS = ("generate", "validate", "import-log", "train", "evaluate", "replay", "quickstart", "demo", "sim-report")
 
 
 def test_help_lists_every_subcommand():
@@ -27,3 +27,13 @@ def test_sim_imports_without_torch():
             "print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_evaluate_names_a_missing_dataset_and_run(tmp_path):
+    r = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 1 and "not a dataset directory" in r.output
+    (tmp_path / "d" / "data").mkdir(parents=True)
+    r = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "d"), "--runs", str(tmp_path / "norun"),
+                                 "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 1 and "not a training run directory" in r.output
+    assert not (tmp_path / "rep").exists()  # nothing written on bad input
