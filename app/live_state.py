@@ -173,13 +173,13 @@ class LiveSession:
         """The recommender's view of the home now (``agent.context.Context``)."""
         from agent.context import Context
         from sim.dataset_rows import Environment
+        from sim.prompts import context_rooms, history_window
 
         log = self.home.log
-        user = getattr(self.home, "decision_user", None)
-        rooms = list(log.home.rooms[:1])
-        if user is not None and hasattr(self.home, "world"):
-            rooms = [self.home.world.where[user][1]]
-        env = Environment(log.events, log.start).at(self.home.now, rooms)
+        now = self.home.now
+        # the same decision-time readings as the dataset's prompts (sim.prompts: context_rooms)
+        rooms = context_rooms(history_window(log.operations, now), log.home.rooms)
+        env = Environment(log.events, log.start).at(now, rooms, before=True)
         return Context.from_home(log.home, log.operations, self.home.now, env)
 
     # ------------------------------------------------------------ advancing

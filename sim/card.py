@@ -210,8 +210,9 @@ and first-order room physics, residents with persona schedules, time-sensitive h
 environment, conflicting toggles and noise; physical operations may go unlogged. At app-open decision
 points a randomised logging policy shows a recommendation with a known propensity and the simulated user
 accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset_rows`: prompts come from
-`sim.prompts` (the last logged operations strictly before the decision time, the environment and the
-home's devices), completions from the canonical grammar of `sim.records`. DPO negatives follow the
+`sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
+before it for the rooms of the last logged operation and outdoors -- never the predicted operation's own
+readings, which would reveal its room -- and the home's devices), completions from the canonical grammar of `sim.records`. DPO negatives follow the
 paper (Wang et al., 2025, Sec. 3.3): *time* = an action of the home that this user never performed within
 +-1 h of this time of day in their earlier history; *conflict* = the inverse of an action performed on that
 device within the last 10 min (2 min for high-frequency devices). Splits: seen homes' last days form

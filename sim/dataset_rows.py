@@ -11,7 +11,7 @@
 Per config: ``homes`` (one row), ``events`` (raw log rows), ``operations`` (logged and
 unlogged, paper Fig. 2d), ``pretrain`` (train split only: one row per home-day,
 ``serialize_history(day's logged operations, env=True, desc=True)``), ``sft`` (sampled logged
-operations: prompt from ``sim.prompts``, completions from ``serialize_target``), ``dpo``
+operations: decision-time prompt from ``sim.prompts``, completions from ``serialize_target``), ``dpo``
 (train split only: for sampled sft rows, one mined negative each, ``sim.negatives``) and
 ``feedback`` (logged exposures with the label = actions of the user's next logged operation
 within ``spec.feedback_horizon_s``).
@@ -33,7 +33,7 @@ from sim.catalog import OUTDOOR, device_type
 from sim.describe import describe
 from sim.log import Event, EventTable, HomeLog, HomeSpec
 from sim.negatives import NegativeMiner
-from sim.prompts import HISTORY_K, prompt_text
+from sim.prompts import HISTORY_K, context_rooms, prompt_text
 from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation
 from sim.records import serialize_target as target
 from sim.schema import SCHEMAS
@@ -118,10 +118,13 @@ class Environment:
                 vs.append(value)
         self.series = dict(series)
 
-    def at(self, t: datetime, rooms: Sequence[str]) -> tuple[EnvReading, ...]:
+    def at(self, t: datetime, rooms: Sequence[str], before: bool = False) -> tuple[EnvReading, ...]:
         """Readings of each room (temperature, humidity, illuminance) then outdoor (temperature, weather)
-        at or before ``t``: the layout of the simulator's operation environment."""
+        at or before ``t`` (strictly before ``t``'s minute with ``before``: what a decision at ``t``
+        can know): the layout of the simulator's operation environment."""
         minute = (t - self.start).total_seconds() / 60
+        if before:
+            minute = (t.replace(second=0, microsecond=0) - self.start).total_seconds() / 60 - 1e-6
         out = []
         for room, inds in [*((r, ROOM_INDICATORS) for r in dict.fromkeys(rooms)), (OUTDOOR, OUTDOOR_INDICATORS)]:
             for ind in inds:
@@ -197,11 +200,15 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
 
     logged = log.logged_operations
     times = [o.time for o in logged]
+    env = Environment(log.events, log.start)
 
-    def prompt(t: datetime, env: Sequence[EnvReading]) -> str:
+    def prompt(t: datetime) -> str:
+        """The decision-time prompt: history strictly before ``t``, readings known before ``t``
+        (``sim.prompts.context_rooms``; never the predicted operation's own environment)."""
         end = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
         window = logged[max(0, end - spec.history_k):end]
-        return prompt_text(window, t, env, targets, spec.history_k)
+        readings = env.at(t, context_rooms(window, home.rooms), before=True)
+        return prompt_text(window, t, readings, targets, spec.history_k)
 
     # pretrain: one row per home-day of the train period (seen homes only)
     if not spec.unseen:
@@ -233,7 +240,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
             continue
         if u_row >= (spec.sft_rate if split == "train" else keep_test):
             continue
-        p = prompt(op.time, op.environment)
+        p = prompt(op.time)
         completion = target(op.actions, op.description, "action-first")
         out.add("sft", split, home_id=hid, user=op.user, time=op.time, prompt=p, completion=completion,
                 completion_text_first=target(op.actions, op.description, "text-first"),
@@ -248,7 +255,6 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
                             rejected=rejected, negative_kind=neg.kind)
 
     # feedback: logged exposures with their context and the user's next operation as label
-    env = Environment(log.events, log.start)
     horizon = timedelta(seconds=spec.feedback_horizon_s)
     for x in log.exposures:
         split = period(x.time)
@@ -256,9 +262,8 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
             continue
         label_op = _next_op(logged, times, x.time, x.user, horizon)
         label = serialize_actions(label_op.actions) if label_op is not None else ""
-        rooms = [a.room for a in x.shown]
         cats = categories(label_op.actions if label_op is not None else x.shown, types)
-        out.add("feedback", split, home_id=hid, user=x.user, time=x.time, prompt=prompt(x.time, env.at(x.time, rooms)),
+        out.add("feedback", split, home_id=hid, user=x.user, time=x.time, prompt=prompt(x.time),
                 shown=serialize_actions(x.shown), description=x.description, propensity=float(x.propensity),
                 accepted=bool(x.accepted), p_accept=float(x.p_accept), label=label, bucket=home.bucket,
                 categories=cats, devices=devices)

@@ -4,6 +4,12 @@ A prompt (paper Fig. 4) holds the last ``k`` *logged* operations before ``now`` 
 physical operations are history gaps the recommender cannot see), the current time, the
 environment readings and the home's candidate devices. ``prompt_text`` is what the model reads;
 it ends on ``<rec>``.
+
+The environment is what the home knows *at the decision*, never the operation being predicted:
+the latest sensor readings strictly before ``now`` of the rooms named by ``context_rooms`` (the
+rooms of the most recent logged operation in the window, where the household was last active)
+plus outdoor. An operation record's own environment (the readings of *its* rooms) would reveal
+the target room, so it is never put in a prompt.
 """
 
 from __future__ import annotations
@@ -30,6 +36,14 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
         if op.logged:
             out.append(op)
     return tuple(reversed(out))
+
+
+def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tuple[str, ...]:
+    """Rooms whose readings a prompt shows: those of the last operation in ``window`` (in action
+    order), else the home's first room (``rooms``), else none (outdoor only)."""
+    if window:
+        return tuple(dict.fromkeys(a.room for a in window[-1].actions))
+    return tuple(rooms[:1])
 
 
 def make_prompt(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],

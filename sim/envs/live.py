@@ -24,7 +24,7 @@ from sim.envs.common import (
     split_prompt,
     time_features,
 )
-from sim.prompts import HISTORY_K, prompt_text
+from sim.prompts import HISTORY_K, context_rooms, history_window, prompt_text
 from sim.records import EnvReading, Operation
 
 ROOM_INDICATORS = ("temperature", "humidity", "illuminance")  # the dataset prompts' layout (sim.dataset_rows)
@@ -74,8 +74,8 @@ class HomeLiveEnv(gym.Env):
     ## Observation
     The same ``Dict`` as ``HomeReplay-v0``: ``prompt`` (``Text``, built with ``sim.prompts``
     from the home's logged operations, exactly as the dataset's prompts), ``time`` (``Box``
-    int64 (2,): minute of day, weekday), ``environment`` (``Text``, latest readings of each
-    room and outdoors) and ``candidates`` (``Text``, the home's devices ``[room][device]``).
+    int64 (2,): minute of day, weekday), ``environment`` (``Text``, latest readings of the
+    rooms of the last logged operation and outdoors: ``sim.prompts.context_rooms``) and ``candidates`` (``Text``, the home's devices ``[room][device]``).
 
     ## Action
     ``Text``: a recommendation in the canonical grammar (bare actions or ``<act> ... <desc>
@@ -142,8 +142,10 @@ class HomeLiveEnv(gym.Env):
                 self._logged.append(o)
         self._op_pos = len(ops)
         now: datetime = h.now
-        env = self._readings.readings(h.home.rooms)
-        prompt = prompt_text(self._logged[-4 * max(self.history_k, 1):], now, env, self._targets, self.history_k)
+        recent = self._logged[-4 * max(self.history_k, 1):]
+        # the dataset prompts' decision-time readings: the rooms of the last logged operation
+        env = self._readings.readings(context_rooms(history_window(recent, now, self.history_k), h.home.rooms))
+        prompt = prompt_text(recent, now, env, self._targets, self.history_k)
         envtext, cand = split_prompt(prompt)
         return {"prompt": sanitize(prompt, PROMPT_MIN), "time": time_features(now),
                 "environment": sanitize(envtext, TEXT_MAX), "candidates": sanitize(cand, TEXT_MAX)}

@@ -18,7 +18,9 @@ from agent.context import Context, random_contexts
 from agent.recommender import BadInput, Recommender, RecommenderConfig
 from sim.catalog import is_legal
 from sim.dataset_rows import RowSpec, home_rows
-from sim.log import DeviceSpec, HomeLog, HomeSpec
+from sim.dataset_rows import Environment
+from sim.log import DeviceSpec, Event, HomeLog, HomeSpec
+from sim.prompts import context_rooms, history_window
 from sim.records import Action, EnvReading, Operation
 from tests.agent.test_decoding import tiny_llama, toy_tokenizer
 
@@ -52,14 +54,33 @@ def model(tok):
 # ---------------------------------------------------------------- the one prompt builder
 
 
+# sensor readings every 10 min, the first one before any operation; kitchen readings never show
+# (every operation is in the bedroom, and a prompt shows the last operation's rooms)
+SENSORS = [Event(T0 + timedelta(minutes=10 * i - 5), "sensor", room, "", "temperature", f"{20 + i}")
+           for i in range(10) for room in ("bedroom", "kitchen")]
+
+
 def test_sft_prompt_and_inference_prompt_are_identical():
-    log = HomeLog(home=HOME, start=T0, days=1, events=[], operations=list(HISTORY))
+    log = HomeLog(home=HOME, start=T0, days=1, events=SENSORS, operations=list(HISTORY))
     sft = home_rows(log, RowSpec(cutoff=T0 + timedelta(days=1)))[("sft", "train")].to_pylist()
     assert len(sft) == 8  # the logged operations
+    envs = Environment(SENSORS, T0)
     for row in sft:
-        env = next(o for o in HISTORY if o.time == row["time"]).environment
-        ctx = Context.from_home(HOME, HISTORY, row["time"], env)
+        rooms = context_rooms(history_window(HISTORY, row["time"]), HOME.rooms)
+        ctx = Context.from_home(HOME, HISTORY, row["time"], envs.at(row["time"], rooms, before=True))
         assert ctx.prompt_text() == row["prompt"]
+
+
+def test_prompt_environment_is_known_before_the_decision_never_the_operation_own():
+    """The prompt shows readings strictly before the decision, of the previous operation's rooms:
+    never the predicted operation's own environment (it would reveal the target room)."""
+    log = HomeLog(home=HOME, start=T0, days=1, events=SENSORS, operations=list(HISTORY))
+    sft = home_rows(log, RowSpec(cutoff=T0 + timedelta(days=1)))[("sft", "train")].to_pylist()
+    first = sft[0]  # 07:00, no history: the home's first room, readings before 07:00 only
+    assert first["time"] == T0 and "<env> [bedroom][temperature][20] <devices>" in first["prompt"]
+    later = next(r for r in sft if r["time"] == T0 + timedelta(minutes=35))  # reading 20+4 at 07:35 is not before
+    assert "<env> [bedroom][temperature][23] <devices>" in later["prompt"]
+    assert all("kitchen][temperature" not in r["prompt"] for r in sft)
 
 
 # ---------------------------------------------------------------- hand-computed confidence through the decoder
