@@ -4,13 +4,18 @@ vocabulary as whole tokens.
 Whole tokens (never split, never merged with neighbours):
 - the grammar markers ``sim.records.MARKERS`` (``<op>``, ``<act>``, ``<rec>``, ...) as *special*
   tokens, plus ``<s>``, ``</s>``, ``<pad>``, ``<unk>``;
-- ``[`` and ``]``;
+- every bracketed name ``[w]`` and its spaced form `` [w]`` (``bracket_words``: rooms, device
+  names, fields, indicators, weather and field values), so an action ``[room][device][field][value]``
+  is 4 tokens, not 12, and a prompt about 45% shorter than with bare names (measured on the
+  quickstart preset: median prompt+completion 570 -> 297 tokens);
+- ``[`` and ``]`` (for names outside the catalogue, spelled in pieces);
 - every catalogue room (``sim.catalog.ROOMS`` and ``outdoor``), device type name and its
   ``_2`` .. ``_9`` suffix variants (``light_2`` is one token; a tenth light ``light_10`` falls back
   to BPE pieces), field name, environment indicator, weekday, and every enum or grid value of
   every field (``FieldSpec.grid()``: ``on``, ``cool``, ``0`` .. ``100``, ``2700`` .. ``6500``).
 
-Domain words are *normal* added tokens with ``single_word=True``, matched in the raw text before
+Added tokens match leftmost-longest in the raw text, so `` [bedroom]`` wins over ``[bedroom]``,
+which wins over ``[``. Bare domain words are *normal* added tokens with ``single_word=True``, matched in the raw text before
 BPE (longest match first: ``light_2`` beats ``light``) wherever they are not glued to letters or
 digits: ``20`` is not cut out of the year ``2026``, while ``_`` may count as a boundary
 (``light_10`` -> ``light`` ``_`` + BPE pieces). They match in names and descriptions alike ("turn on
@@ -53,11 +58,22 @@ def domain_words() -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))  # dedupe, keep first occurrence order
 
 
+def bracket_words() -> tuple[str, ...]:
+    """Every catalogue word that appears inside brackets (all domain words but the weekdays)."""
+    return tuple(w for w in domain_words() if w not in WEEKDAYS)
+
+
+def bracketed_tokens() -> list[str]:
+    """``[w]`` then `` [w]`` for every bracket word (fixed order: ids are deterministic)."""
+    words = bracket_words()
+    return [*(f"[{w}]" for w in words), *(f" [{w}]" for w in words)]
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """Train byte-level BPE on ``texts`` (the pretrain corpus) and add the domain words.
 
     ``vocab_size`` counts the BPE vocabulary (256 byte symbols + merges + specials); the domain
-    words and brackets come on top, so ``len(tokenizer) ~= vocab_size + ~450``.
+    words, their bracketed forms and the brackets come on top, so ``len(tokenizer) ~= vocab_size + ~1.3k``.
     """
     if vocab_size < 300:
         raise ValueError(f"vocab_size must be >= 300 (256 byte symbols + specials), got {vocab_size}")
@@ -68,6 +84,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024, min_frequency:
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     whole = [AddedToken(b, normalized=False) for b in BRACKETS]  # brackets touch names: no boundary
     whole += [AddedToken(w, single_word=True, normalized=False) for w in domain_words()]
+    whole += [AddedToken(w, normalized=False) for w in bracketed_tokens()]
     tok.add_tokens(whole)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                   special_tokens=list(SPECIAL_TOKENS),

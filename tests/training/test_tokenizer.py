@@ -8,7 +8,7 @@ from transformers import PreTrainedTokenizerFast
 from sim.catalog import DEVICE_TYPES, ROOMS
 from sim.records import MARKERS
 from training.data import pretrain_texts, sft_dataset
-from training.tokenizer import domain_words, is_domain_tokenizer, load_tokenizer, train_tokenizer
+from training.tokenizer import bracket_words, domain_words, is_domain_tokenizer, load_tokenizer, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,10 @@ def test_every_domain_word_is_one_token(tok):
     words = domain_words()
     assert set(ROOMS) <= set(words) and "light_2" in words and "target_temperature" in words
     for w in words:
-        assert tok.tokenize(f"[{w}]") == ["[", w, "]"], w
+        assert tok.tokenize(w) == [w], w
+    for w in bracket_words():
+        assert tok.tokenize(f"[{w}]") == [f"[{w}]"], w
+        assert tok.tokenize(f"x [{w}]") == ["x", f" [{w}]"], w
     assert {"26", "6500", "cool", "return_to_base", "locked"} <= set(words)
     assert len(set(words)) == len(words)
 
@@ -31,12 +34,14 @@ def test_markers_are_special_single_tokens(tok):
         assert len(ids) == 1 and m in tok.all_special_tokens
 
 
-def test_action_tokenises_to_twelve_tokens_hand_worked(tok):
-    # [ room ] [ device ] [ field ] [ value ]: 4 names + 8 brackets
-    assert tok.tokenize("[bedroom][light_2][power][on]") == [
-        "[", "bedroom", "]", "[", "light_2", "]", "[", "power", "]", "[", "on", "]"]
-    # a suffix beyond _9 falls back to the device type plus BPE pieces, and still round-trips
-    assert tok.tokenize("light_10")[:2] == ["light", "_"]
+def test_action_tokenises_to_four_tokens_hand_worked(tok):
+    # [room] [device] [field] [value]: one token each; a second action takes its space along
+    assert tok.tokenize("[bedroom][light_2][power][on] [bedroom][light_2][brightness][60]") == [
+        "[bedroom]", "[light_2]", "[power]", "[on]", " [bedroom]", "[light_2]", "[brightness]", "[60]"]
+    # bare words (descriptions) stay whole tokens too
+    assert tok.tokenize("bedroom light_2") == ["bedroom", "Ġ", "light_2"]
+    # a suffix beyond _9 falls back to brackets, the device type and BPE pieces, and still round-trips
+    assert tok.tokenize("[light_10]")[:3] == ["[", "light", "_"]
     assert tok.decode(tok("[light_10]", add_special_tokens=False)["input_ids"]) == "[light_10]"
 
 
