@@ -90,6 +90,29 @@ def pretrain_texts(root: str | Path, split: str = "train") -> list[str]:
     return [t for t in read_columns(root, "pretrain", ["text"], split)["text"] if t.strip()]
 
 
+PRETRAIN_VIEWS: tuple[str, ...] = ("actions", "full")
+
+
+def history_view(texts: Sequence[str], view: str = "actions") -> list[str]:
+    """Pre-training rows in a view: ``full`` = as stored (each operation with its environment and
+    description), ``actions`` = time and actions only, the exact layout of a prompt's history
+    window (``sim.prompts``), so next-action pre-training reads what the recommender reads.
+    A day of ``actions`` is ~4x shorter, so a block of context spans several days of one home."""
+    if view not in PRETRAIN_VIEWS:
+        raise DatasetError(f"pretrain view must be one of {', '.join(PRETRAIN_VIEWS)}, got {view!r}")
+    if view == "full":
+        return list(texts)
+    from sim.records import GrammarError, parse_history, serialize_history
+
+    out = []
+    for i, t in enumerate(texts):
+        try:
+            out.append(serialize_history(parse_history(t), env=False, desc=False))
+        except GrammarError as e:
+            raise DatasetError(f"pretrain row {i}: not a serialised history ({e})") from None
+    return out
+
+
 def _check_prompts(root: Path, config: str, split: str, prompts: list[str]) -> None:
     for i, p in enumerate(prompts):
         if not p.rstrip().endswith(REC):

@@ -105,6 +105,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     general_text: Path | None = None  # local UTF-8 text file mixed into pre-training
     general_ratio: float = 1.0  # general-domain characters per domain character (paper 1:1)
+    pretrain_view: str = "actions"  # actions: time + actions (the prompt's history layout) | full: + env, desc
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -146,6 +147,8 @@ class TrainConfig:
             raise ValueError(f"base_model {self.base_model} has no config.json (a save_pretrained folder is needed)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda, got {self.device!r}")
+        if self.pretrain_view not in D.PRETRAIN_VIEWS:
+            raise ValueError(f"pretrain_view must be one of {', '.join(D.PRETRAIN_VIEWS)}, got {self.pretrain_view!r}")
         if self.general_ratio < 0:
             raise ValueError(f"general_ratio must be >= 0, got {self.general_ratio}")
         if self.lora_r < 1 or not 0 <= self.lora_dropout < 1:
@@ -251,10 +254,13 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
     use_cpu, bf16 = detect_device(cfg.device)
     rt = Runtime(seed=cfg.seed, use_cpu=use_cpu, bf16=bf16, logging_steps=cfg.logging_steps,
                  save_steps=cfg.save_steps, metrics_path=cfg.out / "metrics.jsonl", progress=progress)
-    corpus = D.pretrain_texts(cfg.data)
+    stored = D.pretrain_texts(cfg.data)
+    corpus = D.history_view(stored, cfg.pretrain_view)
     if cfg.general_text is not None:
-        corpus = D.mix_texts(corpus, D.general_texts(cfg.general_text), cfg.general_ratio, cfg.seed)
-    tok = _tokenizer(cfg, corpus)
+        general = D.general_texts(cfg.general_text)
+        stored = D.mix_texts(stored, general, cfg.general_ratio, cfg.seed)
+        corpus = D.mix_texts(corpus, general, cfg.general_ratio, cfg.seed)
+    tok = _tokenizer(cfg, stored)  # trained on the stored rows: descriptions' words are in the vocabulary
     device = "cpu" if use_cpu else torch.cuda.get_device_name(0)
     info: dict = {**cfg.to_json(), "device": device, "torch_threads": torch.get_num_threads(),
                   "python": platform.python_version(), "stages_run": [], "stages": {}, "vocab_size": len(tok)}
