@@ -20,7 +20,12 @@ from datetime import datetime
 
 from sim.records import EnvReading, Operation, Prompt, serialize_prompt
 
-HISTORY_K = 8  # operations in the history window (CPU-sized; the paper's window is longer)
+# Operations in the history window (about 2.5 days at ~10 logged operations a day). Measured on the
+# quickstart preset's test contexts: the label is among the window's operations for 26% of
+# contexts at K=8, 54% at 24, 60% at 32, 71% at 64; a "most frequent within +-1 h" vote over the
+# window scores EM-Acc 0.07 / 0.15 / 0.17 / 0.21 against 0.23 for frequency over the whole history.
+# K=8 starved every history-reading model; 24 is the CPU compromise (a prompt is ~450 tokens).
+HISTORY_K = 24
 
 
 def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY_K) -> tuple[Operation, ...]:

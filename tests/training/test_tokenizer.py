@@ -38,8 +38,15 @@ def test_action_tokenises_to_four_tokens_hand_worked(tok):
     # [room] [device] [field] [value]: one token each; a second action takes its space along
     assert tok.tokenize("[bedroom][light_2][power][on] [bedroom][light_2][brightness][60]") == [
         "[bedroom]", "[light_2]", "[power]", "[on]", " [bedroom]", "[light_2]", "[brightness]", "[60]"]
-    # bare words (descriptions) stay whole tokens too
-    assert tok.tokenize("bedroom light_2") == ["bedroom", "Ġ", "light_2"]
+    # bare words (descriptions) stay whole tokens too, with the space before them
+    assert tok.tokenize("bedroom light_2") == ["bedroom", " light_2"]
+
+
+def test_operation_times_and_spaced_markers_are_whole_tokens_hand_worked(tok):
+    op = "<hist> <op> 2026-01-21 17:31 Wed <act> [study][curtain][action][close] </op> </hist> <rec>"
+    assert tok.tokenize(op) == ["<hist>", " <op>", " 2026", "-01", "-21", " 17", ":31", " Wed", " <act>", " [study]",
+                                "[curtain]", "[action]", "[close]", " </op>", " </hist>", " <rec>"]
+    assert tok.decode(tok(op, add_special_tokens=False)["input_ids"], skip_special_tokens=False) == op
     # a suffix beyond _9 falls back to brackets, the device type and BPE pieces, and still round-trips
     assert tok.tokenize("[light_10]")[:3] == ["[", "light", "_"]
     assert tok.decode(tok("[light_10]", add_special_tokens=False)["input_ids"]) == "[light_10]"
