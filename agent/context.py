@@ -4,7 +4,8 @@ A ``Context`` holds the home's devices with their catalogue types, the operation
 current time and the environment readings. Its prompt comes from the one prompt builder
 (``sim.prompts.prompt_text``), exactly as the dataset builder makes SFT prompts: the history
 window is the last ``k`` *logged* operations strictly before ``time``; the candidate devices are
-the home's devices in home order (or a given subset).
+the home's devices (or a given subset), ranked by ``sim.prompts.rank_devices`` from the whole
+history (a context parsed from a prompt keeps the prompt's order).
 
 ``problems()`` lists what is wrong with a context (a candidate the home lacks, an unknown device
 type, an empty history) without raising; the recommender turns them into an error or an
@@ -40,6 +41,8 @@ class Context:
     environment: readings ``[room][indicator][value]`` at ``time``.
     candidates: (room, device) pairs to recommend for; None = every device of the home.
     home_id: for reports only.
+    ranked: the candidates are already in prompt order (a context parsed from a prompt, whose
+    history is only the window): the prompt keeps that order instead of ranking them again.
     """
 
     devices: tuple[Device, ...]
@@ -48,6 +51,7 @@ class Context:
     environment: tuple[EnvReading, ...] = ()
     candidates: tuple[tuple[str, str], ...] | None = None
     home_id: str = ""
+    ranked: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))
@@ -70,7 +74,7 @@ class Context:
         (room, device) -> catalogue type for the prompt's devices."""
         p = parse_prompt(text)
         return cls(devices=tuple((r, d, types.get((r, d), "")) for r, d in p.devices), history=p.history,
-                   time=p.time, environment=p.environment)
+                   time=p.time, environment=p.environment, ranked=True)
 
     @property
     def types(self) -> dict[tuple[str, str], str]:
@@ -106,7 +110,7 @@ class Context:
 
     def prompt_text(self, k: int = HISTORY_K) -> str:
         """The prompt the model reads, from the one prompt builder (same as the SFT rows)."""
-        return prompt_text(self.history, self.time, self.environment, self.targets, k)
+        return prompt_text(self.history, self.time, self.environment, self.targets, k, rank=not self.ranked)
 
 
 # ---------------------------------------------------------------- synthetic contexts (tests, benchmarks)

@@ -14,8 +14,8 @@ Writes ``infer_speed.json`` and ``infer_speed.md``:
 
 Models are random-weight ``training.models`` presets (``tiny`` h128 L4, ``small`` h256 L6) with the
 domain tokenizer (``training.tokenizer``) trained on the benchmark's own synthetic prompts; contexts
-come from ``agent.context.random_contexts`` (history 8, 1-24 devices). A random model's device
-probability is tiny, so cascade pruning would stop every recommendation after a few tokens: the
+come from ``agent.context.random_contexts`` (history ``sim.prompts.HISTORY_K``, 1-24 devices). A random
+model's device probability is tiny, so cascade pruning would stop every recommendation after a few tokens: the
 benchmark turns the cascade off to time full decodes (the worst case); ``..._cascade_on`` shows
 the pruned rate. On a shared machine wall-clock rates depend on the load (recorded); the
 ``recs_per_cpu_s_...`` / ``p50_cpu_ms_...`` figures divide by this process's CPU time instead,
@@ -38,6 +38,7 @@ import torch
 
 from agent.context import random_contexts
 from agent.recommender import Recommender, RecommenderConfig
+from sim.prompts import HISTORY_K
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,10 @@ def main(cfg: BenchConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     load_before = os.getloadavg()[0]
-    ctxs_batch = random_contexts(cfg.n_batch, seed=cfg.seed, devices=(1, 24), history=8, homes=max(1, cfg.n_batch // 4))
-    ctxs_single = random_contexts(cfg.n_single, seed=cfg.seed + 1, devices=(1, 24), history=8)
-    corpus = [c.prompt_text() for c in random_contexts(300, seed=cfg.seed + 2, history=8)]
+    ctxs_batch = random_contexts(cfg.n_batch, seed=cfg.seed, devices=(1, 24), history=HISTORY_K,
+                                 homes=max(1, cfg.n_batch // 4))
+    ctxs_single = random_contexts(cfg.n_single, seed=cfg.seed + 1, devices=(1, 24), history=HISTORY_K)
+    corpus = [c.prompt_text() for c in random_contexts(300, seed=cfg.seed + 2, history=HISTORY_K)]
     tok = train_tokenizer(corpus, vocab_size=1024)
     prompt_tokens = float(np.mean([len(tok(c.prompt_text())["input_ids"]) for c in ctxs_batch]))
     res: dict = {}

@@ -222,7 +222,7 @@ Every random draw derives from (seed, home index): the bytes do not depend on th
 SYNTHETIC_LIMITS = """- Synthetic: the people, habits and acceptance model are hand-written, not fitted to real logs; models
   trained here learn the simulator's regularities, which are simpler than real households.
 - Descriptions come from a small set of templates; DPO rejected descriptions are template text.
-- One prompt format (compact history of 8 operations); the paper's window is longer.
+- One prompt format (compact history of the last 24 logged operations, about 2.5 days); the paper's window is longer.
 - `p_accept` exists only because the data is simulated; real logs have no such column."""
 
 

@@ -208,7 +208,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
         end = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
         window = logged[max(0, end - spec.history_k):end]
         readings = env.at(t, context_rooms(window, home.rooms), before=True)
-        return prompt_text(window, t, readings, targets, spec.history_k)
+        return prompt_text(logged[:end], t, readings, targets, spec.history_k)  # all earlier ops rank devices
 
     # pretrain: one row per home-day of the train period (seen homes only)
     if not spec.unseen:

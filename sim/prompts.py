@@ -2,8 +2,9 @@
 
 A prompt (paper Fig. 4) holds the last ``k`` *logged* operations before ``now`` (unlogged
 physical operations are history gaps the recommender cannot see), the current time, the
-environment readings and the home's candidate devices. ``prompt_text`` is what the model reads;
-it ends on ``<rec>``.
+environment readings and the home's candidate devices, ranked (``rank_devices``: by how often each
+was operated around this time of day before, from every earlier logged operation, not only the
+window). ``prompt_text`` is what the model reads; it ends on ``<rec>``.
 
 The environment is what the home knows *at the decision*, never the operation being predicted:
 the latest sensor readings strictly before ``now`` of the rooms named by ``context_rooms`` (the
@@ -43,6 +44,33 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
     return tuple(reversed(out))
 
 
+RANK_WINDOW_MIN = 60  # an earlier operation within this many minutes of now's time of day is "near"
+
+
+def rank_devices(history: Sequence[Operation], now: datetime,
+                 devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The candidate devices in the order a prompt lists them: by how often the household operated
+    each one within +-``RANK_WINDOW_MIN`` min of ``now``'s time of day (any earlier day), then how
+    often at all, then the home's own order. Only logged operations strictly before ``now`` count:
+    what a deployed recommender has seen. A small model reads the first devices as the likely ones
+    instead of having to count them out of a long history itself."""
+    cut = now.replace(second=0, microsecond=0)
+    minute = now.hour * 60 + now.minute
+    near: dict[tuple[str, str], int] = {}
+    total: dict[tuple[str, str], int] = {}
+    for op in history:
+        if op.time >= cut or not op.logged:
+            continue
+        d = abs(op.time.hour * 60 + op.time.minute - minute)
+        close = min(d, 1440 - d) <= RANK_WINDOW_MIN
+        for t in dict.fromkeys(a.target for a in op.actions):
+            total[t] = total.get(t, 0) + 1
+            if close:
+                near[t] = near.get(t, 0) + 1
+    order = {t: i for i, t in enumerate(devices)}
+    return tuple(sorted(devices, key=lambda t: (-near.get(t, 0), -total.get(t, 0), order[t])))
+
+
 def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tuple[str, ...]:
     """Rooms whose readings a prompt shows: those of the last operation in ``window`` (in action
     order), else the home's first room (``rooms``), else none (outdoor only)."""
@@ -52,13 +80,17 @@ def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tup
 
 
 def make_prompt(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
-                devices: Sequence[tuple[str, str]], k: int = HISTORY_K) -> Prompt:
-    """Prompt record for a decision at ``now``; ``devices`` are the home's (room, device) pairs."""
-    return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment),
-                  devices=tuple(devices))
+                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True) -> Prompt:
+    """Prompt record for a decision at ``now``; ``devices`` are the home's (room, device) pairs.
+
+    ``history``: the household's operations by time (the window is cut from it; pass all of them:
+    the device ranking counts every earlier logged operation). ``rank=False`` keeps ``devices`` in
+    the given order (a prompt parsed back from text is already ranked)."""
+    devs = rank_devices(history, now, devices) if rank else tuple(devices)
+    return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment), devices=devs)
 
 
 def prompt_text(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
-                devices: Sequence[tuple[str, str]], k: int = HISTORY_K) -> str:
+                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True) -> str:
     """The prompt string the model reads (compact history: time and actions per operation)."""
-    return serialize_prompt(make_prompt(history, now, environment, devices, k))
+    return serialize_prompt(make_prompt(history, now, environment, devices, k, rank))

@@ -145,7 +145,7 @@ class HomeLiveEnv(gym.Env):
         recent = self._logged[-4 * max(self.history_k, 1):]
         # the dataset prompts' decision-time readings: the rooms of the last logged operation
         env = self._readings.readings(context_rooms(history_window(recent, now, self.history_k), h.home.rooms))
-        prompt = prompt_text(recent, now, env, self._targets, self.history_k)
+        prompt = prompt_text(self._logged, now, env, self._targets, self.history_k)  # every logged op ranks devices
         envtext, cand = split_prompt(prompt)
         return {"prompt": sanitize(prompt, PROMPT_MIN), "time": time_features(now),
                 "environment": sanitize(envtext, TEXT_MAX), "candidates": sanitize(cand, TEXT_MAX)}

@@ -1,0 +1,58 @@
+"""The one prompt builder: history window, decision-time rooms and the ranked device list, by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sim.prompts import context_rooms, history_window, make_prompt, prompt_text, rank_devices
+from sim.records import Action, Operation, parse_prompt
+
+DAY0 = datetime(2026, 3, 2)
+LAMP, AC, LOCK, FAN = ("bedroom", "light"), ("living_room", "ac"), ("hallway", "lock"), ("study", "fan")
+DEVICES = (LAMP, AC, LOCK, FAN)
+
+
+def op(t: datetime, *targets: tuple[str, str], logged: bool = True) -> Operation:
+    return Operation(time=t, actions=tuple(Action(r, d, "power", "on") for r, d in targets), logged=logged)
+
+
+def test_rank_devices_hand_worked():
+    history = [
+        op(DAY0 + timedelta(hours=7, minutes=10), LOCK),           # near 07:30 (20 min)
+        op(DAY0 + timedelta(hours=8, minutes=15), LOCK),           # near (45 min)
+        op(DAY0 + timedelta(hours=12), AC),                        # far
+        op(DAY0 + timedelta(hours=12, minutes=5), AC),             # far
+        op(DAY0 + timedelta(hours=12, minutes=9), AC),             # far: AC has the most operations overall
+        op(DAY0 + timedelta(hours=6, minutes=40), FAN),            # near (50 min)
+        op(DAY0 + timedelta(hours=6, minutes=50), FAN, logged=False),  # unlogged: never counts
+        op(DAY0 + timedelta(days=1, hours=7, minutes=29), LAMP),   # at the decision minute: not before it
+    ]
+    now = DAY0 + timedelta(days=1, hours=7, minutes=29, seconds=30)
+    # near counts: LOCK 2, FAN 1; then totals: AC 3; LAMP 0 (its operation is not strictly before now)
+    assert rank_devices(history, now, DEVICES) == (LOCK, FAN, AC, LAMP)
+    # the time of day wraps around midnight: 23:50 is 20 min from 00:10
+    late = [op(DAY0 + timedelta(hours=23, minutes=50), FAN), op(DAY0 + timedelta(hours=12), AC)]
+    assert rank_devices(late, DAY0 + timedelta(days=1, minutes=10), DEVICES) == (FAN, AC, LAMP, LOCK)
+    # no history: the home's own order
+    assert rank_devices([], now, DEVICES) == DEVICES
+
+
+def test_prompt_ranks_from_the_whole_history_and_a_parsed_prompt_keeps_its_order():
+    history = [op(DAY0 + timedelta(days=d, hours=7), LOCK) for d in range(5)]
+    history += [op(DAY0 + timedelta(days=5, hours=h), AC) for h in range(8, 20)]  # the window: 12 AC ops
+    now = DAY0 + timedelta(days=6, hours=7)
+    p = make_prompt(history, now, (), DEVICES, k=12)
+    assert all(o.actions[0].target == AC for o in p.history)  # the window holds no LOCK operation
+    assert p.devices[0] == LOCK  # ... yet the lock leads: five mornings at 07:00
+    text = prompt_text(history, now, (), DEVICES, k=12)
+    back = parse_prompt(text)
+    assert prompt_text(back.history, back.time, back.environment, back.devices, k=12, rank=False) == text
+    assert make_prompt(history, now, (), DEVICES, k=12, rank=False).devices == DEVICES
+
+
+def test_context_rooms_are_the_last_operation_rooms():
+    ops = [op(DAY0, LOCK), op(DAY0 + timedelta(hours=1), AC, LAMP)]
+    assert context_rooms(ops) == ("living_room", "bedroom")
+    assert context_rooms((), ("kitchen", "hallway")) == ("kitchen",)
+    assert context_rooms(()) == ()
+    assert history_window(ops, DAY0 + timedelta(hours=1)) == (ops[0],)  # strictly before now
