@@ -85,7 +85,9 @@ def train(
     order: str = typer.Option("action-first", help="SFT completion order: action-first | text-first"),
     base_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder (+ its tokenizer)"),
     resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint"),
-    full_finetune: bool = typer.Option(False, help="SFT trains every weight instead of LoRA"),
+    full_finetune: bool | None = typer.Option(None, "--full-finetune/--lora",
+                                              help="SFT trains every weight, or LoRA (default: the preset's: "
+                                                   "tiny full fine-tune, small/base LoRA)"),
     seed: int = typer.Option(0, help="model init, data order and dropout seed"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     general_text: str | None = typer.Option(None, help="local UTF-8 text file mixed into pre-training"),

@@ -93,7 +93,7 @@ def pretrain_texts(root: str | Path, split: str = "train") -> list[str]:
 PRETRAIN_VIEWS: tuple[str, ...] = ("actions", "full")
 
 
-def history_view(texts: Sequence[str], view: str = "actions") -> list[str]:
+def history_view(texts: Sequence[str], view: str = "full") -> list[str]:
     """Pre-training rows in a view: ``full`` = as stored (each operation with its environment and
     description), ``actions`` = time and actions only, the exact layout of a prompt's history
     window (``sim.prompts``), so next-action pre-training reads what the recommender reads.

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # tiny sizes: 3 x 3 pretrain steps, 2 x 3 SFT steps (24 rows), 3 DPO steps (24 pairs)
 FAST = dict(vocab_size=400, block_size=128, pretrain_batch_size=8, pretrain_epochs=3, pretrain_tokens=None,
             sft_batch_size=8, sft_epochs=2, sft_max_rows=24, dpo_batch_size=8, dpo_epochs=1, dpo_max_rows=24,
-            logging_steps=1, save_steps=1000)
+            logging_steps=1, save_steps=1000, full_finetune=False)  # LoRA SFT (the paper's); tiny's default is full
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -40,6 +40,14 @@ def run(tiny_dataset, tmp_path_factory) -> tuple[Path, dict]:
                 progress=lambda s, d, t: seen.append((s, d, t)))
     info["progress"] = seen
     return out, info
+
+
+def test_sft_mode_comes_from_the_preset_unless_given(tiny_dataset, tmp_path):
+    assert TrainConfig(data=tiny_dataset, out=tmp_path / "a", preset="tiny").full_finetune is True
+    assert TrainConfig(data=tiny_dataset, out=tmp_path / "b", preset="small").full_finetune is False
+    assert TrainConfig(data=tiny_dataset, out=tmp_path / "c", preset="tiny", full_finetune=False).full_finetune is False
+    with pytest.raises(ValueError, match="pretrain_view must be one of actions, full"):
+        TrainConfig(data=tiny_dataset, out=tmp_path / "d", pretrain_view="summary")
 
 
 def test_loss_falls_in_every_stage(run):
@@ -67,7 +75,8 @@ def test_run_directory_contract(run, tiny_dataset):
     out, info = run
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["order"] == "action-first" and cfg["stages_run"] == ["pretrain", "sft", "dpo"]
-    assert cfg["preset"] == "tiny" and cfg["block_size"] == 128 and cfg["sft_lr"] == 3e-3  # resolved from preset
+    assert cfg["preset"] == "tiny" and cfg["block_size"] == 128 and cfg["sft_lr"] == 2e-3  # resolved from preset
+    assert cfg["full_finetune"] is False and "full_finetune" not in cfg["hyper_from_preset"]  # given, not the preset's
     assert {"stage", "step", "loss", "tokens_per_s"} <= set(_metrics(out)[0])
     for stage in ("pretrain", "sft", "dpo"):
         assert (out / stage / "final" / "model.safetensors").is_file()
@@ -110,7 +119,7 @@ def progress(stage, step, total):
         os.kill(os.getpid(), signal.SIGKILL)
 
 main(TrainConfig(data=sys.argv[1], out=sys.argv[2], stages=("pretrain",), resume=sys.argv[3] == "1",
-                 vocab_size=400, block_size=32, pretrain_batch_size=4, pretrain_epochs=1, pretrain_tokens=None,
+                 vocab_size=400, block_size=32, pretrain_batch_size=4, pretrain_epochs=2, pretrain_tokens=None,
                  logging_steps=1, save_steps=3), progress)
 """
 
