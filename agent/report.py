@@ -175,11 +175,22 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _strict_json(x: Any) -> Any:
+    """NaN/inf (e.g. the acceptance of a gate that exposes nothing) as null: strict JSON readers reject NaN."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict_json(v) for v in x]
+    return x
+
+
 def write_report(report: dict, out_dir: str | Path) -> Path:
-    """Write report.json, report.md and plots into ``out_dir``; returns the markdown path."""
+    """Write report.json (NaN as null), report.md and plots into ``out_dir``; returns the markdown path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str))
+    atomic_write_text(out / "report.json", json.dumps(_strict_json(report), indent=2, default=str, allow_nan=False))
     plot_report(report, out)
     atomic_write_text(out / "report.md", render_markdown(report))
     return out / "report.md"
