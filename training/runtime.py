@@ -2,7 +2,7 @@
 hooks, checkpoint discovery and saving a final model.
 
 CPU-safe by construction (NOTES, TRL 1.16 on CPU): without a GPU every stage runs with
-``use_cpu=True, bf16=False, report_to="none",
+``use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
 dataloader_num_workers=0``. With a GPU, bf16 is on where the card supports it. Under
 ``accelerate launch`` the same arguments train data-parallel on every visible GPU.
 """
@@ -56,7 +56,7 @@ def trainer_args(rt: Runtime, stage_dir: Path, *, learning_rate: float, epochs: 
         output_dir=str(stage_dir), learning_rate=learning_rate, num_train_epochs=epochs, max_steps=max_steps,
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
         lr_scheduler_type="cosine", warmup_steps=warmup, weight_decay=0.0,
-        use_cpu=rt.use_cpu, bf16=rt.bf16, fp16=False,
+        use_cpu=rt.use_cpu, bf16=rt.bf16, fp16=False, gradient_checkpointing=False,
         report_to="none", dataloader_num_workers=0, dataloader_pin_memory=not rt.use_cpu,
         logging_steps=rt.logging_steps, logging_first_step=True, save_strategy="steps", save_steps=rt.save_steps,
         save_total_limit=2, save_only_model=False, disable_tqdm=True, seed=rt.seed, data_seed=rt.seed,
