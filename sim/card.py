@@ -48,7 +48,8 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
     },
     "sft": {
         "home_id": "home id", "user": "resident who performed the target operation", "time": "decision time",
-        "prompt": "history window, time, environment, candidate devices; ends on `<rec>`",
+        "prompt": "last 24 logged operations, decision time, readings known before it (rooms of the last "
+                  "operation + outdoor), candidate devices ranked by use around this time of day; ends on `<rec>`",
         "completion": "action-first target `<act> ACTIONS <desc> TEXT`",
         "completion_text_first": "text-first target `<desc> TEXT <act> ACTIONS`", "actions": "target actions",
         "description": "target description", "bucket": "sub-dataset key: device-count bucket of the home",
