@@ -1,7 +1,7 @@
 """Model presets (``LlamaConfig``) and loading: from scratch for the domain tokenizer, or any
 local Hugging Face causal LM (``--base-model PATH``) with its own tokenizer.
 
-Parameter counts below are with the domain tokenizer (~1.5k tokens) and tied embeddings:
+Parameter counts below are with the domain tokenizer (~2.5k tokens) and tied embeddings:
 
 | preset | hidden | layers | heads | mlp  | params | meant for                   |
 |--------|--------|--------|-------|------|--------|-----------------------------|

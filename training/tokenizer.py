@@ -15,8 +15,8 @@ Whole tokens (never split, never merged with neighbours):
   every field (``FieldSpec.grid()``: ``on``, ``cool``, ``0`` .. ``100``, ``2700`` .. ``6500``).
 
 Added tokens match leftmost-longest in the raw text, so `` [bedroom]`` wins over ``[bedroom]``,
-which wins over ``[``. Bare domain words are *normal* added tokens with ``single_word=True``, matched in the raw text before
-BPE (longest match first: ``light_2`` beats ``light``) wherever they are not glued to letters or
+which wins over ``[``. Bare domain words are *normal* added tokens with ``single_word=True``,
+matched in the raw text before BPE (longest match first: ``light_2`` beats ``light``) wherever they are not glued to letters or
 digits: ``20`` is not cut out of the year ``2026``, while ``_`` may count as a boundary
 (``light_10`` -> ``light`` ``_`` + BPE pieces). They match in names and descriptions alike ("turn on
 the bedroom light"). They decode as themselves, and spaces are byte-level ``Ġ`` symbols, so
@@ -85,7 +85,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024, min_frequency:
     """Train byte-level BPE on ``texts`` (the pretrain corpus) and add the domain words.
 
     ``vocab_size`` counts the BPE vocabulary (256 byte symbols + merges + specials); the domain
-    words, their bracketed forms and the brackets come on top, so ``len(tokenizer) ~= vocab_size + ~1.3k``.
+    words, their bracketed forms and the brackets come on top, so ``len(tokenizer) ~= vocab_size + ~1.5k``.
     """
     if vocab_size < 300:
         raise ValueError(f"vocab_size must be >= 300 (256 byte symbols + specials), got {vocab_size}")
