@@ -16,8 +16,8 @@ Whole tokens (never split, never merged with neighbours):
 
 Added tokens match leftmost-longest in the raw text, so `` [bedroom]`` wins over ``[bedroom]``,
 which wins over ``[``. Bare domain words are *normal* added tokens with ``single_word=True``,
-matched in the raw text before BPE (longest match first: ``light_2`` beats ``light``) wherever they are not glued to letters or
-digits: ``20`` is not cut out of the year ``2026``, while ``_`` may count as a boundary
+matched in the raw text before BPE (longest match first: ``light_2`` beats ``light``) wherever
+they are not glued to letters or digits: ``20`` is not cut out of the year ``2026``, while ``_`` may count as a boundary
 (``light_10`` -> ``light`` ``_`` + BPE pieces). They match in names and descriptions alike ("turn on
 the bedroom light"). They decode as themselves, and spaces are byte-level ``Ġ`` symbols, so
 ``decode(encode(x)) == x`` for any grammar text.
