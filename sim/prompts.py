@@ -19,6 +19,7 @@ import bisect
 from collections.abc import Sequence
 from datetime import datetime
 
+from sim.negatives import TIME_TOLERANCE_MIN, circular_minutes, minute_of_day
 from sim.records import EnvReading, Operation, Prompt, serialize_prompt
 
 # Operations in the history window (about 2.5 days at ~10 logged operations a day). Measured on the
@@ -44,25 +45,23 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
     return tuple(reversed(out))
 
 
-RANK_WINDOW_MIN = 60  # an earlier operation within this many minutes of now's time of day is "near"
-
-
 def rank_devices(history: Sequence[Operation], now: datetime,
                  devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """The candidate devices in the order a prompt lists them: by how often the household operated
-    each one within +-``RANK_WINDOW_MIN`` min of ``now``'s time of day (any earlier day), then how
+    each one within +-``TIME_TOLERANCE_MIN`` (60) min of ``now``'s time of day (any earlier day), then how
     often at all, then the home's own order. Only logged operations strictly before ``now`` count:
     what a deployed recommender has seen. A small model reads the first devices as the likely ones
     instead of having to count them out of a long history itself."""
     cut = now.replace(second=0, microsecond=0)
-    minute = now.hour * 60 + now.minute
+    minute = minute_of_day(now)
     near: dict[tuple[str, str], int] = {}
     total: dict[tuple[str, str], int] = {}
-    for op in history:
-        if op.time >= cut or not op.logged:
+    for op in history:  # sorted by time
+        if op.time >= cut:
+            break
+        if not op.logged:
             continue
-        d = abs(op.time.hour * 60 + op.time.minute - minute)
-        close = min(d, 1440 - d) <= RANK_WINDOW_MIN
+        close = circular_minutes(minute_of_day(op.time), minute) <= TIME_TOLERANCE_MIN
         for t in dict.fromkeys(a.target for a in op.actions):
             total[t] = total.get(t, 0) + 1
             if close:
