@@ -8,12 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sim.records import parse_prompt, parse_target
+from sim.records import parse_history, parse_prompt, parse_target, serialize_history
 from training.data import (
     DatasetError,
     dpo_dataset,
     fits,
     general_texts,
+    history_view,
     mix_texts,
     pretrain_texts,
     sft_dataset,
@@ -109,3 +110,19 @@ def test_fits_drops_rows_longer_than_max_length(tiny_dataset):
     cut = sorted(lengths)[len(lengths) // 2]
     kept, dropped = fits(tok, ds, cut, ["completion"])
     assert dropped == sum(n > cut for n in lengths) and len(kept) == len(ds) - dropped
+
+
+def test_pretrain_actions_view_is_the_prompt_history_layout(tiny_dataset):
+    texts = pretrain_texts(tiny_dataset)
+    assert history_view(texts, "full") == texts
+    actions = history_view(texts, "actions")
+    assert len(actions) == len(texts)
+    for full, short in zip(texts[:5], actions[:5], strict=True):
+        ops = parse_history(full)
+        assert "<desc>" in full and "<env>" not in short and "<desc>" not in short
+        assert [(o.time, o.actions) for o in parse_history(short)] == [(o.time, o.actions) for o in ops]
+        assert short == serialize_history(ops)  # exactly what a prompt's history window holds
+    with pytest.raises(DatasetError, match="pretrain row 1: not a serialised history"):
+        history_view([texts[0], "<hist> <op> yesterday </op> </hist>"], "actions")
+    with pytest.raises(DatasetError, match="pretrain view must be one of actions, full"):
+        history_view(texts, "summary")
