@@ -43,6 +43,8 @@ class Context:
     home_id: for reports only.
     ranked: the candidates are already in prompt order (a context parsed from a prompt, whose
     history is only the window): the prompt keeps that order instead of ranking them again.
+    usual: the prompt's usual operations when they cannot be counted from ``history`` (a context
+    parsed from a prompt); None = ``sim.prompts.usual_operations`` over ``history``.
     """
 
     devices: tuple[Device, ...]
@@ -52,6 +54,7 @@ class Context:
     candidates: tuple[tuple[str, str], ...] | None = None
     home_id: str = ""
     ranked: bool = False
+    usual: tuple[tuple[Action, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))
@@ -59,6 +62,8 @@ class Context:
         object.__setattr__(self, "environment", tuple(self.environment))
         if self.candidates is not None:
             object.__setattr__(self, "candidates", tuple(tuple(c) for c in self.candidates))
+        if self.usual is not None:
+            object.__setattr__(self, "usual", tuple(tuple(u) for u in self.usual))
 
     @classmethod
     def from_home(cls, home: HomeSpec, history: Sequence[Operation], time: datetime,
@@ -74,7 +79,7 @@ class Context:
         (room, device) -> catalogue type for the prompt's devices."""
         p = parse_prompt(text)
         return cls(devices=tuple((r, d, types.get((r, d), "")) for r, d in p.devices), history=p.history,
-                   time=p.time, environment=p.environment, ranked=True)
+                   time=p.time, environment=p.environment, ranked=True, usual=p.usual)
 
     @property
     def types(self) -> dict[tuple[str, str], str]:
@@ -110,7 +115,8 @@ class Context:
 
     def prompt_text(self, k: int = HISTORY_K) -> str:
         """The prompt the model reads, from the one prompt builder (same as the SFT rows)."""
-        return prompt_text(self.history, self.time, self.environment, self.targets, k, rank=not self.ranked)
+        return prompt_text(self.history, self.time, self.environment, self.targets, k, rank=not self.ranked,
+                           usual=self.usual)
 
 
 # ---------------------------------------------------------------- synthetic contexts (tests, benchmarks)

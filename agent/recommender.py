@@ -150,7 +150,7 @@ class Recommender:
                 return None, f"malformed prompt: {e}"
             types = {(r, d): type_of_device_name(d) or "" for r, d in p.devices}
             context = Context(devices=tuple((r, d, t) for (r, d), t in types.items()), history=p.history,
-                              time=p.time, environment=p.environment, ranked=True)
+                              time=p.time, environment=p.environment, ranked=True, usual=p.usual)
         if not isinstance(context, Context):
             return None, f"expected a Context or a prompt string, got {type(context).__name__}"
         problems = context.problems(self.config.min_history, self.config.history_k)

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from sim.catalog import DEVICE_BUCKETS
+from sim.prompts import HISTORY_K, USUAL_N
 from sim.schema import CONFIGS, SPLITS
 from sim.shards import write_text_atomic
 
@@ -48,8 +49,9 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
     },
     "sft": {
         "home_id": "home id", "user": "resident who performed the target operation", "time": "decision time",
-        "prompt": "last 24 logged operations, decision time, readings known before it (rooms of the last "
-                  "operation + outdoor), candidate devices ranked by use around this time of day; ends on `<rec>`",
+        "prompt": f"last {HISTORY_K} logged operations, decision time, readings known before it (rooms of the "
+                  "last operation + outdoor), candidate devices ranked by use around this time of day, the "
+                  f"home's {USUAL_N} usual operations around this time of day (`<usual>`); ends on `<rec>`",
         "completion": "action-first target `<act> ACTIONS <desc> TEXT`",
         "completion_text_first": "text-first target `<desc> TEXT <act> ACTIONS`", "actions": "target actions",
         "description": "target description", "bucket": "sub-dataset key: device-count bucket of the home",
@@ -213,7 +215,8 @@ points a randomised logging policy shows a recommendation with a known propensit
 accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset_rows`: prompts come from
 `sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
 before it for the rooms of the last logged operation and outdoors -- never the predicted operation's own
-readings, which would reveal its room -- and the home's devices), completions from the canonical grammar of `sim.records`. DPO negatives follow the
+readings, which would reveal its room -- the home's devices, ranked by use around this time of day, and
+its usual operations around this time of day, counted over every earlier logged operation), completions from the canonical grammar of `sim.records`. DPO negatives follow the
 paper (Wang et al., 2025, Sec. 3.3): *time* = an action of the home that this user never performed within
 +-1 h of this time of day in their earlier history; *conflict* = the inverse of an action performed on that
 device within the last 10 min (2 min for high-frequency devices). Splits: seen homes' last days form

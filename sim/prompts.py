@@ -2,9 +2,10 @@
 
 A prompt (paper Fig. 4) holds the last ``k`` *logged* operations before ``now`` (unlogged
 physical operations are history gaps the recommender cannot see), the current time, the
-environment readings and the home's candidate devices, ranked (``rank_devices``: by how often each
+environment readings, the home's candidate devices, ranked (``rank_devices``: by how often each
 was operated around this time of day before, from every earlier logged operation, not only the
-window). ``prompt_text`` is what the model reads; it ends on ``<rec>``.
+window), and the home's usual operations at this time of day (``usual_operations``, the same
+count over whole operations). ``prompt_text`` is what the model reads; it ends on ``<rec>``.
 
 The environment is what the home knows *at the decision*, never the operation being predicted:
 the latest sensor readings strictly before ``now`` of the rooms named by ``context_rooms`` (the
@@ -16,18 +17,23 @@ the target room, so it is never put in a prompt.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sim.negatives import TIME_TOLERANCE_MIN, circular_minutes, minute_of_day
-from sim.records import EnvReading, Operation, Prompt, serialize_prompt
+from sim.records import Action, EnvReading, Operation, Prompt, serialize_prompt
 
-# Operations in the history window (about 2.5 days at ~10 logged operations a day). Measured on the
+# Operations in the history window (about a day at ~10 logged operations a day). Measured on the
 # quickstart preset's test contexts: the label is among the window's operations for 26% of
-# contexts at K=8, 54% at 24, 60% at 32, 71% at 64; a "most frequent within +-1 h" vote over the
-# window scores EM-Acc 0.07 / 0.15 / 0.17 / 0.21 against 0.23 for frequency over the whole history.
-# K=8 starved every history-reading model; 24 is the CPU compromise (a prompt is ~450 tokens).
-HISTORY_K = 24
+# contexts at K=8, 54% at 24, 71% at 64; a "most frequent within +-1 h" vote over the window
+# scores EM-Acc 0.07 / 0.15 / 0.21 (0.23 over the whole history). The usual operations below carry
+# that long-range count into the prompt, so the window only has to show what happened lately; at
+# K=8 a prompt is ~230 tokens instead of ~500 at K=24, and a fine-tuning step costs half as much.
+HISTORY_K = 8
+# Usual operations listed in a prompt. On the quickstart preset's 1,328 test contexts the label is
+# the first of them for 26%, among the first 3 / 6 for 50% / 66%; 8 would add ~1 point per extra
+# operation for ~8 more prompt tokens each.
+USUAL_N = 6
 
 
 def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY_K) -> tuple[Operation, ...]:
@@ -45,6 +51,42 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
     return tuple(reversed(out))
 
 
+def _earlier(history: Sequence[Operation], now: datetime) -> Iterator[tuple[Operation, bool]]:
+    """(operation, within +-TIME_TOLERANCE_MIN of ``now``'s time of day) for every logged operation
+    strictly before ``now`` (``history`` sorted by time)."""
+    cut = now.replace(second=0, microsecond=0)
+    minute = minute_of_day(now)
+    for op in history:
+        if op.time >= cut:
+            break
+        if op.logged:
+            yield op, circular_minutes(minute_of_day(op.time), minute) <= TIME_TOLERANCE_MIN
+
+
+def usual_operations(history: Sequence[Operation], now: datetime, devices: Sequence[tuple[str, str]],
+                     n: int = USUAL_N) -> tuple[tuple[Action, ...], ...]:
+    """Up to ``n`` operations (action sets) the household did most often within
+    +-``TIME_TOLERANCE_MIN`` min of ``now``'s time of day, then most often at all, then most
+    recently; only logged operations strictly before ``now`` on ``devices`` count. Two operations
+    with the same actions in another order are one (as in ``agent.metrics``); the most recent order
+    is shown. The first is the time-of-day frequency baseline's kind of answer; the prompt lists
+    the rest so that a model chooses among the likely operations instead of counting them out of
+    a long history itself."""
+    if n < 0:
+        raise ValueError(f"number of usual operations must be >= 0, got {n}")
+    allowed = set(map(tuple, devices))
+    stats: dict[frozenset, list] = {}  # key -> [near, total, last time, actions]
+    for op, close in _earlier(history, now):
+        if not all(a.target in allowed for a in op.actions):
+            continue
+        e = stats.setdefault(frozenset(op.actions), [0, 0, op.time, op.actions])
+        e[0] += close
+        e[1] += 1
+        e[2], e[3] = op.time, op.actions
+    best = sorted(stats.values(), key=lambda e: (-e[0], -e[1], -e[2].timestamp()))
+    return tuple(e[3] for e in best[:n])
+
+
 def rank_devices(history: Sequence[Operation], now: datetime,
                  devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """The candidate devices in the order a prompt lists them: by how often the household operated
@@ -52,16 +94,9 @@ def rank_devices(history: Sequence[Operation], now: datetime,
     often at all, then the home's own order. Only logged operations strictly before ``now`` count:
     what a deployed recommender has seen. A small model reads the first devices as the likely ones
     instead of having to count them out of a long history itself."""
-    cut = now.replace(second=0, microsecond=0)
-    minute = minute_of_day(now)
     near: dict[tuple[str, str], int] = {}
     total: dict[tuple[str, str], int] = {}
-    for op in history:  # sorted by time
-        if op.time >= cut:
-            break
-        if not op.logged:
-            continue
-        close = circular_minutes(minute_of_day(op.time), minute) <= TIME_TOLERANCE_MIN
+    for op, close in _earlier(history, now):
         for t in dict.fromkeys(a.target for a in op.actions):
             total[t] = total.get(t, 0) + 1
             if close:
@@ -79,17 +114,22 @@ def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tup
 
 
 def make_prompt(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
-                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True) -> Prompt:
+                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
+                usual: Sequence[Sequence[Action]] | None = None) -> Prompt:
     """Prompt record for a decision at ``now``; ``devices`` are the home's (room, device) pairs.
 
     ``history``: the household's operations by time (the window is cut from it; pass all of them:
-    the device ranking counts every earlier logged operation). ``rank=False`` keeps ``devices`` in
-    the given order (a prompt parsed back from text is already ranked)."""
+    the device ranking and the usual operations count every earlier logged operation).
+    ``rank=False`` keeps ``devices`` in the given order and ``usual`` (when given) replaces
+    ``usual_operations``: a prompt parsed back from text already carries both."""
     devs = rank_devices(history, now, devices) if rank else tuple(devices)
-    return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment), devices=devs)
+    uses = usual_operations(history, now, devs) if usual is None else tuple(tuple(u) for u in usual)
+    return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment), devices=devs,
+                  usual=uses)
 
 
 def prompt_text(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
-                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True) -> str:
+                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
+                usual: Sequence[Sequence[Action]] | None = None) -> str:
     """The prompt string the model reads (compact history: time and actions per operation)."""
-    return serialize_prompt(make_prompt(history, now, environment, devices, k, rank))
+    return serialize_prompt(make_prompt(history, now, environment, devices, k, rank, usual))

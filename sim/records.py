@@ -13,8 +13,9 @@ Grammar (``sp`` is one space; parsers accept any run of whitespace where one spa
                    [sp "<desc>" sp text] sp "</op>"
     history     := "<hist>" (sp operation)* sp "</hist>"
     devices     := "[" room "][" device "]" (sp "[" room "][" device "]")*
+    usual       := "<usual>" sp actions                      one operation the home often does now
     prompt      := history sp "<now>" sp time [sp "<env>" sp readings] sp "<devices>" sp devices
-                   sp "<rec>"
+                   (sp usual)* sp "<rec>"
     target      := "<act>" sp actions [sp "<desc>" sp text]           (action-first, default)
                  | "<desc>" sp text sp "<act>" sp actions             (text-first)
 
@@ -34,8 +35,9 @@ from typing import Literal
 
 OP, END_OP, HIST, END_HIST = "<op>", "</op>", "<hist>", "</hist>"
 ENV, ACT, DESC, NOW, DEVICES, REC = "<env>", "<act>", "<desc>", "<now>", "<devices>", "<rec>"
+USUAL = "<usual>"
 #: Every grammar marker; the tokenizer keeps each as one special token.
-MARKERS: tuple[str, ...] = (OP, END_OP, HIST, END_HIST, ENV, ACT, DESC, NOW, DEVICES, REC)
+MARKERS: tuple[str, ...] = (OP, END_OP, HIST, END_HIST, ENV, ACT, DESC, NOW, DEVICES, REC, USUAL)
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SOURCES: tuple[str, ...] = ("app", "voice", "physical", "automation")
 Order = Literal["action-first", "text-first"]
@@ -129,18 +131,23 @@ class Operation:
 
 @dataclass(frozen=True)
 class Prompt:
-    """What the recommender sees: history window, current time, environment, candidate devices."""
+    """What the recommender sees: history window, current time, environment, candidate devices and
+    the home's usual operations at this time of day (``sim.prompts.usual_operations``; may be empty)."""
 
     history: tuple[Operation, ...]
     time: datetime
     environment: tuple[EnvReading, ...]
     devices: tuple[tuple[str, str], ...]
+    usual: tuple[tuple[Action, ...], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", tuple(self.history))
         object.__setattr__(self, "time", self.time.replace(second=0, microsecond=0))
         object.__setattr__(self, "environment", tuple(self.environment))
         object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))
+        object.__setattr__(self, "usual", tuple(tuple(u) for u in self.usual))
+        if any(not u for u in self.usual):
+            raise GrammarError("a usual operation needs at least one action")
         for room, device in self.devices:
             _check_name("room", room)
             _check_name("device", device)
@@ -186,7 +193,10 @@ def serialize_prompt(p: Prompt, *, history_env: bool = False, history_desc: bool
     parts = [serialize_history(p.history, env=history_env, desc=history_desc), NOW, serialize_time(p.time)]
     if p.environment:
         parts += [ENV, serialize_readings(p.environment)]
-    parts += [DEVICES, " ".join(f"[{r}][{d}]" for r, d in p.devices), REC]
+    parts += [DEVICES, " ".join(f"[{r}][{d}]" for r, d in p.devices)]
+    for u in p.usual:
+        parts += [USUAL, serialize_actions(u)]
+    parts.append(REC)
     return " ".join(parts)
 
 
@@ -352,8 +362,12 @@ def _prompt(c: _Cursor) -> Prompt:
     devices = []
     while c.at("["):
         devices.append((c.bracketed("room"), c.bracketed("device")))
+    usual = []
+    while c.at(USUAL):
+        c.expect(USUAL)
+        usual.append(_actions(c))
     c.expect(REC)
-    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices))
+    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices), usual=tuple(usual))
 
 
 def parse_prompt(text: str) -> Prompt:

@@ -66,11 +66,13 @@ def split_prompt(prompt: str) -> tuple[str, str]:
     """(environment readings, candidate devices) texts of a prompt, by the grammar's markers.
 
     The current environment sits between ``<now>`` and ``<devices>``; the history before
-    ``<now>`` may carry its own ``<env>`` sections, hence the search from ``<now>``.
+    ``<now>`` may carry its own ``<env>`` sections, hence the search from ``<now>``. The devices
+    end at the first ``<usual>`` operation (the full prompt is in the observation) or ``<rec>``.
     """
     now = prompt.rfind("<now>")
     dev = prompt.find("<devices>", max(now, 0))
-    rec = prompt.find("<rec>", max(dev, 0))
+    ends = [i for i in (prompt.find("<usual>", max(dev, 0)), prompt.find("<rec>", max(dev, 0))) if i >= 0]
+    rec = min(ends) if ends else -1
     if now < 0 or dev < 0:
         return "", ""
     env = prompt.find("<env>", now, dev)

@@ -68,6 +68,14 @@ def test_sft_prompt_and_inference_prompt_are_identical():
         rooms = context_rooms(history_window(HISTORY, row["time"]), HOME.rooms)
         ctx = Context.from_home(HOME, HISTORY, row["time"], envs.at(row["time"], rooms, before=True))
         assert ctx.prompt_text() == row["prompt"]
+        # a context parsed back from the prompt (its history is only the window) keeps the
+        # prompt's device order and usual operations instead of counting them again
+        short = ctx.prompt_text(2)  # a 2-operation window: the usual operations count more than it
+        back = Context.from_prompt(short, HOME.types())
+        assert back.prompt_text(2) == short
+    # the last row (08:17): within +-1 h, "on" at 07:21, 07:35, 08:03 and "off" at 07:42, 07:56;
+    # "off" leads overall (4 to 3) but not around this time of day
+    assert short.endswith("<usual> [bedroom][light][power][on] <usual> [bedroom][light][power][off] <rec>")
 
 
 def test_prompt_environment_is_known_before_the_decision_never_the_operation_own():

@@ -1,10 +1,13 @@
-"""The one prompt builder: history window, decision-time rooms and the ranked device list, by hand."""
+"""The one prompt builder: history window, decision-time rooms, the ranked device list and the usual
+operations, by hand."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sim.prompts import context_rooms, history_window, make_prompt, prompt_text, rank_devices
+import pytest
+
+from sim.prompts import context_rooms, history_window, make_prompt, prompt_text, rank_devices, usual_operations
 from sim.records import Action, Operation, parse_prompt
 
 DAY0 = datetime(2026, 3, 2)
@@ -46,7 +49,9 @@ def test_prompt_ranks_from_the_whole_history_and_a_parsed_prompt_keeps_its_order
     assert p.devices[0] == LOCK  # ... yet the lock leads: five mornings at 07:00
     text = prompt_text(history, now, (), DEVICES, k=12)
     back = parse_prompt(text)
-    assert prompt_text(back.history, back.time, back.environment, back.devices, k=12, rank=False) == text
+    assert back.usual == ((Action(*LOCK, "power", "on"),), (Action(*AC, "power", "on"),))
+    assert prompt_text(back.history, back.time, back.environment, back.devices, k=12, rank=False,
+                       usual=back.usual) == text
     assert make_prompt(history, now, (), DEVICES, k=12, rank=False).devices == DEVICES
 
 
@@ -56,3 +61,35 @@ def test_context_rooms_are_the_last_operation_rooms():
     assert context_rooms((), ("kitchen", "hallway")) == ("kitchen",)
     assert context_rooms(()) == ()
     assert history_window(ops, DAY0 + timedelta(hours=1)) == (ops[0],)  # strictly before now
+
+
+def test_usual_operations_hand_worked():
+    on = lambda t: Action(*t, "power", "on")  # noqa: E731
+    off = lambda t: Action(*t, "power", "off")  # noqa: E731
+    history = [
+        Operation(time=DAY0 + timedelta(hours=7), actions=(on(LOCK), on(LAMP))),        # near 07:30
+        Operation(time=DAY0 + timedelta(hours=12), actions=(on(AC),)),                  # far
+        Operation(time=DAY0 + timedelta(hours=13), actions=(on(AC),)),                  # far: AC on 2x overall
+        Operation(time=DAY0 + timedelta(hours=14), actions=(off(FAN),)),                 # far, once
+        Operation(time=DAY0 + timedelta(days=1, hours=7), actions=(on(LAMP), on(LOCK))),  # the same set, new order
+        Operation(time=DAY0 + timedelta(days=1, hours=7, minutes=5), actions=(off(LAMP),), logged=False),
+        Operation(time=DAY0 + timedelta(days=1, hours=7, minutes=20), actions=(on(FAN),)),  # near, once
+        Operation(time=DAY0 + timedelta(days=1, hours=7, minutes=30), actions=(on(AC),)),  # at the decision: not before
+    ]
+    now = DAY0 + timedelta(days=1, hours=7, minutes=30)
+    # near: {lamp, lock} 2 (shown in its latest order), fan on 1; then totals: AC on 2, fan off 1;
+    # the unlogged lamp-off never counts
+    assert usual_operations(history, now, DEVICES) == (
+        (on(LAMP), on(LOCK)), (on(FAN),), (on(AC),), (off(FAN),))
+    assert usual_operations(history, now, DEVICES, n=2) == ((on(LAMP), on(LOCK)), (on(FAN),))
+    # only operations on the listed devices: without the lock, the lamp+lock set is not offered
+    assert usual_operations(history, now, (LAMP, AC, FAN)) == ((on(FAN),), (on(AC),), (off(FAN),))
+    assert usual_operations([], now, DEVICES) == ()
+    with pytest.raises(ValueError, match="usual operations must be >= 0"):
+        usual_operations(history, now, DEVICES, n=-1)
+    # the prompt lists them after the devices, each behind <usual>, and parses back
+    text = prompt_text(history, now, (), DEVICES)
+    assert text.endswith("<usual> [bedroom][light][power][on] [hallway][lock][power][on] <usual> "
+                         "[study][fan][power][on] <usual> [living_room][ac][power][on] "
+                         "<usual> [study][fan][power][off] <rec>")
+    assert parse_prompt(text).usual == usual_operations(history, now, DEVICES)

@@ -36,7 +36,8 @@ operations = st.builds(Operation, time=times, actions=st.lists(actions, min_size
                        environment=st.lists(readings, max_size=4).map(tuple), description=words)
 prompts = st.builds(Prompt, history=st.lists(operations, max_size=4).map(tuple), time=times,
                     environment=st.lists(readings, max_size=3).map(tuple),
-                    devices=st.lists(st.tuples(name, name), max_size=5).map(tuple))
+                    devices=st.lists(st.tuples(name, name), max_size=5).map(tuple),
+                    usual=st.lists(st.lists(actions, min_size=1, max_size=3).map(tuple), max_size=3).map(tuple))
 
 
 @given(actions)
