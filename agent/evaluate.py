@@ -229,14 +229,15 @@ def failure_kind(sample: EvalSample, pred: Prediction) -> str | None:
 
 def summarize(samples: Sequence[EvalSample], preds: Sequence[Prediction], rng: np.random.Generator,
               n_boot: int) -> tuple[dict, dict]:
-    """(whole metrics with ci95 and n, by-subset metrics) of one method."""
+    """(whole metrics with ci95 and n, by-subset metrics) of one method; ``n_boot=0``: no ci95."""
     labels = [s.label for s in samples]
     actions = [p.actions for p in preds]
     resolve = _SampleTypes(samples)
     scores = per_sample(labels, actions, types=resolve)
     by = score_by_subset(labels, actions, [s.subsets for s in samples], types=resolve)
     whole = dict(by["Whole"])
-    whole["ci95"] = {k: list(v) for k, v in bootstrap_ci(scores, rng, n_boot).items()}
+    if n_boot > 0:
+        whole["ci95"] = {k: list(v) for k, v in bootstrap_ci(scores, rng, n_boot).items()}
     return whole, by
 
 

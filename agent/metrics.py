@@ -155,6 +155,9 @@ def score(labels: Sequence[Actions], predictions: Sequence[Actions],
 def bootstrap_ci(s: SampleScores, rng: np.random.Generator, n_boot: int = 1000,
                  level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval of each metric, resampling samples with replacement."""
+    if n_boot < 1 or len(s.exact) == 0:
+        raise ValueError(f"bootstrap needs n_boot >= 1 and at least one sample, got n_boot={n_boot}, "
+                         f"{len(s.exact)} samples")
     n = len(s.exact)
     draws = {k: [] for k in ("em_acc", "lm_f1", "rule")}
     for _ in range(n_boot):

@@ -70,6 +70,9 @@ def test_summarize_whole_has_interval_and_count():
     assert by["AC"]["em_acc"] == 0.0 and by["Light"]["em_acc"] == 1.0
     lo, hi = whole["ci95"]["em_acc"]
     assert 0.0 <= lo <= 0.5 <= hi <= 1.0
+    # the gated rows of the ablation summarise without an interval (n_boot=0)
+    whole, _ = summarize(samples, [Prediction((AC_26,)), Prediction((LIGHT_ON,))], np.random.default_rng(0), 0)
+    assert "ci95" not in whole and whole["em_acc"] == 0.5
 
 
 def test_run_variants_name_the_ablation(tmp_path):

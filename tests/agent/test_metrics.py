@@ -111,3 +111,5 @@ def test_bootstrap_interval_contains_the_point_estimate():
     point = score(labels, preds)
     for k, (lo, hi) in ci.items():
         assert lo <= point[k] <= hi and hi - lo < 0.4, k
+    with pytest.raises(ValueError, match="n_boot >= 1"):
+        bootstrap_ci(s, rng, n_boot=0)
