@@ -20,6 +20,13 @@ benchmark turns the cascade off to time full decodes (the worst case); ``..._cas
 the pruned rate. On a shared machine wall-clock rates depend on the load (recorded); the
 ``recs_per_cpu_s_...`` / ``p50_cpu_ms_...`` figures divide by this process's CPU time instead,
 which approximates an unloaded core (with ``--threads 1``). Medians are quoted.
+
+A random model spells names in BPE pieces and runs every description to its budget, so it decodes
+~2x the tokens of a trained one. ``--run RUN --data DATA`` also times a trained run on its
+dataset's test prompts (``recs_per_s_trained_batch32``, cascade off and on, median of 3)::
+
+    python benchmarks/infer_speed.py --out benchmarks/results --run quickstart_out/runs/main \
+        --data quickstart_out/data
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import torch
 from agent.context import random_contexts
 from agent.recommender import Recommender, RecommenderConfig
 from sim.prompts import HISTORY_K
+from sim.shards import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -53,10 +61,14 @@ class BenchConfig:
     threads: int = 0  # torch threads; 0 = torch's default
     seed: int = 0
     presets: tuple[str, ...] = ("tiny", "small")
+    run: Path | None = None  # a trained run directory to time as well (with ``data``)
+    data: Path | None = None  # its dataset: the test prompts come from the sft config
 
     def __post_init__(self) -> None:
         if min(self.n_batch, self.n_single, self.repeats, self.max_desc_tokens) < 1:
             raise ValueError("n_batch, n_single, repeats and max_desc_tokens must be >= 1")
+        if (self.run is None) != (self.data is None):
+            raise ValueError("--run and --data go together: a trained run is timed on its dataset's test prompts")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
@@ -132,6 +144,31 @@ def bench_preset(name: str, tok, ctxs_batch, ctxs_single, cfg: BenchConfig) -> d
     }
 
 
+def bench_trained(cfg: BenchConfig) -> dict:
+    """Batch-32 throughput of a trained run on 128 of its dataset's test prompts (median of 3)."""
+    from agent.context import Context
+    from agent.evaluate import load_samples
+
+    samples = load_samples(cfg.data, max_samples=128, seed=cfg.seed)
+    ctxs = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
+    out: dict = {"trained_run": str(cfg.run)}
+    for cascade in (False, True):
+        rec = Recommender.from_run(cfg.run, RecommenderConfig(cascade=cascade, min_history=0, batch_size=32))
+        rec.recommend_batch(ctxs[:8])  # warm-up
+        times, recs = [], []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            recs = rec.recommend_batch(ctxs)
+            times.append(time.perf_counter() - t0)
+        key = "recs_per_s_trained_batch32" + ("_cascade_on" if cascade else "")
+        out[key] = round(len(ctxs) / statistics.median(times), 1)
+        if not cascade:
+            out["mean_new_tokens_trained"] = round(float(np.mean([len(r.steps) for r in recs])), 1)
+            out["mean_prompt_tokens_trained"] = round(float(np.mean(
+                [len(rec.tokenizer(s.prompt_text)["input_ids"]) for s in samples])), 1)
+    return out
+
+
 def main(cfg: BenchConfig) -> dict:
     from training.tokenizer import train_tokenizer
 
@@ -149,6 +186,8 @@ def main(cfg: BenchConfig) -> dict:
         res.update(bench_preset(name, tok, ctxs_batch, ctxs_single, cfg))
     if "tiny" in cfg.presets:
         res["constrained_over_plain"] = res["constrained_over_plain_tiny"]
+    if cfg.run is not None:
+        res.update(bench_trained(cfg))
     res.update({
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -159,7 +198,7 @@ def main(cfg: BenchConfig) -> dict:
         "goals": {"constrained_over_plain": "<= 1.25", "recs_per_s_tiny_batch32": ">= 50 on 2 CPU cores"},
     })
     cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "infer_speed.json").write_text(json.dumps(res, indent=2))
+    write_text_atomic(json.dumps(res, indent=2), cfg.out / "infer_speed.json")
     lines = ["# Recommender inference speed", "",
              f"{res['machine']}, torch {res['torch']} with {res['torch_threads']} threads; load average "
              f"{res['load_avg_1min_before']} -> {res['load_avg_1min_after']} (shared machine: ratios are "
@@ -173,8 +212,13 @@ def main(cfg: BenchConfig) -> dict:
                      f"{res[f'recs_per_cpu_s_{name}_batch32']} | {res[f'recs_per_s_{name}_batch32_cascade_on']} | "
                      f"{res[f'p50_ms_{name}_batch1']} | {res[f'p95_ms_{name}_batch1']} | "
                      f"{res[f'p50_cpu_ms_{name}_batch1']} | {res[f'constrained_over_plain_{name}']} |")
+    if cfg.run is not None:
+        lines += ["", f"Trained run `{res['trained_run']}` on 128 of its test prompts "
+                  f"({res['mean_prompt_tokens_trained']} tokens, {res['mean_new_tokens_trained']} new tokens): "
+                  f"**{res['recs_per_s_trained_batch32']} recs/s** at batch 32, "
+                  f"{res['recs_per_s_trained_batch32_cascade_on']} with the cascade on."]
     lines += ["", "Goals: constrained_over_plain <= 1.25; recs_per_s_tiny_batch32 >= 50 on 2 CPU cores.", ""]
-    (cfg.out / "infer_speed.md").write_text("\n".join(lines))
+    write_text_atomic("\n".join(lines), cfg.out / "infer_speed.md")
     return res
 
 
@@ -186,9 +230,15 @@ def cli() -> None:
     p.add_argument("--repeats", type=int, default=BenchConfig.repeats)
     p.add_argument("--threads", type=int, default=BenchConfig.threads)
     p.add_argument("--seed", type=int, default=BenchConfig.seed)
+    p.add_argument("--run", type=Path, default=None, help="a trained run directory to time as well")
+    p.add_argument("--data", type=Path, default=None, help="the run's dataset (its test prompts)")
     a = p.parse_args()
-    res = main(BenchConfig(out=a.out, n_batch=a.n_batch, n_single=a.n_single, repeats=a.repeats, threads=a.threads,
-                           seed=a.seed))
+    try:
+        cfg = BenchConfig(out=a.out, n_batch=a.n_batch, n_single=a.n_single, repeats=a.repeats, threads=a.threads,
+                          seed=a.seed, run=a.run, data=a.data)
+    except ValueError as e:
+        p.error(str(e))
+    res = main(cfg)
     print(json.dumps(res, indent=2))
 
 

@@ -74,7 +74,7 @@ class Hyper:
     full_finetune: bool = False  # SFT trains every weight instead of LoRA
 
 
-# CPU presets are sized for 2 cores (tiny: ~4 min for all three stages on the quickstart
+# CPU presets are sized for 2 cores (tiny: ~5 min for all three stages on the quickstart
 # dataset). tiny fine-tunes every weight: LoRA adapters on a 128-wide model are nearly as large as
 # the weights, and full fine-tuning ran 1.6x faster per row and reached a lower loss (quickstart
 # preset, 600 rows, one pre-trained model, 8-operation prompts: EM-Acc 0.083 vs 0.027 with LoRA).
