@@ -17,7 +17,7 @@ the target room, so it is never put in a prompt.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sim.negatives import TIME_TOLERANCE_MIN, circular_minutes, minute_of_day
@@ -51,16 +51,45 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
     return tuple(reversed(out))
 
 
-def _earlier(history: Sequence[Operation], now: datetime) -> Iterator[tuple[Operation, bool]]:
-    """(operation, within +-TIME_TOLERANCE_MIN of ``now``'s time of day) for every logged operation
-    strictly before ``now`` (``history`` sorted by time)."""
-    cut = now.replace(second=0, microsecond=0)
-    minute = minute_of_day(now)
-    for op in history:
-        if op.time >= cut:
-            break
-        if op.logged:
-            yield op, circular_minutes(minute_of_day(op.time), minute) <= TIME_TOLERANCE_MIN
+class _Tally:
+    """One pass over the logged operations strictly before ``now`` (``history`` sorted by time):
+    per device and per operation (action set), how often within +-``TIME_TOLERANCE_MIN`` min of
+    ``now``'s time of day (any earlier day) and how often at all. A prompt needs both the device
+    ranking and the usual operations; the dataset builder makes one prompt per row."""
+
+    def __init__(self, history: Sequence[Operation], now: datetime) -> None:
+        cut = now.replace(second=0, microsecond=0)
+        minute = minute_of_day(now)
+        self.device: dict[tuple[str, str], list[int]] = {}  # target -> [near, total]
+        self.ops: dict[frozenset, list] = {}  # action set -> [near, total, last time, actions]
+        for op in history:
+            if op.time >= cut:
+                break
+            if not op.logged:
+                continue
+            close = circular_minutes(minute_of_day(op.time), minute) <= TIME_TOLERANCE_MIN
+            for t in dict.fromkeys(a.target for a in op.actions):
+                d = self.device.setdefault(t, [0, 0])
+                d[0] += close
+                d[1] += 1
+            e = self.ops.setdefault(frozenset(op.actions), [0, 0, op.time, op.actions])
+            e[0] += close
+            e[1] += 1
+            e[2], e[3] = op.time, op.actions
+
+    def ranked(self, devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        order = {t: i for i, t in enumerate(devices)}
+        zero = (0, 0)
+        return tuple(sorted(devices, key=lambda t: (-self.device.get(t, zero)[0], -self.device.get(t, zero)[1],
+                                                    order[t])))
+
+    def usual(self, devices: Sequence[tuple[str, str]], n: int) -> tuple[tuple[Action, ...], ...]:
+        if n < 0:
+            raise ValueError(f"number of usual operations must be >= 0, got {n}")
+        allowed = set(map(tuple, devices))
+        ok = [e for e in self.ops.values() if all(a.target in allowed for a in e[3])]
+        ok.sort(key=lambda e: (-e[0], -e[1], -e[2].timestamp()))
+        return tuple(e[3] for e in ok[:n])
 
 
 def usual_operations(history: Sequence[Operation], now: datetime, devices: Sequence[tuple[str, str]],
@@ -72,19 +101,7 @@ def usual_operations(history: Sequence[Operation], now: datetime, devices: Seque
     is shown. The first is the time-of-day frequency baseline's kind of answer; the prompt lists
     the rest so that a model chooses among the likely operations instead of counting them out of
     a long history itself."""
-    if n < 0:
-        raise ValueError(f"number of usual operations must be >= 0, got {n}")
-    allowed = set(map(tuple, devices))
-    stats: dict[frozenset, list] = {}  # key -> [near, total, last time, actions]
-    for op, close in _earlier(history, now):
-        if not all(a.target in allowed for a in op.actions):
-            continue
-        e = stats.setdefault(frozenset(op.actions), [0, 0, op.time, op.actions])
-        e[0] += close
-        e[1] += 1
-        e[2], e[3] = op.time, op.actions
-    best = sorted(stats.values(), key=lambda e: (-e[0], -e[1], -e[2].timestamp()))
-    return tuple(e[3] for e in best[:n])
+    return _Tally(history, now).usual(devices, n)
 
 
 def rank_devices(history: Sequence[Operation], now: datetime,
@@ -94,15 +111,7 @@ def rank_devices(history: Sequence[Operation], now: datetime,
     often at all, then the home's own order. Only logged operations strictly before ``now`` count:
     what a deployed recommender has seen. A small model reads the first devices as the likely ones
     instead of having to count them out of a long history itself."""
-    near: dict[tuple[str, str], int] = {}
-    total: dict[tuple[str, str], int] = {}
-    for op, close in _earlier(history, now):
-        for t in dict.fromkeys(a.target for a in op.actions):
-            total[t] = total.get(t, 0) + 1
-            if close:
-                near[t] = near.get(t, 0) + 1
-    order = {t: i for i, t in enumerate(devices)}
-    return tuple(sorted(devices, key=lambda t: (-near.get(t, 0), -total.get(t, 0), order[t])))
+    return _Tally(history, now).ranked(devices)
 
 
 def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tuple[str, ...]:
@@ -122,8 +131,9 @@ def make_prompt(history: Sequence[Operation], now: datetime, environment: Sequen
     the device ranking and the usual operations count every earlier logged operation).
     ``rank=False`` keeps ``devices`` in the given order and ``usual`` (when given) replaces
     ``usual_operations``: a prompt parsed back from text already carries both."""
-    devs = rank_devices(history, now, devices) if rank else tuple(devices)
-    uses = usual_operations(history, now, devs) if usual is None else tuple(tuple(u) for u in usual)
+    tally = _Tally(history, now) if rank or usual is None else None
+    devs = tally.ranked(devices) if rank else tuple(devices)
+    uses = tally.usual(devs, USUAL_N) if usual is None else tuple(tuple(u) for u in usual)
     return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment), devices=devs,
                   usual=uses)
 
