@@ -216,11 +216,12 @@ accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset
 `sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
 before it for the rooms of the last logged operation and outdoors -- never the predicted operation's own
 readings, which would reveal its room -- the home's devices, ranked by use around this time of day, and
-its usual operations around this time of day, counted over every earlier logged operation), completions from the canonical grammar of `sim.records`. DPO negatives follow the
-paper (Wang et al., 2025, Sec. 3.3): *time* = an action of the home that this user never performed within
-+-1 h of this time of day in their earlier history; *conflict* = the inverse of an action performed on that
-device within the last 10 min (2 min for high-frequency devices). Splits: seen homes' last days form
-`test` (non-overlapping in time with `train`); every k-th home is held out as `test_unseen`.
+its usual operations around this time of day, counted over every earlier logged operation), completions
+from the canonical grammar of `sim.records`. DPO negatives follow the paper (Wang et al., 2025, Sec. 3.3):
+*time* = an action of the home that this user never performed within +-1 h of this time of day in their
+earlier history; *conflict* = the inverse of an action performed on that device within the last 10 min
+(2 min for high-frequency devices). Splits: seen homes' last days form `test` (non-overlapping in time
+with `train`); every k-th home is held out as `test_unseen`.
 Every random draw derives from (seed, home index): the bytes do not depend on the worker count or engine."""
 
 SYNTHETIC_LIMITS = """- Synthetic: the people, habits and acceptance model are hand-written, not fitted to real logs; models

@@ -33,7 +33,7 @@ from sim.catalog import OUTDOOR, device_type
 from sim.describe import describe
 from sim.log import Event, EventTable, HomeLog, HomeSpec
 from sim.negatives import NegativeMiner
-from sim.prompts import HISTORY_K, context_rooms, prompt_text
+from sim.prompts import HISTORY_K, HistoryIndex, context_rooms, prompt_text
 from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation
 from sim.records import serialize_target as target
 from sim.schema import SCHEMAS
@@ -201,6 +201,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
     logged = log.logged_operations
     times = [o.time for o in logged]
     env = Environment(log.events, log.start)
+    index = HistoryIndex(logged)  # one per home: a prompt per row then costs numpy passes
 
     def prompt(t: datetime) -> str:
         """The decision-time prompt: history strictly before ``t``, readings known before ``t``
@@ -208,7 +209,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
         end = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
         window = logged[max(0, end - spec.history_k):end]
         readings = env.at(t, context_rooms(window, home.rooms), before=True)
-        return prompt_text(logged[:end], t, readings, targets, spec.history_k)  # all earlier ops rank devices
+        return prompt_text(index, t, readings, targets, spec.history_k)  # counts every op before t
 
     # pretrain: one row per home-day of the train period (seen homes only)
     if not spec.unseen:

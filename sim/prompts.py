@@ -20,7 +20,9 @@ import bisect
 from collections.abc import Sequence
 from datetime import datetime
 
-from sim.negatives import TIME_TOLERANCE_MIN, circular_minutes, minute_of_day
+import numpy as np
+
+from sim.negatives import MINUTES_PER_DAY, TIME_TOLERANCE_MIN, minute_of_day
 from sim.records import Action, EnvReading, Operation, Prompt, serialize_prompt
 
 # Operations in the history window (about a day at ~10 logged operations a day). Measured on the
@@ -36,11 +38,13 @@ HISTORY_K = 8
 USUAL_N = 6
 
 
-def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY_K) -> tuple[Operation, ...]:
-    """The last ``k`` logged operations strictly before ``now`` (``history`` sorted by time)."""
+def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY_K,
+                   times: Sequence[datetime] | None = None) -> tuple[Operation, ...]:
+    """The last ``k`` logged operations strictly before ``now`` (``history`` sorted by time;
+    ``times``: their times, when already at hand)."""
     if k < 0:
         raise ValueError(f"history window k must be >= 0, got {k}")
-    times = [o.time for o in history]
+    times = [o.time for o in history] if times is None else times
     end = bisect.bisect_left(times, now.replace(second=0, microsecond=0))
     out: list[Operation] = []
     for op in reversed(history[:end]):
@@ -51,49 +55,95 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
     return tuple(reversed(out))
 
 
-class _Tally:
-    """One pass over the logged operations strictly before ``now`` (``history`` sorted by time):
-    per device and per operation (action set), how often within +-``TIME_TOLERANCE_MIN`` min of
-    ``now``'s time of day (any earlier day) and how often at all. A prompt needs both the device
-    ranking and the usual operations; the dataset builder makes one prompt per row."""
+class HistoryIndex:
+    """A household's operations (sorted by time) with what every prompt counts precomputed once:
+    time of day, logged flag, action-set id and operated devices per operation. A prompt at any
+    time then costs a few numpy passes over the earlier operations instead of a Python loop (the
+    dataset builder makes one prompt per row; ``make_prompt`` builds an index for a plain list)."""
 
-    def __init__(self, history: Sequence[Operation], now: datetime) -> None:
-        cut = now.replace(second=0, microsecond=0)
-        minute = minute_of_day(now)
-        self.device: dict[tuple[str, str], list[int]] = {}  # target -> [near, total]
-        self.ops: dict[frozenset, list] = {}  # action set -> [near, total, last time, actions]
-        for op in history:
-            if op.time >= cut:
-                break
+    def __init__(self, history: Sequence[Operation]) -> None:
+        self.history = tuple(history)
+        self.times = [o.time for o in self.history]
+        n = len(self.history)
+        self.minute = np.fromiter((minute_of_day(t) for t in self.times), np.int64, n)
+        self.logged = np.fromiter((o.logged for o in self.history), bool, n)
+        keys: dict[frozenset, int] = {}  # action set -> id, in order of first appearance
+        self.key = np.full(n, -1, np.int64)  # -1: unlogged (never counted)
+        pair_op: list[int] = []
+        pair_dev: list[int] = []
+        self.devices: dict[tuple[str, str], int] = {}
+        for i, op in enumerate(self.history):
             if not op.logged:
                 continue
-            close = circular_minutes(minute_of_day(op.time), minute) <= TIME_TOLERANCE_MIN
+            self.key[i] = keys.setdefault(frozenset(op.actions), len(keys))
             for t in dict.fromkeys(a.target for a in op.actions):
-                d = self.device.setdefault(t, [0, 0])
-                d[0] += close
-                d[1] += 1
-            e = self.ops.setdefault(frozenset(op.actions), [0, 0, op.time, op.actions])
-            e[0] += close
-            e[1] += 1
-            e[2], e[3] = op.time, op.actions
+                pair_op.append(i)
+                pair_dev.append(self.devices.setdefault(t, len(self.devices)))
+        self.n_keys = len(keys)
+        self.pair_op = np.asarray(pair_op, np.int64)
+        self.pair_dev = np.asarray(pair_dev, np.int64)
+
+    def end(self, now: datetime) -> int:
+        """Number of operations strictly before ``now``'s minute."""
+        return bisect.bisect_left(self.times, now.replace(second=0, microsecond=0))
+
+    def tally(self, now: datetime) -> _Tally:
+        return _Tally(self, now)
+
+
+class _Tally:
+    """Per device and per operation (action set): how often the household did it within
+    +-``TIME_TOLERANCE_MIN`` min of ``now``'s time of day (any earlier day) and how often at all,
+    over the logged operations strictly before ``now``."""
+
+    def __init__(self, index: HistoryIndex, now: datetime) -> None:
+        self.index = index
+        end = index.end(now)
+        d = np.abs(index.minute[:end] - minute_of_day(now)) % MINUTES_PER_DAY
+        close = (np.minimum(d, MINUTES_PER_DAY - d) <= TIME_TOLERANCE_MIN) & index.logged[:end]
+        keys = index.key[:end]
+        seen = keys >= 0
+        k, c = keys[seen], close[seen].astype(np.int64)
+        self.op_near = np.bincount(k, weights=c, minlength=index.n_keys).astype(np.int64)
+        self.op_total = np.bincount(k, minlength=index.n_keys)
+        self.op_last = np.full(index.n_keys, -1, np.int64)  # index of the latest operation of each set
+        np.maximum.at(self.op_last, k, np.flatnonzero(seen))
+        pairs = index.pair_op < end
+        dev, pc = index.pair_dev[pairs], close[index.pair_op[pairs]].astype(np.int64)
+        n_dev = len(index.devices)
+        self.dev_near = np.bincount(dev, weights=pc, minlength=n_dev).astype(np.int64)
+        self.dev_total = np.bincount(dev, minlength=n_dev)
 
     def ranked(self, devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-        order = {t: i for i, t in enumerate(devices)}
-        zero = (0, 0)
-        return tuple(sorted(devices, key=lambda t: (-self.device.get(t, zero)[0], -self.device.get(t, zero)[1],
-                                                    order[t])))
+        ids = self.index.devices
+
+        def key(item: tuple[int, tuple[str, str]]) -> tuple[int, int, int]:
+            i, t = item
+            j = ids.get(t)
+            return (0, 0, i) if j is None else (-int(self.dev_near[j]), -int(self.dev_total[j]), i)
+
+        return tuple(t for _, t in sorted(enumerate(devices), key=key))
 
     def usual(self, devices: Sequence[tuple[str, str]], n: int) -> tuple[tuple[Action, ...], ...]:
         if n < 0:
             raise ValueError(f"number of usual operations must be >= 0, got {n}")
         allowed = set(map(tuple, devices))
-        ok = [e for e in self.ops.values() if all(a.target in allowed for a in e[3])]
-        ok.sort(key=lambda e: (-e[0], -e[1], -e[2].timestamp()))
-        return tuple(e[3] for e in ok[:n])
+        hist, times = self.index.history, self.index.times
+        # most often near this time of day, then at all, then the latest time, then first seen
+        order = sorted(np.flatnonzero(self.op_total > 0).tolist(),
+                       key=lambda j: (-self.op_near[j], -self.op_total[j], -times[self.op_last[j]].timestamp(), j))
+        out: list[tuple[Action, ...]] = []
+        for j in order:
+            acts = hist[self.op_last[j]].actions
+            if all(a.target in allowed for a in acts):
+                out.append(acts)
+                if len(out) == n:
+                    break
+        return tuple(out)
 
 
-def usual_operations(history: Sequence[Operation], now: datetime, devices: Sequence[tuple[str, str]],
-                     n: int = USUAL_N) -> tuple[tuple[Action, ...], ...]:
+def usual_operations(history: Sequence[Operation] | HistoryIndex, now: datetime,
+                     devices: Sequence[tuple[str, str]], n: int = USUAL_N) -> tuple[tuple[Action, ...], ...]:
     """Up to ``n`` operations (action sets) the household did most often within
     +-``TIME_TOLERANCE_MIN`` min of ``now``'s time of day, then most often at all, then most
     recently; only logged operations strictly before ``now`` on ``devices`` count. Two operations
@@ -101,17 +151,21 @@ def usual_operations(history: Sequence[Operation], now: datetime, devices: Seque
     is shown. The first is the time-of-day frequency baseline's kind of answer; the prompt lists
     the rest so that a model chooses among the likely operations instead of counting them out of
     a long history itself."""
-    return _Tally(history, now).usual(devices, n)
+    return _index(history).tally(now).usual(devices, n)
 
 
-def rank_devices(history: Sequence[Operation], now: datetime,
+def rank_devices(history: Sequence[Operation] | HistoryIndex, now: datetime,
                  devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """The candidate devices in the order a prompt lists them: by how often the household operated
     each one within +-``TIME_TOLERANCE_MIN`` (60) min of ``now``'s time of day (any earlier day), then how
     often at all, then the home's own order. Only logged operations strictly before ``now`` count:
     what a deployed recommender has seen. A small model reads the first devices as the likely ones
     instead of having to count them out of a long history itself."""
-    return _Tally(history, now).ranked(devices)
+    return _index(history).tally(now).ranked(devices)
+
+
+def _index(history: Sequence[Operation] | HistoryIndex) -> HistoryIndex:
+    return history if isinstance(history, HistoryIndex) else HistoryIndex(history)
 
 
 def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tuple[str, ...]:
@@ -122,24 +176,26 @@ def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tup
     return tuple(rooms[:1])
 
 
-def make_prompt(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
-                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
+def make_prompt(history: Sequence[Operation] | HistoryIndex, now: datetime,
+                environment: Sequence[EnvReading], devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
                 usual: Sequence[Sequence[Action]] | None = None) -> Prompt:
     """Prompt record for a decision at ``now``; ``devices`` are the home's (room, device) pairs.
 
-    ``history``: the household's operations by time (the window is cut from it; pass all of them:
-    the device ranking and the usual operations count every earlier logged operation).
+    ``history``: the household's operations by time, or their ``HistoryIndex`` (the window is cut
+    from it; pass all of them: the device ranking and the usual operations count every earlier
+    logged operation).
     ``rank=False`` keeps ``devices`` in the given order and ``usual`` (when given) replaces
     ``usual_operations``: a prompt parsed back from text already carries both."""
-    tally = _Tally(history, now) if rank or usual is None else None
+    index = _index(history)
+    tally = index.tally(now) if rank or usual is None else None
     devs = tally.ranked(devices) if rank else tuple(devices)
     uses = tally.usual(devs, USUAL_N) if usual is None else tuple(tuple(u) for u in usual)
-    return Prompt(history=history_window(history, now, k), time=now, environment=tuple(environment), devices=devs,
-                  usual=uses)
+    return Prompt(history=history_window(index.history, now, k, index.times), time=now,
+                  environment=tuple(environment), devices=devs, usual=uses)
 
 
-def prompt_text(history: Sequence[Operation], now: datetime, environment: Sequence[EnvReading],
-                devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
+def prompt_text(history: Sequence[Operation] | HistoryIndex, now: datetime,
+                environment: Sequence[EnvReading], devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
                 usual: Sequence[Sequence[Action]] | None = None) -> str:
     """The prompt string the model reads (compact history: time and actions per operation)."""
     return serialize_prompt(make_prompt(history, now, environment, devices, k, rank, usual))
