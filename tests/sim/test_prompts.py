@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sim.prompts import context_rooms, history_window, make_prompt, prompt_text, rank_devices, usual_operations
+from sim.prompts import (HistoryIndex, context_rooms, history_window, make_prompt, prompt_text, rank_devices,
+                         usual_operations)
 from sim.records import Action, Operation, parse_prompt
 
 DAY0 = datetime(2026, 3, 2)
@@ -85,6 +86,17 @@ def test_usual_operations_hand_worked():
     # only operations on the listed devices: without the lock, the lamp+lock set is not offered
     assert usual_operations(history, now, (LAMP, AC, FAN)) == ((on(FAN),), (on(AC),), (off(FAN),))
     assert usual_operations([], now, DEVICES) == ()
+    # a full tie (same counts, same latest minute): the operation seen first leads
+    tie = [Operation(time=DAY0 + timedelta(hours=7), actions=(on(FAN),)),
+           Operation(time=DAY0 + timedelta(hours=7), actions=(on(AC),))]
+    assert usual_operations(tie, now, DEVICES) == ((on(FAN),), (on(AC),))
+    # an index built once answers like the plain list, at any time
+    index = HistoryIndex(history)
+    for t in (now, DAY0 + timedelta(hours=13, minutes=30), DAY0):
+        assert usual_operations(index, t, DEVICES) == usual_operations(list(history), t, DEVICES)
+        assert rank_devices(index, t, DEVICES) == rank_devices(list(history), t, DEVICES)
+    assert usual_operations(index, DAY0 + timedelta(hours=13, minutes=30), DEVICES) == (
+        (on(AC),), (on(LOCK), on(LAMP)))  # 13:30: AC on near twice; lock+lamp once, in its order then
     with pytest.raises(ValueError, match="usual operations must be >= 0"):
         usual_operations(history, now, DEVICES, n=-1)
     # the prompt lists them after the devices, each behind <usual>, and parses back
