@@ -30,11 +30,11 @@ from sim.records import Action, EnvReading, Operation, Prompt, serialize_prompt
 # contexts at K=8, 54% at 24, 71% at 64; a "most frequent within +-1 h" vote over the window
 # scores EM-Acc 0.07 / 0.15 / 0.21 (0.23 over the whole history). The usual operations below carry
 # that long-range count into the prompt, so the window only has to show what happened lately; at
-# K=8 a prompt is ~230 tokens instead of ~500 at K=24, and a fine-tuning step costs half as much.
+# K=8 a prompt is ~230 tokens instead of ~450 at K=24, and a fine-tuning step costs half as much.
 HISTORY_K = 8
 # Usual operations listed in a prompt. On the quickstart preset's 1,328 test contexts the label is
-# the first of them for 26%, among the first 3 / 6 for 50% / 66%; 8 would add ~1 point per extra
-# operation for ~8 more prompt tokens each.
+# the first of them for 26%, among the first 3 / 6 for 50% / 66%; each listed operation costs ~6
+# prompt tokens.
 USUAL_N = 6
 
 
@@ -47,11 +47,11 @@ def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY
     times = [o.time for o in history] if times is None else times
     end = bisect.bisect_left(times, now.replace(second=0, microsecond=0))
     out: list[Operation] = []
-    for op in reversed(history[:end]):
-        if len(out) >= k:
-            break
-        if op.logged:
-            out.append(op)
+    i = end - 1
+    while i >= 0 and len(out) < k:
+        if history[i].logged:
+            out.append(history[i])
+        i -= 1
     return tuple(reversed(out))
 
 
