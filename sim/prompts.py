@@ -99,6 +99,7 @@ class _Tally:
     def __init__(self, index: HistoryIndex, now: datetime) -> None:
         self.index = index
         end = index.end(now)
+        # sim.negatives.circular_minutes over the array (it takes scalars)
         d = np.abs(index.minute[:end] - minute_of_day(now)) % MINUTES_PER_DAY
         close = (np.minimum(d, MINUTES_PER_DAY - d) <= TIME_TOLERANCE_MIN) & index.logged[:end]
         keys = index.key[:end]
