@@ -45,6 +45,8 @@ class Context:
     history is only the window): the prompt keeps that order instead of ranking them again.
     usual: the prompt's usual operations when they cannot be counted from ``history`` (a context
     parsed from a prompt); None = ``sim.prompts.usual_operations`` over ``history``.
+    state: the prompt's device states, per candidate in prompt order (a context parsed from a
+    prompt); None = ``sim.prompts.device_state`` over ``history``.
     """
 
     devices: tuple[Device, ...]
@@ -55,6 +57,7 @@ class Context:
     home_id: str = ""
     ranked: bool = False
     usual: tuple[tuple[Action, ...], ...] | None = None
+    state: tuple[tuple[tuple[str, str], ...], ...] | None = None  # per candidate; None = from ``history``
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))
@@ -64,6 +67,8 @@ class Context:
             object.__setattr__(self, "candidates", tuple(tuple(c) for c in self.candidates))
         if self.usual is not None:
             object.__setattr__(self, "usual", tuple(tuple(u) for u in self.usual))
+        if self.state is not None:
+            object.__setattr__(self, "state", tuple(tuple(tuple(fv) for fv in s) for s in self.state))
 
     @classmethod
     def from_home(cls, home: HomeSpec, history: Sequence[Operation], time: datetime,
@@ -79,7 +84,7 @@ class Context:
         (room, device) -> catalogue type for the prompt's devices."""
         p = parse_prompt(text)
         return cls(devices=tuple((r, d, types.get((r, d), "")) for r, d in p.devices), history=p.history,
-                   time=p.time, environment=p.environment, ranked=True, usual=p.usual)
+                   time=p.time, environment=p.environment, ranked=True, usual=p.usual, state=p.state)
 
     @property
     def types(self) -> dict[tuple[str, str], str]:
@@ -116,7 +121,7 @@ class Context:
     def prompt_text(self, k: int = HISTORY_K) -> str:
         """The prompt the model reads, from the one prompt builder (same as the SFT rows)."""
         return prompt_text(self.history, self.time, self.environment, self.targets, k, rank=not self.ranked,
-                           usual=self.usual)
+                           usual=self.usual, state=self.state)
 
 
 # ---------------------------------------------------------------- synthetic contexts (tests, benchmarks)

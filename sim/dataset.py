@@ -36,7 +36,7 @@ from sim.schema import CONFIGS
 from sim.shards import MARKERS_DIR, Shard, is_done, plan_shards, shard_counts, write_shard, write_text_atomic
 
 GENERATOR = "homepilot.sim.dataset"
-GENERATOR_VERSION = "0.3.0"  # bump when the bytes of a generated dataset change for the same config
+GENERATOR_VERSION = "0.4.0"  # bump when the bytes of a generated dataset change for the same config
 
 #: Splits each config has in each shard group.
 SPLITS_BY_GROUP: Mapping[str, Mapping[str, tuple[str, ...]]] = {

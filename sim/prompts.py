@@ -4,8 +4,10 @@ A prompt (paper Fig. 4) holds the last ``k`` *logged* operations before ``now`` 
 physical operations are history gaps the recommender cannot see), the current time, the
 environment readings, the home's candidate devices, ranked (``rank_devices``: by how often each
 was operated around this time of day before, from every earlier logged operation, not only the
-window), and the home's usual operations at this time of day (``usual_operations``, the same
-count over whole operations). ``prompt_text`` is what the model reads; it ends on ``<rec>``.
+window) with their last known state (``device_state``: what the logged operations before ``now``
+set; a recommender that cannot see state recommends settings a device already has), and the
+home's usual operations at this time of day (``usual_operations``, the same count over whole
+operations). ``prompt_text`` is what the model reads; it ends on ``<rec>``.
 
 The environment is what the home knows *at the decision*, never the operation being predicted:
 the latest sensor readings strictly before ``now`` of the rooms named by ``context_rooms`` (the
@@ -22,6 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
+from sim.catalog import DEVICE_TYPES, CatalogError, effects, type_of_device_name
 from sim.negatives import MINUTES_PER_DAY, TIME_TOLERANCE_MIN, minute_of_day
 from sim.records import Action, EnvReading, Operation, Prompt, serialize_prompt
 
@@ -82,6 +85,15 @@ class HistoryIndex:
         self.n_keys = len(keys)
         self.pair_op = np.asarray(pair_op, np.int64)
         self.pair_dev = np.asarray(pair_dev, np.int64)
+        # (room, device) -> field -> (operation indices, values): every logged setting, by time
+        self.settings: dict[tuple[str, str], dict[str, tuple[list[int], list[str]]]] = {}
+        for i, op in enumerate(self.history):
+            if op.logged:
+                for a in op.actions:
+                    for f, v in _effects(a.device, a.field, a.value):
+                        idx, vals = self.settings.setdefault(a.target, {}).setdefault(f, ([], []))
+                        idx.append(i)
+                        vals.append(v)
 
     def end(self, now: datetime) -> int:
         """Number of operations strictly before ``now``'s minute."""
@@ -89,6 +101,40 @@ class HistoryIndex:
 
     def tally(self, now: datetime) -> _Tally:
         return _Tally(self, now)
+
+    def state(self, now: datetime, devices: Sequence[tuple[str, str]]) -> tuple[tuple[tuple[str, str], ...], ...]:
+        """Per device: its (field, value) settings as the logged operations strictly before ``now``
+        left them (catalogue field order where the type is known, else by name); () = unknown."""
+        end = self.end(now)
+        out = []
+        for target in devices:
+            fields = self.settings.get(tuple(target), {})
+            known = {}
+            for f, (idx, vals) in fields.items():
+                j = bisect.bisect_left(idx, end) - 1
+                if j >= 0:
+                    known[f] = vals[j]
+            out.append(tuple((f, known[f]) for f in _field_order(target[1], known)))
+        return tuple(out)
+
+
+def _effects(device: str, field: str, value: str) -> tuple[tuple[str, str], ...]:
+    """What a logged setting says about the device's state: itself and what it implies
+    (``sim.catalog.effects``: brightness 60 -> power on) where the device name tells the type."""
+    t = type_of_device_name(device)
+    if t is None:
+        return ((field, value),)
+    try:
+        implied = effects(t, field, value)
+    except CatalogError:
+        return ((field, value),)
+    return ((field, value), *sorted(e for e in implied if e[0] != field))
+
+
+def _field_order(device: str, known: dict[str, str]) -> list[str]:
+    t = type_of_device_name(device)
+    order = list(DEVICE_TYPES[t].fields) if t in DEVICE_TYPES else []
+    return [f for f in order if f in known] + sorted(f for f in known if f not in order)
 
 
 class _Tally:
@@ -169,6 +215,16 @@ def _index(history: Sequence[Operation] | HistoryIndex) -> HistoryIndex:
     return history if isinstance(history, HistoryIndex) else HistoryIndex(history)
 
 
+def device_state(history: Sequence[Operation] | HistoryIndex, now: datetime,
+                 devices: Sequence[tuple[str, str]]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each device's last known state: the (field, value) settings the logged operations strictly
+    before ``now`` left it in (implied settings included: brightness 60 -> power on); () when it
+    was never operated in the logged history. Unlogged physical operations are invisible, so the
+    known state can be stale (8% of the quickstart preset's test labels set a field to the value
+    the logged history already shows)."""
+    return _index(history).state(now, devices)
+
+
 def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tuple[str, ...]:
     """Rooms whose readings a prompt shows: those of the last operation in ``window`` (in action
     order), else the home's first room (``rooms``), else none (outdoor only)."""
@@ -179,24 +235,27 @@ def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tup
 
 def make_prompt(history: Sequence[Operation] | HistoryIndex, now: datetime,
                 environment: Sequence[EnvReading], devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
-                usual: Sequence[Sequence[Action]] | None = None) -> Prompt:
+                usual: Sequence[Sequence[Action]] | None = None,
+                state: Sequence[Sequence[tuple[str, str]]] | None = None) -> Prompt:
     """Prompt record for a decision at ``now``; ``devices`` are the home's (room, device) pairs.
 
     ``history``: the household's operations by time, or their ``HistoryIndex`` (the window is cut
     from it; pass all of them: the device ranking and the usual operations count every earlier
     logged operation).
-    ``rank=False`` keeps ``devices`` in the given order and ``usual`` (when given) replaces
-    ``usual_operations``: a prompt parsed back from text already carries both."""
+    ``rank=False`` keeps ``devices`` in the given order, and ``usual`` / ``state`` (when given)
+    replace ``usual_operations`` / ``device_state``: a prompt parsed back from text carries all three."""
     index = _index(history)
     tally = index.tally(now) if rank or usual is None else None
     devs = tally.ranked(devices) if rank else tuple(devices)
     uses = tally.usual(devs, USUAL_N) if usual is None else tuple(tuple(u) for u in usual)
+    known = index.state(now, devs) if state is None else tuple(tuple(s) for s in state)
     return Prompt(history=history_window(index.history, now, k, index.times), time=now,
-                  environment=tuple(environment), devices=devs, usual=uses)
+                  environment=tuple(environment), devices=devs, usual=uses, state=known)
 
 
 def prompt_text(history: Sequence[Operation] | HistoryIndex, now: datetime,
                 environment: Sequence[EnvReading], devices: Sequence[tuple[str, str]], k: int = HISTORY_K, rank: bool = True,
-                usual: Sequence[Sequence[Action]] | None = None) -> str:
+                usual: Sequence[Sequence[Action]] | None = None,
+                state: Sequence[Sequence[tuple[str, str]]] | None = None) -> str:
     """The prompt string the model reads (compact history: time and actions per operation)."""
-    return serialize_prompt(make_prompt(history, now, environment, devices, k, rank, usual))
+    return serialize_prompt(make_prompt(history, now, environment, devices, k, rank, usual, state))

@@ -12,7 +12,9 @@ Grammar (``sp`` is one space; parsers accept any run of whitespace where one spa
     operation   := "<op>" sp time [sp "<env>" sp readings] sp "<act>" sp actions
                    [sp "<desc>" sp text] sp "</op>"
     history     := "<hist>" (sp operation)* sp "</hist>"
-    devices     := "[" room "][" device "]" (sp "[" room "][" device "]")*
+    device      := "[" room "][" device "]" ("[" field "][" value "]")*   the device and its last
+                                                           known state, glued (no space inside)
+    devices     := device (sp device)*
     usual       := "<usual>" sp actions                      one operation the home often does now
     prompt      := history sp "<now>" sp time [sp "<env>" sp readings] sp "<devices>" sp devices
                    (sp usual)* sp "<rec>"
@@ -131,14 +133,21 @@ class Operation:
 
 @dataclass(frozen=True)
 class Prompt:
-    """What the recommender sees: history window, current time, environment, candidate devices and
-    the home's usual operations at this time of day (``sim.prompts.usual_operations``; may be empty)."""
+    """What the recommender sees: history window, current time, environment, candidate devices with
+    their last known state and the home's usual operations at this time of day
+    (``sim.prompts.usual_operations``; may be empty).
+
+    ``state[i]`` is the last known setting of ``devices[i]``, as (field, value) pairs from the
+    logged operations before ``time`` (``sim.prompts.device_state``); ``()`` = never operated
+    (unknown). A prompt without state (older data) has every entry empty.
+    """
 
     history: tuple[Operation, ...]
     time: datetime
     environment: tuple[EnvReading, ...]
     devices: tuple[tuple[str, str], ...]
     usual: tuple[tuple[Action, ...], ...] = ()
+    state: tuple[tuple[tuple[str, str], ...], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", tuple(self.history))
@@ -146,11 +155,23 @@ class Prompt:
         object.__setattr__(self, "environment", tuple(self.environment))
         object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))
         object.__setattr__(self, "usual", tuple(tuple(u) for u in self.usual))
+        state = tuple(tuple(tuple(fv) for fv in s) for s in self.state) or ((),) * len(self.devices)
+        object.__setattr__(self, "state", state)
         if any(not u for u in self.usual):
             raise GrammarError("a usual operation needs at least one action")
+        if len(state) != len(self.devices):
+            raise GrammarError(f"state has {len(state)} entries for {len(self.devices)} devices")
         for room, device in self.devices:
             _check_name("room", room)
             _check_name("device", device)
+        for fv in state:
+            for f, v in fv:
+                _check_name("field", f)
+                _check_name("value", v)
+
+    def known_state(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(room, device) -> {field: value} for the devices whose state is known."""
+        return {d: dict(s) for d, s in zip(self.devices, self.state, strict=True) if s}
 
 
 # ---------------------------------------------------------------- serialise
@@ -193,7 +214,8 @@ def serialize_prompt(p: Prompt, *, history_env: bool = False, history_desc: bool
     parts = [serialize_history(p.history, env=history_env, desc=history_desc), NOW, serialize_time(p.time)]
     if p.environment:
         parts += [ENV, serialize_readings(p.environment)]
-    parts += [DEVICES, " ".join(f"[{r}][{d}]" for r, d in p.devices)]
+    parts += [DEVICES, " ".join(f"[{r}][{d}]" + "".join(f"[{f}][{v}]" for f, v in s)
+                                for (r, d), s in zip(p.devices, p.state, strict=True))]
     for u in p.usual:
         parts += [USUAL, serialize_actions(u)]
     parts.append(REC)
@@ -359,15 +381,20 @@ def _prompt(c: _Cursor) -> Prompt:
         c.expect(ENV)
         env = _readings(c)
     c.expect(DEVICES)
-    devices = []
+    devices, state = [], []
     while c.at("["):
         devices.append((c.bracketed("room"), c.bracketed("device")))
+        pairs = []
+        while c.text.startswith("[", c.pos):  # glued: the device's known state
+            pairs.append((c.bracketed("field"), c.bracketed("value")))
+        state.append(tuple(pairs))
     usual = []
     while c.at(USUAL):
         c.expect(USUAL)
         usual.append(_actions(c))
     c.expect(REC)
-    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices), usual=tuple(usual))
+    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices), usual=tuple(usual),
+                  state=tuple(state))
 
 
 def parse_prompt(text: str) -> Prompt:

@@ -52,7 +52,7 @@ def test_prompt_ranks_from_the_whole_history_and_a_parsed_prompt_keeps_its_order
     back = parse_prompt(text)
     assert back.usual == ((Action(*LOCK, "power", "on"),), (Action(*AC, "power", "on"),))
     assert prompt_text(back.history, back.time, back.environment, back.devices, k=12, rank=False,
-                       usual=back.usual) == text
+                       usual=back.usual, state=back.state) == text
     assert make_prompt(history, now, (), DEVICES, k=12, rank=False).devices == DEVICES
 
 
@@ -105,3 +105,36 @@ def test_usual_operations_hand_worked():
                          "[study][fan][power][on] <usual> [living_room][ac][power][on] "
                          "<usual> [study][fan][power][off] <rec>")
     assert parse_prompt(text).usual == usual_operations(history, now, DEVICES)
+
+
+def test_device_state_hand_worked():
+    """Each listed device carries the settings the logged operations before the decision left it in."""
+    from sim.prompts import device_state
+
+    t = DAY0 + timedelta(hours=7)
+    curtain = ("bedroom", "curtain")
+    history = [
+        Operation(t, (Action("bedroom", "light", "power", "off"),)),
+        Operation(t + timedelta(minutes=5), (Action("bedroom", "light", "brightness", "60"),)),  # implies power on
+        Operation(t + timedelta(minutes=6), (Action("bedroom", "curtain", "action", "open"),)),
+        Operation(t + timedelta(minutes=7), (Action("bedroom", "curtain", "action", "close"),), logged=False),
+        Operation(t + timedelta(minutes=9), (Action("living_room", "ac", "power", "on"),)),  # at the decision: not before
+    ]
+    now = t + timedelta(minutes=9)
+    devices = (LAMP, curtain, AC, LOCK)
+    # light: power from brightness's implication (power=on, catalogue field order); curtain: open
+    # means position 100 (the catalogue's alias), the unlogged close is invisible; ac: operated at
+    # the decision minute (unknown); lock: never operated
+    assert device_state(history, now, devices) == (
+        (("power", "on"), ("brightness", "60")), (("action", "open"), ("position", "100")), (), ())
+    p = make_prompt(history, now, (), devices, rank=False)
+    text = prompt_text(history, now, (), devices, rank=False)
+    assert "<devices> [bedroom][light][power][on][brightness][60] [bedroom][curtain][action][open][position][100] " \
+           "[living_room][ac] [hallway][lock] <usual>" in text
+    back = parse_prompt(text)
+    assert back == p and back.known_state() == {LAMP: {"power": "on", "brightness": "60"}, curtain: {"action": "open", "position": "100"}}
+    # a prompt without state (generator < 0.4) still parses, every device unknown
+    old = "<hist> </hist> <now> 2026-03-02 07:09 Mon <devices> [bedroom][light] [hallway][lock] <rec>"
+    assert parse_prompt(old).state == ((), ())
+    # the index gives the same answer as the plain list
+    assert HistoryIndex(history).state(now, devices) == device_state(history, now, devices)

@@ -34,9 +34,13 @@ actions = st.builds(Action, name, name, name, name)
 readings = st.builds(EnvReading, name, name, name)
 operations = st.builds(Operation, time=times, actions=st.lists(actions, min_size=1, max_size=4).map(tuple),
                        environment=st.lists(readings, max_size=4).map(tuple), description=words)
-prompts = st.builds(Prompt, history=st.lists(operations, max_size=4).map(tuple), time=times,
-                    environment=st.lists(readings, max_size=3).map(tuple),
-                    devices=st.lists(st.tuples(name, name), max_size=5).map(tuple),
+device_states = st.lists(st.tuples(st.tuples(name, name),
+                                   st.lists(st.tuples(name, name), max_size=3).map(tuple)), max_size=5)
+prompts = st.builds(lambda history, time, environment, devs, usual: Prompt(
+                        history=history, time=time, environment=environment, devices=tuple(d for d, _ in devs),
+                        usual=usual, state=tuple(s for _, s in devs)),
+                    history=st.lists(operations, max_size=4).map(tuple), time=times,
+                    environment=st.lists(readings, max_size=3).map(tuple), devs=device_states,
                     usual=st.lists(st.lists(actions, min_size=1, max_size=3).map(tuple), max_size=3).map(tuple))
 
 
