@@ -45,7 +45,7 @@ from sim.catalog import device_type, is_legal, type_of_device_name
 from sim.prompts import HISTORY_K
 from sim.records import ORDERS, Action, GrammarError, parse_target
 
-SEARCHES: tuple[str, ...] = ("greedy", "beam")
+SEARCHES: tuple[str, ...] = ("greedy", "beam", "candidates")
 BAD_INPUT: tuple[str, ...] = ("abstain", "raise")
 
 
@@ -58,7 +58,9 @@ class RecommenderConfig:
     """How recommendations are made and gated."""
 
     order: str = "action-first"  # completion order the model was trained in (RUN/config.json "order")
-    search: str = "greedy"  # greedy (with cascade pruning) | beam (cascade applied to the chosen beam)
+    # greedy (with cascade pruning) | beam (cascade applied to the chosen beam) | candidates (score the
+    # plausible action sets, agent.scoring; confidence = posterior over them, no cascade)
+    search: str = "greedy"
     num_beams: int = 4  # beam width for search="beam"
     max_actions: int = 3  # actions per recommendation
     max_desc_tokens: int = 24  # tokens of the free description
@@ -69,6 +71,9 @@ class RecommenderConfig:
     on_bad_input: str = "abstain"  # abstain | raise
     cascade: bool = True  # stop decoding when a device probability falls below its threshold
     static_cache: bool = True  # greedy: preallocated KV cache (faster steps, same tokens)
+    # candidates: leave out sets the devices already have by the prompt's known state (the app,
+    # which knows the true state, sets it; offline the logged state can be stale)
+    drop_noops: bool = False
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
 
     def __post_init__(self) -> None:
@@ -100,6 +105,8 @@ class Recommendation:
     eq6: float = 0.0  # Eq. 6 averaged over actions, before fusion
     text: str = ""  # the completion as generated
     steps: tuple[TokenStep, ...] = ()  # per-token probabilities (raw and legal) and spans
+    # candidates search: the best-scored action sets and their posteriors, best first (up to 5)
+    alternatives: tuple[tuple[tuple[Action, ...], float], ...] = ()
 
 
 def _abstain(reason: str) -> Recommendation:
@@ -116,8 +123,12 @@ class Recommender:
         self.constraint = Constraint(tokenizer, Grammar(self.config.order, self.config.max_actions))
 
     @classmethod
-    def from_run(cls, run: str | Path, config: RecommenderConfig | None = None) -> Recommender:
-        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order in ``RUN/config.json``."""
+    def from_run(cls, run: str | Path, config: RecommenderConfig | None = None, calibrated: bool = True
+                 ) -> Recommender:
+        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order in ``RUN/config.json``.
+
+        ``calibrated``: use the confidence temperature fitted on held-out prompts after training
+        (``agent.calibrate`` writes ``<model>/recommender.json``) unless ``config`` sets one."""
         from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
         run = Path(run)
@@ -136,6 +147,10 @@ class Recommender:
         else:
             tokenizer = load_tokenizer(model_dir)
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True, trust_remote_code=False)
+        fitted = model_dir / "recommender.json"
+        if calibrated and fitted.is_file() and config.confidence.temperature == 1.0:
+            t = float(json.loads(fitted.read_text()).get("temperature", 1.0))
+            config = replace(config, confidence=replace(config.confidence, temperature=t))
         return cls(model, tokenizer, config)
 
     # ------------------------------------------------------------ input checks
@@ -150,7 +165,8 @@ class Recommender:
                 return None, f"malformed prompt: {e}"
             types = {(r, d): type_of_device_name(d) or "" for r, d in p.devices}
             context = Context(devices=tuple((r, d, t) for (r, d), t in types.items()), history=p.history,
-                              time=p.time, environment=p.environment, ranked=True, usual=p.usual)
+                              time=p.time, environment=p.environment, ranked=True, usual=p.usual,
+                              state=p.state)
         if not isinstance(context, Context):
             return None, f"expected a Context or a prompt string, got {type(context).__name__}"
         problems = context.problems(self.config.min_history, self.config.history_k)
@@ -176,9 +192,60 @@ class Recommender:
         ok.sort(key=lambda x: len(x[2]))  # similar lengths share a batch: less padding
         for b in range(0, len(ok), cfg.batch_size):
             chunk = ok[b:b + cfg.batch_size]
+            if cfg.search == "candidates":
+                for (i, _, _), rec in zip(chunk, self._score(chunk), strict=True):
+                    out[i] = rec
+                continue
             for (i, ctx, _), dec in zip(chunk, self._decode(chunk), strict=True):
                 out[i] = self._judge(ctx, dec)
         return [r for r in out if r is not None]
+
+    def _score(self, chunk: list[tuple[int, Context, str]]) -> list[Recommendation]:
+        """Candidate scoring (``agent.scoring``): the best plausible action set, its posterior as
+        confidence, the gate; the description generated after it (action-first) or the template."""
+        from agent.baselines.candidates import plausible_sets
+        from agent.scoring import completion_text, describe_after, score_sets
+        from sim.describe import describe
+        from sim.records import parse_prompt
+
+        cfg, cc = self.config, self.config.confidence
+        sets = []
+        for _, ctx, text in chunk:
+            types = {(r, d): t for r, d, t in ctx.legal_devices()}
+            sets.append(plausible_sets(parse_prompt(text), types, drop_noops=cfg.drop_noops))
+        live = [k for k, s in enumerate(sets) if s]
+        scored = score_sets(self.model, self.tokenizer, [chunk[k][2] for k in live], [sets[k] for k in live],
+                            cfg.order, eos=cfg.order == "text-first")
+        best: dict[int, tuple] = {}
+        for k, sc in zip(live, scored, strict=True):
+            post = sc.posterior()
+            top = np.argsort(-post, kind="stable")
+            best[k] = (sc.candidates[top[0]], float(post[top[0]]),
+                       tuple((sc.candidates[j], float(post[j])) for j in top[:5]))
+        keys = sorted(best)
+        if cfg.order == "action-first":
+            descs = describe_after(self.model, self.tokenizer, [chunk[k][2] for k in keys], [best[k][0] for k in keys],
+                                   cfg.max_desc_tokens)
+        else:
+            descs = [describe(best[k][0]) for k in keys]
+        desc_of = dict(zip(keys, descs, strict=True))
+        out = []
+        for k, (_, ctx, _) in enumerate(chunk):
+            if k not in best:
+                out.append(_abstain("abstained: no plausible candidate (every listed setting is already in place)"))
+                continue
+            actions, conf, alts = best[k]
+            if cc.temperature != 1.0:
+                conf = float(calibrate(conf, cc.temperature))
+            types = ctx.types
+            numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
+            thr = adaptive_threshold(cc.threshold, len(ctx.targets), numeric, cc.large_pool, cc.relax)
+            shown = gate(conf, thr)
+            reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown
+                      else f"withheld: confidence {conf:.3f} < threshold {thr:.3f}")
+            out.append(Recommendation(actions, desc_of[k], conf, shown, reason, threshold=thr,
+                                      text=completion_text(actions, cfg.order), alternatives=alts))
+        return out
 
     def _decode(self, chunk: list[tuple[int, Context, str]]) -> list[Decoded]:
         cfg, cc = self.config, self.config.confidence

@@ -1,0 +1,199 @@
+"""Candidate scoring: the model ranks the home's plausible action sets by their likelihood.
+
+Beside greedy and beam search, the recommender can answer by *scoring*: every plausible action
+set of the decision (``agent.baselines.candidates.plausible_sets``: the usual operations, the
+history window's operations, their actions and inverses, toggles of the ranked devices' known
+settings, no-ops left out) is scored by the model's sequence log-probability of its completion,
+
+    log P(c | prompt) = sum_t log p(token_t | prompt, token_<t)                      (Eq. 1 form)
+
+over the tokens of ``<act> ACTIONS <desc>`` (action-first: the ``<desc>`` marker closes the
+action list, so a set and its one-action prefix are told apart) or of the whole text-first
+completion ``<desc> TEXT <act> ACTIONS </s>`` with the template description of
+``sim.describe``. The best candidate is the answer; its confidence is its posterior over the
+candidates, ``softmax(log P / T)`` (``temperature`` T, fitted on held-out rows by the training
+pipeline). Every candidate is legal in the home, so the answer is legal by construction.
+
+The prompt is run once per decision and its KV cache is shared by all of its candidates
+(``batch_select_indices``), so scoring costs one prompt pass plus ~10 tokens per candidate.
+For action-first models the description is then generated freely after the chosen actions
+(``describe_after``: greedy, tokens without brackets or markers, up to ``max_desc_tokens``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sim.records import ACT, DESC, Action, serialize_actions
+
+Candidates = Sequence[tuple[Action, ...]]
+
+
+def completion_text(actions: Sequence[Action], order: str) -> str:
+    """The scored completion of one candidate (see the module docstring)."""
+    if order == "action-first":
+        return f"{ACT} {serialize_actions(actions)} {DESC}"
+    from sim.describe import describe
+
+    return f"{DESC} {describe(tuple(actions))} {ACT} {serialize_actions(actions)}"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One decision's candidates with their log-probabilities (same order)."""
+
+    candidates: tuple[tuple[Action, ...], ...]
+    logp: np.ndarray  # (n_candidates,) summed token log-probabilities
+
+    def posterior(self, temperature: float = 1.0) -> np.ndarray:
+        """softmax(logp / temperature) over the candidates."""
+        if not len(self.logp):
+            return self.logp
+        z = self.logp / max(temperature, 1e-6)
+        z = np.exp(z - z.max())
+        return z / z.sum()
+
+
+def _model_kwargs(model) -> tuple[str, bool]:
+    params = inspect.signature(model.forward).parameters
+    return ("cache" if "cache" in params else "past_key_values"), "logits_to_keep" in params
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _encode_left(tokenizer, texts: Sequence[str], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    enc = tokenizer(list(texts))["input_ids"]
+    width = max(len(e) for e in enc)
+    ids = torch.full((len(enc), width), pad, dtype=torch.long)
+    am = torch.zeros((len(enc), width), dtype=torch.long)
+    for i, e in enumerate(enc):
+        ids[i, width - len(e):] = torch.tensor(e, dtype=torch.long)
+        am[i, width - len(e):] = 1
+    return ids, am
+
+
+@torch.inference_mode()
+def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Candidates], order: str,
+               eos: bool = False) -> list[Scored]:
+    """Log-probability of every candidate of every prompt (one batch: the caller chunks).
+
+    The prompts run once (left-padded, KV cache kept); each (prompt, candidate) pair then reads
+    the cache row of its prompt. ``eos``: append the eos token to each completion (text-first
+    models end there).
+    """
+    out: list[Scored] = []
+    if not prompts:
+        return out
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    dev = next(iter(model.parameters())).device
+    cache_kw, _ = _model_kwargs(model)
+    ids, am = (t.to(dev) for t in _encode_left(tokenizer, prompts, pad))
+    pos = (am.cumsum(-1) - 1).clamp(min=0)
+    first = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True)
+    cache = _cache_of(first)
+    last_logp = torch.log_softmax(first.logits[:, -1, :].float(), -1)  # (batch, vocab)
+
+    pair_prompt, pair_tokens = [], []
+    for i, cands in enumerate(candidates):
+        for acts in cands:
+            toks = tokenizer(completion_text(acts, order), add_special_tokens=False)["input_ids"]
+            if eos:
+                toks = toks + [tokenizer.eos_token_id]
+            pair_prompt.append(i)
+            pair_tokens.append(toks)
+    logp = np.zeros(len(pair_tokens))
+    if pair_tokens:
+        width = max(len(t) for t in pair_tokens)
+        cids = torch.full((len(pair_tokens), width), pad, dtype=torch.long)
+        cam = torch.zeros_like(cids)
+        for k, t in enumerate(pair_tokens):
+            cids[k, :len(t)] = torch.tensor(t, dtype=torch.long)
+            cam[k, :len(t)] = 1
+        cids, cam = cids.to(dev), cam.to(dev)
+        idx = torch.tensor(pair_prompt, dtype=torch.long, device=dev)
+        cache.batch_select_indices(idx)  # (pairs, ...): every pair reads its prompt's cache row
+        full_am = torch.cat([am[idx], cam], dim=1)
+        cpos = pos[idx, -1:] + torch.arange(1, width + 1, device=dev)[None, :]
+        if width > 1:
+            nxt = model(input_ids=cids[:, :-1], attention_mask=full_am[:, :-1], position_ids=cpos[:, :-1],
+                        use_cache=True, **{cache_kw: cache})
+            step_logp = torch.log_softmax(nxt.logits.float(), -1)  # (pairs, width-1, vocab)
+            rest = step_logp.gather(2, cids[:, 1:, None]).squeeze(2) * cam[:, 1:]
+        else:
+            rest = torch.zeros((len(pair_tokens), 0), device=dev)
+        head = last_logp[idx].gather(1, cids[:, :1]).squeeze(1)
+        logp = (head + rest.sum(1)).cpu().numpy().astype(np.float64)
+    k = 0
+    for cands in candidates:
+        n = len(cands)
+        out.append(Scored(tuple(tuple(c) for c in cands), logp[k:k + n]))
+        k += n
+    return out
+
+
+@torch.inference_mode()
+def describe_after(model, tokenizer, prompts: Sequence[str], actions: Sequence[Sequence[Action]],
+                   max_desc_tokens: int = 24) -> list[str]:
+    """Greedy free-text description after ``<act> ACTIONS <desc>`` for each prompt (action-first
+    models): tokens whose text has no bracket or angle bracket, until eos or the budget."""
+    if not prompts:
+        return []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    dev = next(iter(model.parameters())).device
+    cache_kw, _ = _model_kwargs(model)
+    texts = [p + completion_text(a, "action-first") for p, a in zip(prompts, actions, strict=True)]
+    ids, am = (t.to(dev) for t in _encode_left(tokenizer, texts, pad))
+    bias = _text_bias(tokenizer).to(dev)
+    pos = (am.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True)
+    cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+    if bias.shape[0] < logits.shape[-1]:  # the model's vocabulary may be padded past the tokenizer's
+        bias = torch.cat([bias, torch.full((logits.shape[-1] - bias.shape[0],), float("-inf"), device=dev)])
+    nxt = pos[:, -1:] + 1
+    gen: list[list[int]] = [[] for _ in texts]
+    done = [False] * len(texts)
+    eos = tokenizer.eos_token_id
+    for _ in range(max_desc_tokens):
+        tok = (logits + bias).argmax(-1)
+        for i, t in enumerate(tok.tolist()):
+            if not done[i]:
+                if t == eos:
+                    done[i] = True
+                else:
+                    gen[i].append(t)
+        if all(done):
+            break
+        am = torch.cat([am, torch.ones((len(texts), 1), dtype=am.dtype, device=dev)], dim=1)
+        out = model(input_ids=tok[:, None], attention_mask=am, position_ids=nxt, use_cache=True, **{cache_kw: cache})
+        cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+        nxt = nxt + 1
+    descs = tokenizer.batch_decode(gen, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return [" ".join(d.split()) for d in descs]
+
+
+_TEXT_BIAS: dict[int, torch.Tensor] = {}
+
+
+def _text_bias(tokenizer) -> torch.Tensor:
+    """0 for tokens a description may hold (and eos), -inf for the rest (brackets, markers)."""
+    key = id(tokenizer)
+    if key not in _TEXT_BIAS:
+        n = len(tokenizer)
+        texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False,
+                                       clean_up_tokenization_spaces=False)
+        special = set(tokenizer.all_special_ids)
+        bias = torch.full((n,), float("-inf"))
+        for i, t in enumerate(texts):
+            if t and i not in special and not any(c in t for c in "[]<>"):
+                bias[i] = 0.0
+        bias[tokenizer.eos_token_id] = 0.0
+        _TEXT_BIAS[key] = bias
+    return _TEXT_BIAS[key]

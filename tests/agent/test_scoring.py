@@ -1,0 +1,99 @@
+"""Candidate scoring: the plausible action sets of a prompt (hand-worked), their log-probabilities
+through the shared KV cache equal a plain forward pass, and the recommender answers with the
+max-likelihood candidate and its posterior."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+import torch
+
+from agent.baselines.candidates import is_noop, plausible_sets
+from agent.context import Context
+from agent.recommender import Recommender, RecommenderConfig
+from agent.scoring import completion_text, score_sets
+from sim.prompts import prompt_text
+from sim.records import Action, Operation, parse_prompt
+from tests.agent.test_decoding import tiny_llama, toy_tokenizer
+
+T0 = datetime(2026, 3, 2, 7, 0)
+TYPES = {("bedroom", "light"): "light", ("bedroom", "curtain"): "curtain", ("kitchen", "kettle"): "kettle"}
+
+
+def A(room, device, field, value):
+    return Action(room, device, field, value)
+
+
+HISTORY = (
+    Operation(T0, (A("bedroom", "light", "power", "on"), A("bedroom", "light", "brightness", "40"))),
+    Operation(T0 + timedelta(minutes=5), (A("bedroom", "curtain", "action", "open"),)),
+    Operation(T0 + timedelta(minutes=9), (A("kitchen", "kettle", "power", "on"),)),
+)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return toy_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    torch.manual_seed(0)
+    return tiny_llama(tok, hidden=32, layers=2)
+
+
+def test_plausible_sets_hand_worked():
+    now = T0 + timedelta(minutes=20)
+    p = parse_prompt(prompt_text(HISTORY, now, (), tuple(TYPES)))
+    sets = plausible_sets(p, TYPES, drop_noops=True)
+    # every listed operation (usual: kettle, curtain, light, the latest first on a tie; the same in
+    # the window) is already in place, so none is offered again and neither is a part of a bundle
+    # that changes nothing (brightness 40); their inverses are, in the order their operations are
+    # listed; the state toggles of the ranked devices add the curtain's position 100 -> 0
+    assert sets == [(A("kitchen", "kettle", "power", "off"),), (A("bedroom", "curtain", "action", "close"),),
+                    (A("bedroom", "light", "power", "off"),), (A("bedroom", "curtain", "position", "0"),)]
+    assert all(is_noop(op.actions, p.known_state()) for op in HISTORY)
+    # by default the no-ops stay (the logged state can be stale): the listed operations first
+    every = plausible_sets(p, TYPES)
+    assert every[:3] == [HISTORY[2].actions, HISTORY[1].actions, HISTORY[0].actions]
+    assert [s for s in every if not is_noop(s, p.known_state())] == sets
+    # an action on a device the home lacks is never offered
+    assert all(a.target in TYPES for s in sets for a in s)
+
+
+def test_scores_match_a_plain_forward_pass(model, tok):
+    prompts = [prompt_text(HISTORY[:k], T0 + timedelta(minutes=30), (), tuple(TYPES)) for k in (1, 3)]
+    cands = [[(A("bedroom", "light", "power", "off"),), (A("bedroom", "curtain", "action", "close"),
+                                                          A("bedroom", "light", "power", "off"))],
+             [(A("kitchen", "kettle", "power", "off"),)]]
+    scored = score_sets(model, tok, prompts, cands, "action-first")
+    for p, cs, sc in zip(prompts, cands, scored, strict=True):
+        assert sc.candidates == tuple(cs)
+        for c, lp in zip(cs, sc.logp, strict=True):
+            ids = tok(p)["input_ids"]
+            comp = tok(completion_text(c, "action-first"), add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([ids + comp])).logits[0].float()
+            logp = torch.log_softmax(logits, -1)
+            want = sum(float(logp[len(ids) - 1 + j, t]) for j, t in enumerate(comp))
+            assert lp == pytest.approx(want, abs=1e-4)
+        post = sc.posterior()
+        assert post.sum() == pytest.approx(1.0) and np.argmax(post) == np.argmax(sc.logp)
+
+
+def test_recommender_answers_the_max_likelihood_candidate(model, tok):
+    now = T0 + timedelta(minutes=20)
+    ctx = Context(devices=tuple((r, d, t) for (r, d), t in TYPES.items()), history=HISTORY, time=now)
+    rec = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4))
+    r = rec.recommend(ctx)
+    p = parse_prompt(ctx.prompt_text())
+    sets = plausible_sets(p, TYPES)
+    sc = score_sets(model, tok, [ctx.prompt_text()], [sets], "action-first")[0]
+    best = int(np.argmax(sc.logp))
+    assert r.actions == sets[best]
+    assert r.confidence == pytest.approx(float(sc.posterior()[best]))
+    assert r.alternatives[0] == (sets[best], pytest.approx(r.confidence))
+    assert r.exposed == (r.confidence >= r.threshold)
+    assert "[" not in r.description and "<" not in r.description
