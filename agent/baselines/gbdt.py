@@ -1,0 +1,210 @@
+"""The gradient-boosted reranker: the strongest honest feature model (LightGBM).
+
+It answers from the prompt alone, like the LM: the candidates are the decision's plausible action
+sets (``agent.baselines.candidates.plausible_sets``, the same sets the LM's candidate scoring
+ranks) and every feature is computed from the parsed prompt (``sim.records.Prompt``) and the
+home's device types. A binary LightGBM model learns P(candidate == the user's next operation)
+on the ``sft`` train rows; the answer is the best candidate, its confidence that probability
+renormalised over the decision's candidates.
+
+Features of a candidate (one row per (context, candidate)):
+- where it comes from: rank among the usual operations (``USUAL_N`` = not listed), rank in the
+  history window counted from the latest (``HISTORY_K`` = absent), times it occurs in the window,
+  whether it is a single action cut out of a listed operation, an inverse, or a toggle;
+- state: share of its actions the device already has (the known state), whether the device's
+  state is known, whether it is the inverse of the latest window operation on that device;
+- transitions in the window: how often it followed an operation equal to the latest one;
+- devices: best rank of its devices in the prompt's device list, number of actions, category
+  and field of the first action (categorical), same room / device as the latest operation,
+  minutes since the latest operation and since its device was last operated in the window;
+- time: hour, minute of day, weekday;
+- environment readings of the candidate's room and outdoor when the prompt carries them
+  (temperature, humidity, illuminance, occupancy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.baselines.candidates import Types, context_from_row, label_from_row, plausible_sets, read_sft_rows
+from sim.catalog import DEVICE_TYPES, CatalogError, inverse
+from sim.prompts import HISTORY_K, USUAL_N
+from sim.records import Action, Prompt
+
+_TYPES = {name: i for i, name in enumerate(DEVICE_TYPES)}
+_FIELDS = {f: i for i, f in enumerate(sorted({f for dt in DEVICE_TYPES.values() for f in dt.fields}))}
+_INDICATORS = ("temperature", "humidity", "illuminance", "occupancy")
+FEATURES: tuple[str, ...] = (
+    "usual_rank", "hist_rank", "hist_count", "single", "inverse_of_listed", "toggle",
+    "noop_share", "state_known", "undoes_latest", "follows_latest", "device_rank", "n_actions",
+    "type", "field", "same_room_as_latest", "same_device_as_latest", "min_since_latest",
+    "min_since_device", "hour", "minute_of_day", "weekday",
+    *(f"room_{k}" for k in _INDICATORS), *(f"outdoor_{k}" for k in _INDICATORS),
+)
+CATEGORICAL = ("type", "field")
+
+
+def _num(x: str) -> float:
+    try:
+        return float(x)
+    except ValueError:
+        return float("nan")
+
+
+def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ...]]) -> np.ndarray:
+    """(n_candidates, len(FEATURES)) float matrix; NaN = not available."""
+    usual = {frozenset(u): i for i, u in reversed(list(enumerate(prompt.usual)))}
+    hist = [frozenset(o.actions) for o in prompt.history]
+    hist_rank = {k: len(hist) - 1 - i for i, k in enumerate(hist)}  # latest wins (larger i later)
+    listed = set(usual) | set(hist)
+    listed_actions = {a for k in listed for a in k}
+    state = prompt.known_state()
+    dev_rank = {d: i for i, d in enumerate(prompt.devices)}
+    latest = prompt.history[-1] if prompt.history else None
+    follows: dict[frozenset, int] = {}
+    if latest is not None:
+        last_key = hist[-1]
+        for i in range(len(hist) - 1):
+            if hist[i] == last_key:
+                follows[hist[i + 1]] = follows.get(hist[i + 1], 0) + 1
+    last_op_on: dict[tuple[str, str], object] = {}
+    for o in prompt.history:
+        for a in o.actions:
+            last_op_on[a.target] = o.time
+    env: dict[tuple[str, str], float] = {}
+    for r in prompt.environment:
+        env[(r.room, r.indicator)] = _num(r.value)
+    t = prompt.time
+    rows = []
+    for acts in candidates:
+        key = frozenset(acts)
+        first = acts[0]
+        ty = types.get(first.target)
+        inv_listed = toggle = 0.0
+        if key not in listed and len(acts) == 1:
+            a = first
+            inv_listed = float(any(_inverse(types, b) == a for b in listed_actions))
+            toggle = float(not inv_listed and a not in listed_actions)
+        undoes = 0.0
+        if latest is not None:
+            undoes = float(any(_inverse(types, b) == a for a in acts for b in latest.actions))
+        noop = np.mean([state.get(a.target, {}).get(a.field) == a.value for a in acts])
+        since_dev = [(t - last_op_on[a.target]).total_seconds() / 60 for a in acts if a.target in last_op_on]
+        row = [
+            usual.get(key, USUAL_N), hist_rank.get(key, HISTORY_K), hist.count(key),
+            float(key not in listed and len(acts) == 1 and first in listed_actions), inv_listed, toggle,
+            noop, float(any(a.target in state for a in acts)), undoes, follows.get(key, 0),
+            min(dev_rank.get(a.target, len(dev_rank)) for a in acts), len(acts),
+            _TYPES.get(ty, -1), _FIELDS.get(first.field, -1),
+            float(latest is not None and first.room in {b.room for b in latest.actions}),
+            float(latest is not None and first.target in {b.target for b in latest.actions}),
+            (t - latest.time).total_seconds() / 60 if latest is not None else np.nan,
+            min(since_dev) if since_dev else np.nan,
+            t.hour, t.hour * 60 + t.minute, t.weekday(),
+            *(env.get((first.room, k), np.nan) for k in _INDICATORS),
+            *(env.get(("outdoor", k), np.nan) for k in _INDICATORS),
+        ]
+        rows.append(row)
+    return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
+
+
+def _inverse(types: Types, a: Action) -> Action | None:
+    t = types.get(a.target)
+    try:
+        inv = inverse(t, a.field, a.value) if t else None
+    except CatalogError:
+        return None
+    return Action(a.room, a.device, *inv) if inv else None
+
+
+@dataclass
+class GBDTConfig:
+    """LightGBM reranker options (binary objective over (context, candidate) rows)."""
+
+    seed: int = 0
+    num_boost_round: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 20
+    max_rows: int | None = None  # train contexts used (None = all sft train rows)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    actions: tuple[Action, ...]
+    confidence: float
+
+
+class GBDTReranker:
+    """A trained reranker: ``predict_batch([(prompt, types), ...])`` -> ``Ranked`` per context."""
+
+    def __init__(self, booster) -> None:
+        self.booster = booster
+
+    def scores(self, prompt: Prompt, types: Types) -> tuple[list[tuple[Action, ...]], np.ndarray]:
+        cands = plausible_sets(prompt, types)
+        if not cands:
+            return [], np.zeros(0)
+        return cands, self.booster.predict(features(prompt, types, cands))
+
+    def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]]) -> list[Ranked]:
+        out = []
+        for prompt, types in contexts:
+            cands, p = self.scores(prompt, types)
+            if not cands:
+                out.append(Ranked((), 0.0))
+                continue
+            j = int(np.argmax(p))
+            out.append(Ranked(cands[j], float(p[j] / max(p.sum(), 1e-12))))
+        return out
+
+    def save(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(out / "gbdt.txt"))
+        return out / "gbdt.txt"
+
+    def importance(self) -> dict[str, float]:
+        gain = self.booster.feature_importance(importance_type="gain")
+        return dict(sorted(zip(FEATURES, map(float, gain), strict=True), key=lambda kv: -kv[1]))
+
+
+def training_matrix(rows: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(features, labels, contexts whose label is among the candidates) over sft rows."""
+    xs, ys, covered = [], [], 0
+    for r in rows:
+        prompt, types = context_from_row(r)
+        cands = plausible_sets(prompt, types)
+        if not cands:
+            continue
+        label = frozenset(label_from_row(r))
+        y = np.array([frozenset(c) == label for c in cands], dtype=np.float64)
+        covered += int(y.any())
+        xs.append(features(prompt, types, cands))
+        ys.append(y)
+    if not xs:
+        raise ValueError("no sft train row has a plausible candidate: cannot train the GBDT reranker")
+    return np.concatenate(xs), np.concatenate(ys), covered
+
+
+def train_gbdt(data_dir: str | Path, cfg: GBDTConfig | None = None) -> GBDTReranker:
+    """Fit the reranker on the dataset's ``sft`` train rows."""
+    try:
+        import lightgbm as lgb
+    except ImportError as e:  # pragma: no cover - the train extra installs it
+        raise ImportError("the GBDT baseline needs lightgbm: pip install 'homepilot[train]'") from e
+    cfg = cfg or GBDTConfig()
+    rows = read_sft_rows(data_dir, "train", ["prompt", "devices", "actions"])
+    if cfg.max_rows is not None:
+        rows = rows[:cfg.max_rows]
+    x, y, _ = training_matrix(rows)
+    params = {"objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
+              "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
+              "force_row_wise": True, "num_threads": 1, "verbose": -1}
+    ds = lgb.Dataset(x, y, feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL), free_raw_data=False)
+    return GBDTReranker(lgb.train(params, ds, num_boost_round=cfg.num_boost_round))
+
