@@ -7,6 +7,7 @@ the path, unless the caller says the split may be absent.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,6 +16,16 @@ import pyarrow.parquet as pq
 
 from sim.records import Operation, parse_operation
 from sim.schema import SPLITS
+
+#: One sft/dpo train prompt in this many is held out of training: the validation slice on which a
+#: trained run's confidence is calibrated and its answers checked for collapse (``agent.calibrate``).
+HELD_OUT_EVERY = 10
+
+
+def is_held_out(prompt: str) -> bool:
+    """True for the train prompts kept out of training (a fixed 1 in ``HELD_OUT_EVERY``, by a CRC32
+    of the prompt text: the same rows whatever the row order, shard layout or process)."""
+    return zlib.crc32(prompt.encode("utf-8")) % HELD_OUT_EVERY == 0
 
 
 def split_files(root: str | Path, config: str, split: str) -> list[Path]:

@@ -120,8 +120,16 @@ def _check_prompts(root: Path, config: str, split: str, prompts: list[str]) -> N
                                f" ends on {p[-20:]!r}")
 
 
+def _keep(prompts: Sequence[str], split: str) -> list[int]:
+    """Row indices to train on: every row, less the held-out validation prompts of ``train``."""
+    from sim.datafiles import is_held_out
+
+    return [i for i, p in enumerate(prompts) if split != "train" or not is_held_out(p)]
+
+
 def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train") -> Dataset:
     """Prompt-completion rows; ``order`` picks the ``completion`` or ``completion_text_first`` column.
+    The train split leaves out the held-out validation prompts (``sim.datafiles.is_held_out``).
 
     The model reads ``prompt + completion`` with nothing in between: the prompt ends on the
     special ``<rec>`` token and the completion starts on ``<act>`` (or ``<desc>``).
@@ -131,15 +139,20 @@ def sft_dataset(root: str | Path, order: str = "action-first", split: str = "tra
     column = "completion" if order == "action-first" else "completion_text_first"
     cols = read_columns(root, "sft", ["prompt", column], split)
     _check_prompts(Path(root), "sft", split, cols["prompt"])
-    return Dataset.from_dict({"prompt": cols["prompt"], "completion": [c.strip() for c in cols[column]]})
+    keep = _keep(cols["prompt"], split)
+    return Dataset.from_dict({"prompt": [cols["prompt"][i] for i in keep],
+                              "completion": [cols[column][i].strip() for i in keep]})
 
 
 def dpo_dataset(root: str | Path, split: str = "train") -> Dataset:
-    """Preference rows (prompt, chosen, rejected) of the ``dpo`` config; completions action-first."""
+    """Preference rows (prompt, chosen, rejected) of the ``dpo`` config; completions action-first.
+    The train split leaves out the held-out validation prompts, as ``sft_dataset`` does."""
     cols = read_columns(root, "dpo", ["prompt", "chosen", "rejected"], split)
     _check_prompts(Path(root), "dpo", split, cols["prompt"])
-    return Dataset.from_dict({"prompt": cols["prompt"], "chosen": [c.strip() for c in cols["chosen"]],
-                              "rejected": [c.strip() for c in cols["rejected"]]})
+    keep = _keep(cols["prompt"], split)
+    return Dataset.from_dict({"prompt": [cols["prompt"][i] for i in keep],
+                              "chosen": [cols["chosen"][i].strip() for i in keep],
+                              "rejected": [cols["rejected"][i].strip() for i in keep]})
 
 
 def general_texts(path: str | Path) -> list[str]:

@@ -1,0 +1,114 @@
+"""After training: calibrate a model's confidence and check its answers for collapse, on the
+held-out validation prompts of the dataset's ``sft`` train split (``sim.datafiles.is_held_out``:
+one train prompt in ten, never trained on).
+
+For each model of a run (``sft/final``, ``dpo/final``, ``model``) the recommender answers the
+held-out contexts with the run's search (candidate scoring by default); an answer counts as
+accepted when the label accepts it (``sim.envs.replay.label_accepts``: what the replay
+environment counts, every recommended action loosely matched by what the user did next). One
+temperature on logit(confidence) (``agent.confidence.fit_temperature``) is fitted by NLL and
+written with the figures to ``<model>/recommender.json``, which ``Recommender.from_run`` reads.
+
+Collapse: when one answer is more than ``COLLAPSE_SHARE`` of the held-out answers, ``check``
+returns a warning naming it and its share (``homepilot train`` prints it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+COLLAPSE_SHARE = 0.30  # one answer above this share of the held-out contexts = collapsed
+CALIBRATION_FILE = "recommender.json"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out validation contexts: prompt text, device types, label."""
+
+    prompts: list[str]
+    types: list[dict]
+    labels: list[tuple]
+
+
+def held_out(data: str | Path, max_rows: int = 300) -> HeldOut:
+    """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order)."""
+    from agent.baselines.candidates import label_from_row, types_from_devices
+    from sim.datafiles import is_held_out, read_rows
+
+    rows = [r for r in read_rows(data, "sft", "train", ["prompt", "devices", "actions"]) if is_held_out(r["prompt"])]
+    rows = rows[:max_rows]
+    return HeldOut([r["prompt"] for r in rows], [types_from_devices(r["devices"]) for r in rows],
+                   [label_from_row(r) for r in rows])
+
+
+def collapse_warning(answers: Sequence[tuple], share: float = COLLAPSE_SHARE) -> str | None:
+    """A warning naming the top answer when it is more than ``share`` of ``answers``, else None."""
+    if not answers:
+        return None
+    top, n = Counter(frozenset(a) for a in answers).most_common(1)[0]
+    if n / len(answers) <= share:
+        return None
+    text = " ".join(sorted(str(a) for a in top)) or "(abstain)"
+    return (f"collapsed answers: {text} is {n / len(answers):.0%} of {len(answers)} held-out answers "
+            f"(> {share:.0%}); the model is not reading its prompt")
+
+
+def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: str = "candidates") -> dict:
+    """Fit the confidence temperature of one model on the held-out contexts and write it next to
+    the model; returns the figures (also for a model with too few answers, temperature 1)."""
+    from agent.confidence import calibrate, ece, fit_temperature
+    from agent.context import Context
+    from agent.recommender import Recommender, RecommenderConfig
+    from sim.envs.replay import label_accepts
+
+    cfg = RecommenderConfig(order=order, search=search, cascade=False, min_history=0)
+    rec = Recommender.from_run(model_dir, cfg, calibrated=False)
+    contexts = [Context.from_prompt(p, t) for p, t in zip(data.prompts, data.types, strict=True)]
+    recs = rec.recommend_batch(contexts)
+    answered = np.array([bool(r.actions) for r in recs])
+    accepted = np.array([label_accepts(lab, r.actions, t) for lab, r, t in zip(data.labels, recs, data.types,
+                                                                                strict=True)])
+    exact = np.array([frozenset(lab) == frozenset(r.actions) for lab, r in zip(data.labels, recs, strict=True)])
+    conf = np.array([r.confidence for r in recs])
+    out: dict = {"search": search, "n": len(recs), "answered": int(answered.sum()),
+                 "em_acc": float(exact.mean()) if len(recs) else float("nan"),
+                 "accepted_rate": float(accepted[answered].mean()) if answered.any() else float("nan"),
+                 "temperature": 1.0}
+    if answered.sum() >= 10:
+        c, a = conf[answered], accepted[answered]
+        t = fit_temperature(c, a)
+        out.update(temperature=t, ece_before=float(ece(c, a, 10)), ece_after=float(ece(calibrate(c, t), a, 10)),
+                   exposure_at_0_7=float((calibrate(c, t) >= 0.7).mean() * answered.mean()))
+    counts = Counter(frozenset(r.actions) for r in recs)
+    top, n_top = counts.most_common(1)[0] if recs else (frozenset(), 0)
+    out.update(distinct_per_100=100.0 * len(counts) / max(1, len(recs)), top_answer_share=n_top / max(1, len(recs)),
+               top_answer=" ".join(sorted(str(a) for a in top)))
+    out["collapse_warning"] = collapse_warning([r.actions for r in recs])
+    path = Path(model_dir) / CALIBRATION_FILE
+    path.write_text(json.dumps(out, indent=2))
+    return out
+
+
+def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates", max_rows: int = 300,
+                  progress=lambda _m: None) -> dict[str, dict]:
+    """Calibrate every finished model of a training run (``sft/final``, ``dpo/final``, ``model``)."""
+    run = Path(run)
+    cfg = json.loads((run / "config.json").read_text())
+    order = cfg.get("order", "action-first")
+    data_ho = held_out(data, max_rows)
+    if not data_ho.prompts:
+        raise ValueError(f"{data}: no held-out validation prompt in the sft train split "
+                         "(one in ten train prompts is held out; the split is too small)")
+    out = {}
+    for name in ("sft/final", "dpo/final", "model"):
+        d = run / name
+        if (d / "config.json").is_file():
+            progress(f"calibrating {name} on {len(data_ho.prompts)} held-out contexts")
+            out[name] = calibrate_model(d, order, data_ho, search)
+    return out
