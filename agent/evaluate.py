@@ -10,9 +10,12 @@ users' acceptance model can judge each exposed recommendation (Fig. 7a) -> repor
 Methods (names used in the tables):
 - ``Frequency``: time-of-day frequency over the home's logged operations before the context.
 - ``CGC``: the paper's feature-based gated baseline (``agent.baselines.cgc``), trained on train.
+- ``GBDT``: a LightGBM reranker over the prompt's plausible action sets (``agent.baselines.gbdt``),
+  trained on train: the strongest honest feature model (prompt-only features).
 - ``Random``: a uniformly random legal action.
 - ``Base LM``: the pre-trained model only, prompted (``RUN/pretrain/final``).
-- ``FT``, ``PT+FT``, ``PT+FT+DPO``: the LM variants (Table 3); ``text-first`` (Table 4).
+- ``FT``, ``PT+FT``, ``PT+FT+DPO``: the LM variants (Table 3); ``text-first`` (Table 4). They answer
+  by candidate scoring by default (``agent.scoring``); the report compares greedy and beam search.
 - ``Oracle``: the simulator's pending intent (hidden truth; the ceiling).
 """
 
@@ -22,13 +25,14 @@ import json
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agent.metrics import bootstrap_ci, per_sample, score_by_subset
+from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
 from sim.datafiles import logged_operations, read_rows
 from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
@@ -91,48 +95,13 @@ def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_un
 # ---------------------------------------------------------------- hidden truth (simulated datasets)
 
 
-def load_generation(data_dir: str | Path) -> dict[str, Any] | None:
-    """The generation manifest of a simulated dataset, or None (e.g. an imported real log)."""
-    from sim.shards import MARKERS_DIR
+def oracle_predictor(truth: SimulatorTruth) -> Predictor:
+    """The simulator's oracle (hidden truth of the homes as generated; the ceiling)."""
 
-    path = Path(data_dir) / MARKERS_DIR / "generation.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+        return [Prediction(truth.oracle(s.home_id, s.time), confidence=1.0) for s in samples]
 
-
-class HiddenTruth:
-    """Re-simulates a dataset's homes on demand (deterministic from the manifest) for the oracle
-    and the acceptance model. Each home is simulated once and cached."""
-
-    def __init__(self, generation: dict[str, Any]) -> None:
-        from sim.dataset import DatasetConfig, sim_config
-
-        known = set(DatasetConfig.__dataclass_fields__)
-        fields = {k: v for k, v in generation.items() if k in known}
-        fields["start"] = date.fromisoformat(str(fields["start"]))  # the manifest stores ISO text
-        cfg = DatasetConfig(**fields)
-        self._sim_config = sim_config(cfg)
-        module, func = cfg.simulator.split(":")
-        import importlib
-
-        self._simulate = getattr(importlib.import_module(module), func)
-        self._logs: dict[str, Any] = {}
-
-    def log(self, home_id: str):
-        if home_id not in self._logs:
-            self._logs[home_id] = self._simulate(self._sim_config, int(home_id.lstrip("h")))
-        return self._logs[home_id]
-
-    def oracle(self, samples: Sequence[EvalSample]) -> list[Prediction]:
-        from sim.oracle import oracle_predict
-
-        return [Prediction(oracle_predict(self.log(s.home_id), s.time), confidence=1.0) for s in samples]
-
-    def p_accept(self, sample: EvalSample, pred: Prediction) -> float:
-        from sim.acceptance import p_accept
-
-        if not pred.actions:
-            return 0.0
-        return float(p_accept(self.log(sample.home_id), sample.time, pred.actions, pred.description).p)
+    return predict
 
 
 # ---------------------------------------------------------------- baseline predictors
@@ -150,6 +119,23 @@ def frequency_predictor(history: dict[str, list[Operation]]) -> Predictor:
             acts = FrequencyBaseline().fit(past).predict(s.time)
             out.append(Prediction(acts, latency_ms=1000 * (_time.perf_counter() - t0)))
         return out
+
+    return predict
+
+
+def gbdt_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None) -> Predictor:
+    """The gradient-boosted reranker over the prompt's plausible action sets (``agent.baselines.gbdt``)."""
+    from agent.baselines.gbdt import GBDTConfig, train_gbdt
+
+    model = train_gbdt(data_dir, GBDTConfig(seed=seed))
+    if out_dir is not None:
+        model.save(out_dir)
+
+    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+        t0 = _time.perf_counter()
+        preds = model.predict_batch([(s.prompt, s.types) for s in samples])
+        ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
+        return [Prediction(p.actions, confidence=p.confidence, latency_ms=ms) for p in preds]
 
     return predict
 
@@ -261,6 +247,20 @@ class _SampleTypes:
         return self.types.get(a.target) or type_of_device_name(a.device)
 
 
+def diversity(preds: Sequence[Prediction]) -> dict[str, float]:
+    """How varied a method's answers are: distinct answers (action sets) per 100 contexts and the
+    share of the most frequent answer (a collapsed model: few distinct, a large top share).
+    Abstentions count as one answer, the empty set."""
+    from collections import Counter
+
+    if not preds:
+        return {"distinct_per_100": float("nan"), "top_answer_share": float("nan")}
+    counts = Counter(frozenset(p.actions) for p in preds)
+    top, n_top = counts.most_common(1)[0]
+    return {"distinct_per_100": 100.0 * len(counts) / len(preds), "top_answer_share": n_top / len(preds),
+            "top_answer": " ".join(sorted(str(a) for a in top))}
+
+
 def exposure_curve(confidences: np.ndarray, p_acc: np.ndarray,
                    thresholds: Sequence[float] = tuple(np.round(np.linspace(0, 1, 21), 2))) -> list[dict]:
     """Fig. 7a: exposure rate and mean acceptance of the exposed recommendations per threshold."""
@@ -285,16 +285,19 @@ class MethodRun:
 # ---------------------------------------------------------------- LM runs
 
 
-def lm_predictor(model_dir: Path, order: str) -> Predictor:
-    """A trained model behind the recommender: legal-only decoding, Eq. 6 confidence.
+def lm_predictor(model_dir: Path, order: str, search: str = "candidates") -> Predictor:
+    """A trained model behind the recommender: legal-only answers and their confidence.
 
-    The cascade is off so that every sample gets the model's full answer (the ungated metrics);
-    the gate is applied afterwards from the confidence and the recommender's adapted threshold.
+    ``search``: candidates (score the plausible action sets; confidence = posterior), greedy or
+    beam (constrained decoding; Eq. 6 confidence). The cascade is off so that every sample gets the
+    model's full answer (the ungated metrics); the gate is applied afterwards from the confidence
+    and the recommender's adapted threshold. The run's fitted score temperature is used
+    (``training.calibrate`` writes it to ``RUN/recommender.json``).
     """
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
 
-    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0))
+    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search))
 
     def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
@@ -335,6 +338,10 @@ def run_variants(run: Path) -> list[tuple[str, Path, str]]:
 # ---------------------------------------------------------------- the job
 
 
+MAIN_ORDER = ("PT+FT+DPO", "PT+FT", "FT+DPO", "FT")
+BASELINES: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
+
+
 @dataclass
 class EvaluateConfig:
     """``homepilot evaluate``: which runs, which data, where the report goes."""
@@ -345,10 +352,13 @@ class EvaluateConfig:
     splits: tuple[str, ...] = ("test", "test_unseen")
     max_samples: int | None = 600  # seeded subsample of the test contexts (None = all)
     threshold: float = 0.7  # exposure gate (paper default)
-    baselines: tuple[str, ...] = ("Frequency", "CGC", "Random")
+    baselines: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
     oracle: bool = True  # score the simulator's oracle (simulated datasets only)
     seed: int = 0  # subsampling, bootstrap, random baseline, CGC init
     n_boot: int = 500  # bootstrap resamples for the 95% intervals
+    search: str = "candidates"  # how the LMs answer: candidates | greedy | beam (agent.recommender)
+    compare_searches: tuple[str, ...] = ("greedy", "beam")  # also run the main model with these ...
+    compare_samples: int = 200  # ... on the first this many contexts (accuracy and time per search)
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
@@ -360,9 +370,14 @@ class EvaluateConfig:
                 raise FileNotFoundError(f"{r}: not a training run directory (no config.json)")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        unknown = set(self.baselines) - {"Frequency", "CGC", "Random"}
+        unknown = set(self.baselines) - set(BASELINES)
         if unknown:
-            raise ValueError(f"unknown baselines {sorted(unknown)}; choose from Frequency, CGC, Random")
+            raise ValueError(f"unknown baselines {sorted(unknown)}; choose from {', '.join(BASELINES)}")
+        from agent.recommender import SEARCHES
+
+        for sname in (self.search, *self.compare_searches):
+            if sname not in SEARCHES:
+                raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {sname!r}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1 or None, got {self.max_samples}")
 
@@ -376,7 +391,6 @@ def _latency(preds: Sequence[Prediction]) -> dict[str, float]:
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
 
 
-MAIN_ORDER = ("PT+FT+DPO", "PT+FT", "FT+DPO", "FT")
 
 
 def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> dict:
@@ -385,23 +399,24 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     rng = np.random.default_rng(cfg.seed)
     progress("loading test contexts")
     samples = load_samples(cfg.data, cfg.splits, cfg.max_samples, cfg.seed)
-    generation = load_generation(cfg.data)
-    truth = HiddenTruth(generation) if generation is not None else None
+    truth = SimulatorTruth(cfg.data) if has_generation(cfg.data) else None
 
     predictors: list[tuple[str, Callable[[], Predictor]]] = []
     if "Frequency" in cfg.baselines:
         predictors.append(("Frequency", lambda: frequency_predictor(logged_operations(cfg.data))))
     if "CGC" in cfg.baselines:
         predictors.append(("CGC", lambda: cgc_predictor(cfg.data, cfg.seed, cfg.out / "cgc")))
+    if "GBDT" in cfg.baselines:
+        predictors.append(("GBDT", lambda: gbdt_predictor(cfg.data, cfg.seed, cfg.out / "gbdt")))
     if "Random" in cfg.baselines:
         predictors.append(("Random", lambda: random_predictor(cfg.seed)))
     orders: dict[str, str] = {}
     for run in cfg.runs:
         for name, model_dir, order in run_variants(run):
             orders[name] = order
-            predictors.append((name, lambda d=model_dir, o=order: lm_predictor(d, o)))
+            predictors.append((name, lambda d=model_dir, o=order: lm_predictor(d, o, cfg.search)))
     if cfg.oracle and truth is not None:
-        predictors.append(("Oracle", lambda: truth.oracle))
+        predictors.append(("Oracle", lambda: oracle_predictor(truth)))
 
     runs: dict[str, MethodRun] = {}
     for name, make in predictors:
@@ -411,17 +426,25 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
         runs[name] = MethodRun(name, preds, _time.perf_counter() - t0)
 
     report: dict[str, Any] = {"data": str(cfg.data), "runs": [str(r) for r in cfg.runs],
-                              "seeds": {"evaluation": cfg.seed, "dataset": (generation or {}).get("seed")},
+                              "seeds": {"evaluation": cfg.seed, "dataset": truth.gen.seed if truth else None},
                               "n_samples": len(samples), "whole": {}, "by_subset": {}}
     progress("scoring")
     for name, mr in runs.items():
         report["whole"][name], report["by_subset"][name] = summarize(samples, mr.preds, rng, cfg.n_boot)
     report["counts"] = {k: v["n"] for k, v in next(iter(report["by_subset"].values())).items()}
+    report["by_split"] = {}
+    for split in cfg.splits:
+        idx = [i for i, s in enumerate(samples) if s.split == split]
+        if idx:
+            report["by_split"][split] = {
+                name: summarize([samples[i] for i in idx], [mr.preds[i] for i in idx], rng, 0)[0]
+                for name, mr in runs.items()}
+    report["diversity"] = {name: diversity(mr.preds) for name, mr in runs.items()}
     report["legal_rate"] = {n: legal_rate(samples, mr.preds) for n, mr in runs.items()}
     report["latency_ms"] = {n: _latency(mr.preds) for n, mr in runs.items()}
 
     main = next((n for n in MAIN_ORDER if n in runs), None)
-    baselines = [n for n in runs if n in ("Frequency", "CGC", "Random", "Base LM")]
+    baselines = [n for n in runs if n in (*BASELINES, "Base LM")]
     report["main_method"] = main
     if main and baselines:
         report["gain"] = {}
@@ -430,6 +453,20 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             for k in ("em_acc", "lm_f1", "rule"):
                 best = max(report["by_subset"][b].get(subset, {}).get(k, float("nan")) for b in baselines)
                 report["gain"][subset][k] = (m[k] - best) / abs(best) if best and not np.isnan(best) else float("nan")
+
+    report["search"] = {}
+    main_dir = next((d for run in cfg.runs for n, d, _ in run_variants(run) if n == main), None)
+    if main and main_dir is not None and cfg.compare_searches:
+        part = samples[:cfg.compare_samples]
+        for sname in (cfg.search, *cfg.compare_searches):
+            progress(f"comparing searches: {main} with {sname}")
+            t0 = _time.perf_counter()
+            preds = (runs[main].preds[:len(part)] if sname == cfg.search
+                     else lm_predictor(main_dir, orders[main], sname)(part))
+            secs = runs[main].seconds * len(part) / len(samples) if sname == cfg.search else _time.perf_counter() - t0
+            m = summarize(part, preds, rng, 0)[0]
+            report["search"][sname] = {**{k: m[k] for k in ("em_acc", "lm_f1", "rule")}, "n": len(part),
+                                       "ms_per_context": 1000 * secs / len(part), **diversity(preds)}
 
     report["ablation"] = {}
     for name in ("FT", "PT+FT", "PT+FT+DPO"):
@@ -453,15 +490,16 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     if main and truth is not None:
         progress("judging exposures with the simulated users")
         preds = runs[main].preds
-        p_acc = np.array([truth.p_accept(s, p) for s, p in zip(samples, preds, strict=True)])
+        p_acc = np.array([truth.p_accept(s.home_id, s.time, p.actions, p.description)
+                          for s, p in zip(samples, preds, strict=True)])
         conf = np.array([(p.confidence or 0.0) / p.relax if p.actions else -1.0 for p in preds])
         report["exposure_curve"] = exposure_curve(conf, p_acc)
-        shown = np.array([_gate(p, cfg.threshold) for p in preds])
         has = np.array([bool(p.actions) for p in preds])
-        report["gate_at_0_7" if cfg.threshold == 0.7 else f"gate_at_{cfg.threshold}"] = {
-            "threshold": cfg.threshold, "exposure_rate": float(shown.mean()),
-            "acceptance_rate": float(p_acc[shown].mean()) if shown.any() else float("nan"),
-            "ungated_acceptance_rate": float(p_acc[has].mean()) if has.any() else float("nan")}
+        for key, th in (("gate_at_0_7", 0.7), ("gate", cfg.threshold)):
+            shown = np.array([_gate(p, th) for p in preds])
+            report[key] = {"method": main, "threshold": th, "exposure_rate": float(shown.mean()),
+                           "acceptance_rate": float(p_acc[shown].mean()) if shown.any() else float("nan"),
+                           "ungated_acceptance_rate": float(p_acc[has].mean()) if has.any() else float("nan")}
         from agent.selective import ece
 
         report["ece"] = {"n_bins": 10, "value": float(ece(np.clip(conf[has], 0, 1), p_acc[has], n_bins=10))}

@@ -1,9 +1,14 @@
-"""The live ground truth of ``homepilot replay``: what the target policy's acceptance really is.
+"""The one hidden truth of a simulated dataset: the homes re-simulated exactly as generated.
 
-- ``SimulatorTruth`` (``--mode replay``): re-simulates each home of the dataset with the config
-  the generator used (``sim.dataset.sim_config``; deterministic per (seed, index)) and asks the
-  acceptance model ``sim.acceptance.p_accept`` about each recommendation at its logged context.
-  It first checks that the re-simulation reproduces the logged ``p_accept`` (same simulator).
+``homepilot evaluate`` (oracle, simulated acceptance of exposures), ``homepilot replay`` (live
+ground truth of the off-policy estimates) and the app read it from here.
+
+- ``SimulatorTruth``: re-simulates each home of the dataset with the config the generator used
+  for *that* home (``home_sim_config``: unseen homes simulate only their warm-up and test days,
+  from a later start, so their weather and everything after differ from a seen home's run) and
+  asks the oracle (``sim.oracle.oracle_predict``) or the acceptance model
+  (``sim.acceptance.p_accept``) about a logged context. ``check`` verifies that the
+  re-simulation reproduces the logged ``p_accept`` (same simulator version).
 - ``live_acceptance`` (``--mode live``): runs the target in ``homepilot/HomeLive-v0`` over the
   split's homes and period.
 """
@@ -20,6 +25,13 @@ import numpy as np
 
 from agent.replay_eval import Policy, Rec, ReplayEvalConfig, Row
 from sim.records import parse_actions
+
+
+def has_generation(data: str | Path) -> bool:
+    """True for a simulated dataset (``homepilot generate`` wrote its manifest); False for an import."""
+    from sim.shards import MARKERS_DIR
+
+    return (Path(data) / MARKERS_DIR / "generation.json").is_file()
 
 
 def generation_config(data: str | Path) -> Any:
@@ -74,7 +86,8 @@ class SimulatorTruth:
         self.index = home_indices(data)
         self.logs: dict[str, Any] = {}
 
-    def _log(self, home_id: str) -> Any:
+    def log(self, home_id: str) -> Any:
+        """The home's ``HomeLog`` as generated (simulated once, then cached)."""
         from sim.world import simulate_home
 
         if home_id not in self.logs:
@@ -92,7 +105,7 @@ class SimulatorTruth:
         for k, (r, rec) in enumerate(zip(rows, recs, strict=True)):
             if not rec.actions:
                 continue
-            log = self._log(str(r["home_id"]))
+            log = self.log(str(r["home_id"]))
             texts = [rec.description] if own else [describe(rec.actions, s) for s in range(N_STYLES)]
             out[k] = float(np.mean([p_accept(log, r["time"], rec.actions, d).p for d in texts]))
         return out
@@ -120,9 +133,19 @@ class SimulatorTruth:
     def own(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
         return self._p(rows, recs, own=True)
 
+    def oracle(self, home_id: str, time: Any) -> tuple:
+        """The oracle's answer (the pending intent; ``sim.oracle``) at a decision of a home."""
+        from sim.oracle import oracle_predict
 
-def simulator_truth(data: str | Path) -> SimulatorTruth:
-    return SimulatorTruth(data)
+        return tuple(oracle_predict(self.log(home_id), time))
+
+    def p_accept(self, home_id: str, time: Any, actions: Sequence, description: str) -> float:
+        """The simulated user's acceptance probability of one recommendation (0 for none)."""
+        from sim.acceptance import p_accept
+
+        if not actions:
+            return 0.0
+        return float(p_accept(self.log(home_id), time, tuple(actions), description).p)
 
 
 def split_homes(data: str | Path, split: str) -> list[tuple[str, int]]:

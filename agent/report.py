@@ -8,7 +8,10 @@ Report dict keys (``report.json``):
 - ``ablation``: variant -> {ungated: metrics, gated: metrics + exposure_rate}   (Table 3)
 - ``order``: action-first / text-first -> metrics                               (Table 4)
 - ``exposure_curve``: [{threshold, exposure_rate, acceptance_rate}]             (Fig. 7a)
-- ``gate_at_0_7``: {exposure_rate, acceptance_rate, ungated_acceptance_rate}
+- ``by_split``: split -> method -> {em_acc, lm_f1, rule, n}
+- ``diversity``: method -> {distinct_per_100, top_answer_share, top_answer}
+- ``gate_at_0_7``: {method, threshold, exposure_rate, acceptance_rate, ungated_acceptance_rate};
+  ``gate``: the same at the ``--threshold`` chosen
 - ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``
 """
 
@@ -60,11 +63,41 @@ def table2(report: dict) -> str:
 
 
 def whole_table(report: dict) -> str:
-    lines = ["| method | EM-Acc | LM-F1 | Rule | 95% CI (EM-Acc) | n |", "|---|---|---|---|---|---|"]
+    lines = ["| method | EM-Acc | LM-F1 | Rule | 95% CI (EM-Acc) | distinct answers / 100 | top answer share | n |",
+             "|---|---|---|---|---|---|---|---|"]
+    div = report.get("diversity", {})
     for method, m in report["whole"].items():
         ci = m.get("ci95", {}).get("em_acc")
         ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
-        lines.append(f"| {method} | {_fmt(m['em_acc'])} | {_fmt(m['lm_f1'])} | {_fmt(m['rule'])} | {ci_s} | {m['n']} |")
+        d = div.get(method, {})
+        lines.append(f"| {method} | {_fmt(m['em_acc'])} | {_fmt(m['lm_f1'])} | {_fmt(m['rule'])} | {ci_s} | "
+                     f"{_fmt(d.get('distinct_per_100'), 1)} | {_fmt(d.get('top_answer_share'))} | {m['n']} |")
+    return "\n".join(lines)
+
+
+def split_table(report: dict) -> str:
+    """EM-Acc / LM-F1 / Rule per test split (seen homes later in time vs unseen homes)."""
+    splits = list(report.get("by_split", {}))
+    if not splits:
+        return ""
+    head = " | ".join(f"{sp} {METRIC_NAMES[k]}" for sp in splits for k in METRICS)
+    lines = [f"| method | {head} |", "|---|" + "---|" * (len(splits) * len(METRICS))]
+    for method in report["whole"]:
+        cells = [_fmt(report["by_split"][sp].get(method, {}).get(k)) for sp in splits for k in METRICS]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def search_table(report: dict) -> str:
+    rows = report.get("search", {})
+    if not rows:
+        return "(not run)"
+    lines = ["| search | EM-Acc | LM-F1 | Rule | distinct / 100 | top share | ms per context | n |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(m[k]) for k in METRICS)
+                     + f" | {_fmt(m.get('distinct_per_100'), 1)} | {_fmt(m.get('top_answer_share'))} | "
+                     f"{_fmt(m.get('ms_per_context'), 1)} | {m.get('n')} |")
     return "\n".join(lines)
 
 
@@ -96,8 +129,14 @@ def render_markdown(report: dict) -> str:
         "## Whole test set",
         whole_table(report),
         "",
+        "## Per split (test: seen homes, later days; test_unseen: homes never trained on)",
+        split_table(report),
+        "",
         "## Table 2 shape: methods x sub-datasets",
         table2(report),
+        "",
+        "## How the LM answers: candidate scoring, greedy and beam search (main model)",
+        search_table(report),
         "",
         "## Table 3 shape: ablation (gated = exposed samples only, threshold 0.7)",
         table3(report),
@@ -110,8 +149,8 @@ def render_markdown(report: dict) -> str:
         "",
         "![exposure curve](exposure_curve.png)",
         "",
-        f"Gate at 0.7: exposure {_fmt(g.get('exposure_rate'))}, acceptance {_fmt(g.get('acceptance_rate'))} "
-        f"(ungated {_fmt(g.get('ungated_acceptance_rate'))}).",
+        f"Gate at 0.7 ({g.get('method', '')}): exposure {_fmt(g.get('exposure_rate'))}, acceptance "
+        f"{_fmt(g.get('acceptance_rate'))} (ungated {_fmt(g.get('ungated_acceptance_rate'))}).",
         "",
         "## Legality and latency",
         "| method | legal-action rate | p50 ms | p95 ms |",

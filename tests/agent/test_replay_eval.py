@@ -272,3 +272,38 @@ def test_recommender_policy_builds_contexts_and_keeps_its_gate():
     cfg = ReplayEvalConfig(data="x", out="x", n_boot=0, threshold=0.9)  # the policy's own gate wins
     rep = evaluate(rows, recs, None, cfg, RewardModel().fit(rows), np.random.default_rng(0))
     assert rep["n_exposed"] == 2
+
+
+def test_truth_resimulates_unseen_homes_as_generated(tmp_path):
+    """Unseen homes simulate only their warm-up and test days (a later start): the one hidden truth
+    must re-simulate them with that config. The tiny preset hides the difference (14 warm-up days
+    cover all 4 days), so this dataset shortens the warm-up until the two configs differ."""
+    from agent.evaluate import EvaluateConfig, evaluate
+    from agent.replay_truth import SimulatorTruth
+    from sim.dataset import DatasetConfig, build, sim_config
+    from sim.envs.replay import read_feedback
+    from sim.world import simulate_home
+
+    data = tmp_path / "d"
+    cfg = DatasetConfig(out=str(data), preset="tiny", days=6, test_days=2, unseen_warmup_days=1, workers=1)
+    build(cfg)
+    gen = SimulatorTruth(data).gen
+    assert sim_config(gen, True).start != sim_config(gen, False).start  # unseen homes differ here
+    rows = order_rows(read_feedback(data, "test_unseen"))
+    assert len(rows) >= 3
+    assert SimulatorTruth(data).check(rows) == 1.0
+    # the seen-home config would not reproduce the unseen homes' logged acceptance
+    home, t = rows[0]["home_id"], rows[0]["time"]
+    wrong = simulate_home(sim_config(gen, False), int(home.lstrip("h")))
+    from sim.acceptance import p_accept
+    from sim.records import parse_actions
+
+    wrong_p = [p_accept(wrong, r["time"], parse_actions(r["shown"]), r["description"]).p
+               for r in rows if r["home_id"] == home]
+    logged = [r["p_accept"] for r in rows if r["home_id"] == home]
+    assert wrong_p != pytest.approx(logged, abs=1e-9), t
+    # evaluate's oracle reads the same truth: it scores test_unseen like test (the ceiling holds)
+    report = evaluate(EvaluateConfig(data=data, runs=[], out=tmp_path / "r", baselines=("Frequency",), n_boot=0))
+    by = report["by_split"]
+    assert by["test_unseen"]["Oracle"]["em_acc"] > 0.3
+    assert abs(by["test_unseen"]["Oracle"]["em_acc"] - by["test"]["Oracle"]["em_acc"]) < 0.35
