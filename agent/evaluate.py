@@ -30,7 +30,7 @@ import numpy as np
 
 from agent.metrics import bootstrap_ci, per_sample, score_by_subset
 from sim.catalog import CatalogError, inverse, is_legal
-from sim.datafiles import logged_operations, read_rows
+from sim.dataset.files import logged_operations, read_rows
 from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
 
 Types = dict[tuple[str, str], str]
@@ -93,7 +93,7 @@ def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_un
 
 def load_generation(data_dir: str | Path) -> dict[str, Any] | None:
     """The generation manifest of a simulated dataset, or None (e.g. an imported real log)."""
-    from sim.shards import MARKERS_DIR
+    from sim.dataset.shards import MARKERS_DIR
 
     path = Path(data_dir) / MARKERS_DIR / "generation.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -123,12 +123,12 @@ class HiddenTruth:
         return self._logs[home_id]
 
     def oracle(self, samples: Sequence[EvalSample]) -> list[Prediction]:
-        from sim.oracle import oracle_predict
+        from sim.world.oracle import oracle_predict
 
         return [Prediction(oracle_predict(self.log(s.home_id), s.time), confidence=1.0) for s in samples]
 
     def p_accept(self, sample: EvalSample, pred: Prediction) -> float:
-        from sim.acceptance import p_accept
+        from sim.world.acceptance import p_accept
 
         if not pred.actions:
             return 0.0

@@ -25,7 +25,7 @@ from sim.records import parse_actions
 def generation_config(data: str | Path) -> Any:
     """The ``sim.dataset.DatasetConfig`` a dataset was generated with (from its manifest)."""
     from sim.dataset import DatasetConfig
-    from sim.shards import MARKERS_DIR
+    from sim.dataset.shards import MARKERS_DIR
 
     path = Path(data) / MARKERS_DIR / "generation.json"
     if not path.exists():
@@ -85,8 +85,8 @@ class SimulatorTruth:
         return self.logs[home_id]
 
     def _p(self, rows: Sequence[Row], recs: Sequence[Rec], own: bool) -> np.ndarray:
-        from sim.acceptance import p_accept
         from sim.describe import N_STYLES, describe
+        from sim.world.acceptance import p_accept
 
         out = np.zeros(len(rows))
         for k, (r, rec) in enumerate(zip(rows, recs, strict=True)):

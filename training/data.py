@@ -1,6 +1,6 @@
 """Reading the dataset configs the training stages use (``pretrain``, ``sft``, ``dpo``).
 
-A dataset directory follows ``sim.schema``: ``DIR/data/<config>/<split>-NNNNN-of-MMMMM.parquet``.
+A dataset directory follows ``sim.dataset.schema``: ``DIR/data/<config>/<split>-NNNNN-of-MMMMM.parquet``.
 Readers check what they rely on and fail with a ``DatasetError`` naming the file (and the row
 or column) and what was expected: a missing config directory, a missing shard of an
 ``-of-MMMMM`` set, an unreadable parquet file, a missing or non-string column, a prompt that does
@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset
 
+from sim.dataset.schema import SCHEMAS, SPLITS
 from sim.records import ORDERS, REC
-from sim.schema import SCHEMAS, SPLITS
 
 SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 

@@ -1,7 +1,7 @@
 """Training the CGC baseline on a dataset's ``sft`` train split (the split every method trains on).
 
 ``train_cgc(data_dir, config)`` reads ``<data_dir>/data/sft/train-*.parquet`` (schema
-``sim.schema.SCHEMAS["sft"]``), parses each row's prompt and label with the one grammar
+``sim.dataset.schema.SCHEMAS["sft"]``), parses each row's prompt and label with the one grammar
 (``sim.records``), and fits ``cgc.CGCNet`` with AdamW on the sum of the three tasks'
 cross-entropies (device; field set given the label's device; each field's value given device and
 set). A label gives one example per home-device it operates (``label_actions="all"``) or only

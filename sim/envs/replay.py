@@ -1,6 +1,6 @@
 """``homepilot/HomeReplay-v0``: replay the logged decision points of a dataset split.
 
-Feedback rows (``sim.schema`` ``feedback`` config) are read once, grouped by home and sorted by
+Feedback rows (``sim.dataset.schema`` ``feedback`` config) are read once, grouped by home and sorted by
 time; the environment never writes to the dataset.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from sim.dataset.schema import SPLITS
 from sim.envs.common import (
     PROMPT_MIN,
     TEXT_MAX,
@@ -26,7 +27,6 @@ from sim.envs.common import (
     time_features,
 )
 from sim.records import Action, GrammarError, parse_actions
-from sim.schema import SPLITS
 
 Row = Mapping[str, Any]
 
@@ -35,7 +35,7 @@ def read_feedback(data: str | os.PathLike, split: str) -> list[dict[str, Any]]:
     """Rows of ``<data>/data/feedback/<split>-*.parquet`` as dicts (read-only)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    from sim.datafiles import read_rows
+    from sim.dataset.files import read_rows
 
     return read_rows(data, "feedback", split)
 

@@ -18,9 +18,9 @@ from agent.replay_eval import (
     run,
     write_report,
 )
+from sim.dataset.schema import SCHEMAS
 from sim.prompts import prompt_text
 from sim.records import Action, serialize_actions
-from sim.schema import SCHEMAS
 
 DEVICES = [("bedroom", "light", "light"), ("bedroom", "ac", "ac"), ("living_room", "curtain", "curtain")]
 OPS = [  # the logging policy's candidates and the users' true acceptance probability of each
@@ -173,7 +173,7 @@ def test_config_checks_name_the_field(kw, field):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from sim.dataset import DatasetConfig, build
+    from sim.dataset.build import DatasetConfig, build
 
     out = tmp_path_factory.mktemp("replay_data")
     build(DatasetConfig(out=str(out), preset="tiny", workers=1))
