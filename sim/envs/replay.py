@@ -26,6 +26,7 @@ from sim.envs.common import (
     split_prompt,
     time_features,
 )
+from sim.matching import loose_match
 from sim.records import Action, GrammarError, parse_actions
 
 Row = Mapping[str, Any]
@@ -101,9 +102,8 @@ def build_episodes(rows: Sequence[Row], prompt_max: int) -> list[HomeEpisode]:
 
 def label_accepts(label: tuple[Action, ...], pred: tuple[Action, ...], types: Mapping[tuple[str, str], str]) -> bool:
     """The label accepts a recommendation when every recommended action is loosely matched,
-    one to one, by an action the user performed next (``agent.metrics.loose_match``: the same
+    one to one, by an action the user performed next (``sim.matching.loose_match``: the same
     setting, a number within 20%, or a functionally equivalent setting)."""
-    from agent.metrics import loose_match  # pure numpy/catalogue; imported here to keep sim's import light
 
     def type_of(a: Action) -> str | None:
         return types.get(a.target)
