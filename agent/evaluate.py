@@ -196,10 +196,6 @@ def legal_rate(samples: Sequence[EvalSample], preds: Sequence[Prediction]) -> fl
     return ok / n if n else float("nan")
 
 
-FAILURES = ("wrong device", "right device, wrong field", "right field, wrong value", "missed part of a bundle",
-            "extra actions", "opposite of the user's action", "abstained")
-
-
 def failure_kind(sample: EvalSample, pred: Prediction) -> str | None:
     """Which of the failure categories a wrong prediction falls in (None when exact)."""
     lab, prd = set(sample.label), set(pred.actions)

@@ -1,8 +1,5 @@
 """The ``homepilot`` command line: thin typer wrappers that parse options and call ``main(config)``
 of the package that does the work (sim, training, agent, app).
-
-A subcommand whose capability is not built yet exits with status 2 and one line saying so;
-it never prints a fake result.
 """
 
 from __future__ import annotations
@@ -16,15 +13,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-_STUB = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def not_available(command: str) -> None:
-    """Exit 2 with one line: the capability behind ``command`` is not built yet."""
-    typer.echo(f"homepilot {command}: not available yet in this version", err=True)
-    raise typer.Exit(code=2)
-
 
 @app.command()
 def generate(

@@ -49,7 +49,6 @@ from sim.catalog import device_type
 from sim.records import Action, Operation
 
 DEFAULT_THRESHOLD = 0.7  # the paper's exposure gate
-ANSWERS = ("accepted", "rejected", "ignored")
 
 
 # ---------------------------------------------------------------- decisions and the session
