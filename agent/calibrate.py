@@ -1,5 +1,5 @@
 """After training: calibrate a model's confidence and check its answers for collapse, on the
-held-out validation prompts of the dataset's ``sft`` train split (``sim.datafiles.is_held_out``:
+held-out validation prompts of the dataset's ``sft`` train split (``sim.dataset.files.is_held_out``:
 one train prompt in ten, never trained on).
 
 For each model of a run (``sft/final``, ``dpo/final``, ``model``) the recommender answers the
@@ -39,7 +39,7 @@ class HeldOut:
 def held_out(data: str | Path, max_rows: int = 300) -> HeldOut:
     """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order)."""
     from agent.baselines.candidates import label_from_row, types_from_devices
-    from sim.datafiles import is_held_out, read_rows
+    from sim.dataset.files import is_held_out, read_rows
 
     rows = [r for r in read_rows(data, "sft", "train", ["prompt", "devices", "actions"]) if is_held_out(r["prompt"])]
     rows = rows[:max_rows]

@@ -34,7 +34,7 @@ import numpy as np
 from agent.metrics import bootstrap_ci, per_sample, score_by_subset
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
-from sim.datafiles import logged_operations, read_rows
+from sim.dataset.files import logged_operations, read_rows
 from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
 
 Types = dict[tuple[str, str], str]
@@ -180,10 +180,6 @@ def legal_rate(samples: Sequence[EvalSample], preds: Sequence[Prediction]) -> fl
         n += 1
         ok += all(a.target in s.types and is_legal(s.types[a.target], a.field, a.value) for a in p.actions)
     return ok / n if n else float("nan")
-
-
-FAILURES = ("wrong device", "right device, wrong field", "right field, wrong value", "missed part of a bundle",
-            "extra actions", "opposite of the user's action", "abstained")
 
 
 def failure_kind(sample: EvalSample, pred: Prediction) -> str | None:

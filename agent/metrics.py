@@ -17,44 +17,24 @@ operation is executed, not of which operation it is).
   exactly, |label & prediction| / |label| (the paper writes 1/|E|; we read it as the recovered
   share, which equals 1/|E| when one of |E| label actions is recovered); 0 when none is. Averaged.
 
-Loose matching needs each action's device type. By default it is read from the device name
-(``light_2`` -> ``light``); pass ``types`` (a mapping (room, device) -> type) for other names.
+Loose matching of one action (``sim.matching.loose_match``) needs each action's device type. By
+default it is read from the device name (``light_2`` -> ``light``); pass ``types`` (a mapping
+(room, device) -> type) for other names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.catalog import functionally_equivalent, is_inverse, numeric_close, type_of_device_name
+from sim.catalog import is_inverse
+from sim.matching import TypeOf, loose_match, type_resolver
 from sim.records import Action
 
 Actions = Sequence[Action]
-TypeOf = Callable[[Action], "str | None"]
 WHOLE = "Whole"
-
-
-def _type_resolver(types: Mapping[tuple[str, str], str] | TypeOf | None) -> TypeOf:
-    if types is None:
-        return lambda a: type_of_device_name(a.device)
-    if callable(types):
-        return types
-    return lambda a: types.get(a.target) or type_of_device_name(a.device)
-
-
-def loose_match(label: Action, pred: Action, type_of: TypeOf | None = None) -> bool:
-    """Paper App. B loose match of one predicted action against one label action."""
-    if label.target != pred.target:
-        return False
-    if (label.field, label.value) == (pred.field, pred.value):
-        return True
-    t = (type_of or _type_resolver(None))(label)
-    if t is None:
-        return False
-    lab, prd = (label.field, label.value), (pred.field, pred.value)
-    return numeric_close(t, prd, lab) or functionally_equivalent(t, prd, lab)
 
 
 def _loose_matches(label: Actions, pred: Actions, type_of: TypeOf) -> int:
@@ -81,7 +61,7 @@ def is_opposite(label: Actions, pred: Actions, type_of: TypeOf | None = None) ->
     """Every predicted action undoes a label action on the same device ("turn off" vs "turn on")."""
     if not pred or not label:
         return False
-    type_of = type_of or _type_resolver(None)
+    type_of = type_of or type_resolver(None)
     for p in pred:
         t = type_of(p)
         if t is None or not any(
@@ -120,7 +100,7 @@ def per_sample(labels: Sequence[Actions], predictions: Sequence[Actions],
                types: Mapping[tuple[str, str], str] | TypeOf | None = None) -> SampleScores:
     if len(labels) != len(predictions):
         raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
-    type_of = _type_resolver(types)
+    type_of = type_resolver(types)
     exact, rule, matched, n_pred, n_label = [], [], [], [], []
     for lab, prd in zip(labels, predictions, strict=True):
         if not lab:

@@ -13,7 +13,7 @@ Outcomes and their ``reason`` (prefix before the colon is stable, for reports):
   history, a malformed prompt string) when ``on_bad_input="abstain"`` (default); with ``"raise"``
   a ``BadInput`` error names the problem instead;
 - ``abstained: decoding budget ...`` (the token budget ran out before the grammar completed).
-Recommendations are legal by construction (``agent.decoding``); every parsed action is checked
+Recommendations are legal by construction (``agent.automaton``); every parsed action is checked
 against the home once more, and a failed check abstains rather than returning it. An action the
 model repeats within one recommendation is kept once (with its first occurrence's probabilities).
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.automaton import Constraint, Grammar
 from agent.confidence import (
     AttributeProbs,
     ConfidenceConfig,
@@ -40,7 +41,7 @@ from agent.confidence import (
     gate,
 )
 from agent.context import Context
-from agent.decoding import Constraint, Decoded, Grammar, TokenStep, generate_beam, generate_greedy
+from agent.decoding import Decoded, TokenStep, generate_beam, generate_greedy
 from sim.catalog import device_type, is_legal, type_of_device_name
 from sim.prompts import HISTORY_K
 from sim.records import ORDERS, Action, GrammarError, parse_target

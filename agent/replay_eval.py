@@ -7,7 +7,7 @@ points of a dataset split it reports, side by side:
   (``agent.ope``) of the target's acceptance rate among the recommendations it would expose
   (confidence >= threshold), each with a percentile-bootstrap interval;
 - the live ground truth: ``mode=replay`` averages the acceptance model's true probability
-  (``sim.acceptance.p_accept``) of each exposed recommendation on the very same contexts, by
+  (``sim.world.acceptance.p_accept``) of each exposed recommendation on the very same contexts, by
   re-simulating the homes from the dataset's generation config; ``mode=live`` instead runs the
   target in ``homepilot/HomeLive-v0`` (the home then drifts from the logged one: accepted
   operations change it), and reports the simulated users' answers;
@@ -118,7 +118,7 @@ class RewardModel:
 class ReplayEvalConfig:
     """Options of ``homepilot replay``."""
 
-    data: str  # dataset directory (``sim.schema`` layout)
+    data: str  # dataset directory (``sim.dataset.schema`` layout)
     out: str  # output directory for replay.json and replay.md
     model: str = "baseline"  # a run directory (``agent.recommender.Recommender.from_run``) or "baseline"
     threshold: float = 0.7  # exposure gate: show when confidence >= threshold
@@ -387,7 +387,7 @@ def write_report(report: dict[str, Any], out: str | Path) -> Path:
 
 def train_operations(data: str | Path) -> dict[str, list[Any]]:
     """home_id -> logged train-split operations, from the ``operations`` config."""
-    from sim.datafiles import logged_operations
+    from sim.dataset.files import logged_operations
 
     return logged_operations(data, ("train",))
 

@@ -6,8 +6,8 @@ ground truth of the off-policy estimates) and the app read it from here.
 - ``SimulatorTruth``: re-simulates each home of the dataset with the config the generator used
   for *that* home (``home_sim_config``: unseen homes simulate only their warm-up and test days,
   from a later start, so their weather and everything after differ from a seen home's run) and
-  asks the oracle (``sim.oracle.oracle_predict``) or the acceptance model
-  (``sim.acceptance.p_accept``) about a logged context. ``check`` verifies that the
+  asks the oracle (``sim.world.oracle.oracle_predict``) or the acceptance model
+  (``sim.world.acceptance.p_accept``) about a logged context. ``check`` verifies that the
   re-simulation reproduces the logged ``p_accept`` (same simulator version).
 - ``live_acceptance`` (``--mode live``): runs the target in ``homepilot/HomeLive-v0`` over the
   split's homes and period.
@@ -29,7 +29,7 @@ from sim.records import parse_actions
 
 def has_generation(data: str | Path) -> bool:
     """True for a simulated dataset (``homepilot generate`` wrote its manifest); False for an import."""
-    from sim.shards import MARKERS_DIR
+    from sim.dataset.shards import MARKERS_DIR
 
     return (Path(data) / MARKERS_DIR / "generation.json").is_file()
 
@@ -37,7 +37,7 @@ def has_generation(data: str | Path) -> bool:
 def generation_config(data: str | Path) -> Any:
     """The ``sim.dataset.DatasetConfig`` a dataset was generated with (from its manifest)."""
     from sim.dataset import DatasetConfig
-    from sim.shards import MARKERS_DIR
+    from sim.dataset.shards import MARKERS_DIR
 
     path = Path(data) / MARKERS_DIR / "generation.json"
     if not path.exists():
@@ -73,7 +73,7 @@ class SimulatorTruth:
     """True P(accept) of each recommendation at its logged context, from the re-simulated home.
 
     Every home is re-simulated with the dataset's generation config (deterministic per (seed,
-    index); it reproduces the logged ``p_accept`` exactly) and ``sim.acceptance.p_accept(log,
+    index); it reproduces the logged ``p_accept`` exactly) and ``sim.world.acceptance.p_accept(log,
     time, actions, description)`` is asked. The acceptance model also scores the description,
     while the off-policy estimators match on actions only, so what they estimate is acceptance
     with the *logging policy's* descriptions: a uniform draw of ``sim.describe``'s phrasings.
@@ -98,8 +98,8 @@ class SimulatorTruth:
         return self.logs[home_id]
 
     def _p(self, rows: Sequence[Row], recs: Sequence[Rec], own: bool) -> np.ndarray:
-        from sim.acceptance import p_accept
         from sim.describe import N_STYLES, describe
+        from sim.world.acceptance import p_accept
 
         out = np.zeros(len(rows))
         for k, (r, rec) in enumerate(zip(rows, recs, strict=True)):
@@ -134,14 +134,14 @@ class SimulatorTruth:
         return self._p(rows, recs, own=True)
 
     def oracle(self, home_id: str, time: Any) -> tuple:
-        """The oracle's answer (the pending intent; ``sim.oracle``) at a decision of a home."""
-        from sim.oracle import oracle_predict
+        """The oracle's answer (the pending intent; ``sim.world.oracle``) at a decision of a home."""
+        from sim.world.oracle import oracle_predict
 
         return tuple(oracle_predict(self.log(home_id), time))
 
     def p_accept(self, home_id: str, time: Any, actions: Sequence, description: str) -> float:
         """The simulated user's acceptance probability of one recommendation (0 for none)."""
-        from sim.acceptance import p_accept
+        from sim.world.acceptance import p_accept
 
         if not actions:
             return 0.0

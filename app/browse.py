@@ -1,7 +1,7 @@
 """Reading what the app browses: generated datasets and evaluation reports (pure, no Streamlit).
 
 Datasets are directories written by ``homepilot generate`` (``sim.dataset``): a ``README.md``
-card and ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` with the columns of ``sim.schema``.
+card and ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` with the columns of ``sim.dataset.schema``.
 Reports are directories written by ``agent.report.write_report``: ``report.json`` (keys listed
 in ``agent.report``), ``report.md`` and PNG plots.
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.datafiles import split_files
+from sim.dataset.files import split_files
 
 DEMO_CACHE = Path.home() / ".cache" / "homepilot" / "demo_data"  # tiny dataset made when none is given
 
@@ -128,7 +128,7 @@ def subsets(root: str | Path, config: str = "sft", split: str = "test") -> Subse
 
 def ensure_demo_data(cache: str | Path = DEMO_CACHE, progress: Callable[[float, str], None] | None = None) -> Path:
     """A tiny dataset in ``cache`` (generated once; a re-run resumes or finds it finished)."""
-    from sim.dataset import DatasetConfig, build
+    from sim.dataset.build import DatasetConfig, build
 
     cfg = DatasetConfig(preset="tiny", out=str(cache), workers=1)
     state = {"total": 1, "done": 0}

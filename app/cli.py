@@ -1,8 +1,5 @@
 """The ``homepilot`` command line: thin typer wrappers that parse options and call ``main(config)``
 of the package that does the work (sim, training, agent, app).
-
-A subcommand whose capability is not built yet exits with status 2 and one line saying so;
-it never prints a fake result.
 """
 
 from __future__ import annotations
@@ -16,15 +13,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-_STUB = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def not_available(command: str) -> None:
-    """Exit 2 with one line: the capability behind ``command`` is not built yet."""
-    typer.echo(f"homepilot {command}: not available yet in this version", err=True)
-    raise typer.Exit(code=2)
-
 
 @app.command()
 def generate(
@@ -44,7 +32,7 @@ def generate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from sim.dataset import DatasetConfig, build
+    from sim.dataset.build import DatasetConfig, build
 
     try:
         cfg = DatasetConfig(out=out, preset=preset, seed=seed, homes=homes, days=days, workers=workers,
@@ -310,7 +298,7 @@ def sim_report(
 @app.command()
 def validate(directory: str = typer.Argument(..., help="dataset directory")) -> None:
     """Check a dataset directory's schema and invariants; exit 1 naming the first bad file and row."""
-    from sim.validate import ValidationError, validate_dir
+    from sim.dataset.validate import ValidationError, validate_dir
 
     try:
         report = validate_dir(directory)
@@ -330,8 +318,8 @@ def import_log(
     test_days: int = typer.Option(1, help="last days of the log that form the test split"),
 ) -> None:
     """Turn a generic CSV event log into the dataset configs."""
-    from sim.importer import ImportConfig, LogFormatError
-    from sim.importer import main as run_import
+    from sim.dataset.importer import ImportConfig, LogFormatError
+    from sim.dataset.importer import main as run_import
 
     try:
         counts = run_import(ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,

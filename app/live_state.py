@@ -1,6 +1,6 @@
 """The live-home session behind the Streamlit app: pure, testable logic with no Streamlit in it.
 
-A ``LiveSession`` owns one simulated home (``sim.live.LiveHome``, a plain SimPy environment kept
+A ``LiveSession`` owns one simulated home (``sim.world.live.LiveHome``, a plain SimPy environment kept
 in the app's session state and advanced on each tick), an *advisor* (``app.advisors``: the
 trained recommender, or the frequency baseline when there is none) and the decisions so far:
 
@@ -49,7 +49,6 @@ from sim.catalog import device_type
 from sim.records import Action, Operation
 
 DEFAULT_THRESHOLD = 0.7  # the paper's exposure gate
-ANSWERS = ("accepted", "rejected", "ignored")
 
 
 # ---------------------------------------------------------------- decisions and the session
@@ -119,9 +118,9 @@ class SessionConfig:
 
 
 def make_live_home(config: SessionConfig) -> Any:
-    """The simulator's live home for ``config`` (``sim.live.LiveHome``)."""
-    from sim.live import LiveHome
+    """The simulator's live home for ``config`` (``sim.world.live.LiveHome``)."""
     from sim.world import SimConfig
+    from sim.world.live import LiveHome
 
     return LiveHome(SimConfig(seed=config.seed, days=config.days, app_opens_per_day=config.app_opens_per_day),
                     config.index)
@@ -172,7 +171,7 @@ class LiveSession:
     def context(self) -> Any:
         """The recommender's view of the home now (``agent.context.Context``)."""
         from agent.context import Context
-        from sim.dataset_rows import Environment
+        from sim.dataset.rows import Environment
         from sim.prompts import context_rooms, history_window
 
         log = self.home.log

@@ -58,7 +58,7 @@ def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
     """
     from agent.evaluate import EvaluateConfig, evaluate
     from agent.report import write_report
-    from sim.dataset import DatasetConfig, build
+    from sim.dataset.build import DatasetConfig, build
 
     seconds: dict[str, float] = {}
     data, runs = cfg.out / "data", cfg.out / "runs"

@@ -9,7 +9,7 @@ weekday/weekend; the most frequent successor of the previous logged operation wi
 and ``curtain_acceptance_by_hour``: at minutes 10, 30 and 50 of every hour of every held-out
 day, the curtain operation the frequency recommender (fitted on the training days, restricted
 to curtain operations) proposes, judged by the acceptance
-model (``sim.acceptance.p_accept``), averaged over homes with a curtain and days.
+model (``sim.world.acceptance.p_accept``), averaged over homes with a curtain and days.
 
 Writes ``sim_report.json``, ``sim_report.md`` and PNG plots (matplotlib, Agg) into ``out``.
 """
@@ -27,12 +27,12 @@ from pathlib import Path
 
 from agent.baselines.frequency import FrequencyBaseline
 from agent.metrics import score
-from sim.acceptance import p_accept
 from sim.catalog import DEVICE_BUCKETS, device_type
 from sim.describe import describe
-from sim.oracle import oracle_predict
 from sim.records import SOURCES
 from sim.world import SimConfig, simulate_home
+from sim.world.acceptance import p_accept
+from sim.world.oracle import oracle_predict
 
 CURTAIN_MINUTES = (10, 30, 50)  # minutes of each hour at which the curtain recommendation is judged
 TARGETS = {"oracle_em_acc": (0.6, 0.9), "frequency_over_oracle_max": 0.75}

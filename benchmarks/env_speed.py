@@ -84,7 +84,7 @@ def main(cfg: SpeedConfig) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data = cfg.data
         if not data:
-            from sim.dataset import DatasetConfig, build
+            from sim.dataset.build import DatasetConfig, build
 
             data = str(Path(tmp) / "tiny")
             build(DatasetConfig(out=data, preset="tiny", workers=1))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.dataset import DatasetConfig, build  # noqa: E402
+from sim.dataset.build import DatasetConfig, build  # noqa: E402
 
 SIZES = (8, 16, 32)  # homes, at SCALING_DAYS days each
 SCALING_DAYS = 28

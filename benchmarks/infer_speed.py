@@ -45,8 +45,8 @@ import torch
 
 from agent.context import random_contexts
 from agent.recommender import Recommender, RecommenderConfig
+from sim.dataset.shards import write_text_atomic
 from sim.prompts import HISTORY_K
-from sim.shards import write_text_atomic
 
 
 @dataclass(frozen=True)

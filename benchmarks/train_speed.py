@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> dict:
         work = Path(tmp)
         data = Path(args.data) if args.data else work / "data"
         if not args.data:
-            from sim.dataset import DatasetConfig, build
+            from sim.dataset.build import DatasetConfig, build
             build(DatasetConfig(out=str(data), preset="quickstart", seed=0, workers=2))
         res.update(pretrain_vs_plain(data, work, args.steps, args.repeats))
         _write(res, out)  # the comparison is kept even if the long quickstart run is interrupted

@@ -1,9 +1,9 @@
 """The device catalogue: device types, their fields and value spaces, rooms and indicators.
 
 Pure data plus small pure functions. Everything that knows what a device *is* reads it here:
-the simulator (what people can operate), the grammar (what a legal action looks like), the
-metrics (loose matching and "opposite" actions), the constrained decoder (value spaces) and the
-Home Assistant bridge (service calls).
+the simulator (what people can operate), the grammar (what a legal action looks like), loose
+matching (``sim.matching``) and the metrics ("opposite" actions), the constrained decoder (value
+spaces) and the Home Assistant bridge (service calls).
 
 Values travel as strings (the canonical grammar is text). Numeric fields have a range, a step
 and a unit; `format_value` gives the one canonical spelling of a number (``26``, ``22.5``).

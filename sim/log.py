@@ -86,7 +86,7 @@ class EventTable:
     Rows are appended as plain columns (time as minutes after ``start``) because building one
     frozen dataclass per sensor reading costs more than the rest of the simulation. Reading
     code sees a sequence of ``Event``: ``len``, iteration and indexing build them on demand;
-    ``to_arrow(home_id)`` gives the ``events`` config table (``sim.schema.SCHEMAS["events"]``).
+    ``to_arrow(home_id)`` gives the ``events`` config table (``sim.dataset.schema.SCHEMAS["events"]``).
     """
 
     COLUMNS = ("minute", "kind", "room", "device", "field", "value", "source", "user", "logged")
@@ -147,7 +147,7 @@ class EventTable:
         import numpy as np
         import pyarrow as pa
 
-        from sim.schema import SCHEMAS
+        from sim.dataset.schema import SCHEMAS
 
         base = np.datetime64(self.start.replace(microsecond=0), "s")
         secs = np.rint(np.asarray(self.minute, dtype=float) * 60).astype("int64")

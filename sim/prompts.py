@@ -25,7 +25,6 @@ from datetime import datetime
 import numpy as np
 
 from sim.catalog import DEVICE_TYPES, CatalogError, effects, type_of_device_name
-from sim.negatives import MINUTES_PER_DAY, TIME_TOLERANCE_MIN, minute_of_day
 from sim.records import Action, EnvReading, Operation, Prompt, serialize_prompt
 
 # Operations in the history window (about a day at ~10 logged operations a day). Measured on the
@@ -39,6 +38,20 @@ HISTORY_K = 8
 # the first of them for 26%, among the first 3 / 6 for 50% / 66%; each listed operation costs ~6
 # prompt tokens.
 USUAL_N = 6
+# "Around this time of day" for the usual operations and for time-sensitive DPO negatives
+# (``sim.dataset.negatives``): +-1 h, across midnight (paper Sec. 3.3).
+TIME_TOLERANCE_MIN = 60
+MINUTES_PER_DAY = 1440
+
+
+def minute_of_day(t: datetime) -> int:
+    return t.hour * 60 + t.minute
+
+
+def circular_minutes(a: int, b: int) -> int:
+    """Distance between two times of day in minutes, across midnight (23:30 vs 00:10 -> 40)."""
+    d = abs(a - b) % MINUTES_PER_DAY
+    return min(d, MINUTES_PER_DAY - d)
 
 
 def history_window(history: Sequence[Operation], now: datetime, k: int = HISTORY_K,
@@ -145,7 +158,7 @@ class _Tally:
     def __init__(self, index: HistoryIndex, now: datetime) -> None:
         self.index = index
         end = index.end(now)
-        # sim.negatives.circular_minutes over the array (it takes scalars)
+        # circular_minutes over the array (it takes scalars)
         d = np.abs(index.minute[:end] - minute_of_day(now)) % MINUTES_PER_DAY
         close = (np.minimum(d, MINUTES_PER_DAY - d) <= TIME_TOLERANCE_MIN) & index.logged[:end]
         keys = index.key[:end]

@@ -1,6 +1,6 @@
 """Reading the dataset configs the training stages use (``pretrain``, ``sft``, ``dpo``).
 
-A dataset directory follows ``sim.schema``: ``DIR/data/<config>/<split>-NNNNN-of-MMMMM.parquet``.
+A dataset directory follows ``sim.dataset.schema``: ``DIR/data/<config>/<split>-NNNNN-of-MMMMM.parquet``.
 Readers check what they rely on and fail with a ``DatasetError`` naming the file (and the row
 or column) and what was expected: a missing config directory, a missing shard of an
 ``-of-MMMMM`` set, an unreadable parquet file, a missing or non-string column, a prompt that does
@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset
 
+from sim.dataset.schema import SCHEMAS, SPLITS
 from sim.records import ORDERS, REC
-from sim.schema import SCHEMAS, SPLITS
 
 SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 
@@ -122,14 +122,14 @@ def _check_prompts(root: Path, config: str, split: str, prompts: list[str]) -> N
 
 def _keep(prompts: Sequence[str], split: str) -> list[int]:
     """Row indices to train on: every row, less the held-out validation prompts of ``train``."""
-    from sim.datafiles import is_held_out
+    from sim.dataset.files import is_held_out
 
     return [i for i, p in enumerate(prompts) if split != "train" or not is_held_out(p)]
 
 
 def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train") -> Dataset:
     """Prompt-completion rows; ``order`` picks the ``completion`` or ``completion_text_first`` column.
-    The train split leaves out the held-out validation prompts (``sim.datafiles.is_held_out``).
+    The train split leaves out the held-out validation prompts (``sim.dataset.files.is_held_out``).
 
     The model reads ``prompt + completion`` with nothing in between: the prompt ends on the
     special ``<rec>`` token and the completion starts on ``<act>`` (or ``<desc>``).

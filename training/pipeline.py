@@ -103,7 +103,7 @@ HYPER: dict[str, Hyper] = {
 class TrainConfig:
     """``homepilot train``: every option of a training run. ``None`` = the preset's value."""
 
-    data: Path  # dataset directory (sim.schema layout)
+    data: Path  # dataset directory (sim.dataset.schema layout)
     out: Path  # run directory
     preset: str = "tiny"  # tiny | small | base: model size and hyperparameters
     stages: tuple[str, ...] = STAGES  # subset of pretrain, sft, dpo, run in that order

@@ -3,7 +3,7 @@
 A *context* is what every recommender sees at a decision point: the parsed prompt
 (``sim.records.Prompt``: history window, time, environment, candidate devices) plus the home's
 device types, ``{(room, device): type}`` (``sim.log.HomeSpec.types()``). ``context_from_row``
-builds both from a row of the dataset's ``sft`` config (schema in ``sim.schema``) and
+builds both from a row of the dataset's ``sft`` config (schema in ``sim.dataset.schema``) and
 ``label_from_row`` parses the row's ``actions`` column, so every baseline reads rows one way.
 
 A *candidate* is one legal single action ``[room][device][field][value]``: a device of the home
@@ -99,7 +99,7 @@ def label_from_row(row: Mapping[str, Any]) -> tuple[Action, ...]:
 def read_sft_rows(data_dir: str | Path, split: str = "train", columns: Sequence[str] | None = None) -> list[dict]:
     """Rows of the ``sft`` config's ``split`` as dicts (all columns when ``columns`` is None);
     FileNotFoundError naming the pattern if the split has no shards."""
-    from sim.datafiles import read_rows
+    from sim.dataset.files import read_rows
 
     return read_rows(data_dir, "sft", split, columns)
 

@@ -1,7 +1,7 @@
 """Training the CGC baseline on a dataset's ``sft`` train split (the split every method trains on).
 
 ``train_cgc(data_dir, config)`` reads ``<data_dir>/data/sft/train-*.parquet`` (schema
-``sim.schema.SCHEMAS["sft"]``), parses each row's prompt and label with the one grammar
+``sim.dataset.schema.SCHEMAS["sft"]``), parses each row's prompt and label with the one grammar
 (``sim.records``), and fits ``cgc.CGCNet`` with AdamW on the sum of the three tasks'
 cross-entropies (device; field set given the label's device; each field's value given device and
 set). A label gives one example per home-device it operates (``label_actions="all"``) or only
@@ -20,16 +20,8 @@ import numpy as np
 import torch
 
 from agent.baselines.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
-from agent.baselines.cgc import (
-    N_SLOTS,
-    CGCConfig,
-    CGCModel,
-    Vocab,
-    decode,
-    field_set_key,
-    group_by_device,
-    torch_threads,
-)
+from agent.baselines.cgc import CGCConfig, CGCModel, decode, torch_threads
+from agent.baselines.cgc_features import N_SLOTS, Vocab, field_set_key, group_by_device
 from agent.metrics import score
 from sim.catalog import DEVICE_TYPES, CatalogError, validate
 from sim.records import Action, Prompt

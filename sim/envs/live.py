@@ -1,4 +1,4 @@
-"""``homepilot/HomeLive-v0``: a live SimPy home (``sim.live.LiveHome``) answering the agent.
+"""``homepilot/HomeLive-v0``: a live SimPy home (``sim.world.live.LiveHome``) answering the agent.
 
 Each step the home runs to its next app-open decision point; the agent's recommendation is
 judged by the acceptance model (``LiveHome.judge``), the simulated user's answer is drawn with
@@ -27,7 +27,7 @@ from sim.envs.common import (
 from sim.prompts import HISTORY_K, context_rooms, history_window, prompt_text
 from sim.records import EnvReading, Operation
 
-ROOM_INDICATORS = ("temperature", "humidity", "illuminance")  # the dataset prompts' layout (sim.dataset_rows)
+ROOM_INDICATORS = ("temperature", "humidity", "illuminance")  # the dataset prompts' layout (sim.dataset.rows)
 OUTDOOR_INDICATORS = ("temperature", "weather")
 
 
@@ -65,10 +65,10 @@ class HomeLiveEnv(gym.Env):
     """A simulated home that runs between the agent's recommendations.
 
     ## Description
-    One home per episode (``sim.live.LiveHome``, seeded by ``config.seed`` and the home index).
+    One home per episode (``sim.world.live.LiveHome``, seeded by ``config.seed`` and the home index).
     Each step runs the SimPy home to the next app-open decision point (a resident opens the
     app). The agent recommends an operation or abstains; the simulated user accepts with the
-    acceptance model's probability (``sim.acceptance``), drawn with ``np_random``; an accepted
+    acceptance model's probability (``sim.world.acceptance``), drawn with ``np_random``; an accepted
     operation is carried out as an app operation and changes the home.
 
     ## Observation
@@ -151,7 +151,7 @@ class HomeLiveEnv(gym.Env):
                 "environment": sanitize(envtext, TEXT_MAX), "candidates": sanitize(cand, TEXT_MAX)}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        from sim.live import LiveHome
+        from sim.world.live import LiveHome
 
         super().reset(seed=seed)
         options = options or {}

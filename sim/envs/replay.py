@@ -1,6 +1,6 @@
 """``homepilot/HomeReplay-v0``: replay the logged decision points of a dataset split.
 
-Feedback rows (``sim.schema`` ``feedback`` config) are read once, grouped by home and sorted by
+Feedback rows (``sim.dataset.schema`` ``feedback`` config) are read once, grouped by home and sorted by
 time; the environment never writes to the dataset.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from sim.dataset.schema import SPLITS
 from sim.envs.common import (
     PROMPT_MIN,
     TEXT_MAX,
@@ -25,8 +26,8 @@ from sim.envs.common import (
     split_prompt,
     time_features,
 )
+from sim.matching import loose_match
 from sim.records import Action, GrammarError, parse_actions
-from sim.schema import SPLITS
 
 Row = Mapping[str, Any]
 
@@ -35,7 +36,7 @@ def read_feedback(data: str | os.PathLike, split: str) -> list[dict[str, Any]]:
     """Rows of ``<data>/data/feedback/<split>-*.parquet`` as dicts (read-only)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    from sim.datafiles import read_rows
+    from sim.dataset.files import read_rows
 
     return read_rows(data, "feedback", split)
 
@@ -101,9 +102,8 @@ def build_episodes(rows: Sequence[Row], prompt_max: int) -> list[HomeEpisode]:
 
 def label_accepts(label: tuple[Action, ...], pred: tuple[Action, ...], types: Mapping[tuple[str, str], str]) -> bool:
     """The label accepts a recommendation when every recommended action is loosely matched,
-    one to one, by an action the user performed next (``agent.metrics.loose_match``: the same
+    one to one, by an action the user performed next (``sim.matching.loose_match``: the same
     setting, a number within 20%, or a functionally equivalent setting)."""
-    from agent.metrics import loose_match  # pure numpy/catalogue; imported here to keep sim's import light
 
     def type_of(a: Action) -> str | None:
         return types.get(a.target)

@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.catalog import device_bucket, device_type
+from sim.dataset.schema import SCHEMAS
 from sim.prompts import prompt_text
 from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_target
-from sim.schema import SCHEMAS
 
 # (hour, minute, actions, description): what every tiny home does each day
 ROUTINE: tuple[tuple[int, int, tuple[Action, ...], str], ...] = (
@@ -95,7 +95,7 @@ def tiny_sft_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_preset_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The simulator's ``tiny`` preset (``homepilot generate --preset tiny``), generated once per session."""
-    from sim.dataset import DatasetConfig, build
+    from sim.dataset.build import DatasetConfig, build
 
     out = tmp_path_factory.mktemp("tiny_preset") / "data"
     build(DatasetConfig(out=str(out), preset="tiny", seed=0, workers=1))

@@ -7,8 +7,9 @@ import torch
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from agent.automaton import Constraint, DecodingError, Grammar, home_trie, type_trie
 from agent.context import random_contexts
-from agent.decoding import Constraint, DecodingError, Grammar, generate_beam, generate_greedy, home_trie, type_trie
+from agent.decoding import generate_beam, generate_greedy
 from sim.catalog import DEVICE_TYPES, ROOMS, is_legal
 from sim.records import MARKERS, parse_target
 

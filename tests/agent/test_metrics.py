@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from agent.metrics import bootstrap_ci, loose_match, per_sample, rule_score_one, score, score_by_subset
+from agent.metrics import bootstrap_ci, per_sample, rule_score_one, score, score_by_subset
+from sim.matching import loose_match
 from sim.records import Action
 
 

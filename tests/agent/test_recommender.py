@@ -17,7 +17,7 @@ from agent.confidence import ConfidenceConfig, calibrate
 from agent.context import Context, random_contexts
 from agent.recommender import BadInput, Recommender, RecommenderConfig
 from sim.catalog import is_legal
-from sim.dataset_rows import Environment, RowSpec, home_rows
+from sim.dataset.rows import Environment, RowSpec, home_rows
 from sim.log import DeviceSpec, Event, HomeLog, HomeSpec
 from sim.prompts import context_rooms, history_window
 from sim.records import Action, EnvReading, Operation

@@ -18,9 +18,9 @@ from agent.replay_eval import (
     run,
     write_report,
 )
+from sim.dataset.schema import SCHEMAS
 from sim.prompts import prompt_text
 from sim.records import Action, serialize_actions
-from sim.schema import SCHEMAS
 
 DEVICES = [("bedroom", "light", "light"), ("bedroom", "ac", "ac"), ("living_room", "curtain", "curtain")]
 OPS = [  # the logging policy's candidates and the users' true acceptance probability of each
@@ -173,7 +173,7 @@ def test_config_checks_name_the_field(kw, field):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from sim.dataset import DatasetConfig, build
+    from sim.dataset.build import DatasetConfig, build
 
     out = tmp_path_factory.mktemp("replay_data")
     build(DatasetConfig(out=str(out), preset="tiny", workers=1))
@@ -280,7 +280,7 @@ def test_truth_resimulates_unseen_homes_as_generated(tmp_path):
     cover all 4 days), so this dataset shortens the warm-up until the two configs differ."""
     from agent.evaluate import EvaluateConfig, evaluate
     from agent.replay_truth import SimulatorTruth
-    from sim.dataset import DatasetConfig, build, sim_config
+    from sim.dataset.build import DatasetConfig, build, sim_config
     from sim.envs.replay import read_feedback
     from sim.world import simulate_home
 
@@ -295,8 +295,8 @@ def test_truth_resimulates_unseen_homes_as_generated(tmp_path):
     # the seen-home config would not reproduce the unseen homes' logged acceptance
     home, t = rows[0]["home_id"], rows[0]["time"]
     wrong = simulate_home(sim_config(gen, False), int(home.lstrip("h")))
-    from sim.acceptance import p_accept
     from sim.records import parse_actions
+    from sim.world.acceptance import p_accept
 
     wrong_p = [p_accept(wrong, r["time"], parse_actions(r["shown"]), r["description"]).p
                for r in rows if r["home_id"] == home]

@@ -143,7 +143,7 @@ def test_dataset_dir_is_read_only(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sim.schema import SCHEMAS
+    from sim.dataset.schema import SCHEMAS
     d = tmp_path / "data" / "feedback"
     d.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(feedback_rows(), schema=SCHEMAS["feedback"]), d / "test-00000-of-00001.parquet")
@@ -240,7 +240,7 @@ def test_live_same_seed_same_trajectory():
 
 
 def test_live_accepted_operation_changes_the_home():
-    from sim.acceptance import Judgement
+    from sim.world.acceptance import Judgement
 
     env = _live(index=1)
     obs, _ = env.reset(seed=0)
@@ -262,7 +262,7 @@ def test_live_accepted_operation_changes_the_home():
 
 
 def test_live_rejects_and_abstains_without_changing_the_home():
-    from sim.acceptance import Judgement
+    from sim.world.acceptance import Judgement
 
     env = _live(index=2)
     env.reset(seed=0)

@@ -7,8 +7,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sim.prompts import (HistoryIndex, context_rooms, history_window, make_prompt, prompt_text, rank_devices,
-                         usual_operations)
+from sim.prompts import (
+    HistoryIndex,
+    context_rooms,
+    history_window,
+    make_prompt,
+    prompt_text,
+    rank_devices,
+    usual_operations,
+)
 from sim.records import Action, Operation, parse_prompt
 
 DAY0 = datetime(2026, 3, 2)

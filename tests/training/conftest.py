@@ -1,4 +1,4 @@
-"""A tiny hand-made dataset directory in exactly the ``sim.schema`` layout, for training tests.
+"""A tiny hand-made dataset directory in exactly the ``sim.dataset.schema`` layout, for training tests.
 
 One home with fixed daily routines (morning curtain + light, kettle, evening TV, night lights
 off) plus seeded jitter: enough structure that every stage's loss can fall in a few steps.
@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.catalog import device_type
+from sim.dataset.schema import SCHEMAS
 from sim.prompts import prompt_text
 from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_target
-from sim.schema import SCHEMAS
 
 DEVICES = {("bedroom", "light"): "light", ("bedroom", "curtain"): "curtain", ("bedroom", "ac"): "ac",
            ("kitchen", "kettle"): "kettle", ("living_room", "tv"): "tv", ("living_room", "light"): "light",

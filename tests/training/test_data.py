@@ -1,4 +1,4 @@
-"""Dataset readers: the sim.schema layout, and errors that name the file, row or column."""
+"""Dataset readers: the sim.dataset.schema layout, and errors that name the file, row or column."""
 
 from __future__ import annotations
 

@@ -26,21 +26,10 @@ from datetime import datetime
 import numpy as np
 
 from sim.catalog import conflict_window_s, inverse, validate
+from sim.prompts import MINUTES_PER_DAY, TIME_TOLERANCE_MIN, minute_of_day
 from sim.records import Action, Operation
 
-TIME_TOLERANCE_MIN = 60  # +-1 h around the time of day (paper Sec. 3.3)
-MINUTES_PER_DAY = 1440
 NEGATIVE_KINDS: tuple[str, ...] = ("time", "conflict")
-
-
-def minute_of_day(t: datetime) -> int:
-    return t.hour * 60 + t.minute
-
-
-def circular_minutes(a: int, b: int) -> int:
-    """Distance between two times of day in minutes, across midnight (23:30 vs 00:10 -> 40)."""
-    d = abs(a - b) % MINUTES_PER_DAY
-    return min(d, MINUTES_PER_DAY - d)
 
 
 @dataclass(frozen=True)
@@ -136,7 +125,4 @@ def inverse_action(a: Action, type_name: str) -> Action | None:
     return None if inv is None else Action(a.room, a.device, inv[0], inv[1])
 
 
-__all__ = [
-    "NEGATIVE_KINDS", "Negative", "NegativeMiner", "circular_minutes", "inverse_action",
-    "minute_of_day",
-]
+__all__ = ["NEGATIVE_KINDS", "Negative", "NegativeMiner", "inverse_action"]

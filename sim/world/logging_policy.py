@@ -10,7 +10,7 @@ At an app-open decision point the policy builds a small candidate set:
 It shows one candidate drawn from ``(1 - EPSILON) * softmax(count / TEMPERATURE) + EPSILON *
 uniform``; every candidate has probability >= EPSILON / n, the recorded ``propensity`` is the
 probability of the shown candidate and ``candidates`` the full distribution. The simulated
-user's answer comes from the acceptance model (``sim.acceptance``); an accepted
+user's answer comes from the acceptance model (``sim.world.acceptance``); an accepted
 recommendation is carried out as an app operation and satisfies the matching pending intent.
 """
 
@@ -20,15 +20,15 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from sim.acceptance import judge_minute
-from sim.activity import action, perform
 from sim.catalog import DEVICE_TYPES
 from sim.describe import describe
 from sim.log import Exposure, HomeSpec
 from sim.records import Action, Operation
+from sim.world.acceptance import judge_minute
+from sim.world.activity import action, perform
 
 if TYPE_CHECKING:
-    from sim.world import World
+    from sim.world.world import World
 
 TOP_K = 3
 EPSILON = 0.2

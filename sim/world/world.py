@@ -2,25 +2,25 @@
 
 Processes per home (all woken by timeouts, none polling per minute):
 
-- one per resident, walking through their day's anchors (``sim.people.day_schedule``) and
+- one per resident, walking through their day's anchors (``sim.world.people.day_schedule``) and
   firing the habits attached to each anchor;
 - ``_days``: at each midnight, schedules the day's clock and sunset habits and automations;
 - ``_sensors``: every ``sensor_interval_min``, advances room physics, logs readings, and lets
   awake residents react to discomfort (heat, cold, dry or humid air);
 - ``_noise``: occasional unplanned operations on random devices;
 - ``_app_opens``: decision points where the logging policy shows a recommendation
-  (``sim.logging_policy``) or, in a live home, where the agent is asked.
+  (``sim.world.logging_policy``) or, in a live home, where the agent is asked.
 
 Planned operations are ``Intent`` objects executed by a timeout callback at their due time.
 Everything random comes from ``numpy.random.default_rng([config.seed, index])``, so a home is
 identical whatever the worker count.
 
-``HomeLog.hidden`` (simulator-only truth, read by ``sim.acceptance`` and ``sim.oracle``):
-``personas`` (user -> persona id), ``prefs`` (user -> ``sim.people.Prefs``), ``habits`` (every
+``HomeLog.hidden`` (simulator-only truth, read by ``sim.world.acceptance`` and ``sim.world.oracle``):
+``personas`` (user -> persona id), ``prefs`` (user -> ``sim.world.people.Prefs``), ``habits`` (every
 resident's ``Habit``) and ``habit_actions`` (their action sets), ``sleep_rooms``/``day_rooms``,
-``automations``, ``outdoor`` (``sim.weather.Outdoor``), ``weekday0`` (weekday of day 0),
+``automations``, ``outdoor`` (``sim.world.weather.Outdoor``), ``weekday0`` (weekday of day 0),
 ``intents`` (every ``Intent``, sorted by due: pending ones are the near-future plans) and
-``timeline`` (``sim.timeline.Timeline``: device states, presence, room climate and every
+``timeline`` (``sim.world.timeline.Timeline``: device states, presence, room climate and every
 operation with its cause, queryable at any past time).
 """
 
@@ -34,16 +34,16 @@ from datetime import time as dtime
 import numpy as np
 import simpy
 
-from sim.activity import decision_point, draw_automations, noise_op, on_anchor, plan_day, react_all, sensor_tick
-from sim.behaviour import Chooser, Habit, Intent, day_room, make_habits, sleep_room
 from sim.catalog import DEVICE_TYPES
-from sim.homes import sample_home, validate_home
 from sim.log import EventTable, HomeLog, HomeSpec
-from sim.logging_policy import LoggingPolicy
-from sim.people import PERSONAS, day_schedule, sample_prefs
 from sim.records import Action
-from sim.timeline import Timeline
-from sim.weather import CLIMATES, Outdoor, Room, set_drives
+from sim.world.activity import decision_point, draw_automations, noise_op, on_anchor, plan_day, react_all, sensor_tick
+from sim.world.behaviour import Chooser, Habit, Intent, day_room, make_habits, sleep_room
+from sim.world.homes import sample_home, validate_home
+from sim.world.logging_policy import LoggingPolicy
+from sim.world.people import PERSONAS, day_schedule, sample_prefs
+from sim.world.timeline import Timeline
+from sim.world.weather import CLIMATES, Outdoor, Room, set_drives
 
 DAY = 1440.0
 
@@ -89,7 +89,7 @@ class SimConfig:
 
 
 class World:
-    """The state and processes of one home. ``simulate_home`` and ``sim.live.LiveHome`` drive it."""
+    """The state and processes of one home. ``simulate_home`` and ``sim.world.live.LiveHome`` drive it."""
 
     def __init__(self, config: SimConfig, index: int, home: HomeSpec | None = None,
                  chooser: Chooser | None = None, live: bool = False) -> None:

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from sim.importer import ImportConfig, LogFormatError, main, read_events, to_home_log
+from sim.dataset.importer import ImportConfig, LogFormatError, main, read_events, to_home_log
+from sim.dataset.validate import validate_dir
 from sim.records import Action, parse_target
-from sim.validate import validate_dir
 
 EVENTS = """timestamp,room,device,device_type,field,value,source
 2026-01-05T07:00:10,bedroom,curtain,curtain,action,open,app

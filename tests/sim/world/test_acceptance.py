@@ -4,16 +4,16 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from sim import acceptance as A
-from sim.acceptance import p_accept
-from sim.activity import perform
-from sim.behaviour import FixedChooser
 from sim.describe import describe
-from sim.live import LiveHome
 from sim.log import DeviceSpec, HomeLog, HomeSpec
-from sim.oracle import oracle_predict
 from sim.records import Action
 from sim.world import SimConfig, simulate_home
+from sim.world import acceptance as A
+from sim.world.acceptance import p_accept
+from sim.world.activity import perform
+from sim.world.behaviour import FixedChooser
+from sim.world.live import LiveHome
+from sim.world.oracle import oracle_predict
 
 HOME = HomeSpec("h00042", 42, ("living_room", "bedroom"), (
     DeviceSpec("bedroom", "curtain", "curtain"), DeviceSpec("bedroom", "light", "light"),

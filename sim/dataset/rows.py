@@ -1,7 +1,7 @@
 """From one home's log to the rows of every dataset config (pure: no files, no progress bars).
 
 ``home_rows(log, spec)`` returns ``{(config, split): pyarrow.Table}`` with exactly the schema
-``sim.schema.SCHEMAS[config]``, rows in time order. Split rules:
+``sim.dataset.schema.SCHEMAS[config]``, rows in time order. Split rules:
 
 - a *seen* home (``spec.unseen`` False): everything before ``spec.cutoff`` is ``train``,
   everything from it on is ``test`` (non-overlapping in time);
@@ -12,7 +12,7 @@ Per config: ``homes`` (one row), ``events`` (raw log rows), ``operations`` (logg
 unlogged, paper Fig. 2d), ``pretrain`` (train split only: one row per home-day,
 ``serialize_history(day's logged operations, env=True, desc=True)``), ``sft`` (sampled logged
 operations: decision-time prompt from ``sim.prompts``, completions from ``serialize_target``), ``dpo``
-(train split only: for sampled sft rows, one mined negative each, ``sim.negatives``) and
+(train split only: for sampled sft rows, one mined negative each, ``sim.dataset.negatives``) and
 ``feedback`` (logged exposures with the label = actions of the user's next logged operation
 within ``spec.feedback_horizon_s``).
 """
@@ -30,14 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sim.catalog import OUTDOOR, device_type
+from sim.dataset.negatives import NegativeMiner
+from sim.dataset.schema import SCHEMAS
+from sim.dataset.shards import to_table
 from sim.describe import describe
 from sim.log import Event, EventTable, HomeLog, HomeSpec
-from sim.negatives import NegativeMiner
 from sim.prompts import HISTORY_K, HistoryIndex, context_rooms, prompt_text
 from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation
 from sim.records import serialize_target as target
-from sim.schema import SCHEMAS
-from sim.shards import to_table
 
 Rows = dict[str, list]
 RowTables = dict[tuple[str, str], pa.Table]

@@ -3,12 +3,14 @@ atomic writes; a directory holding another config is refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
-import sim.dataset
-from sim.dataset import DatasetConfig, build
-from sim.shards import MARKERS_DIR, file_hashes, plan_shards, shard_path, write_atomic
+import sim.dataset.build as build_module
+from sim.dataset.build import DatasetConfig, build
+from sim.dataset.shards import MARKERS_DIR, file_hashes, plan_shards, shard_path, write_atomic
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -30,7 +32,7 @@ def test_plan_is_fixed_by_the_home_lists():
     assert [(s.key, s.count, s.homes) for s in shards] == [
         ("seen-00000", 3, (0, 1)), ("seen-00001", 3, (3, 4)), ("seen-00002", 3, (6,)),
         ("unseen-00000", 1, (2, 5))]
-    assert shard_path(sim.dataset.Path("D"), "sft", "train", 1, 3).as_posix() == "D/data/sft/train-00001-of-00003.parquet"
+    assert shard_path(Path("D"), "sft", "train", 1, 3).as_posix() == "D/data/sft/train-00001-of-00003.parquet"
 
 
 def test_two_workers_give_identical_files(reference, tmp_path):
@@ -47,7 +49,7 @@ def test_ray_engine_gives_identical_files(reference, tmp_path):
 
 def test_interrupted_run_resumes_to_the_same_files(reference, tmp_path, monkeypatch):
     out = tmp_path / "D"
-    real = sim.dataset.home_rows
+    real = build_module.home_rows
     calls = []
 
     def crash_on_third_home(log, spec):
@@ -56,7 +58,7 @@ def test_interrupted_run_resumes_to_the_same_files(reference, tmp_path, monkeypa
             raise KeyboardInterrupt("killed mid-way")
         return real(log, spec)
 
-    monkeypatch.setattr(sim.dataset, "home_rows", crash_on_third_home)
+    monkeypatch.setattr(build_module, "home_rows", crash_on_third_home)
     with pytest.raises(KeyboardInterrupt):
         build(cfg(out, workers=1))
     done = sorted(p.name for p in (out / MARKERS_DIR).glob("*.done"))
@@ -64,7 +66,7 @@ def test_interrupted_run_resumes_to_the_same_files(reference, tmp_path, monkeypa
     # debris of a killed writer: a temp file, and a half-written shard without its marker
     (out / "data" / "sft" / "train-00001-of-00002.parquet.tmp-999").write_bytes(b"partial")
     (out / "data" / "sft" / "train-00001-of-00002.parquet").write_bytes(b"garbage")
-    monkeypatch.setattr(sim.dataset, "home_rows", real)
+    monkeypatch.setattr(build_module, "home_rows", real)
     result = build(cfg(out, workers=2))
     assert result.skipped == ["seen-00000"] and "seen-00001" in result.ran
     hashes = file_hashes(out)

@@ -5,7 +5,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from sim.negatives import NegativeMiner, circular_minutes, minute_of_day
+from sim.dataset.negatives import NegativeMiner
+from sim.prompts import circular_minutes, minute_of_day
 from sim.records import Action, Operation
 
 TYPES = {("living_room", "light"): "light", ("bedroom", "ac"): "ac", ("bedroom", "curtain"): "curtain",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.log import DeviceSpec, HomeSpec
-from sim.people import PERSONAS, Prefs
+from sim.world.people import PERSONAS, Prefs
 
 # ---------------------------------------------------------------- the choice seam
 

@@ -6,9 +6,9 @@ from datetime import datetime
 import pytest
 
 from sim.catalog import CatalogError
-from sim.live import LiveHome
 from sim.records import Action
 from sim.world import SimConfig
+from sim.world.live import LiveHome
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ Checks, in order, stopping at the first problem (``ValidationError`` names the f
 
 - every ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` has a known config and split, a
   consistent ``MMMMM`` per (config, split), no missing shard, and exactly the schema of
-  ``sim.schema.SCHEMAS[config]``;
+  ``sim.dataset.schema.SCHEMAS[config]``;
 - homes: bucket matches the device count, device types are in the catalogue;
 - every grammar column parses (operations text, pretrain histories, prompts, completions,
   actions, labels) and every action is legal for its home's device (``sim.catalog.validate``);
@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.catalog import CatalogError, device_bucket, device_type, validate
-from sim.negatives import NEGATIVE_KINDS
+from sim.dataset.negatives import NEGATIVE_KINDS
+from sim.dataset.schema import SCHEMAS, SPLITS
 from sim.records import (
     GrammarError,
     parse_actions,
@@ -37,7 +38,6 @@ from sim.records import (
     parse_prompt,
     parse_target,
 )
-from sim.schema import SCHEMAS, SPLITS
 
 NAME_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 TIMED = ("events", "operations", "sft", "dpo", "feedback")
@@ -209,7 +209,7 @@ def validate_dir(root: str | Path) -> Report:
         except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
             raise ValidationError(rel, None, f"unreadable parquet: {e}") from None
         if not table.schema.equals(stored_schema(config), check_metadata=False):
-            raise ValidationError(rel, None, f"schema differs from sim.schema.SCHEMAS[{config!r}]: "
+            raise ValidationError(rel, None, f"schema differs from sim.dataset.schema.SCHEMAS[{config!r}]: "
                                              f"{table.schema.names} vs {SCHEMAS[config].names}")
         if config == "events":  # millions of rows: columnar checks, row by row only for actions
             _check_events(rel, split, table, home_types, unseen, span)

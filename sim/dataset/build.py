@@ -1,9 +1,9 @@
 """Synthetic dataset generation: config and presets, splits, shard orchestration (local | ray).
 
 ``main(DatasetConfig(preset="tiny", out="D"))`` simulates homes with ``sim.world.simulate_home``,
-cuts every home's log into rows (``sim.dataset_rows``), writes shards
-``D/data/<config>/<split>-NNNNN-of-MMMMM.parquet`` (``sim.shards``) and the dataset card
-``D/README.md`` (``sim.card``). Which homes are unseen, which shard a home belongs to and every
+cuts every home's log into rows (``sim.dataset.rows``), writes shards
+``D/data/<config>/<split>-NNNNN-of-MMMMM.parquet`` (``sim.dataset.shards``) and the dataset card
+``D/README.md`` (``sim.dataset.card``). Which homes are unseen, which shard a home belongs to and every
 random draw depend only on (seed, home index), so 1 or N workers, local or ray, give identical
 bytes; a re-run with the same config skips finished shards (resume).
 
@@ -30,12 +30,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sim.dataset_rows import RowSpec, home_rows
+from sim.dataset.rows import RowSpec, home_rows
+from sim.dataset.schema import CONFIGS
+from sim.dataset.shards import MARKERS_DIR, Shard, is_done, plan_shards, shard_counts, write_shard, write_text_atomic
 from sim.log import HomeLog
-from sim.schema import CONFIGS
-from sim.shards import MARKERS_DIR, Shard, is_done, plan_shards, shard_counts, write_shard, write_text_atomic
 
-GENERATOR = "homepilot.sim.dataset"
 GENERATOR_VERSION = "0.4.0"  # bump when the bytes of a generated dataset change for the same config
 
 #: Splits each config has in each shard group.
@@ -277,7 +276,7 @@ def build(cfg: DatasetConfig, on_done: Callable[[Shard, dict[str, int]], None] |
     for s in shards:
         for k, n in shard_counts(root, s).items():
             rows[k] = rows.get(k, 0) + n
-    from sim.card import write_card
+    from sim.dataset.card import write_card
 
     write_card(root, cfg)
     return BuildResult(root, sorted(ran), skipped, dict(sorted(rows.items())))

@@ -23,15 +23,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sim.acceptance import Judgement, judge_minute
-from sim.activity import perform
-from sim.behaviour import Chooser
 from sim.catalog import CatalogError, format_value, validate
 from sim.describe import describe
 from sim.log import HomeLog, HomeSpec
-from sim.logging_policy import settle_intents
 from sim.records import Action, serialize_operation
-from sim.world import SimConfig, World
+from sim.world.acceptance import Judgement, judge_minute
+from sim.world.activity import perform
+from sim.world.behaviour import Chooser
+from sim.world.logging_policy import settle_intents
+from sim.world.world import SimConfig, World
 
 
 class LiveHome:

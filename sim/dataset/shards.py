@@ -6,7 +6,7 @@ fixed group of homes (``ShardPlan``); shard ``j`` of a split group writes one fi
 number fixed by the generation config (homes, unseen homes, homes per shard), so names never
 change between a first run and its resume.
 
-Bytes are deterministic: fixed row order, fixed schema (``sim.schema``), zstd level 3, fixed
+Bytes are deterministic: fixed row order, fixed schema (``sim.dataset.schema``), zstd level 3, fixed
 row-group size, no timestamps or uuids in metadata. A file is written to ``<name>.tmp-<pid>``
 in the same folder and moved into place with ``os.replace``, so a reader (or a resume) never
 sees half a file. Each shard's files are written data first and a ``.done`` marker last; a
@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.schema import SCHEMAS
+from sim.dataset.schema import SCHEMAS
 
 ROW_GROUP = 10_000  # rows per parquet row group
 COMPRESSION = "zstd"

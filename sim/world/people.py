@@ -7,7 +7,7 @@ their physical operations leave no log. ``Prefs`` are one resident's drawn comfo
 ``day_schedule`` gives one resident's anchors for one day: wake, prepare to leave, leave,
 return, prepare for bed, sleep (absolute minutes after the simulation start).
 
-The stochastic parts go through a ``Chooser`` (``sim.behaviour``), so a test can replace them.
+The stochastic parts go through a ``Chooser`` (``sim.world.behaviour``), so a test can replace them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim.behaviour import Chooser
+    from sim.world.behaviour import Chooser
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The user acceptance model: the ground truth of whether a recommendation is accepted.
 
 ``p_accept(log, time, actions, description)`` gives P(accept) for recommending ``actions`` at
-``time`` in a simulated home, from the hidden record (``sim.timeline``), so it works on a live
+``time`` in a simulated home, from the hidden record (``sim.world.timeline``), so it works on a live
 home and on any time of a finished ``HomeLog``. It is a logistic model; each documented factor
 adds to the logit and is reported in ``Judgement.factors`` (0.0 when it does not apply):
 
@@ -40,9 +40,9 @@ from sim.catalog import CatalogError, conflict_window_s, effects, functionally_e
 from sim.catalog import room_label as _room_label
 from sim.describe import device_label
 from sim.log import HomeLog
-from sim.people import PERSONAS, PREP_BED
 from sim.records import Action
-from sim.weather import DARK_LUX
+from sim.world.people import PERSONAS, PREP_BED
+from sim.world.weather import DARK_LUX
 
 BASE = -2.2
 INTENT_HORIZON, INTENT_NEAR = 90.0, 30.0  # minutes

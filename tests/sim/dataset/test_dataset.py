@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from app.cli import app
 from sim.catalog import conflict_window_s, inverse
 from sim.dataset import DatasetConfig
-from sim.negatives import circular_minutes, minute_of_day
+from sim.dataset.schema import CONFIGS, SCHEMAS
+from sim.dataset.validate import validate_dir
+from sim.prompts import circular_minutes, minute_of_day
 from sim.records import parse_actions, parse_prompt, parse_target
-from sim.schema import CONFIGS, SCHEMAS
-from sim.validate import validate_dir
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from sim.catalog import DEVICE_BUCKETS
+from sim.dataset.schema import CONFIGS, SPLITS
+from sim.dataset.shards import write_text_atomic
 from sim.prompts import HISTORY_K, USUAL_N
-from sim.schema import CONFIGS, SPLITS
-from sim.shards import write_text_atomic
 
 COLUMNS: Mapping[str, Mapping[str, str]] = {
     "homes": {
@@ -212,7 +212,7 @@ SYNTHETIC_HOW = """Each home is a SimPy simulation (`sim.world.simulate_home`): 
 and first-order room physics, residents with persona schedules, time-sensitive habits, reactions to the
 environment, conflicting toggles and noise; physical operations may go unlogged. At app-open decision
 points a randomised logging policy shows a recommendation with a known propensity and the simulated user
-accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset_rows`: prompts come from
+accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset.rows`: prompts come from
 `sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
 before it for the rooms of the last logged operation and outdoors -- never the predicted operation's own
 readings, which would reveal its room -- the home's devices, ranked by use around this time of day, and
@@ -233,7 +233,7 @@ SYNTHETIC_LIMITS = """- Synthetic: the people, habits and acceptance model are h
 
 def write_card(root: Path, cfg: Any, info: Mapping[str, Any] | None = None) -> Path:
     """Write ``root/README.md`` (and ``root/stats/*.png``) for the shards that exist under ``root``."""
-    from sim.dataset import GENERATOR_VERSION
+    from sim.dataset.build import GENERATOR_VERSION
 
     if info is None:
         settings = {"generator": f"homepilot {GENERATOR_VERSION}", "preset": cfg.preset, "seed": cfg.seed,

@@ -8,7 +8,7 @@ room-specific weights, so kitchens get kettles and bathrooms bath heaters. Plugg
 sit on a smart plug in the same room with probability ``P_PLUG``. Several devices of one type
 in a room are named ``light``, ``light_2``, ...
 
-Residents are persona ids (``sim.people.PERSONAS``); a child only lives with an adult.
+Residents are persona ids (``sim.world.people.PERSONAS``); a child only lives with an adult.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from sim.catalog import DEVICE_BUCKETS, DEVICE_TYPES
 from sim.log import DeviceSpec, HomeSpec
-from sim.people import ADULT_PERSONAS, PERSONAS
-from sim.weather import CLIMATES
+from sim.world.people import ADULT_PERSONAS, PERSONAS
+from sim.world.weather import CLIMATES
 
 #: Paper Table 2 test-set homes per device-count bucket (1-5, 6-10, 11-20, 20+).
 BUCKET_WEIGHTS: tuple[int, ...] = (970, 1037, 1650, 1225)

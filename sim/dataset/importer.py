@@ -37,12 +37,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sim.catalog import INDICATORS, OUTDOOR, WEATHER, CatalogError, device_type, format_value, validate
-from sim.dataset_rows import Environment, RowSpec, home_rows
+from sim.dataset.rows import Environment, RowSpec, home_rows
+from sim.dataset.schema import CONFIGS
+from sim.dataset.shards import plan_shards, write_shard
 from sim.describe import describe
 from sim.log import DeviceSpec, Event, HomeLog, HomeSpec
 from sim.records import SOURCES, Action, Operation
-from sim.schema import CONFIGS
-from sim.shards import plan_shards, write_shard
 
 EVENT_COLUMNS = ("timestamp", "room", "device", "device_type", "field", "value")
 SENSOR_COLUMNS = ("timestamp", "room", "indicator", "value")
@@ -207,8 +207,8 @@ def to_home_log(cfg: ImportConfig) -> HomeLog:
 
 def main(cfg: ImportConfig) -> dict[str, int]:
     """Write ``cfg.out`` (data shards and card) from the CSV log; returns rows per config/split."""
-    from sim.card import write_card
-    from sim.dataset import SPLITS_BY_GROUP
+    from sim.dataset.build import SPLITS_BY_GROUP
+    from sim.dataset.card import write_card
 
     log = to_home_log(cfg)
     if log.days <= cfg.test_days:
@@ -228,7 +228,7 @@ def main(cfg: ImportConfig) -> dict[str, int]:
             "summary": "A real home's event log in HomePilot's dataset format (operation records, pre-training, "
                        "SFT and DPO configs); feedback is empty because no recommendations were logged.",
             "settings": settings,
-            "how": "Imported with `homepilot import-log` (`sim.importer`): rows of one source within "
+            "how": "Imported with `homepilot import-log` (`sim.dataset.importer`): rows of one source within "
                    f"{cfg.burst_s} s form one operation; descriptions are template text (`sim.describe`); the last "
                    f"{cfg.test_days} day(s) form the test split; DPO negatives follow the paper's rules.",
             "limits": "- One home, no unseen-home split, no logged feedback.\n- Users are unknown (empty).\n"

@@ -1,7 +1,7 @@
 """Reading a dataset directory: the one reader that training, evaluation, the envs and the app use.
 
-A dataset directory holds ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` (``sim.shards``
-writes them; ``sim.schema`` fixes the columns). Missing configs or splits are errors that name
+A dataset directory holds ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` (``sim.dataset.shards``
+writes them; ``sim.dataset.schema`` fixes the columns). Missing configs or splits are errors that name
 the path, unless the caller says the split may be absent.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.dataset.schema import SPLITS
 from sim.records import Operation, parse_operation
-from sim.schema import SPLITS
 
 #: One sft/dpo train prompt in this many is held out of training: the validation slice on which a
 #: trained run's confidence is calibrated and its answers checked for collapse (``agent.calibrate``).

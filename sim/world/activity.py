@@ -13,14 +13,14 @@ import bisect
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from sim.behaviour import Habit, Intent, find_device
 from sim.catalog import DEVICE_TYPES, effects, format_value
 from sim.describe import describe
 from sim.records import Action, EnvReading, Operation
-from sim.timeline import OpRecord
+from sim.world.behaviour import Habit, Intent, find_device
+from sim.world.timeline import OpRecord
 
 if TYPE_CHECKING:
-    from sim.world import World
+    from sim.world.world import World
 
 DAY = 1440.0
 PLAN_LEAD = 20.0  # minutes: a clock habit's intent forms this long before it is due
@@ -345,7 +345,7 @@ def decision_point(w: World) -> None:
     if w.decision_hook is not None:
         w.decision_hook(user)
     if w.config.log_exposures and not w.live:
-        from sim.logging_policy import expose
+        from sim.world.logging_policy import expose
 
         expose(w, user)
 

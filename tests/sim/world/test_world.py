@@ -7,14 +7,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sim.behaviour import FixedChooser
 from sim.catalog import DEVICE_BUCKETS, room_label
+from sim.dataset.schema import SCHEMAS
 from sim.describe import N_STYLES, describe
-from sim.homes import BUCKET_WEIGHTS, sample_home
 from sim.log import DeviceSpec, EventTable, HomeSpec
 from sim.records import Action, serialize_actions, serialize_operation
-from sim.schema import SCHEMAS
 from sim.world import SimConfig, simulate_home
+from sim.world.behaviour import FixedChooser
+from sim.world.homes import BUCKET_WEIGHTS, sample_home
 
 SMALL = SimConfig(seed=7, days=2)
 
@@ -173,7 +173,7 @@ def test_a_log_pickles_with_its_hidden_truth():
     """Process-pool dataset builders ship logs between processes; the truth must come along."""
     import pickle
 
-    from sim.acceptance import p_accept
+    from sim.world.acceptance import p_accept
 
     log = simulate_home(SMALL, 2)
     back = pickle.loads(pickle.dumps(log))

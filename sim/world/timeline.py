@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from sim.behaviour import Intent
+from sim.world.behaviour import Intent
 
 NEG_INF = float("-inf")
 EPS = 1e-6  # minutes: a datetime round-trips a float minute to within 1e-8; "before t" means before t - EPS

@@ -1,0 +1,313 @@
+"""Legal-only decoding, the grammar side: a character automaton over the home's legal actions,
+turned into per-step token masks for any Hugging Face tokenizer (``agent.decoding`` generates with them).
+
+Legal actions of a home = its candidate devices x each device type's catalogue fields x each
+field's ``FieldSpec.grid()`` values, spelled ``[room][device][field][value]`` (``sim.records``).
+A completion (after the prompt's ``<rec>``) is, in the order the model was trained in::
+
+    action-first:  <act> A ( A)* [ <desc> TEXT] eos        (at most ``max_actions`` actions)
+    text-first:    <desc> TEXT <act> A ( A)* eos
+
+The automaton walks characters. Names never contain whitespace, so whitespace is accepted only
+where the grammar puts a space: once after ``<act>`` and once between/after actions; TEXT is any
+characters except ``[ ] < >``. Tries are shared: one trie of ``[field][value]`` strings per device
+type (built once per process), and one small trie of ``[room][device]`` strings per home whose
+device leaves link into the type tries. A token is allowed at a state when its decoded text keeps
+the generated text a prefix of a legal completion *and* the state it reaches can still be
+completed by some token ("live"), so decoding never paints itself into a corner.
+
+Masks are cached per automaton state. States inside a type trie are shared by every home: their
+masks are computed against a placeholder home, which forbids a single token from running past the
+next action's opening ``[`` into a room name (a BPE merge like ``] [`` is fine, ``] [bedroom``
+is not: the model spells it in two tokens instead).
+
+Each character is labelled with the span it falls in (``device`` = ``[room][device]``, ``field``,
+``value``, or ``other``) and the action it belongs to; a generated token takes the labels of its
+last non-space character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+
+from sim.catalog import DEVICE_TYPES, device_type
+from sim.records import ACT, DESC, ORDERS, Order
+
+FORBIDDEN_TEXT = set("[]<>")  # description characters the grammar forbids
+SPANS: tuple[str, ...] = ("device", "field", "value", "other")
+
+
+class DecodingError(ValueError):
+    """A tokenizer or input the constrained decoder cannot work with; the message says why."""
+
+
+# ---------------------------------------------------------------- tries
+
+
+class Node:
+    """A trie node; ``span`` is the span of the character that leads into it."""
+
+    __slots__ = ("children", "span", "terminal", "home")
+
+    def __init__(self, span: str, home: bool = False) -> None:
+        self.children: dict[str, Node] = {}
+        self.span = span
+        self.terminal = False  # the character into this node closed an action's value
+        self.home = home  # part of a home-specific trie (its masks are not shared)
+
+
+def _insert(root: Node, text: str, spans: list[str], home: bool) -> Node:
+    node = root
+    for ch, span in zip(text, spans, strict=True):
+        nxt = node.children.get(ch)
+        if nxt is None:
+            nxt = node.children[ch] = Node(span, home)
+        node = nxt
+    return node
+
+
+@cache
+def type_trie(type_name: str) -> Node:
+    """Trie of ``[field][value]`` for every field and grid value of a device type (shared)."""
+    root = Node("device")
+    for spec in device_type(type_name).fields.values():
+        f = f"[{spec.name}]"
+        for value in spec.grid():
+            v = f"[{value}]"
+            _insert(root, f + v, ["field"] * len(f) + ["value"] * len(v), home=False).terminal = True
+    return root
+
+
+def home_trie(devices: tuple[tuple[str, str, str], ...]) -> Node:
+    """Trie of ``[room][device]`` per (room, device, type); each device leaf continues into its type trie."""
+    root = Node("other", home=True)
+    for room, device, type_name in devices:
+        if type_name not in DEVICE_TYPES:
+            raise DecodingError(f"device [{room}][{device}] has unknown type {type_name!r}")
+        s = f"[{room}][{device}]"
+        leaf = _insert(root, s, ["device"] * len(s), home=True)
+        if leaf.children:
+            raise DecodingError(f"device [{room}][{device}] listed twice")
+        leaf.children = type_trie(type_name).children  # shared dict: never inserted into
+    return root
+
+
+# A stand-in home for masks of shared states: its "[" leads nowhere (see the module docstring).
+_PLACEHOLDER = Node("other", home=True)
+_PLACEHOLDER.children["["] = Node("device", home=True)
+
+
+# ---------------------------------------------------------------- automaton
+
+# States are hashable tuples:
+#   ("m", marker, i, after)     inside a marker, i characters consumed; ``after`` follows it
+#   ("a", node, n)              inside action number n (0-based) at a trie node
+#   ("s", home_root, n, ws)     between actions, n done; ws: the one allowed space is used
+#   ("d", n)                    free description text (n actions done so far)
+#   ("e",)                      only eos may follow
+State = tuple
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """The completion grammar's knobs (see the module docstring)."""
+
+    order: Order = "action-first"
+    max_actions: int = 3  # actions per recommendation
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise DecodingError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.max_actions < 1:
+            raise DecodingError(f"max_actions must be >= 1, got {self.max_actions}")
+
+    def start(self, root: Node) -> State:
+        if self.order == "action-first":
+            return ("m", ACT, 0, ("s", root, 0, False))
+        return ("m", DESC, 0, ("d", 0))
+
+    def after_desc_budget(self, root: Node) -> State:
+        """Where a description that used its token budget goes: eos, or the ``<act>`` section."""
+        return ("e",) if self.order == "action-first" else ("m", ACT, 0, ("s", root, 0, False))
+
+    def eos_ok(self, state: State) -> bool:
+        kind = state[0]
+        if kind == "s":
+            return state[2] >= 1
+        if kind == "d":
+            return self.order == "action-first"
+        return kind == "e"
+
+    def step(self, state: State, ch: str, root: Node) -> tuple[State, str, int] | None:
+        """Consume one character: (next state, span of ch, action index) or None if illegal."""
+        kind = state[0]
+        if kind == "a":
+            _, node, n = state
+            nxt = node.children.get(ch)
+            if nxt is None:
+                return None
+            return (("s", root, n + 1, False) if nxt.terminal else ("a", nxt, n)), nxt.span, n
+        if kind == "s":
+            _, home, n, ws = state
+            if ch.isspace():
+                return (None if ws else (("s", home, n, True), "other", n))
+            if ch == "[" and n < self.max_actions:
+                return ("a", home.children["["], n), "device", n
+            if ch == "<" and n >= 1 and self.order == "action-first":
+                return ("m", DESC, 1, ("d", n)), "other", n
+            return None
+        if kind == "m":
+            _, marker, i, after = state
+            if ch != marker[i]:
+                return None
+            return (after if i + 1 == len(marker) else ("m", marker, i + 1, after)), "other", -1
+        if kind == "d":
+            if ch == "<" and self.order == "text-first":
+                return ("m", ACT, 1, ("s", root, 0, False)), "other", -1
+            return (None if ch in FORBIDDEN_TEXT else (state, "other", -1))
+        return None  # "e": nothing but eos
+
+    def walk(self, state: State, text: str, root: Node) -> tuple[State, str, int] | None:
+        """Consume a token's text; the span/action returned are those of its last non-space char."""
+        span, idx = "other", -1
+        for ch in text:
+            r = self.step(state, ch, root)
+            if r is None:
+                return None
+            state = r[0]
+            if not ch.isspace():
+                span, idx = r[1], r[2]
+        return state, span, idx
+
+
+def _home_specific(state: State) -> bool:
+    """Does the state's mask depend on the home? (Type-trie, description and end states do not.)"""
+    kind = state[0]
+    if kind == "s":
+        return True
+    if kind == "a":
+        return state[1].home
+    if kind == "m":
+        return _home_specific(state[3])
+    return False
+
+
+class Vocab:
+    """Decoded text of every token, indexed by first character, for a given tokenizer."""
+
+    def __init__(self, tokenizer) -> None:
+        if tokenizer.eos_token_id is None:
+            raise DecodingError("the tokenizer has no eos_token; constrained decoding needs one to stop")
+        self.eos_id = int(tokenizer.eos_token_id)
+        self.size = len(tokenizer)
+        ids = list(range(self.size))
+        raw = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False,
+                                     clean_up_tokenization_spaces=False)
+        # decode after an anchor too: sentencepiece-style decoders drop a leading space when a token is first
+        anchor = tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
+        if anchor is not None and anchor != tokenizer.unk_token_id:
+            a = tokenizer.decode([anchor], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            pairs = tokenizer.batch_decode([[anchor, i] for i in ids], skip_special_tokens=False,
+                                           clean_up_tokenization_spaces=False)
+            raw = [p[len(a):] if p.startswith(a) else r for p, r in zip(pairs, raw, strict=True)]
+        special = set(tokenizer.all_special_ids)
+        marker_text = {ACT, DESC}
+        self.text: list[str] = []
+        self.by_first: dict[str, list[int]] = {}
+        for i, t in enumerate(raw):
+            if i == self.eos_id or not t or (i in special and t not in marker_text):
+                t = ""  # never produced through the automaton
+            self.text.append(t)
+            if t:
+                self.by_first.setdefault(t[0], []).append(i)
+        self.space_first = [i for c, lst in self.by_first.items() if c.isspace() for i in lst]
+        self.text_first = sorted(i for c, lst in self.by_first.items() if c not in FORBIDDEN_TEXT or c == "<"
+                                 for i in lst)
+
+
+class Constraint:
+    """Token masks of the completion grammar for one tokenizer, cached per automaton state.
+
+    ``mask(state, root)`` -> (allowed token ids, additive bias of shape (vocab,), number allowed).
+    """
+
+    def __init__(self, tokenizer, grammar: Grammar, cache_size: int = 50_000) -> None:
+        self.vocab = Vocab(tokenizer)
+        self.grammar = grammar
+        self.cache_size = cache_size
+        self._masks: dict[State, tuple[list[int], torch.Tensor]] = {}
+        self._live: dict[State, bool] = {}
+        self._roots: dict[tuple, Node] = {}
+
+    def root(self, devices: tuple[tuple[str, str, str], ...]) -> Node:
+        """The (cached) home trie of sorted (room, device, type) triples."""
+        key = tuple(sorted(devices))
+        r = self._roots.get(key)
+        if r is None:
+            if len(self._roots) > 4096:
+                self._roots.clear()
+                self._masks.clear()
+                self._live.clear()
+            r = self._roots[key] = home_trie(key)
+        return r
+
+    def _candidates(self, state: State) -> list[int]:
+        v, kind = self.vocab, state[0]
+        if kind == "a":
+            return [i for c in state[1].children for i in v.by_first.get(c, ())]
+        if kind == "s":
+            return [*v.space_first, *v.by_first.get("[", ()), *v.by_first.get("<", ())]
+        if kind == "m":
+            return list(v.by_first.get(state[1][state[2]], ()))
+        if kind == "d":
+            return v.text_first
+        return []
+
+    def live(self, state: State, root: Node) -> bool:
+        """Can some sequence of tokens complete the grammar from ``state``?"""
+        root = root if _home_specific(state) else _PLACEHOLDER
+        kind = state[0]
+        if kind in ("s", "d", "e") or (kind == "a" and state[1] is _PLACEHOLDER.children["["]):
+            return True  # eos, "<desc>" or a new action (every home has a device) can follow
+        hit = self._live.get(state)
+        if hit is not None:
+            return hit
+        self._live[state] = False  # guards against cycles (none exist: every step consumes a char)
+        ok = any(self._walk_live(state, i, root) for i in self._candidates(state))
+        self._live[state] = ok
+        return ok
+
+    def _walk_live(self, state: State, tok: int, root: Node) -> bool:
+        r = self.grammar.walk(state, self.vocab.text[tok], root)
+        return r is not None and self.live(r[0], root)
+
+    def mask(self, state: State, root: Node) -> tuple[list[int], torch.Tensor]:
+        hit = self._masks.get(state)
+        if hit is not None:
+            return hit
+        # shared states are computed against the placeholder home, home states against their own
+        walk_root = root if _home_specific(state) else _PLACEHOLDER
+        allowed = [i for i in dict.fromkeys(self._candidates(state)) if self._walk_live(state, i, walk_root)]
+        if self.grammar.eos_ok(state):
+            allowed.append(self.vocab.eos_id)
+        if not allowed:
+            raise DecodingError(f"no token can continue the grammar at state {state[0]!r}; "
+                                "the tokenizer cannot spell a legal action")
+        bias = torch.full((self.vocab.size,), float("-inf"))
+        bias[allowed] = 0.0
+        if len(self._masks) > self.cache_size:
+            self._masks.clear()
+        self._masks[state] = (allowed, bias)
+        return allowed, bias
+
+    def advance(self, state: State, tok: int, root: Node) -> tuple[State, str, int]:
+        """State after emitting ``tok`` (which ``mask`` allowed); eos leads to the end state."""
+        if tok == self.vocab.eos_id:
+            return ("e",), "other", -1
+        r = self.grammar.walk(state, self.vocab.text[tok], root)
+        if r is None:  # cannot happen for tokens from mask(); kept as a hard guard
+            raise DecodingError(f"token {tok} ({self.vocab.text[tok]!r}) is illegal here")
+        return r
