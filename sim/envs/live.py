@@ -75,7 +75,7 @@ class HomeLiveEnv(gym.Env):
     The same ``Dict`` as ``HomeReplay-v0``: ``prompt`` (``Text``, built with ``sim.prompts``
     from the home's logged operations, exactly as the dataset's prompts), ``time`` (``Box``
     int64 (2,): minute of day, weekday), ``environment`` (``Text``, latest readings of the
-    rooms of the last logged operation and outdoors: ``sim.prompts.context_rooms``) and ``candidates`` (``Text``, the home's devices ``[room][device]``).
+    rooms of the last logged operation and outdoors: ``sim.prompts.context_rooms``) and ``candidates`` (``Text``, the home's devices ``[room][device]``, each followed by its last known state ``[field][value]...``).
 
     ## Action
     ``Text``: a recommendation in the canonical grammar (bare actions or ``<act> ... <desc>
@@ -100,7 +100,7 @@ class HomeLiveEnv(gym.Env):
     to ``start`` (e.g. a dataset's test period) before the first decision point.
 
     ## Version history
-    - v0: first version.
+    - v0: first version (``candidates`` carries device states since HomePilot's generator 0.4.0).
     """
 
     metadata = {"render_modes": []}

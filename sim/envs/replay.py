@@ -133,7 +133,8 @@ class HomeReplayEnv(gym.Env):
     ``Dict``: ``prompt`` (``Text``, the canonical prompt ending on ``<rec>``), ``time``
     (``Box`` int64 (2,): minute of day 0..1439, weekday 0=Mon..6), ``environment`` (``Text``,
     the current readings ``[room][indicator][value] ...``) and ``candidates`` (``Text``, the
-    candidate devices ``[room][device] ...`` that legal operations may target). Texts use the
+    candidate devices ``[room][device] ...`` that legal operations may target, each followed by
+    its last known state ``[field][value]...`` from generator 0.4.0 on). Texts use the
     explicit charset ``sim.envs.common.CHARSET`` (printable ASCII, newline, tab).
 
     ## Action
@@ -159,7 +160,7 @@ class HomeReplayEnv(gym.Env):
     {"home": id})`` picks the home of one episode.
 
     ## Version history
-    - v0: first version.
+    - v0: first version (``candidates`` carries device states on datasets of generator >= 0.4.0).
     """
 
     metadata = {"render_modes": []}

@@ -61,7 +61,8 @@ def test_observation_layout():
     assert obs["prompt"].endswith("<rec>") and "<now> 2026-03-02 07:30 Mon" in obs["prompt"]
     assert obs["time"].tolist() == [7 * 60 + 30, 0]
     assert obs["environment"] == "[bedroom][temperature][27.5] [outdoor][weather][sunny]"
-    assert obs["candidates"] == "[bedroom][light] [bedroom][ac] [living_room][curtain]"
+    # each device with its last known state (the light was switched on at 07:00)
+    assert obs["candidates"] == "[bedroom][light][power][on] [bedroom][ac] [living_room][curtain]"
     assert env.observation_space.contains(obs)
 
 
@@ -229,7 +230,7 @@ def test_live_same_seed_same_trajectory():
         done = False
         while not done:
             # recommend turning on the first candidate device's power if it has one, else abstain
-            room, dev = obs["candidates"].split()[0][1:-1].split("][")
+            room, dev = obs["candidates"].split()[0][1:-1].split("][")[:2]  # then its known state
             obs, r, term, trunc, info = env.step(f"<act> [{room}][{dev}][power][on] <desc> Turn it on")
             out.append((obs["prompt"], r, info["judged_by"], info["p_accept"]))
             done = term or trunc
