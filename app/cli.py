@@ -24,6 +24,7 @@ def generate(
     workers: int = typer.Option(2, help="worker processes / ray CPUs (the output does not depend on it)"),
     engine: str = typer.Option("local", help="local (process pool) | ray"),
     overwrite: bool = typer.Option(False, help="replace a dataset generated with another config"),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object instead of a table"),
 ) -> None:
     """Generate a synthetic dataset (homes, events, operations, pretrain, sft, dpo, feedback)."""
     import time
@@ -53,8 +54,16 @@ def generate(
         except ValueError as e:
             console.print(f"[red]error:[/red] {e}")
             raise typer.Exit(code=1) from None
-    table = Table(title=f"{result.out} ({time.perf_counter() - t0:.1f} s; {len(result.ran)} shards run, "
-                        f"{len(result.skipped)} resumed)")
+    seconds = time.perf_counter() - t0
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"out": str(result.out), "seconds": round(seconds, 2), "shards_run": len(result.ran),
+                               "shards_resumed": len(result.skipped), "rows": result.rows}, sort_keys=True))
+        return
+    # one plain line (never wrapped by rich: paths stay copyable), then the row counts
+    typer.echo(f"{result.out} ({seconds:.1f} s; {len(result.ran)} shards run, {len(result.skipped)} resumed)")
+    table = Table()
     table.add_column("config")
     splits = ("train", "test", "test_unseen")
     for s in splits:
