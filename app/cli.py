@@ -93,15 +93,16 @@ def train(
     sft_epochs: float | None = typer.Option(None, help="SFT epochs (default: the preset's)"),
     sft_lr: float | None = typer.Option(None, help="SFT learning rate (default: the preset's)"),
     save_steps: int = typer.Option(50, help="optimizer steps between checkpoints"),
+    calibrate: bool = typer.Option(True, help="after training, fit the confidence temperature on the held-out "
+                                              "validation prompts and check the answers for collapse"),
 ) -> None:
-    """Train a recommender: pre-training, LoRA SFT and DPO."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Train a recommender: pre-training, LoRA SFT and DPO, then calibration on held-out prompts."""
+    from pathlib import Path
 
+    from app.progress import StageProgress
     from training.data import DatasetError
     from training.pipeline import TrainConfig, main
 
-    console = Console(stderr=True)
     try:
         cfg = TrainConfig(data=data, out=out, preset=preset, stages=stages, order=order, base_model=base_model,
                           resume=resume, full_finetune=full_finetune, seed=seed, device=device,
@@ -109,20 +110,21 @@ def train(
                           sft_epochs=sft_epochs, sft_lr=sft_lr, save_steps=save_steps)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with StageProgress("train", metrics=Path(out) / "metrics.jsonl") as progress:
         try:
             info = main(cfg, progress)
         except (DatasetError, FileExistsError, FileNotFoundError, ValueError) as e:
             typer.echo(f"error: {e}", err=True)  # plain echo: rich would wrap and elide the path
             raise typer.Exit(code=1) from None
+        if calibrate:
+            from agent.calibrate import calibrate_run
+
+            for name, fit in calibrate_run(cfg.out, cfg.data, progress=progress.note).items():
+                typer.echo(f"{name}: held-out EM-Acc {fit['em_acc']:.3f}, confidence temperature "
+                           f"{fit['temperature']:.2f}, {fit['distinct_per_100']:.0f} distinct answers per 100, "
+                           f"top answer share {fit['top_answer_share']:.2f}")
+                if fit.get("collapse_warning"):
+                    typer.echo(f"warning: {name}: {fit['collapse_warning']}", err=True)
     for stage in info["stages_run"]:
         s = info["stages"][stage]
         typer.echo(f"{stage}: {s.get('steps', 0)} steps, loss {s.get('first_loss', float('nan')):.3f} -> "
@@ -214,34 +216,13 @@ def quickstart(
     max_samples: int = typer.Option(600, help="test contexts evaluated (0 = all)"),
 ) -> None:
     """End to end on 2 CPU cores: generate -> pre-train -> SFT -> DPO -> evaluate -> report."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from app.progress import StageProgress
     from app.quickstart import QuickstartConfig, run
 
-    console = Console(stderr=True)
     cfg = QuickstartConfig(out=out, data_preset=data_preset, model_preset=model_preset, seed=seed,
                            max_samples=max_samples or None)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        steps = bar.add_task("quickstart", total=5)
-        stage = bar.add_task("", total=None, visible=False)
-
-        started: list[str] = []
-
-        def step(name: str) -> None:
-            if not name.startswith("evaluate:"):  # a new top-level step: the previous one is done
-                if started:
-                    bar.advance(steps)
-                started.append(name)
-            bar.update(steps, description=name)
-            console.log(name)
-
-        def progress(stage_name: str, done: int, total: int) -> None:
-            bar.update(stage, description=f"  {stage_name}", completed=done, total=total, visible=True)
-
-        result = run(cfg, step, progress)
-        bar.update(steps, completed=5)
+    with StageProgress("quickstart") as progress:
+        result = run(cfg, progress.note, progress)
     _print_whole(result["report_dict"])
     secs = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items())
     typer.echo(f"quickstart done in {sum(result['seconds'].values()):.0f} s ({secs})")

@@ -1,8 +1,9 @@
 """``homepilot quickstart``: the whole pipeline on 2 CPU cores, end to end.
 
 generate (quickstart preset) -> train PT+FT+DPO (action-first) -> train FT only (the ablation's
-first row) -> train text-first (SFT+DPO on the same pre-trained model, Table 4) -> evaluate every
-model and baseline -> report. Every step resumes: a re-run skips finished shards and stages.
+first row) -> train text-first (SFT+DPO on the same pre-trained model, Table 4); each run is then
+calibrated on the held-out validation prompts (``agent.calibrate``) -> evaluate every model and
+baseline -> report. Every step resumes: a re-run skips finished shards and stages.
 
 Layout of ``OUT``::
 
@@ -45,9 +46,13 @@ def _train(data: Path, out: Path, cfg: QuickstartConfig, progress: ProgressFn | 
     from training.pipeline import TrainConfig
     from training.pipeline import main as train_main
 
+    from agent.calibrate import calibrate_run
+
     tc = TrainConfig(data=data, out=out, preset=cfg.model_preset, seed=cfg.seed, resume=out.exists(),
                      **{**(cfg.train_overrides or {}), **kw})
-    return train_main(tc, progress)
+    info = train_main(tc, progress)
+    info["calibration"] = calibrate_run(out, data)  # held-out prompts: confidence temperature, collapse check
+    return info
 
 
 def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
