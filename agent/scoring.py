@@ -14,8 +14,9 @@ completion ``<desc> TEXT <act> ACTIONS </s>`` with the template description of
 candidates, ``softmax(log P / T)`` (``temperature`` T, fitted on held-out rows by the training
 pipeline). Every candidate is legal in the home, so the answer is legal by construction.
 
-The prompt is run once per decision and its KV cache is shared by all of its candidates
-(``batch_select_indices``), so scoring costs one prompt pass plus ~10 tokens per candidate.
+The prompts run once per batch and their KV cache is shared by all candidates: candidate slot j
+of every prompt goes through one forward pass over the cache, which is then cropped back to the
+prompts (``DynamicCache.crop``), so scoring costs one prompt pass plus ~10 tokens per candidate.
 For action-first models the description is then generated freely after the chosen actions
 (``describe_after``: greedy, tokens without brackets or markers, up to ``max_desc_tokens``).
 """
@@ -85,8 +86,8 @@ def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Ca
                eos: bool = False) -> list[Scored]:
     """Log-probability of every candidate of every prompt (one batch: the caller chunks).
 
-    The prompts run once (left-padded, KV cache kept); each (prompt, candidate) pair then reads
-    the cache row of its prompt. ``eos``: append the eos token to each completion (text-first
+    The prompts run once (left-padded, KV cache kept); candidate slot j of every prompt then runs
+    in one pass over that cache (cropped back after each pass). ``eos``: append the eos token to each completion (text-first
     models end there).
     """
     out: list[Scored] = []
@@ -94,48 +95,47 @@ def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Ca
         return out
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     dev = next(iter(model.parameters())).device
-    cache_kw, _ = _model_kwargs(model)
+    cache_kw, keep_last = _model_kwargs(model)
     ids, am = (t.to(dev) for t in _encode_left(tokenizer, prompts, pad))
     pos = (am.cumsum(-1) - 1).clamp(min=0)
-    first = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True)
+    first = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True,
+                  **({"logits_to_keep": 1} if keep_last else {}))
     cache = _cache_of(first)
     last_logp = torch.log_softmax(first.logits[:, -1, :].float(), -1)  # (batch, vocab)
 
-    pair_prompt, pair_tokens = [], []
-    for i, cands in enumerate(candidates):
-        for acts in cands:
-            toks = tokenizer(completion_text(acts, order), add_special_tokens=False)["input_ids"]
-            if eos:
-                toks = toks + [tokenizer.eos_token_id]
-            pair_prompt.append(i)
-            pair_tokens.append(toks)
-    logp = np.zeros(len(pair_tokens))
-    if pair_tokens:
-        width = max(len(t) for t in pair_tokens)
-        cids = torch.full((len(pair_tokens), width), pad, dtype=torch.long)
+    # candidate slot j of every prompt in one forward pass over the shared cache, which is cropped
+    # back to the prompt afterwards (no per-candidate copy of the cache); a prompt with fewer
+    # candidates than j feeds padding there and its row is ignored
+    toks = [[tokenizer(completion_text(a, order), add_special_tokens=False)["input_ids"]
+             + ([tokenizer.eos_token_id] if eos else []) for a in cands] for cands in candidates]
+    n_slots = max((len(t) for t in toks), default=0)
+    logp = [np.zeros(len(t)) for t in toks]
+    for j in range(n_slots):
+        rows = [t[j] if j < len(t) else [pad] for t in toks]
+        width = max(len(r) for r in rows)
+        cids = torch.full((len(rows), width), pad, dtype=torch.long)
         cam = torch.zeros_like(cids)
-        for k, t in enumerate(pair_tokens):
-            cids[k, :len(t)] = torch.tensor(t, dtype=torch.long)
-            cam[k, :len(t)] = 1
+        for k, r in enumerate(rows):
+            cids[k, :len(r)] = torch.tensor(r, dtype=torch.long)
+            cam[k, :len(r)] = 1
         cids, cam = cids.to(dev), cam.to(dev)
-        idx = torch.tensor(pair_prompt, dtype=torch.long, device=dev)
-        cache.batch_select_indices(idx)  # (pairs, ...): every pair reads its prompt's cache row
-        full_am = torch.cat([am[idx], cam], dim=1)
-        cpos = pos[idx, -1:] + torch.arange(1, width + 1, device=dev)[None, :]
+        head = last_logp.gather(1, cids[:, :1]).squeeze(1)  # (batch,)
         if width > 1:
-            nxt = model(input_ids=cids[:, :-1], attention_mask=full_am[:, :-1], position_ids=cpos[:, :-1],
-                        use_cache=True, **{cache_kw: cache})
-            step_logp = torch.log_softmax(nxt.logits.float(), -1)  # (pairs, width-1, vocab)
-            rest = step_logp.gather(2, cids[:, 1:, None]).squeeze(2) * cam[:, 1:]
+            cpos = pos[:, -1:] + torch.arange(1, width, device=dev)[None, :]
+            nxt = model(input_ids=cids[:, :-1], attention_mask=torch.cat([am, cam[:, :-1]], dim=1),
+                        position_ids=cpos, use_cache=True, **{cache_kw: cache})
+            cache = _cache_of(nxt)
+            cache.crop(-(width - 1))  # drop the candidate tokens: back to the prompts
+            step_logp = torch.log_softmax(nxt.logits.float(), -1)  # (batch, width-1, vocab)
+            rest = (step_logp.gather(2, cids[:, 1:, None]).squeeze(2) * cam[:, 1:]).sum(1)
         else:
-            rest = torch.zeros((len(pair_tokens), 0), device=dev)
-        head = last_logp[idx].gather(1, cids[:, :1]).squeeze(1)
-        logp = (head + rest.sum(1)).cpu().numpy().astype(np.float64)
-    k = 0
-    for cands in candidates:
-        n = len(cands)
-        out.append(Scored(tuple(tuple(c) for c in cands), logp[k:k + n]))
-        k += n
+            rest = torch.zeros_like(head)
+        total = (head + rest).cpu().numpy().astype(np.float64)
+        for k, t in enumerate(toks):
+            if j < len(t):
+                logp[k][j] = total[k]
+    for cands, lp in zip(candidates, logp, strict=True):
+        out.append(Scored(tuple(tuple(c) for c in cands), lp))
     return out
 
 

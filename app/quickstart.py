@@ -43,10 +43,9 @@ class QuickstartConfig:
 
 
 def _train(data: Path, out: Path, cfg: QuickstartConfig, progress: ProgressFn | None, **kw) -> dict:
+    from agent.calibrate import calibrate_run
     from training.pipeline import TrainConfig
     from training.pipeline import main as train_main
-
-    from agent.calibrate import calibrate_run
 
     tc = TrainConfig(data=data, out=out, preset=cfg.model_preset, seed=cfg.seed, resume=out.exists(),
                      **{**(cfg.train_overrides or {}), **kw})

@@ -17,7 +17,8 @@ Grammar (``sp`` is one space; parsers accept any run of whitespace where one spa
     devices     := device (sp device)*
     usual       := "<usual>" sp actions                      one operation the home often does now
     prompt      := history sp "<now>" sp time [sp "<env>" sp readings] sp "<devices>" sp devices
-                   (sp usual)* sp "<rec>"
+                   (sp usual)* sp "<rec>"            usual operations least likely first: the
+                                                           most likely one sits right before <rec>
     target      := "<act>" sp actions [sp "<desc>" sp text]           (action-first, default)
                  | "<desc>" sp text sp "<act>" sp actions             (text-first)
 
@@ -135,7 +136,10 @@ class Operation:
 class Prompt:
     """What the recommender sees: history window, current time, environment, candidate devices with
     their last known state and the home's usual operations at this time of day
-    (``sim.prompts.usual_operations``; may be empty).
+    (``sim.prompts.usual_operations``; may be empty). ``usual`` is most likely first; the text
+    writes it the other way round, so that the most likely operation is the one nearest ``<rec>``:
+    a small model copies what sits a fixed distance before its answer far more easily (quickstart
+    preset, one SFT epoch: candidate-scoring EM-Acc 0.178 against 0.140 with the most likely first).
 
     ``state[i]`` is the last known setting of ``devices[i]``, as (field, value) pairs from the
     logged operations before ``time`` (``sim.prompts.device_state``); ``()`` = never operated
@@ -216,7 +220,7 @@ def serialize_prompt(p: Prompt, *, history_env: bool = False, history_desc: bool
         parts += [ENV, serialize_readings(p.environment)]
     parts += [DEVICES, " ".join(f"[{r}][{d}]" + "".join(f"[{f}][{v}]" for f, v in s)
                                 for (r, d), s in zip(p.devices, p.state, strict=True))]
-    for u in p.usual:
+    for u in reversed(p.usual):  # most likely last, next to <rec>
         parts += [USUAL, serialize_actions(u)]
     parts.append(REC)
     return " ".join(parts)
@@ -393,7 +397,7 @@ def _prompt(c: _Cursor) -> Prompt:
         c.expect(USUAL)
         usual.append(_actions(c))
     c.expect(REC)
-    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices), usual=tuple(usual),
+    return Prompt(history=hist, time=t, environment=env, devices=tuple(devices), usual=tuple(reversed(usual)),
                   state=tuple(state))
 
 

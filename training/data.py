@@ -208,3 +208,4 @@ def subsample(ds: Dataset, max_rows: int | None, seed: int) -> Dataset:
         return ds
     idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=max_rows, replace=False))
     return ds.select(idx.tolist())
+

@@ -75,7 +75,7 @@ def test_sft_prompt_and_inference_prompt_are_identical():
         assert back.prompt_text(2) == short
     # the last row (08:17): within +-1 h, "on" at 07:21, 07:35, 08:03 and "off" at 07:42, 07:56;
     # "off" leads overall (4 to 3) but not around this time of day
-    assert short.endswith("<usual> [bedroom][light][power][on] <usual> [bedroom][light][power][off] <rec>")
+    assert short.endswith("<usual> [bedroom][light][power][off] <usual> [bedroom][light][power][on] <rec>")
 
 
 def test_prompt_environment_is_known_before_the_decision_never_the_operation_own():

@@ -106,11 +106,12 @@ def test_usual_operations_hand_worked():
         (on(AC),), (on(LOCK), on(LAMP)))  # 13:30: AC on near twice; lock+lamp once, in its order then
     with pytest.raises(ValueError, match="usual operations must be >= 0"):
         usual_operations(history, now, DEVICES, n=-1)
-    # the prompt lists them after the devices, each behind <usual>, and parses back
+    # the prompt lists them after the devices, each behind <usual>, the most likely last (next to
+    # <rec>), and parses back most likely first
     text = prompt_text(history, now, (), DEVICES)
-    assert text.endswith("<usual> [bedroom][light][power][on] [hallway][lock][power][on] <usual> "
-                         "[study][fan][power][on] <usual> [living_room][ac][power][on] "
-                         "<usual> [study][fan][power][off] <rec>")
+    assert text.endswith("<usual> [study][fan][power][off] <usual> [living_room][ac][power][on] <usual> "
+                         "[study][fan][power][on] <usual> [bedroom][light][power][on] [hallway][lock][power][on] "
+                         "<rec>")
     assert parse_prompt(text).usual == usual_operations(history, now, DEVICES)
 
 

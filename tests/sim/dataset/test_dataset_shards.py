@@ -4,7 +4,6 @@ atomic writes; a directory holding another config is refused."""
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import pyarrow as pa
