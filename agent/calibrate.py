@@ -2,7 +2,7 @@
 held-out validation prompts of the dataset's ``sft`` train split (``sim.dataset.files.is_held_out``:
 one train prompt in ten, never trained on).
 
-For each model of a run (``sft/final``, ``dpo/final``, ``model``) the recommender answers the
+For each model of a run (``sft/final``, ``dpo/final``; ``model`` is a copy) the recommender answers the
 held-out contexts with the run's search (candidate scoring by default); an answer counts as
 accepted when the label accepts it (``sim.envs.replay.label_accepts``: what the replay
 environment counts, every recommended action loosely matched by what the user did next). One
@@ -36,7 +36,7 @@ class HeldOut:
     labels: list[tuple]
 
 
-def held_out(data: str | Path, max_rows: int = 300) -> HeldOut:
+def held_out(data: str | Path, max_rows: int = 200) -> HeldOut:
     """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order)."""
     from agent.baselines.candidates import label_from_row, types_from_devices
     from sim.dataset.files import is_held_out, read_rows
@@ -95,9 +95,12 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     return out
 
 
-def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates", max_rows: int = 300,
+def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates", max_rows: int = 200,
                   progress=lambda _m: None) -> dict[str, dict]:
-    """Calibrate every finished model of a training run (``sft/final``, ``dpo/final``, ``model``)."""
+    """Calibrate every finished model of a training run (``sft/final``, ``dpo/final``); ``model/``
+    (a copy of the last stage's) gets the same file."""
+    import shutil
+
     run = Path(run)
     cfg = json.loads((run / "config.json").read_text())
     order = cfg.get("order", "action-first")
@@ -106,9 +109,12 @@ def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates",
         raise ValueError(f"{data}: no held-out validation prompt in the sft train split "
                          "(one in ten train prompts is held out; the split is too small)")
     out = {}
-    for name in ("sft/final", "dpo/final", "model"):
+    for name in ("sft/final", "dpo/final"):
         d = run / name
         if (d / "config.json").is_file():
             progress(f"calibrating {name} on {len(data_ho.prompts)} held-out contexts")
             out[name] = calibrate_model(d, order, data_ho, search)
+    final = run / str(cfg.get("final_from", ""))
+    if (final / CALIBRATION_FILE).is_file() and (run / "model").is_dir():
+        shutil.copyfile(final / CALIBRATION_FILE, run / "model" / CALIBRATION_FILE)
     return out
