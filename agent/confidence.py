@@ -163,9 +163,12 @@ def cascade_prunes(device_prob: float, device_threshold: float) -> bool:
     return device_threshold > 0 and device_prob < device_threshold
 
 
-def gate(confidence: float, threshold: float) -> bool:
-    """Exposure gate: show iff confidence >= threshold."""
-    return confidence >= threshold
+def gate(confidence: float | None, threshold: float, relax: float = 1.0) -> bool:
+    """The one exposure gate (evaluation, replay, envs and the app call it): show iff there is a
+    confidence and it is >= ``threshold`` x ``relax``, where ``relax`` is the recommendation's
+    adapted threshold over the base one (``adaptive_threshold``: x0.9 for large pools and numeric
+    values; 1 for a recommender without adaptive thresholds)."""
+    return confidence is not None and confidence >= threshold * relax
 
 
 # ---------------------------------------------------------------- temperature calibration

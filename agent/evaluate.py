@@ -379,7 +379,9 @@ class EvaluateConfig:
 
 
 def _gate(p: Prediction, threshold: float) -> bool:
-    return bool(p.actions) and p.confidence is not None and p.confidence >= threshold * p.relax
+    from agent.confidence import gate
+
+    return bool(p.actions) and gate(p.confidence, threshold, p.relax)
 
 
 def _latency(preds: Sequence[Prediction]) -> dict[str, float]:

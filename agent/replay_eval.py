@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.confidence import gate
 from agent.ope import DEFAULT_LEVEL, estimate_all
 from agent.selective import ece, selective_report
 from sim.catalog import device_type
@@ -189,7 +190,7 @@ def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None,
     conf = np.array([r.confidence for r in recs], dtype=float)
     has = np.array([bool(r.actions) for r in recs])
     own = [r.exposed for r in recs]
-    exposed = has & np.array([conf[i] >= cfg.threshold if e is None else e for i, e in enumerate(own)], dtype=bool)
+    exposed = has & np.array([gate(conf[i], cfg.threshold) if e is None else e for i, e in enumerate(own)], dtype=bool)
     types = [{(d["room"], d["device"]): d["type"] for d in r["devices"]} for r in rows]
     shown = [frozenset(parse_actions(r["shown"])) for r in rows]
     matched = np.array([e and frozenset(rec.actions) == s for e, rec, s in zip(exposed, recs, shown, strict=True)])
@@ -241,8 +242,8 @@ class FrequencyPolicy:
 
     One ``FrequencyBaseline`` per home, fit on the home's logged train-split operations (or, for
     a home with none, e.g. ``test_unseen``, on the history window of its first prompt).
-    Confidence = the empirical slot frequency of the recommended operation: its count over all
-    operations counted in the slot it came from (the time's slot, or the nearest non-empty one).
+    Confidence = ``FrequencyBaseline.confidence`` (the share of the set in the nearest slot holding
+    it, halved per slot of distance; the app's too).
     The description is ``sim.describe.describe(actions)``.
     """
 
@@ -266,23 +267,9 @@ class FrequencyPolicy:
                     ops = list(parse_prompt(r["prompt"]).history)
                 models[hid] = FrequencyBaseline().fit(ops)
             actions = tuple(models[hid].predict(r["time"]))
-            conf = slot_frequency(models[hid], r["time"], actions)
+            conf = models[hid].confidence(r["time"], actions)
             out.append(Rec(actions, describe(actions) if actions else "", conf))
         return out
-
-
-def slot_frequency(model: Any, time: Any, actions: tuple[Action, ...]) -> float:
-    """Share of the operations counted in the slot ``predict(time)`` drew from that are ``actions``."""
-    if not actions:
-        return 0.0
-    s0, n = model.slot(time), model.n_slots
-    for d in range(n // 2 + 1):
-        for s in ((s0 - d) % n, (s0 + d) % n):
-            slot = model.slots[s]
-            entry = slot.get(frozenset(actions))
-            if entry is not None:
-                return entry[0] / sum(e[0] for e in slot.values())
-    return 0.0
 
 
 class RecommenderPolicy:

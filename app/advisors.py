@@ -30,6 +30,7 @@ class Suggestion:
     confidence: float  # in [0, 1]
     attributes: tuple[Mapping[str, float], ...] = ()
     reason: str = ""
+    relax: float = 1.0  # the recommender's adapted gate threshold over its base one (agent.confidence.gate)
 
     @property
     def abstained(self) -> bool:
@@ -74,36 +75,42 @@ def _attribute_rows(raw: Any, n_actions: int) -> tuple[Mapping[str, float], ...]
     return tuple(rows)
 
 
-def suggestion_from(rec: Any) -> Suggestion:
-    """A ``Suggestion`` from an ``agent.recommender.Recommendation`` (or any object with its fields)."""
+def suggestion_from(rec: Any, base_threshold: float | None = None) -> Suggestion:
+    """A ``Suggestion`` from an ``agent.recommender.Recommendation`` (or any object with its fields);
+    with ``base_threshold`` (the recommender's configured gate) the adapted threshold it used is
+    kept as ``relax``."""
     actions = tuple(_first(rec, ("actions",), ()) or ())
+    adapted = _first(rec, ("threshold",), 0.0)
+    relax = float(adapted) / base_threshold if base_threshold and adapted else 1.0
     return Suggestion(actions=actions, description=str(_first(rec, ("description",), "") or ""),
                       confidence=_clip01(_first(rec, ("confidence",), 0.0)),
                       attributes=_attribute_rows(_first(rec, ("attribute_probs", "attributes", "attribute_probabilities",
                                                               "probabilities")), len(actions)),
-                      reason=str(_first(rec, ("reason",), "") or ""))
+                      reason=str(_first(rec, ("reason",), "") or ""), relax=relax)
 
 
 class ModelAdvisor:
     """A trained run: ``agent.recommender.Recommender.from_run(run)``."""
 
     def __init__(self, run: str, config: Any = None) -> None:
-        from agent.recommender import Recommender
+        from agent.recommender import Recommender, RecommenderConfig
 
         self.name = f"model {run}"
-        self.recommender = Recommender.from_run(run, config)  # config: agent.recommender.RecommenderConfig
+        # default: candidate scoring without sets the devices already have (the live home knows its
+        # state); config: any agent.recommender.RecommenderConfig
+        config = config or RecommenderConfig(search="candidates", drop_noops=True)
+        self.recommender = Recommender.from_run(run, config)
 
     def suggest(self, context: Any) -> Suggestion:
-        return suggestion_from(self.recommender.recommend(context))
+        return suggestion_from(self.recommender.recommend(context), self.recommender.config.confidence.threshold)
 
 
 class FrequencyAdvisor:
     """The time-of-day frequency baseline (``agent.baselines.frequency``), refitted online.
 
-    ``observe(ops)`` adds the home's new operations as the home runs. The baseline has no
-    confidence of its own; the app uses the share of the recommended action set among the
-    logged operations of the slot it came from, halved per slot of distance when the baseline
-    fell back to a neighbouring slot (documented here, used only by the app's gate).
+    ``observe(ops)`` adds the home's new operations as the home runs. Confidence:
+    ``FrequencyBaseline.confidence`` (the share of the set in the nearest slot holding it, halved
+    per slot of distance), the same as ``homepilot replay``'s.
     """
 
     name = "frequency baseline"
@@ -121,14 +128,8 @@ class FrequencyAdvisor:
         self.seen = len(history)
 
     def confidence(self, time: datetime, actions: tuple[Action, ...]) -> float:
-        b = self.baseline
-        s0, key = b.slot(time), frozenset(actions)
-        for d in range(b.n_slots // 2 + 1):
-            for s in ((s0 - d) % b.n_slots, (s0 + d) % b.n_slots):
-                if key in b.slots[s]:
-                    total = sum(e[0] for e in b.slots[s].values())
-                    return b.slots[s][key][0] / total * 0.5 ** d
-        return 0.0
+        """``FrequencyBaseline.confidence``: the one definition, shared with ``homepilot replay``."""
+        return self.baseline.confidence(time, actions)
 
     def suggest(self, context: Any) -> Suggestion:
         self.observe(context.history)

@@ -4,7 +4,52 @@ of the package that does the work (sim, training, agent, app).
 
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
+
+
+# Options with fixed choices: typer lists them in --help and rejects others naming the option
+# ("Invalid value for '--preset': 'huge' is not one of ..."). tests/app/test_cli.py checks that
+# each enum matches the constants of the package that owns the choice.
+class DataPreset(str, Enum):
+    tiny = "tiny"
+    quickstart = "quickstart"
+    paper = "paper"
+
+
+class ModelPreset(str, Enum):
+    tiny = "tiny"
+    small = "small"
+    base = "base"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class Order(str, Enum):
+    action_first = "action-first"
+    text_first = "text-first"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class ReplayMode(str, Enum):
+    replay = "replay"
+    live = "live"
+
+
+class Split(str, Enum):
+    test = "test"
+    test_unseen = "test_unseen"
+    train = "train"
+
 
 app = typer.Typer(
     name="homepilot",
@@ -17,12 +62,12 @@ app = typer.Typer(
 @app.command()
 def generate(
     out: str = typer.Option(..., help="dataset directory (README.md + data/<config>/<split>-*.parquet)"),
-    preset: str = typer.Option("tiny", help="tiny | quickstart | paper"),
+    preset: DataPreset = typer.Option(DataPreset.tiny, help="dataset size preset"),
     seed: int = typer.Option(0, help="global seed"),
     homes: int | None = typer.Option(None, help="number of homes (default: the preset's)"),
     days: int | None = typer.Option(None, help="simulated days per home (default: the preset's)"),
     workers: int = typer.Option(2, help="worker processes / ray CPUs (the output does not depend on it)"),
-    engine: str = typer.Option("local", help="local (process pool) | ray"),
+    engine: Engine = typer.Option(Engine.local, help="local (process pool) | ray"),
     overwrite: bool = typer.Option(False, help="replace a dataset generated with another config"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object instead of a table"),
 ) -> None:
@@ -36,8 +81,8 @@ def generate(
     from sim.dataset.build import DatasetConfig, build
 
     try:
-        cfg = DatasetConfig(out=out, preset=preset, seed=seed, homes=homes, days=days, workers=workers,
-                            engine=engine, overwrite=overwrite)
+        cfg = DatasetConfig(out=out, preset=preset.value, seed=seed, homes=homes, days=days, workers=workers,
+                            engine=engine.value, overwrite=overwrite)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     console = Console(stderr=True)
@@ -77,16 +122,16 @@ def generate(
 def train(
     data: str = typer.Option(..., help="dataset directory (made by `homepilot generate`)"),
     out: str = typer.Option(..., help="run directory (config.json, metrics.jsonl, <stage>/, model/, model_card.md)"),
-    preset: str = typer.Option("tiny", help="tiny (~1M, CPU) | small (~5M, CPU) | base (~30M, GPU)"),
+    preset: ModelPreset = typer.Option(ModelPreset.tiny, help="tiny (~1M, CPU) | small (~5M, CPU) | base (~30M, GPU)"),
     stages: str = typer.Option("pretrain,sft,dpo", help="comma-separated subset of pretrain,sft,dpo"),
-    order: str = typer.Option("action-first", help="SFT completion order: action-first | text-first"),
+    order: Order = typer.Option(Order.action_first, help="SFT completion order"),
     base_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder (+ its tokenizer)"),
     resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint"),
     full_finetune: bool | None = typer.Option(None, "--full-finetune/--lora",
                                               help="SFT trains every weight, or LoRA (default: the preset's: "
                                                    "tiny full fine-tune, small/base LoRA)"),
     seed: int = typer.Option(0, help="model init, data order and dropout seed"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: Device = typer.Option(Device.auto, help="where to train"),
     general_text: str | None = typer.Option(None, help="local UTF-8 text file mixed into pre-training"),
     general_ratio: float = typer.Option(1.0, help="general-domain characters per domain character (paper 1:1)"),
     dpo_beta: float | None = typer.Option(None, help="DPO beta (default: the preset's, 0.1)"),
@@ -104,8 +149,9 @@ def train(
     from training.pipeline import TrainConfig, main
 
     try:
-        cfg = TrainConfig(data=data, out=out, preset=preset, stages=stages, order=order, base_model=base_model,
-                          resume=resume, full_finetune=full_finetune, seed=seed, device=device,
+        cfg = TrainConfig(data=data, out=out, preset=preset.value, stages=stages, order=order.value,
+                          base_model=base_model, resume=resume, full_finetune=full_finetune, seed=seed,
+                          device=device.value,
                           general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta,
                           sft_epochs=sft_epochs, sft_lr=sft_lr, save_steps=save_steps)
     except ValueError as e:
@@ -186,8 +232,8 @@ def replay(
     out: str = typer.Option(..., help="output directory for replay.json and replay.md"),
     model: str = typer.Option("baseline", help="a run directory, or 'baseline' (time-of-day frequency)"),
     threshold: float = typer.Option(0.7, help="exposure gate: show when confidence >= threshold"),
-    mode: str = typer.Option("replay", help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
-    split: str = typer.Option("test", help="feedback split: test | test_unseen | train"),
+    mode: ReplayMode = typer.Option(ReplayMode.replay, help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
+    split: Split = typer.Option(Split.test, help="feedback split"),
     n_boot: int = typer.Option(1000, help="bootstrap replicates per interval"),
     seed: int = typer.Option(0, help="bootstrap and live-env seed"),
 ) -> None:
@@ -196,7 +242,7 @@ def replay(
     from agent.replay_eval import main as replay_main
 
     try:
-        cfg = ReplayEvalConfig(data=data, out=out, model=model, threshold=threshold, mode=mode, split=split,
+        cfg = ReplayEvalConfig(data=data, out=out, model=model, threshold=threshold, mode=mode.value, split=split.value,
                                n_boot=n_boot, seed=seed)
         report = replay_main(cfg)
     except (ValueError, FileNotFoundError) as e:
@@ -210,8 +256,8 @@ def replay(
 @app.command()
 def quickstart(
     out: str = typer.Option("quickstart_out", help="folder for the dataset, runs and report"),
-    data_preset: str = typer.Option("quickstart", help="dataset preset: tiny | quickstart | paper"),
-    model_preset: str = typer.Option("tiny", help="model preset: tiny | small | base"),
+    data_preset: DataPreset = typer.Option(DataPreset.quickstart, help="dataset preset"),
+    model_preset: ModelPreset = typer.Option(ModelPreset.tiny, help="model preset"),
     seed: int = typer.Option(0, help="dataset, model and evaluation seed"),
     max_samples: int = typer.Option(600, help="test contexts evaluated (0 = all)"),
 ) -> None:
@@ -219,7 +265,7 @@ def quickstart(
     from app.progress import StageProgress
     from app.quickstart import QuickstartConfig, run
 
-    cfg = QuickstartConfig(out=out, data_preset=data_preset, model_preset=model_preset, seed=seed,
+    cfg = QuickstartConfig(out=out, data_preset=data_preset.value, model_preset=model_preset.value, seed=seed,
                            max_samples=max_samples or None)
     with StageProgress("quickstart") as progress:
         result = run(cfg, progress.note, progress)

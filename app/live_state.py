@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.confidence import gate
 from agent.selective import acceptance_rate, exposure_rate
 from app.advisors import (  # noqa: F401  (re-exported: the app's one import point)
     Advisor,
@@ -212,7 +213,7 @@ class LiveSession:
         if not sug.abstained:
             p_acc, factors = _judged(self.home.judge(sug.actions, sug.description))
         d = Decision(index=len(self.decisions), time=t, user=user, suggestion=sug,
-                     exposed=not sug.abstained and sug.confidence >= self.threshold, p_accept=p_acc,
+                     exposed=not sug.abstained and gate(sug.confidence, self.threshold, sug.relax), p_accept=p_acc,
                      factors=factors, categories=categories_of(sug.actions, self.types))
         self.decisions.append(d)
         return d
@@ -294,7 +295,7 @@ def exposure_curve(decisions: Sequence[Decision], thresholds: Sequence[float] | 
     ts = list(thresholds) if thresholds is not None else [round(0.05 * k, 2) for k in range(21)]
     rows = []
     for t in ts:
-        shown = [d for d in decisions if not d.suggestion.abstained and d.suggestion.confidence >= t]
+        shown = [d for d in decisions if not d.suggestion.abstained and gate(d.suggestion.confidence, t, d.suggestion.relax)]
         outs = [o for o in (outcome(d) for d in shown) if o is not None]
         rows.append({"threshold": float(t),
                      "exposure_rate": len(shown) / len(decisions) if decisions else float("nan"),

@@ -65,3 +65,16 @@ class FrequencyBaseline:
                 if acts is not None:
                     return tuple(acts)
         return ()
+
+    def confidence(self, time: datetime, actions: tuple[Action, ...]) -> float:
+        """The baseline's one confidence: the share of ``actions`` among the operations counted in
+        the nearest slot (to ``time``'s) that holds them, halved per slot of distance; 0 if none does."""
+        if not actions:
+            return 0.0
+        s0, key = self.slot(time), Key(actions)
+        for d in range(self.n_slots // 2 + 1):
+            for s in ((s0 - d) % self.n_slots, (s0 + d) % self.n_slots):
+                entry = self.slots[s].get(key)
+                if entry is not None:
+                    return entry[0] / sum(e[0] for e in self.slots[s].values()) * 0.5 ** d
+        return 0.0

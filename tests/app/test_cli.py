@@ -37,3 +37,18 @@ def test_evaluate_names_a_missing_dataset_and_run(tmp_path):
                                  "--out", str(tmp_path / "rep")])
     assert r.exit_code == 1 and "not a training run directory" in r.output
     assert not (tmp_path / "rep").exists()  # nothing written on bad input
+
+
+def test_choice_options_match_their_packages_and_name_the_option_when_wrong():
+    from app.cli import DataPreset, Device, Engine, ModelPreset, Order, ReplayMode, Split
+    from sim.dataset.build import ENGINES, PRESETS
+    from sim.dataset.schema import SPLITS
+    from sim.records import ORDERS
+    from training.models import PRESETS as MODEL_PRESETS
+
+    assert [e.value for e in DataPreset] == list(PRESETS) and [e.value for e in Engine] == list(ENGINES)
+    assert [e.value for e in ModelPreset] == list(MODEL_PRESETS) and [e.value for e in Order] == list(ORDERS)
+    assert {e.value for e in Split} == set(SPLITS) and {e.value for e in Device} == {"auto", "cpu", "cuda"}
+    assert {e.value for e in ReplayMode} == {"replay", "live"}
+    r = CliRunner().invoke(app, ["generate", "--preset", "huge", "--out", "x"])
+    assert r.exit_code == 2 and "--preset" in r.output and "huge" in r.output
