@@ -49,6 +49,7 @@ class LineProgress:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.label, self.out, self.metrics, self.every_s, self.clock = label, out or sys.stdout, metrics, every_s, clock
         self.stage: str | None = None
+        self.done = 0
         self.t0 = self.last = 0.0
 
     def line(self, text: str) -> None:
@@ -56,9 +57,10 @@ class LineProgress:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = self.clock()
-        if stage != self.stage:
+        if stage != self.stage or done < self.done:  # a new stage (or the same stage of the next run)
             self.stage, self.t0, self.last = stage, now, now
             self.line(f"{stage}: started, {total} steps")
+        self.done = done
         finished = total and done >= total
         if now - self.last >= self.every_s or finished:
             self.last = now
