@@ -67,7 +67,7 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     from agent.recommender import Recommender, RecommenderConfig
     from sim.envs.replay import label_accepts
 
-    cfg = RecommenderConfig(order=order, search=search, cascade=False, min_history=0)
+    cfg = RecommenderConfig(order=order, search=search, cascade=False, min_history=0, generate_description=False)
     rec = Recommender.from_run(model_dir, cfg, calibrated=False)
     contexts = [Context.from_prompt(p, t) for p, t in zip(data.prompts, data.types, strict=True)]
     recs = rec.recommend_batch(contexts)

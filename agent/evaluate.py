@@ -281,19 +281,21 @@ class MethodRun:
 # ---------------------------------------------------------------- LM runs
 
 
-def lm_predictor(model_dir: Path, order: str, search: str = "candidates") -> Predictor:
+def lm_predictor(model_dir: Path, order: str, search: str = "candidates", describe: bool = True) -> Predictor:
     """A trained model behind the recommender: legal-only answers and their confidence.
 
     ``search``: candidates (score the plausible action sets; confidence = posterior), greedy or
     beam (constrained decoding; Eq. 6 confidence). The cascade is off so that every sample gets the
     model's full answer (the ungated metrics); the gate is applied afterwards from the confidence
-    and the recommender's adapted threshold. The run's fitted score temperature is used
-    (``training.calibrate`` writes it to ``RUN/recommender.json``).
+    and the recommender's adapted threshold. The run's fitted confidence temperature is used
+    (``agent.calibrate`` writes it to ``<model>/recommender.json``). ``describe=False``: template
+    descriptions (only the main method's are judged by the simulated users).
     """
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
 
-    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search))
+    rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search,
+                                                            generate_description=describe))
 
     def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
@@ -409,10 +411,11 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     if "Random" in cfg.baselines:
         predictors.append(("Random", lambda: random_predictor(cfg.seed)))
     orders: dict[str, str] = {}
-    for run in cfg.runs:
-        for name, model_dir, order in run_variants(run):
-            orders[name] = order
-            predictors.append((name, lambda d=model_dir, o=order: lm_predictor(d, o, cfg.search)))
+    variants = [v for run in cfg.runs for v in run_variants(run)]
+    main_name = next((n for n in MAIN_ORDER if n in {v[0] for v in variants}), None)
+    for name, model_dir, order in variants:
+        orders[name] = order
+        predictors.append((name, lambda d=model_dir, o=order, m=name == main_name: lm_predictor(d, o, cfg.search, m)))
     if cfg.oracle and truth is not None:
         predictors.append(("Oracle", lambda: oracle_predictor(truth)))
 

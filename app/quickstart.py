@@ -81,7 +81,8 @@ def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
     timed("train text-first", lambda: _train(data, runs / "text_first", cfg, progress, stages=("sft", "dpo"),
                                               order="text-first", base_model=runs / "main" / "pretrain" / "final"))
     ecfg = EvaluateConfig(data=data, runs=[runs / "main", runs / "ft_only", runs / "text_first"],
-                          out=cfg.out / "report", max_samples=cfg.max_samples, seed=cfg.seed)
+                          out=cfg.out / "report", max_samples=cfg.max_samples, seed=cfg.seed,
+                          compare_samples=100)  # greedy and beam on 100 contexts: beam costs ~0.2 s each
     report = timed("evaluate", lambda: evaluate(ecfg, lambda m: step(f"evaluate: {m}")))
     report["quickstart_seconds"] = seconds
     report["wall_seconds"] = round(sum(seconds.values()), 1)
