@@ -84,6 +84,12 @@ class Hyper:
 # learn to copy an operation out of the prompt: on a pure copy task (target = the first usual
 # operation) it copied 10% of test prompts after 75 steps and 50% after 375, so tiny fine-tunes
 # 600 steps of 4 rows (quickstart: EM-Acc 0.127 vs 0.017-0.083 for 75-225 steps of 8; lr 5e-3: 0.090).
+# Generator 0.4.0 (device state in prompts, usual operations most likely last), candidate scoring,
+# 400 test contexts, seed 0, one pre-trained model per comparison: 1 SFT epoch (~570 steps of 4,
+# ~135 s idle) 0.153-0.178; 2 epochs 0.200 (twice the time: over the quickstart budget); 3 epochs
+# (most likely first) 0.148 vs 0.135 at 1; lr 4e-3 0.143; batch 2 for the same rows 0.165; twice
+# the distinct rows (sft_rate 1.0) in one epoch 0.175; rooms renamed at random in half the rows
+# 0.143. None reaches the time-of-day frequency baseline (0.255 on those contexts).
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,

@@ -50,8 +50,10 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
     "sft": {
         "home_id": "home id", "user": "resident who performed the target operation", "time": "decision time",
         "prompt": f"last {HISTORY_K} logged operations, decision time, readings known before it (rooms of the "
-                  "last operation + outdoor), candidate devices ranked by use around this time of day, the "
-                  f"home's {USUAL_N} usual operations around this time of day (`<usual>`); ends on `<rec>`",
+                  "last operation + outdoor), candidate devices ranked by use around this time of day, each with "
+                  "its last known state (`[room][device][field][value]...`), the "
+                  f"home's {USUAL_N} usual operations around this time of day (`<usual>`, most likely last); "
+                  "ends on `<rec>`",
         "completion": "action-first target `<act> ACTIONS <desc> TEXT`",
         "completion_text_first": "text-first target `<desc> TEXT <act> ACTIONS`", "actions": "target actions",
         "description": "target description", "bucket": "sub-dataset key: device-count bucket of the home",
@@ -215,8 +217,9 @@ points a randomised logging policy shows a recommendation with a known propensit
 accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset.rows`: prompts come from
 `sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
 before it for the rooms of the last logged operation and outdoors -- never the predicted operation's own
-readings, which would reveal its room -- the home's devices, ranked by use around this time of day, and
-its usual operations around this time of day, counted over every earlier logged operation), completions
+readings, which would reveal its room -- the home's devices, ranked by use around this time of day, with
+the state the logged operations left them in, and its usual operations around this time of day, counted
+over every earlier logged operation, most likely last), completions
 from the canonical grammar of `sim.records`. DPO negatives follow the paper (Wang et al., 2025, Sec. 3.3):
 *time* = an action of the home that this user never performed within +-1 h of this time of day in their
 earlier history; *conflict* = the inverse of an action performed on that device within the last 10 min
@@ -224,10 +227,11 @@ earlier history; *conflict* = the inverse of an action performed on that device 
 with `train`); every k-th home is held out as `test_unseen`.
 Every random draw derives from (seed, home index): the bytes do not depend on the worker count or engine."""
 
-SYNTHETIC_LIMITS = """- Synthetic: the people, habits and acceptance model are hand-written, not fitted to real logs; models
+SYNTHETIC_LIMITS = f"""- Synthetic: the people, habits and acceptance model are hand-written, not fitted to real logs; models
   trained here learn the simulator's regularities, which are simpler than real households.
 - Descriptions come from a small set of templates; DPO rejected descriptions are template text.
-- One prompt format (compact history of the last 24 logged operations, about 2.5 days); the paper's window is longer.
+- One prompt format (compact history of the last {HISTORY_K} logged operations, about a day, plus the usual operations
+  around this time of day); the paper's window is longer.
 - `p_accept` exists only because the data is simulated; real logs have no such column."""
 
 
@@ -236,7 +240,7 @@ def write_card(root: Path, cfg: Any, info: Mapping[str, Any] | None = None) -> P
     from sim.dataset.build import GENERATOR_VERSION
 
     if info is None:
-        settings = {"generator": f"homepilot {GENERATOR_VERSION}", "preset": cfg.preset, "seed": cfg.seed,
+        settings = {"generator": f"homepilot dataset generator {GENERATOR_VERSION}", "preset": cfg.preset, "seed": cfg.seed,
                     "homes": cfg.homes, "days": cfg.days, "test days": cfg.test_days, "start": cfg.start.isoformat(),
                     "unseen home": f"index % {cfg.unseen_every} == {cfg.unseen_every - 1}",
                     "homes per shard": cfg.homes_per_shard, "sft rate": cfg.sft_rate, "dpo rate": cfg.dpo_rate,
