@@ -32,11 +32,13 @@ def test_quickstart_runs_every_step_and_writes_the_report(quick):
     for key in ("whole", "by_subset", "ablation", "order", "exposure_curve", "gate_at_0_7", "wall_seconds",
                 "legal_rate", "latency_ms", "counts", "seeds", "failures", "gain"):
         assert key in report, key
-    assert set(report["whole"]) == {"Frequency", "CGC", "Random", "Base LM", "FT", "PT+FT", "PT+FT+DPO",
+    assert set(report["whole"]) == {"Frequency", "CGC", "GBDT", "Random", "Base LM", "FT", "PT+FT", "PT+FT+DPO",
                                     "text-first", "Oracle"}
+    assert set(report["diversity"]) == set(report["whole"]) and set(report["by_split"]) <= {"test", "test_unseen"}
+    assert "gate" in report and set(report["search"]) == {"candidates", "greedy", "beam"}
     assert set(report["ablation"]) == {"FT", "PT+FT", "PT+FT+DPO"}
     assert set(report["order"]) == {"action-first", "text-first"}
-    for name in ("Base LM", "FT", "PT+FT", "PT+FT+DPO", "text-first", "Random", "CGC"):
+    for name in ("Base LM", "FT", "PT+FT", "PT+FT+DPO", "text-first", "Random", "CGC", "GBDT"):
         rate = report["legal_rate"][name]  # NaN when the method abstained everywhere
         assert math.isnan(rate) or rate == 1.0, name
     g = report["gate_at_0_7"]

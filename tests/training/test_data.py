@@ -33,14 +33,20 @@ def test_reads_every_config_in_schema(tiny_dataset):
     texts = pretrain_texts(tiny_dataset)
     assert len(texts) == 5 and all(t.startswith("<hist>") for t in texts)
     sft = sft_dataset(tiny_dataset)
-    assert len(sft) == 45  # 10 days x 5 routines, minus the first 5 operations (history only)
+    # 10 days x 5 routines, minus the first 5 operations (history only), minus the held-out prompts
+    from sim.dataset.files import is_held_out, read_rows
+
+    stored = [r["prompt"] for r in read_rows(tiny_dataset, "sft", "train", ["prompt"])]
+    held = sum(map(is_held_out, stored))
+    assert len(stored) == 45 and 1 <= held <= 9 and len(sft) == 45 - held
+    assert not any(is_held_out(p) for p in sft["prompt"])
     parse_prompt(sft[0]["prompt"])
     acts, desc = parse_target(sft[0]["completion"])
     assert acts and desc
     tf = sft_dataset(tiny_dataset, order="text-first")
     assert parse_target(tf[0]["completion"], "text-first") == (acts, desc)
     dpo = dpo_dataset(tiny_dataset)
-    assert len(dpo) == 45 and dpo.column_names == ["prompt", "chosen", "rejected"]
+    assert len(dpo) == 45 - held and dpo.column_names == ["prompt", "chosen", "rejected"]
 
 
 def test_missing_config_names_directory(ds_copy):
