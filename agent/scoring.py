@@ -179,13 +179,11 @@ def describe_after(model, tokenizer, prompts: Sequence[str], actions: Sequence[S
     return [" ".join(d.split()) for d in descs]
 
 
-_TEXT_BIAS: dict[int, torch.Tensor] = {}
-
-
 def _text_bias(tokenizer) -> torch.Tensor:
-    """0 for tokens a description may hold (and eos), -inf for the rest (brackets, markers)."""
-    key = id(tokenizer)
-    if key not in _TEXT_BIAS:
+    """0 for tokens a description may hold (and eos), -inf for the rest (brackets, markers);
+    computed once per tokenizer object and kept on it."""
+    bias = getattr(tokenizer, "_homepilot_text_bias", None)
+    if bias is None:
         n = len(tokenizer)
         texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False,
                                        clean_up_tokenization_spaces=False)
@@ -195,5 +193,5 @@ def _text_bias(tokenizer) -> torch.Tensor:
             if t and i not in special and not any(c in t for c in "[]<>"):
                 bias[i] = 0.0
         bias[tokenizer.eos_token_id] = 0.0
-        _TEXT_BIAS[key] = bias
-    return _TEXT_BIAS[key]
+        tokenizer._homepilot_text_bias = bias
+    return bias

@@ -110,6 +110,18 @@ def read_sft_rows(data_dir: str | Path, split: str = "train", columns: Sequence[
 TOGGLE_DEVICES = 6
 
 
+def inverse_action(a: Action, types: Types) -> Action | None:
+    """The action that undoes ``a`` on its device (``sim.catalog.inverse``), or None."""
+    from sim.catalog import inverse
+
+    t = types.get(a.target)
+    try:
+        inv = inverse(t, a.field, a.value) if t else None
+    except CatalogError:
+        return None
+    return Action(a.room, a.device, *inv) if inv else None
+
+
 def is_noop(actions: Sequence[Action], state: Mapping[tuple[str, str], Mapping[str, str]]) -> bool:
     """True when every action sets a field to the value the device's known state already has."""
     return all(state.get(a.target, {}).get(a.field) == a.value for a in actions)
@@ -130,8 +142,6 @@ def plausible_sets(prompt: Prompt, types: Types, toggle_devices: int = TOGGLE_DE
     contexts (68% with ``drop_noops``; mean ~12 sets); among the usual operations alone for 66%.
     A recommender that knows the *true* current state (the live app) drops no-ops.
     """
-    from sim.catalog import inverse
-
     state = prompt.known_state()
     seen: set[frozenset[Action]] = set()
     out: list[tuple[Action, ...]] = []
@@ -150,26 +160,18 @@ def plausible_sets(prompt: Prompt, types: Types, toggle_devices: int = TOGGLE_DE
             seen.add(key)
             out.append(acts)
 
-    def flipped(a: Action) -> Action | None:
-        t = types.get(a.target)
-        try:
-            inv = inverse(t, a.field, a.value) if t else None
-        except CatalogError:
-            return None
-        return Action(a.room, a.device, *inv) if inv else None
-
     ops = [*prompt.usual, *(o.actions for o in reversed(prompt.history))]
     for acts in ops:
         add(acts)
     for acts in ops:
         for a in acts:
             add((a,))
-            inv = flipped(a)
+            inv = inverse_action(a, types)
             if inv is not None:
                 add((inv,))
     for target, known in list(zip(prompt.devices, prompt.state, strict=True))[:toggle_devices]:
         for f, v in known:
-            inv = flipped(Action(target[0], target[1], f, v))
+            inv = inverse_action(Action(target[0], target[1], f, v), types)
             if inv is not None:
                 add((inv,))
     return out

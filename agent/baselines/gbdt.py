@@ -30,8 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.baselines.candidates import Types, context_from_row, label_from_row, plausible_sets, read_sft_rows
-from sim.catalog import DEVICE_TYPES, CatalogError, inverse
+from agent.baselines.candidates import (
+    Types,
+    context_from_row,
+    inverse_action,
+    label_from_row,
+    plausible_sets,
+    read_sft_rows,
+)
+from sim.catalog import DEVICE_TYPES
 from sim.prompts import HISTORY_K, USUAL_N
 from sim.records import Action, Prompt
 
@@ -87,11 +94,11 @@ def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ..
         inv_listed = toggle = 0.0
         if key not in listed and len(acts) == 1:
             a = first
-            inv_listed = float(any(_inverse(types, b) == a for b in listed_actions))
+            inv_listed = float(any(inverse_action(b, types) == a for b in listed_actions))
             toggle = float(not inv_listed and a not in listed_actions)
         undoes = 0.0
         if latest is not None:
-            undoes = float(any(_inverse(types, b) == a for a in acts for b in latest.actions))
+            undoes = float(any(inverse_action(b, types) == a for a in acts for b in latest.actions))
         noop = np.mean([state.get(a.target, {}).get(a.field) == a.value for a in acts])
         since_dev = [(t - last_op_on[a.target]).total_seconds() / 60 for a in acts if a.target in last_op_on]
         row = [
@@ -110,15 +117,6 @@ def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ..
         ]
         rows.append(row)
     return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
-
-
-def _inverse(types: Types, a: Action) -> Action | None:
-    t = types.get(a.target)
-    try:
-        inv = inverse(t, a.field, a.value) if t else None
-    except CatalogError:
-        return None
-    return Action(a.room, a.device, *inv) if inv else None
 
 
 @dataclass
