@@ -123,11 +123,9 @@ def frequency_predictor(history: dict[str, list[Operation]]) -> Predictor:
     return predict
 
 
-def gbdt_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None) -> Predictor:
-    """The gradient-boosted reranker over the prompt's plausible action sets (``agent.baselines.gbdt``)."""
-    from agent.baselines.gbdt import GBDTConfig, train_gbdt
-
-    model = train_gbdt(data_dir, GBDTConfig(seed=seed))
+def _feature_predictor(model, out_dir: Path | None) -> Predictor:
+    """A trained feature baseline (``predict_batch([(prompt, types)])`` -> answers with
+    ``actions`` and ``confidence``), saved to ``out_dir`` when given."""
     if out_dir is not None:
         model.save(out_dir)
 
@@ -135,9 +133,16 @@ def gbdt_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None)
         t0 = _time.perf_counter()
         preds = model.predict_batch([(s.prompt, s.types) for s in samples])
         ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
-        return [Prediction(p.actions, confidence=p.confidence, latency_ms=ms) for p in preds]
+        return [Prediction(tuple(p.actions), confidence=float(p.confidence), latency_ms=ms) for p in preds]
 
     return predict
+
+
+def gbdt_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None) -> Predictor:
+    """The gradient-boosted reranker over the prompt's plausible action sets (``agent.baselines.gbdt``)."""
+    from agent.baselines.gbdt import GBDTConfig, train_gbdt
+
+    return _feature_predictor(train_gbdt(data_dir, GBDTConfig(seed=seed)), out_dir)
 
 
 def random_predictor(seed: int) -> Predictor:
@@ -152,20 +157,11 @@ def random_predictor(seed: int) -> Predictor:
 
 
 def cgc_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None) -> Predictor:
+    """The paper's CGC baseline (``agent.baselines.cgc``), trained on the train split."""
     from agent.baselines.cgc import CGCConfig
     from agent.baselines.cgc_train import train_cgc
 
-    model = train_cgc(data_dir, CGCConfig(seed=seed))
-    if out_dir is not None:
-        model.save(out_dir)
-
-    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
-        t0 = _time.perf_counter()
-        preds = model.predict_batch([(s.prompt, s.types) for s in samples])
-        ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
-        return [Prediction(tuple(p.actions), confidence=float(p.confidence), latency_ms=ms) for p in preds]
-
-    return predict
+    return _feature_predictor(train_cgc(data_dir, CGCConfig(seed=seed)), out_dir)
 
 
 # ---------------------------------------------------------------- scoring pieces
