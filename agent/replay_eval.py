@@ -275,7 +275,8 @@ class FrequencyPolicy:
 class RecommenderPolicy:
     """A trained run (``agent.recommender.Recommender.from_run``) as a target policy.
 
-    The recommender's own gate decides exposure (``Recommendation.exposed``: confidence >= the
+    It answers by candidate scoring with its calibrated confidence, as in ``homepilot evaluate``;
+    the recommender's own gate decides exposure (``Recommendation.exposed``: confidence >= the
     threshold, lowered 10% for large candidate pools or numeric values, per the paper), with
     its base threshold set to the evaluation's.
     """
@@ -285,7 +286,8 @@ class RecommenderPolicy:
         from agent.recommender import Recommender, RecommenderConfig
 
         self.name = f"run:{run}"
-        self.model = Recommender.from_run(run, RecommenderConfig(confidence=ConfidenceConfig(threshold=threshold)))
+        self.model = Recommender.from_run(run, RecommenderConfig(search="candidates",
+                                                                 confidence=ConfidenceConfig(threshold=threshold)))
 
     def recommend(self, rows: Sequence[Row]) -> list[Rec]:
         from agent.context import Context
