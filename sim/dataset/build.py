@@ -205,7 +205,12 @@ def _run_ray(cfg: DatasetConfig, todo: list[Shard], on_done: Callable[[Shard, di
         raise ImportError("engine 'ray' needs Ray: pip install 'homepilot[distributed]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
+        import tempfile
+
+        # Ray's sockets live under its temp dir and a Unix socket path may not pass 107 bytes:
+        # under a long TMPDIR, use /tmp/ray instead of failing with "AF_UNIX path length"
+        short = {"_temp_dir": "/tmp/ray"} if len(tempfile.gettempdir()) > 40 else {}
+        ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False, **short)
     try:
         task = ray.remote(run_shard)
         d = _config_dict(cfg)

@@ -87,8 +87,11 @@ def test_step_accept_in_chromium(chromium, app_url, tmp_path):
         return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
 
     with sync_playwright() as p:
+        # Chromium's singleton socket goes under TMPDIR: keep it short whatever pytest's temp path is
+        # (a Unix socket path may not pass 107 bytes)
         ctx = p.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=chromium,
-                                                   headless=True, args=ARGS, viewport={"width": 1500, "height": 1300})
+                                                   headless=True, args=ARGS, viewport={"width": 1500, "height": 1300},
+                                                   env={**os.environ, "TMPDIR": "/tmp"})
         try:
             page = ctx.new_page()
             page.set_default_timeout(30_000)
