@@ -12,7 +12,10 @@ Outcomes and their ``reason`` (prefix before the colon is stable, for reports):
 - ``abstained: bad input ...`` (a candidate device the home lacks, an unknown device type, an empty
   history, a malformed prompt string) when ``on_bad_input="abstain"`` (default); with ``"raise"``
   a ``BadInput`` error names the problem instead;
-- ``abstained: decoding budget ...`` (the token budget ran out before the grammar completed).
+- ``abstained: decoding budget ...`` (the token budget ran out before the grammar completed);
+- ``abstained: no plausible candidate ...`` (``search="candidates"`` with nothing to score).
+``search="candidates"`` (``agent.scoring``) answers the best-scored plausible action set with its
+posterior as confidence; ``homepilot evaluate``, ``replay`` and the app use it.
 Recommendations are legal by construction (``agent.automaton``); every parsed action is checked
 against the home once more, and a failed check abstains rather than returning it. An action the
 model repeats within one recommendation is kept once (with its first occurrence's probabilities).
