@@ -165,7 +165,8 @@ def train(
         if calibrate:
             from agent.calibrate import calibrate_run
 
-            for name, fit in calibrate_run(cfg.out, cfg.data, progress=progress.note).items():
+            fits = calibrate_run(cfg.out, cfg.data, progress=progress.note)
+            for name, fit in fits.items():
                 typer.echo(f"{name}: held-out EM-Acc {fit['em_acc']:.3f}, confidence temperature "
                            f"{fit['temperature']:.2f}, {fit['distinct_per_100']:.0f} distinct answers per 100, "
                            f"top answer share {fit['top_answer_share']:.2f}")
