@@ -50,5 +50,6 @@ def test_choice_options_match_their_packages_and_name_the_option_when_wrong():
     assert [e.value for e in ModelPreset] == list(MODEL_PRESETS) and [e.value for e in Order] == list(ORDERS)
     assert {e.value for e in Split} == set(SPLITS) and {e.value for e in Device} == {"auto", "cpu", "cuda"}
     assert {e.value for e in ReplayMode} == {"replay", "live"}
-    r = CliRunner().invoke(app, ["generate", "--preset", "huge", "--out", "x"])
-    assert r.exit_code == 2 and "--preset" in r.output and "huge" in r.output
+    err = CliRunner().invoke(app, ["generate", "--preset", "huge", "--out", "x"], standalone_mode=False).exception
+    assert err.param.name == "preset" and err.exit_code == 2
+    assert "'huge' is not one of 'tiny', 'quickstart', 'paper'" in err.format_message()
