@@ -3,6 +3,7 @@ paper's DPO rules on every pair, the card, and ``homepilot validate``."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -25,9 +26,10 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "D"
-    r = CliRunner().invoke(app, ["generate", "--preset", "tiny", "--out", str(out), "--workers", "2"])
+    r = CliRunner().invoke(app, ["generate", "--preset", "tiny", "--out", str(out), "--workers", "2", "--json"])
     assert r.exit_code == 0, r.output
-    assert "sft" in r.output and "test_unseen" in r.output  # the summary table
+    summary = json.loads(r.output)  # structured: independent of the terminal width
+    assert summary["shards_run"] == 3 and summary["rows"]["sft/test_unseen"] > 0 and summary["rows"]["sft/train"] > 0
     return out
 
 
