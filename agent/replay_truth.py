@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.replay_eval import Policy, Rec, ReplayEvalConfig, Row
+from agent.policy import Policy, Recommendation, Row
+from agent.replay_eval import ReplayEvalConfig
 from sim.records import parse_actions
 
 
@@ -58,15 +59,11 @@ def home_sim_config(gen: Any, index: int) -> Any:
 
 def home_indices(data: str | Path) -> dict[str, int]:
     """home_id -> simulator index, from the ``homes`` config (every split)."""
-    import glob
+    from sim.dataset.files import read_rows
+    from sim.dataset.schema import SPLITS
 
-    import pyarrow.parquet as pq
-
-    out = {}
-    for f in sorted(glob.glob(str(Path(data) / "data" / "homes" / "*.parquet"))):
-        for r in pq.read_table(f, columns=["home_id", "index"]).to_pylist():
-            out[r["home_id"]] = int(r["index"])
-    return out
+    return {r["home_id"]: int(r["index"]) for split in SPLITS
+            for r in read_rows(data, "homes", split, ["home_id", "index"], required=False)}
 
 
 class SimulatorTruth:
@@ -97,7 +94,7 @@ class SimulatorTruth:
             self.logs[home_id] = simulate_home(home_sim_config(self.gen, i), i)
         return self.logs[home_id]
 
-    def _p(self, rows: Sequence[Row], recs: Sequence[Rec], own: bool) -> np.ndarray:
+    def _p(self, rows: Sequence[Row], recs: Sequence[Recommendation], own: bool) -> np.ndarray:
         from sim.describe import N_STYLES, describe
         from sim.world.acceptance import p_accept
 
@@ -116,7 +113,7 @@ class SimulatorTruth:
         Row times are stored to the second, so an event within that second of a decision point
         can make a rare row differ; a larger share means another simulator version made the data.
         """
-        recs = [Rec(parse_actions(r["shown"]), r["description"], 1.0) for r in rows]
+        recs = [Recommendation(parse_actions(r["shown"]), r["description"], 1.0, True, "logged") for r in rows]
         p = self._p(rows, recs, own=True)
         bad = [i for i, r in enumerate(rows) if abs(p[i] - float(r["p_accept"])) > tol]
         if len(bad) > max_bad * len(rows):
@@ -127,10 +124,10 @@ class SimulatorTruth:
                              "simulator version: regenerate it, or use --mode live")
         return 1.0 - len(bad) / len(rows) if rows else 1.0
 
-    def __call__(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
+    def __call__(self, rows: Sequence[Row], recs: Sequence[Recommendation]) -> np.ndarray:
         return self._p(rows, recs, own=False)
 
-    def own(self, rows: Sequence[Row], recs: Sequence[Rec]) -> np.ndarray:
+    def own(self, rows: Sequence[Row], recs: Sequence[Recommendation]) -> np.ndarray:
         return self._p(rows, recs, own=True)
 
     def oracle(self, home_id: str, time: Any) -> tuple:
@@ -151,17 +148,11 @@ class SimulatorTruth:
 def split_homes(data: str | Path, split: str) -> list[tuple[str, int]]:
     """(home_id, simulator index) of the homes whose feedback is in ``split`` (seen homes for
     train/test, unseen ones for test_unseen), from the ``homes`` config."""
-    import glob
-
-    import pyarrow.parquet as pq
+    from sim.dataset.files import read_rows
 
     want = "test_unseen" if split == "test_unseen" else "train"
-    out = []
-    for f in sorted(glob.glob(str(Path(data) / "data" / "homes" / "*.parquet"))):
-        for r in pq.read_table(f, columns=["home_id", "index", "split"]).to_pylist():
-            if r["split"] == want:
-                out.append((r["home_id"], int(r["index"])))
-    return sorted(out)
+    return sorted((r["home_id"], int(r["index"])) for r in read_rows(data, "homes", want, ["home_id", "index"],
+                                                                     required=False))
 
 
 def live_acceptance(cfg: ReplayEvalConfig, policy: Policy) -> dict[str, float]:
@@ -195,8 +186,8 @@ def live_acceptance(cfg: ReplayEvalConfig, policy: Policy) -> dict[str, float]:
             row = {"home_id": home_id, "time": env.home.now.replace(microsecond=0), "prompt": obs["prompt"],
                    "devices": devices}
             rec = policy.recommend([row])[0]
-            show = bool(rec.actions) and (rec.confidence >= cfg.threshold if rec.exposed is None else rec.exposed)
-            obs, _, done, _, info = env.step(rec.text() if show else "")
+            show = bool(rec.actions) and rec.exposed  # the policy's gate decision
+            obs, _, done, _, info = env.step(rec.target() if show else "")
             decisions += 1
             if show:
                 ps.append(info["p_accept"])

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.dataset.files import split_files
+from sim.dataset import files
+from sim.dataset.schema import SCHEMAS, SPLITS
 
 DEMO_CACHE = Path.home() / ".cache" / "homepilot" / "demo_data"  # tiny dataset made when none is given
 
@@ -53,15 +54,19 @@ def summarize_dataset(root: str | Path) -> DatasetSummary:
     if not data.is_dir():
         raise BrowseError(f"{root} is not a dataset directory: it has no data/ folder")
     rows: dict[str, dict[str, int]] = {}
-    for cdir in sorted(p for p in data.iterdir() if p.is_dir()):
-        for f in sorted(cdir.glob("*.parquet")):
-            split = f.name.split("-", 1)[0]
+    for config in SCHEMAS:
+        for split in SPLITS:
             try:
-                n = pq.ParquetFile(f).metadata.num_rows
-            except Exception as e:
-                raise BrowseError(f"{f} is not a readable parquet file: {type(e).__name__}: {e}") from None
-            rows.setdefault(cdir.name, {}).setdefault(split, 0)
-            rows[cdir.name][split] += n
+                shards = files.split_files(root, config, split, required=False)
+            except files.DatasetError as e:
+                raise BrowseError(str(e)) from None
+            for f in shards:
+                try:
+                    n = pq.ParquetFile(f).metadata.num_rows
+                except Exception as e:
+                    raise BrowseError(f"{f} is not a readable parquet file: {type(e).__name__}: {e}") from None
+                rows.setdefault(config, {}).setdefault(split, 0)
+                rows[config][split] += n
     if not rows:
         raise BrowseError(f"{data} holds no parquet shards")
     card = (root / "README.md").read_text() if (root / "README.md").exists() else ""
@@ -70,24 +75,14 @@ def summarize_dataset(root: str | Path) -> DatasetSummary:
 
 def read_rows(root: str | Path, config: str, split: str, columns: list[str] | None = None,
               where: Callable[[dict[str, Any]], bool] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of one config/split as dicts (shards in name order), optionally filtered and capped."""
-    import pyarrow.parquet as pq
-
-    files = split_files(root, config, split)
-    if not files:
-        raise BrowseError(f"{root} has no shards for config {config!r}, split {split!r}")
-    out: list[dict[str, Any]] = []
-    for f in files:
-        try:
-            table = pq.read_table(f, columns=columns)
-        except Exception as e:
-            raise BrowseError(f"{f} is not a readable parquet file: {type(e).__name__}: {e}") from None
-        for r in table.to_pylist():
-            if where is None or where(r):
-                out.append(r)
-                if limit is not None and len(out) >= limit:
-                    return out
-    return out
+    """Rows of one config/split as dicts (``sim.dataset.files.read_rows``, the one strict reader),
+    optionally filtered and capped; its ``DatasetError`` becomes a ``BrowseError`` with the same words."""
+    try:
+        rows = files.read_rows(root, config, split, columns)
+    except files.DatasetError as e:
+        raise BrowseError(str(e)) from None
+    rows = [r for r in rows if where is None or where(r)]
+    return rows if limit is None else rows[:limit]
 
 
 def homes(root: str | Path) -> list[dict[str, Any]]:

@@ -19,69 +19,27 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from datasets import Dataset
 
-from sim.dataset.schema import SCHEMAS, SPLITS
+from sim.dataset.files import DatasetError, read_table  # noqa: F401 - DatasetError: what these readers raise
 from sim.records import ORDERS, REC
-
-SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
-
-
-class DatasetError(ValueError):
-    """A dataset directory or file that training cannot read; the message names the file."""
-
-
-def shard_files(root: str | Path, config: str, split: str = "train") -> list[Path]:
-    """The complete, ordered shard list of ``config``/``split`` (checks that none is missing)."""
-    if config not in SCHEMAS:
-        raise DatasetError(f"unknown dataset config {config!r}; allowed: {', '.join(SCHEMAS)}")
-    if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-    root = Path(root)
-    cdir = root / "data" / config
-    if not cdir.is_dir():
-        raise DatasetError(f"missing dataset config directory {cdir} (expected {cdir}/{split}-00000-of-NNNNN.parquet;"
-                           f" is {root} a dataset made by `homepilot generate`?)")
-    files = sorted(p for p in cdir.glob(f"{split}-*.parquet"))
-    if not files:
-        raise DatasetError(f"no {split} shards in {cdir}: expected files named {split}-00000-of-NNNNN.parquet")
-    totals = set()
-    for p in files:
-        m = SHARD_RE.match(p.name)
-        if not m or m["split"] != split:
-            raise DatasetError(f"bad shard file name {p}: expected {split}-NNNNN-of-MMMMM.parquet")
-        totals.add(int(m["n"]))
-    if len(totals) != 1:
-        raise DatasetError(f"shards in {cdir} disagree on their total (-of-MMMMM): {sorted(totals)}")
-    n = totals.pop()
-    have = {int(SHARD_RE.match(p.name)["i"]) for p in files}
-    missing = [i for i in range(n) if i not in have]
-    if missing:
-        raise DatasetError(f"missing shard file {cdir / f'{split}-{missing[0]:05d}-of-{n:05d}.parquet'}"
-                           f" ({len(missing)} of {n} missing)")
-    return files
 
 
 def read_columns(root: str | Path, config: str, columns: Sequence[str], split: str = "train") -> dict[str, list]:
-    """Columns of every shard of ``config``/``split``, concatenated in shard order."""
-    out: dict[str, list] = {c: [] for c in columns}
-    for path in shard_files(root, config, split):
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as e:
-            raise DatasetError(f"malformed parquet file {path}: {e}") from None
-        for c in columns:
-            if c not in table.column_names:
-                raise DatasetError(f"file {path} lacks column {c!r} (has: {', '.join(table.column_names)})")
-            if pa.types.is_string(table.schema.field(c).type) or pa.types.is_large_string(table.schema.field(c).type):
-                col = table.column(c).to_pylist()
-                bad = next((i for i, v in enumerate(col) if v is None), None)
-                if bad is not None:
-                    raise DatasetError(f"file {path}, row {bad}: column {c!r} is null")
-                out[c] += col
-            else:
-                raise DatasetError(f"file {path}: column {c!r} must be string, got {table.schema.field(c).type}")
+    """String columns of ``config``/``split`` (``sim.dataset.files.read_table``: every shard, strict),
+    checked to be strings without nulls."""
+    table = read_table(root, config, split, columns)
+    where = Path(root) / "data" / config
+    out: dict[str, list] = {}
+    for c in columns:
+        kind = table.schema.field(c).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise DatasetError(f"{where} ({split}): column {c!r} must be string, got {kind}")
+        col = table.column(c).to_pylist()
+        bad = next((i for i, v in enumerate(col) if v is None), None)
+        if bad is not None:
+            raise DatasetError(f"{where} ({split}) row {bad}: column {c!r} is null")
+        out[c] = col
     return out
 
 

@@ -98,7 +98,7 @@ def label_from_row(row: Mapping[str, Any]) -> tuple[Action, ...]:
 
 def read_sft_rows(data_dir: str | Path, split: str = "train", columns: Sequence[str] | None = None) -> list[dict]:
     """Rows of the ``sft`` config's ``split`` as dicts (all columns when ``columns`` is None);
-    FileNotFoundError naming the pattern if the split has no shards."""
+    ``sim.dataset.files.DatasetError`` naming the path if the split is absent or incomplete."""
     from sim.dataset.files import read_rows
 
     return read_rows(data_dir, "sft", split, columns)

@@ -1,12 +1,15 @@
 """Reading a dataset directory: the one reader that training, evaluation, the envs and the app use.
 
 A dataset directory holds ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` (``sim.dataset.shards``
-writes them; ``sim.dataset.schema`` fixes the columns). Missing configs or splits are errors that name
-the path, unless the caller says the split may be absent.
+writes them; ``sim.dataset.schema`` fixes the columns). Every reader here is strict: a missing
+config or split (unless the caller says it may be absent), a missing shard of an ``-of-MMMMM`` set,
+an unreadable file or a missing column raise ``DatasetError`` naming the path. Only
+``sim.dataset.validate`` opens shards on its own: it checks each file, including badly named ones.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.dataset.schema import SPLITS
+from sim.dataset.schema import SCHEMAS, SPLITS
 from sim.records import Operation, parse_operation
 
 #: One sft/dpo train prompt in this many is held out of training: the validation slice on which a
@@ -28,25 +31,79 @@ def is_held_out(prompt: str) -> bool:
     return zlib.crc32(prompt.encode("utf-8")) % HELD_OUT_EVERY == 0
 
 
-def split_files(root: str | Path, config: str, split: str) -> list[Path]:
-    """The shards of one config/split in shard order (empty when there are none)."""
-    return sorted((Path(root) / "data" / config).glob(f"{split}-*.parquet"))
+class DatasetError(ValueError):
+    """A dataset directory or file that cannot be read as ``sim.dataset.schema`` lays it out; the
+    message names the path (and the row or column) and what was expected."""
+
+
+SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+
+
+def split_files(root: str | Path, config: str, split: str, required: bool = True) -> list[Path]:
+    """The complete, ordered shard list of ``config``/``split``.
+
+    Raises ``DatasetError`` for an unknown config or split, a missing config folder or split
+    (unless ``required=False``: then ``[]``), a badly named shard, shards that disagree on their
+    total, or a missing shard of the ``-of-MMMMM`` set (a partly generated split is never read as
+    if it were whole).
+    """
+    if config not in SCHEMAS:
+        raise DatasetError(f"unknown dataset config {config!r}; allowed: {', '.join(SCHEMAS)}")
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    root = Path(root)
+    cdir = root / "data" / config
+    if not cdir.is_dir():
+        if not required:
+            return []
+        raise DatasetError(f"no {config} {split} split in {root}: the config folder {cdir} is missing"
+                           f" (is {root} a dataset made by `homepilot generate`?)")
+    files = sorted(cdir.glob(f"{split}-*.parquet"))
+    if not files:
+        if not required:
+            return []
+        raise DatasetError(f"no {config} {split} split in {root}: no files named {split}-00000-of-NNNNN.parquet"
+                           f" in {cdir}")
+    totals = set()
+    for p in files:
+        m = SHARD_RE.match(p.name)
+        if not m or m["split"] != split:
+            raise DatasetError(f"bad shard file name {p}: expected {split}-NNNNN-of-MMMMM.parquet")
+        totals.add(int(m["n"]))
+    if len(totals) != 1:
+        raise DatasetError(f"shards of {config} {split} in {cdir} disagree on their total (-of-MMMMM): {sorted(totals)}")
+    n = totals.pop()
+    have = {int(SHARD_RE.match(p.name)["i"]) for p in files}
+    missing = [i for i in range(n) if i not in have]
+    if missing:
+        raise DatasetError(f"missing shard file {cdir / f'{split}-{missing[0]:05d}-of-{n:05d}.parquet'}"
+                           f" ({len(missing)} of {n} missing: the split is incomplete; resume `homepilot generate`)")
+    return files
+
+
+def read_file(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """One shard (``columns`` only); ``DatasetError`` naming the file when it is not readable
+    parquet or lacks a column."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise DatasetError(f"malformed parquet file {path}: {e}") from None
+    if columns:
+        absent = [c for c in columns if c not in table.column_names]
+        if absent:
+            raise DatasetError(f"file {path} lacks column {absent[0]!r} (has: {', '.join(table.column_names)})")
+        table = table.select(list(columns))
+    return table
 
 
 def read_table(root: str | Path, config: str, split: str, columns: Sequence[str] | None = None,
                required: bool = True) -> pa.Table | None:
-    """One config/split as a pyarrow Table; ``required=False`` returns None when it has no shards."""
-    cdir = Path(root) / "data" / config
-    if not cdir.is_dir():
-        if not required:
-            return None
-        raise FileNotFoundError(f"no {config} {split} split in {root}: the '{config}' config folder {cdir} is missing")
-    files = split_files(root, config, split)
+    """One config/split as a pyarrow Table (every shard, checked by ``split_files`` and
+    ``read_file``); ``required=False`` returns None when the split has no shards."""
+    files = split_files(root, config, split, required)
     if not files:
-        if not required:
-            return None
-        raise FileNotFoundError(f"no {config} {split} split in {root}: nothing matches {cdir / f'{split}-*.parquet'}")
-    return pa.concat_tables([pq.read_table(f, columns=list(columns) if columns else None) for f in files])
+        return None
+    return pa.concat_tables([read_file(f, columns) for f in files])
 
 
 def read_rows(root: str | Path, config: str, split: str, columns: Sequence[str] | None = None,

@@ -17,6 +17,7 @@ from agent.baselines.cgc_train import train_cgc
 from agent.baselines.random_legal import RandomLegalBaseline
 from agent.metrics import score
 from sim.catalog import CatalogError
+from sim.dataset.files import DatasetError
 from sim.records import Action, Prompt
 
 from .conftest import ROUTINE_DEVICES, routine_splits, write_sft_dataset
@@ -120,7 +121,7 @@ def test_save_load_roundtrip_without_pickle(trained, test_set, tmp_path):
 
 
 def test_bad_input_is_named(tmp_path, trained):
-    with pytest.raises(FileNotFoundError, match="sft train"):
+    with pytest.raises(DatasetError, match="no sft train split"):
         train_cgc(tmp_path / "nowhere", CGCConfig(epochs=1))
     splits = routine_splits(n_homes=1, days=2, test_days=1)
     splits["train"][0]["devices"][0]["type"] = "toaster"

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim  # noqa: F401  (registers the envs)
+from sim.dataset.files import DatasetError
 from sim.envs import LIVE_ID, REPLAY_ID
 from sim.envs.common import CHARSET, parse_recommendation, split_prompt
 from sim.envs.replay import HomeReplayEnv
@@ -156,7 +157,7 @@ def test_dataset_dir_is_read_only(tmp_path):
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
     assert before == after
     assert env.unwrapped.n_decisions == 5
-    with pytest.raises(FileNotFoundError, match="train"):
+    with pytest.raises(DatasetError, match="no feedback train split"):
         HomeReplayEnv(str(tmp_path), split="train")
     with pytest.raises(ValueError, match="split must be one of"):
         HomeReplayEnv(str(tmp_path), split="dev")

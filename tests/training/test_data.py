@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sim.dataset.files import split_files
 from sim.records import parse_history, parse_prompt, parse_target, serialize_history
 from training.data import (
     DatasetError,
@@ -18,7 +19,6 @@ from training.data import (
     mix_texts,
     pretrain_texts,
     sft_dataset,
-    shard_files,
 )
 from training.tokenizer import train_tokenizer
 
@@ -29,7 +29,7 @@ def ds_copy(tiny_dataset, tmp_path):
 
 
 def test_reads_every_config_in_schema(tiny_dataset):
-    assert len(shard_files(tiny_dataset, "pretrain")) == 2
+    assert len(split_files(tiny_dataset, "pretrain", "train")) == 2
     texts = pretrain_texts(tiny_dataset)
     assert len(texts) == 5 and all(t.startswith("<hist>") for t in texts)
     sft = sft_dataset(tiny_dataset)
@@ -132,3 +132,22 @@ def test_pretrain_actions_view_is_the_prompt_history_layout(tiny_dataset):
         history_view([texts[0], "<hist> <op> yesterday </op> </hist>"], "actions")
     with pytest.raises(DatasetError, match="pretrain view must be one of actions, full"):
         history_view(texts, "summary")
+
+
+def test_every_reader_refuses_an_incomplete_split(ds_copy):
+    """One strict reader: evaluation, replay, the card and the app see a missing shard as training does."""
+    from app.browse import BrowseError, summarize_dataset
+    from app.browse import read_rows as browse_rows
+    from sim.dataset.files import read_rows
+
+    (ds_copy / "data" / "pretrain" / "train-00001-of-00002.parquet").unlink()
+    missing = r"missing shard file .*pretrain/train-00001-of-00002\.parquet"
+    with pytest.raises(DatasetError, match=missing):
+        read_rows(ds_copy, "pretrain", "train")
+    with pytest.raises(BrowseError, match=missing):
+        browse_rows(ds_copy, "pretrain", "train")
+    with pytest.raises(BrowseError, match=missing):
+        summarize_dataset(ds_copy)
+    assert read_rows(ds_copy, "feedback", "test", required=False) == []  # absent, and allowed to be
+    with pytest.raises(DatasetError, match=r"no feedback test split .*config folder .*data/feedback is missing"):
+        read_rows(ds_copy, "feedback", "test")
