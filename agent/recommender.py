@@ -31,7 +31,6 @@ import numpy as np
 
 from agent.automaton import Constraint, Grammar
 from agent.confidence import (
-    AttributeProbs,
     ConfidenceConfig,
     adaptive_threshold,
     attribute_probs,
@@ -44,10 +43,11 @@ from agent.confidence import (
     gate,
 )
 from agent.context import Context
-from agent.decoding import Decoded, TokenStep, generate_beam, generate_greedy
+from agent.decoding import Decoded, generate_beam, generate_greedy
+from agent.policy import Recommendation
 from sim.catalog import device_type, is_legal, type_of_device_name
 from sim.prompts import HISTORY_K
-from sim.records import ORDERS, Action, GrammarError, parse_target
+from sim.records import ORDERS, GrammarError, parse_target
 
 SEARCHES: tuple[str, ...] = ("greedy", "beam", "candidates")
 BAD_INPUT: tuple[str, ...] = ("abstain", "raise")
@@ -95,25 +95,6 @@ class RecommenderConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.history_k < 0 or self.min_history < 0:
             raise ValueError(f"history_k and min_history must be >= 0, got {self.history_k}, {self.min_history}")
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One decision: what would be recommended, how sure the model is, and whether it is shown."""
-
-    actions: tuple[Action, ...]  # legal for the home; () when abstained or cut by the cascade
-    description: str
-    confidence: float  # fused (and calibrated) confidence in [0, 1]; 0 when nothing was decoded
-    exposed: bool  # confidence >= threshold (and something to show)
-    reason: str
-    threshold: float = 0.0  # the adapted gate threshold used
-    attribute_probs: tuple[AttributeProbs, ...] = ()  # P(device), P(field), P(value) per action
-    first_token_prob: float = 0.0
-    eq6: float = 0.0  # Eq. 6 averaged over actions, before fusion
-    text: str = ""  # the completion as generated
-    steps: tuple[TokenStep, ...] = ()  # per-token probabilities (raw and legal) and spans
-    # candidates search: the best-scored action sets and their posteriors, best first (up to 5)
-    alternatives: tuple[tuple[tuple[Action, ...], float], ...] = ()
 
 
 def _abstain(reason: str) -> Recommendation:

@@ -28,46 +28,24 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from agent.confidence import gate
 from agent.ope import DEFAULT_LEVEL, estimate_all
+from agent.policy import Policy, Recommendation, Row, gated
 from agent.selective import ece, selective_report
 from sim.catalog import device_type
+from sim.dataset.files import DatasetError
 from sim.envs.common import parse_recommendation
 from sim.envs.replay import HomeReplayEnv, read_feedback
-from sim.records import Action, parse_actions, serialize_target
+from sim.records import Action, parse_actions
 
-Row = Mapping[str, Any]
 MODES = ("replay", "live")
 FEW_MATCHED = 30  # below this many matched points the report warns that intervals are unreliable
 
 
-@dataclass(frozen=True)
-class Rec:
-    """A target policy's recommendation at one decision point (empty ``actions`` = nothing)."""
-
-    actions: tuple[Action, ...]
-    description: str
-    confidence: float  # in [0, 1]; the gate shows it when >= threshold
-    exposed: bool | None = None  # the policy's own gate decision; None = confidence >= threshold
-
-    def text(self) -> str:
-        """The env action: an action-first target, or "" for nothing."""
-        return serialize_target(self.actions, self.description) if self.actions else ""
-
-
-class Policy(Protocol):
-    """A target policy: one ``Rec`` per feedback row (keys ``home_id``, ``time``, ``prompt``, ``devices``)."""
-
-    name: str
-
-    def recommend(self, rows: Sequence[Row]) -> list[Rec]: ...
-
-
-TruthFn = Callable[[Sequence[Row], Sequence[Rec]], np.ndarray]  # -> (n,) true P(accept)
+TruthFn = Callable[[Sequence[Row], Sequence[Recommendation]], np.ndarray]  # -> (n,) true P(accept)
 
 
 # ---------------------------------------------------------------- the DR reward model
@@ -157,7 +135,7 @@ def order_rows(rows: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (str(r["home_id"]), r["time"]))
 
 
-def judge_in_env(rows: Sequence[Row], recs: Sequence[Rec], exposed: np.ndarray,
+def judge_in_env(rows: Sequence[Row], recs: Sequence[Recommendation], exposed: np.ndarray,
                  penalty: float) -> tuple[np.ndarray, list[str], float]:
     """Run HomeReplay-v0 over ``rows`` (already in env order) with the exposed recommendations.
 
@@ -172,15 +150,15 @@ def judge_in_env(rows: Sequence[Row], recs: Sequence[Rec], exposed: np.ndarray,
         env.reset(options={"home": ep.home_id})
         for i in range(len(ep.obs)):
             rec = recs[k]
-            accepted[k], how = env.judge(i, parse_recommendation(rec.text(), ep.types))
+            accepted[k], how = env.judge(i, parse_recommendation(rec.target(), ep.types))
             judged_by.append(how)
-            _, reward, _, _, _ = env.step(rec.text() if exposed[k] else "")
+            _, reward, _, _, _ = env.step(rec.target() if exposed[k] else "")
             total += reward
             k += 1
     return accepted, judged_by, total
 
 
-def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None, cfg: ReplayEvalConfig,
+def evaluate(rows: Sequence[Row], recs: Sequence[Recommendation], truth: np.ndarray | None, cfg: ReplayEvalConfig,
              reward_model: RewardModel, rng: np.random.Generator,
              truth_own: np.ndarray | None = None) -> dict[str, Any]:
     """The replay report for recommendations ``recs`` at feedback ``rows`` (same order, env order)."""
@@ -189,8 +167,7 @@ def evaluate(rows: Sequence[Row], recs: Sequence[Rec], truth: np.ndarray | None,
         raise ValueError(f"{n} rows but {len(recs)} recommendations")
     conf = np.array([r.confidence for r in recs], dtype=float)
     has = np.array([bool(r.actions) for r in recs])
-    own = [r.exposed for r in recs]
-    exposed = has & np.array([gate(conf[i], cfg.threshold) if e is None else e for i, e in enumerate(own)], dtype=bool)
+    exposed = has & np.array([r.exposed for r in recs], dtype=bool)  # the policy's gate decision
     types = [{(d["room"], d["device"]): d["type"] for d in r["devices"]} for r in rows]
     shown = [frozenset(parse_actions(r["shown"])) for r in rows]
     matched = np.array([e and frozenset(rec.actions) == s for e, rec, s in zip(exposed, recs, shown, strict=True)])
@@ -249,10 +226,11 @@ class FrequencyPolicy:
 
     name = "frequency-baseline"
 
-    def __init__(self, operations: Mapping[str, Sequence[Any]]) -> None:
+    def __init__(self, operations: Mapping[str, Sequence[Any]], threshold: float = 0.7) -> None:
         self.operations = operations  # home_id -> logged Operation list (train split)
+        self.threshold = threshold
 
-    def recommend(self, rows: Sequence[Row]) -> list[Rec]:
+    def recommend(self, rows: Sequence[Row]) -> list[Recommendation]:
         from agent.baselines.frequency import FrequencyBaseline
         from sim.describe import describe
         from sim.records import parse_prompt
@@ -268,7 +246,7 @@ class FrequencyPolicy:
                 models[hid] = FrequencyBaseline().fit(ops)
             actions = tuple(models[hid].predict(r["time"]))
             conf = models[hid].confidence(r["time"], actions)
-            out.append(Rec(actions, describe(actions) if actions else "", conf))
+            out.append(gated(actions, describe(actions) if actions else "", conf, self.threshold, "frequency"))
         return out
 
 
@@ -289,13 +267,12 @@ class RecommenderPolicy:
         self.model = Recommender.from_run(run, RecommenderConfig(search="candidates",
                                                                  confidence=ConfidenceConfig(threshold=threshold)))
 
-    def recommend(self, rows: Sequence[Row]) -> list[Rec]:
+    def recommend(self, rows: Sequence[Row]) -> list[Recommendation]:
         from agent.context import Context
 
         contexts = [Context.from_prompt(r["prompt"], {(d["room"], d["device"]): d["type"] for d in r["devices"]})
                     for r in rows]
-        recs = self.model.recommend_batch(contexts)
-        return [Rec(tuple(x.actions), x.description or "", float(x.confidence), bool(x.exposed)) for x in recs]
+        return self.model.recommend_batch(contexts)
 
 
 # ---------------------------------------------------------------- report files
@@ -383,7 +360,7 @@ def train_operations(data: str | Path) -> dict[str, list[Any]]:
 
 def load_policy(cfg: ReplayEvalConfig) -> Policy:
     if cfg.model == "baseline":
-        return FrequencyPolicy(train_operations(cfg.data))
+        return FrequencyPolicy(train_operations(cfg.data), cfg.threshold)
     if not Path(cfg.model).exists():
         raise FileNotFoundError(f"--model: run directory {cfg.model!r} not found (or pass 'baseline')")
     return RecommenderPolicy(cfg.model, cfg.threshold)
@@ -395,7 +372,7 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
     rows = order_rows(read_feedback(cfg.data, cfg.split))
     try:
         fit_rows = read_feedback(cfg.data, "train") if cfg.split != "train" else rows
-    except FileNotFoundError:
+    except DatasetError:  # no train feedback: fit the reward model on the split itself
         fit_rows = rows
     recs = policy.recommend(rows)
     reproduced = None

@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.replay_eval import (
-    Rec,
     ReplayEvalConfig,
     RewardModel,
     evaluate,
@@ -18,6 +17,7 @@ from agent.replay_eval import (
     run,
     write_report,
 )
+from agent.policy import Recommendation, gated
 from sim.dataset.schema import SCHEMAS
 from sim.prompts import prompt_text
 from sim.records import Action, serialize_actions
@@ -62,16 +62,19 @@ class FixedPolicy:
 
     name = "fixed-test-policy"
 
+    def __init__(self, threshold=0.7):
+        self.threshold = threshold
+
     def recommend(self, rows):
         out = []
         for r in rows:
             h = r["time"].hour
             if h < 6:
-                out.append(Rec((), "", 0.0))
+                out.append(gated((), "", 0.0, self.threshold, "night"))
             elif h >= 17:
-                out.append(Rec(OPS[0][0], "Turn on the bedroom light", 0.9))
+                out.append(gated(OPS[0][0], "Turn on the bedroom light", 0.9, self.threshold, "evening"))
             else:
-                out.append(Rec(OPS[1][0], "Turn on the AC", 0.75 if h % 2 else 0.4))
+                out.append(gated(OPS[1][0], "Turn on the AC", 0.75 if h % 2 else 0.4, self.threshold, "day"))
         return out
 
 
@@ -128,7 +131,7 @@ def test_evaluate_hand_worked_counts():
 
 def test_threshold_one_exposes_nothing():
     rows = order_rows(synthetic_rows(5, 1))
-    recs = FixedPolicy().recommend(rows)
+    recs = FixedPolicy(threshold=1.0).recommend(rows)
     cfg = ReplayEvalConfig(data="x", out="x", n_boot=10, threshold=1.0)
     rep = evaluate(rows, recs, None, cfg, RewardModel().fit(rows), np.random.default_rng(0))
     assert rep["n_exposed"] == 0 and rep["exposure_rate"] == 0 and rep["cumulative_reward"] == 0
@@ -187,14 +190,14 @@ def test_resimulated_truth_reproduces_logged_p_accept(generated):
     from sim.records import parse_actions
 
     rows = order_rows(read_feedback(generated, "test"))
-    recs = [Rec(parse_actions(r["shown"]), r["description"], 1.0) for r in rows]
+    recs = [Recommendation(parse_actions(r["shown"]), r["description"], 1.0, True, "logged") for r in rows]
     truth = SimulatorTruth(generated)
     assert len(rows) > 5
     assert truth.own(rows, recs) == pytest.approx([r["p_accept"] for r in rows], abs=1e-12)
     # the logged description is one of the describer's phrasings: the estimand averages over them
     for r, rec in zip(rows, recs, strict=True):
         assert r["description"] in {describe(rec.actions, s) for s in range(N_STYLES)}
-    by_style = [truth.own(rows, [Rec(x.actions, describe(x.actions, s), 1.0) for x in recs]) for s in range(N_STYLES)]
+    by_style = [truth.own(rows, [Recommendation(x.actions, describe(x.actions, s), 1.0, True, "logged") for x in recs]) for s in range(N_STYLES)]
     assert truth(rows, recs) == pytest.approx(np.mean(by_style, axis=0))
     assert truth.check(rows) == 1.0  # a dataset of this simulator version passes
     off = [{**r, "p_accept": r["p_accept"] / 2 + 0.01} if i < 2 else r for i, r in enumerate(rows)]
@@ -249,8 +252,6 @@ def test_cli_replay_bad_input(tmp_path):
 
 
 def test_recommender_policy_builds_contexts_and_keeps_its_gate():
-    from types import SimpleNamespace
-
     from agent.context import Context
     from agent.replay_eval import RecommenderPolicy
 
@@ -259,8 +260,8 @@ def test_recommender_policy_builds_contexts_and_keeps_its_gate():
     class FakeRecommender:
         def recommend_batch(self, contexts):
             seen.extend(contexts)
-            return [SimpleNamespace(actions=OPS[0][0], description="Turn on the bedroom light", confidence=0.65,
-                                    exposed=i % 2 == 0) for i in range(len(contexts))]
+            return [Recommendation(OPS[0][0], "Turn on the bedroom light", 0.65, i % 2 == 0, "fake")
+                    for i in range(len(contexts))]
 
     policy = RecommenderPolicy.__new__(RecommenderPolicy)
     policy.name, policy.model = "run:fake", FakeRecommender()
