@@ -121,7 +121,7 @@ def generate(
 @app.command()
 def train(
     data: str = typer.Option(..., help="dataset directory (made by `homepilot generate`)"),
-    out: str = typer.Option(..., help="run directory (config.json, metrics.jsonl, <stage>/, model/, model_card.md)"),
+    out: str = typer.Option(..., help="run directory (config.json, metrics.jsonl, <stage>/, model/ with its README.md card)"),
     preset: ModelPreset = typer.Option(ModelPreset.tiny, help="tiny (~1M, CPU) | small (~5M, CPU) | base (~30M, GPU)"),
     stages: str = typer.Option("pretrain,sft,dpo", help="comma-separated subset of pretrain,sft,dpo"),
     order: Order = typer.Option(Order.action_first, help="SFT completion order"),
@@ -177,7 +177,7 @@ def train(
         typer.echo(f"{stage}: {s.get('steps', 0)} steps, loss {s.get('first_loss', float('nan')):.3f} -> "
                    f"{s.get('last_loss', float('nan')):.3f}, {s.get('median_tokens_per_s', 0):.0f} tokens/s, "
                    f"{s.get('seconds', 0):.0f} s")
-    typer.echo(f"model: {cfg.out / 'model'} ({info['n_parameters']:,} parameters); card: {cfg.out / 'model_card.md'}")
+    typer.echo(f"model: {cfg.out / 'model'} ({info['n_parameters']:,} parameters); card: {cfg.out / 'model' / 'README.md'}")
 
 
 def _print_whole(report: dict) -> None:

@@ -9,7 +9,7 @@ Run directory (read by the recommender and the evaluation)::
     RUN/<stage>/final/     that stage's model, LoRA merged (ablation: base LM = pretrain/final,
                            FT only = sft/final of a --stages sft run, PT+FT = sft/final, PT+FT+DPO = dpo/final)
     RUN/model/             the FINAL model (last stage run) + tokenizer, safetensors
-    RUN/model_card.md
+    RUN/model/README.md    its model card (Hugging Face metadata, stages, usage)
 
 Each stage starts from the newest finished earlier stage in the run (sft from pretrain/final,
 dpo from sft/final), else from the preset's random init (or ``--base-model``).
@@ -28,6 +28,7 @@ from pathlib import Path
 import datasets
 import torch
 from accelerate import PartialState
+from huggingface_hub import ModelCard, ModelCardData
 from transformers.utils import logging as hf_logging
 
 from sim.records import ORDERS
@@ -231,27 +232,54 @@ def _init_model(cfg: TrainConfig, tokenizer, before: tuple[str, ...]):
 
 
 def write_model_card(cfg: TrainConfig, info: dict) -> None:
-    lines = [f"# HomePilot recommender ({cfg.preset}{', ' + str(cfg.base_model) if cfg.base_model else ''})", "",
-             "Operation recommender after DevPiolt (Wang et al., 2025), trained by `homepilot train` on the",
-             f"synthetic dataset `{cfg.data}`. Prompt = `sim.prompts.prompt_text(...)` (ends on `<rec>`);",
-             f"completion order: **{cfg.order}**. Load with `AutoModelForCausalLM.from_pretrained('model')` and",
-             "`training.tokenizer.load_tokenizer('model')`; decode with `skip_special_tokens=False`.", "",
+    """Write ``RUN/model/README.md``: Hugging Face metadata (``huggingface_hub.ModelCardData``) and what
+    the model is, how it was trained and how to use it. Paths appear by base name only."""
+    base = f", from {cfg.base_model.name}" if cfg.base_model else ""
+    dataset = cfg.data.resolve().name
+    data = ModelCardData(license="apache-2.0", library_name="transformers", datasets=[dataset],
+                         pipeline_tag="text-generation",
+                         tags=["homepilot", "smart-home", "operation-recommendation", "devpiolt"])
+    sft_kind = ("full fine-tune" if cfg.full_finetune
+                else f"LoRA r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout} all-linear")
+    general = (f"; general-domain text `{cfg.general_text.name}` mixed into pre-training at {cfg.general_ratio}:1"
+               if cfg.general_text else "")
+    lines = [f"# HomePilot recommender ({cfg.preset}{base})", "",
+             "Smart-home operation recommender after *DevPiolt: Operation Recommendation for IoT Devices at Xiaomi "
+             "Home* (Wang et al., 2025): a causal LM trained by `homepilot train` on the HomePilot dataset "
+             f"`{dataset}`. The prompt (`sim.prompts.prompt_text`: recent operations, readings, candidate devices "
+             "and their state, usual operations; it ends on `<rec>`) is completed with the next operation, "
+             f"`<act> ACTIONS <desc> TEXT` (order: **{cfg.order}**).", "",
+             "**The model needs HomePilot's decoding.** Its free-running text is not guaranteed to be a well-formed "
+             "action list for the home: use it through `agent.recommender`, whose legal-only decoding "
+             "(`agent.automaton`) or candidate scoring (`search=\"candidates\"`, `agent.scoring`) produces "
+             "well-formed, legal actions and a confidence for the exposure gate.", "",
+             "## Training", "",
              f"- parameters: {info['n_parameters']:,}; vocabulary: {info['vocab_size']}; device: {info['device']}",
-             f"- stages run: {', '.join(info['stages_run'])}; SFT: {'full fine-tune' if cfg.full_finetune else f'LoRA r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout} all-linear'}",
-             "", "| stage | init | steps | first loss | last loss | median tokens/s | seconds | notes |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"- stages run: {', '.join(info['stages_run'])}; SFT: {sft_kind}{general}", "",
+             "| stage | init | rows | steps | first loss | last loss | median tokens/s | seconds | notes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for stage in STAGES:
         s = info["stages"].get(stage)
         if not s:
             continue
+        init = cfg.base_model.name if cfg.base_model and s.get("init") == str(cfg.base_model) else s.get("init", "")
         notes = "; ".join(f"{k}={v}" for k, v in s.items()
-                          if k in ("dropped_too_long", "rows", "margin_before", "margin_after", "general_ratio"))
-        lines.append(f"| {stage} | {s.get('init', '')} | {s.get('steps', '')} | {s.get('first_loss', float('nan')):.3f} "
-                     f"| {s.get('last_loss', float('nan')):.3f} | {s.get('median_tokens_per_s', 0):.0f} "
-                     f"| {s.get('seconds', 0):.0f} | {notes} |")
-    lines += ["", "Per-stage models: `pretrain/final` (base LM), `sft/final`, `dpo/final`; `model/` is the last.",
-              "Synthetic data only: not a model of any real household.", ""]
-    (cfg.out / "model_card.md").write_text("\n".join(lines))
+                          if k in ("dropped_too_long", "margin_before", "margin_after", "general_ratio"))
+        lines.append(f"| {stage} | {init} | {s.get('rows', '')} | {s.get('steps', '')} "
+                     f"| {s.get('first_loss', float('nan')):.3f} | {s.get('last_loss', float('nan')):.3f} "
+                     f"| {s.get('median_tokens_per_s', 0):.0f} | {s.get('seconds', 0):.0f} | {notes} |")
+    lines += ["", f"This folder is the last stage's model (`{info['final_from']}`); the run directory also keeps "
+              "each stage's: " + ", ".join(f"`{st}/final`" for st in info["stages_run"]) + ".", "",
+              "## How to use", "",
+              "```bash", "homepilot evaluate --data DATASET --runs RUN --out REPORT", "```", "",
+              "```python", "from agent.recommender import Recommender", "",
+              "rec = Recommender.from_run(\"RUN\")  # RUN/model + the completion order in RUN/config.json",
+              "print(rec.recommend(context))  # an agent.context.Context or a prompt string", "```", "",
+              "Plain `transformers`: `AutoModelForCausalLM.from_pretrained(\"RUN/model\")` with "
+              "`training.tokenizer.load_tokenizer(\"RUN/model\")`; decode with `skip_special_tokens=False`.", "",
+              "Not a model of any real household unless its dataset was imported from one (`homepilot import-log`).",
+              ""]
+    ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)).save(cfg.out / "model" / "README.md")
 
 
 # ---------------------------------------------------------------- main
@@ -334,6 +362,6 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
             shutil.rmtree(final)
         shutil.copytree(cfg.out / last / "final", final)
         (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
-        write_model_card(cfg, info)
+        write_model_card(cfg, info)  # after the copy: nothing overwrites model/README.md
     _barrier()
     return info

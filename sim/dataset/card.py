@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from huggingface_hub import DatasetCardData
 
 from sim.catalog import DEVICE_BUCKETS
+from sim.dataset.files import read_file, split_files
 from sim.dataset.schema import CONFIGS, SPLITS
 from sim.dataset.shards import write_text_atomic
 from sim.prompts import HISTORY_K, USUAL_N
+
+#: The config ``datasets.load_dataset(root)`` loads when no config is named.
+DEFAULT_CONFIG = "sft"
 
 COLUMNS: Mapping[str, Mapping[str, str]] = {
     "homes": {
@@ -82,7 +87,7 @@ def _files(root: Path) -> dict[str, dict[str, list[Path]]]:
     out: dict[str, dict[str, list[Path]]] = {}
     for config in CONFIGS:
         for split in SPLITS:
-            found = sorted((root / "data" / config).glob(f"{split}-*-of-*.parquet"))
+            found = split_files(root, config, split, required=False)
             if found:
                 out.setdefault(config, {})[split] = found
     return out
@@ -91,7 +96,7 @@ def _files(root: Path) -> dict[str, dict[str, list[Path]]]:
 def _read(paths: list[Path], columns: list[str]) -> dict[str, list]:
     cols: dict[str, list] = {c: [] for c in columns}
     for p in paths:
-        t = pq.read_table(p, columns=columns)
+        t = read_file(p, columns)
         for c in columns:
             cols[c].extend(t.column(c).to_pylist())
     return cols
@@ -172,26 +177,24 @@ def _save(fig: Any, path: Path) -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
+    """A markdown table; ``|`` inside a cell is escaped (``\\|``) so it cannot split the cell."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
 def render(stats: dict[str, Any], info: Mapping[str, Any], plots: list[str], files: dict[str, dict[str, list[Path]]]) -> str:
-    """The README.md text (YAML front matter + sections)."""
-    yaml = ["---", "license: cc-by-4.0", "language:", "- en", "pretty_name: " + str(info["title"]),
-            "task_categories:", "- text-generation", "- text-classification",
-            "size_categories:", f"- {size_category(max((sum(v.values()) for v in stats['rows'].values()), default=0))}",
-            "tags:", "- smart-home", "- iot", "- recommendation", "- synthetic", "- dpo", "- devpiolt", "configs:"]
-    for config in CONFIGS:
-        if config not in files:
-            continue
-        yaml += [f"- config_name: {config}", "  data_files:"]
-        for split in SPLITS:
-            if split in files[config]:
-                yaml += [f"  - split: {split}", f"    path: data/{config}/{split}-*.parquet"]
-    yaml.append("---")
-    out = ["\n".join(yaml), "", f"# {info['title']}", "", info["summary"], "",
+    """The README.md text: YAML front matter (``huggingface_hub.DatasetCardData``; ``DEFAULT_CONFIG`` marked
+    ``default``) + sections."""
+    configs = [{"config_name": config, **({"default": True} if config == DEFAULT_CONFIG else {}),
+                "data_files": [{"split": s, "path": f"data/{config}/{s}-*.parquet"} for s in SPLITS if s in files[config]]}
+               for config in CONFIGS if config in files]
+    data = DatasetCardData(
+        license="cc-by-4.0", language=["en"], pretty_name=str(info["title"]),
+        task_categories=["text-generation", "text-classification"],
+        size_categories=[size_category(max((sum(v.values()) for v in stats["rows"].values()), default=0))],
+        tags=["smart-home", "iot", "recommendation", "synthetic", "dpo", "devpiolt"], configs=configs)
+    out = [f"---\n{data.to_yaml()}\n---", "", f"# {info['title']}", "", info["summary"], "",
            "## Generation", "", _table(["field", "value"], [[k, f"`{v}`"] for k, v in info["settings"].items()]), "",
            "## Configs and columns", ""]
     for config in CONFIGS:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -88,8 +89,15 @@ def test_run_directory_contract(run, tiny_dataset):
     tok = load_tokenizer(out / "model")
     assert is_domain_tokenizer(out / "model") and isinstance(tok, PreTrainedTokenizerFast)
     assert len(tok) == model.config.vocab_size == cfg["vocab_size"]
-    card = (out / "model_card.md").read_text()
-    assert "pretrain" in card and "dpo" in card and "LoRA r=16 alpha=32" in card
+    assert not (out / "model_card.md").exists()
+    card = ModelCard.load(out / "model" / "README.md")  # the final model's card, next to its weights
+    assert (card.data.license, card.data.library_name, card.data.pipeline_tag) == (
+        "apache-2.0", "transformers", "text-generation")
+    assert card.data.datasets == [tiny_dataset.name] and "homepilot" in card.data.tags
+    assert "pretrain" in card.text and "dpo" in card.text and "LoRA r=16 alpha=32" in card.text
+    assert "agent.recommender" in card.text and "Recommender.from_run" in card.text
+    for path in ("/tmp", str(out), str(out.resolve()), str(tiny_dataset), str(tiny_dataset.resolve())):
+        assert path not in card.content, path  # no local paths
     assert info["progress"][-1][0] == "dpo" and info["progress"][-1][1] == info["progress"][-1][2]
 
 
@@ -171,3 +179,5 @@ def test_base_model_trains_with_its_own_tokenizer(tiny_dataset, tmp_path, genera
     assert tok.get_vocab() == load_tokenizer(base).get_vocab() and tok.pad_token == "<eos>"
     model = AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True)
     assert model.config.hidden_size == 32
+    card = (out / "model" / "README.md").read_text()
+    assert "from base" in card and "`general.txt`" in card and str(tmp_path) not in card  # base names, no paths

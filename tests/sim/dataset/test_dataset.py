@@ -51,6 +51,8 @@ def test_every_config_loads_with_datasets(tiny):
     sft = datasets.load_dataset(str(tiny), "sft")
     assert set(sft) == {"train", "test", "test_unseen"}
     assert all(n > 0 for n in sft.num_rows.values())
+    default = datasets.load_dataset(str(tiny))  # no config named: the card's default, sft
+    assert default.num_rows == sft.num_rows and default["train"]["prompt"] == sft["train"]["prompt"]
 
 
 def test_shard_names_and_counts_follow_the_plan(tiny):
@@ -133,10 +135,15 @@ def test_feedback_rows_keep_propensities_and_labels(tiny):
 
 
 def test_card_describes_every_config_and_column(tiny):
+    from huggingface_hub import DatasetCard
+
     text = (tiny / "README.md").read_text()
-    assert text.startswith("---\nlicense: cc-by-4.0")
+    data = DatasetCard.load(tiny / "README.md").data
+    assert data.license == "cc-by-4.0" and data.pretty_name == "HomePilot synthetic smart-home operations (tiny)"
+    assert [c["config_name"] for c in data.configs] == list(CONFIGS)
+    assert [c["config_name"] for c in data.configs if c.get("default")] == ["sft"]
+    assert "| `source` | app \\| voice \\| physical \\| automation |" in text  # `|` escaped inside a cell
     for config in CONFIGS:
-        assert f"- config_name: {config}" in text
         for col in SCHEMAS[config].names:
             assert f"| `{col}` |" in text
     assert "homepilot generate --preset tiny --seed 0" in text
