@@ -98,7 +98,7 @@ class ModelAdvisor:
         self.name = f"model {run}"
         # default: candidate scoring without sets the devices already have (the live home knows its
         # state); config: any agent.recommender.RecommenderConfig
-        config = config or RecommenderConfig(search="candidates", drop_noops=True)
+        config = config or RecommenderConfig(search="candidates")
         self.recommender = Recommender.from_run(run, config)
 
     def suggest(self, context: Any) -> Suggestion:

@@ -140,7 +140,8 @@ def plausible_sets(prompt: Prompt, types: Types, toggle_devices: int = TOGGLE_DE
     operations make it stale, and on the quickstart preset's test contexts (generator 0.4.0) 8% of
     labels set what the logged state already shows. The label is among the sets for 74% of those
     contexts (68% with ``drop_noops``; mean ~12 sets); among the usual operations alone for 66%.
-    A recommender that knows the *true* current state (the live app) drops no-ops.
+    The recommender drops no-ops (``RecommenderConfig.drop_noops``, measured there); the GBDT
+    reranker keeps them and learns from an is-no-op feature.
     """
     state = prompt.known_state()
     seen: set[frozenset[Action]] = set()

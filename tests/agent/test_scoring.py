@@ -89,7 +89,7 @@ def test_recommender_answers_the_max_likelihood_candidate(model, tok):
     rec = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4))
     r = rec.recommend(ctx)
     p = parse_prompt(ctx.prompt_text())
-    sets = plausible_sets(p, TYPES)
+    sets = plausible_sets(p, TYPES, drop_noops=True)  # the default: never what the devices already have
     sc = score_sets(model, tok, [ctx.prompt_text()], [sets], "action-first")[0]
     best = int(np.argmax(sc.logp))
     assert r.actions == sets[best]
@@ -97,3 +97,8 @@ def test_recommender_answers_the_max_likelihood_candidate(model, tok):
     assert r.alternatives[0] == (sets[best], pytest.approx(r.confidence))
     assert r.exposed == (r.confidence >= r.threshold)
     assert "[" not in r.description and "<" not in r.description
+    assert not is_noop(r.actions, p.known_state())
+    keep = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4, drop_noops=False))
+    every = plausible_sets(p, TYPES)
+    sc = score_sets(model, tok, [ctx.prompt_text()], [every], "action-first")[0]
+    assert keep.recommend(ctx).actions == every[int(np.argmax(sc.logp))]
