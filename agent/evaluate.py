@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.metrics import bootstrap_ci, per_sample, score_by_subset
+from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_subset
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
 from sim.dataset.files import logged_operations, read_rows
@@ -450,6 +450,14 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             for k in ("em_acc", "lm_f1", "rule"):
                 best = max(report["by_subset"][b].get(subset, {}).get(k, float("nan")) for b in baselines)
                 report["gain"][subset][k] = (m[k] - best) / abs(best) if best and not np.isnan(best) else float("nan")
+
+    if main and baselines and cfg.n_boot > 0:  # the main model against the best baseline by EM-Acc
+        best = max((b for b in baselines if b != "Base LM"), key=lambda b: report["whole"][b]["em_acc"], default=None)
+        if best:
+            resolve, labels = _SampleTypes(samples), [s.label for s in samples]
+            diff = paired_bootstrap(per_sample(labels, [p.actions for p in runs[main].preds], resolve),
+                                    per_sample(labels, [p.actions for p in runs[best].preds], resolve), rng, cfg.n_boot)
+            report["paired_diff_vs_best_baseline"] = {"method": main, "baseline": best, **diff}
 
     report["search"] = {}
     main_dir = next((d for run in cfg.runs for n, d, _ in run_variants(run) if n == main), None)

@@ -147,6 +147,27 @@ def bootstrap_ci(s: SampleScores, rng: np.random.Generator, n_boot: int = 1000,
     return {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi))) for k, v in draws.items()}
 
 
+def paired_bootstrap(a: SampleScores, b: SampleScores, rng: np.random.Generator, n_boot: int = 1000,
+                     level: float = 0.95) -> dict[str, dict[str, float]]:
+    """Metric of ``a`` minus metric of ``b`` on the same samples, with a paired percentile
+    bootstrap interval (each draw resamples the samples once for both methods):
+    ``{metric: {diff, lo, hi}}``. An interval that excludes 0 is a difference the test set shows."""
+    n = len(a.exact)
+    if n_boot < 1 or n == 0 or len(b.exact) != n:
+        raise ValueError(f"paired bootstrap needs n_boot >= 1 and the same non-empty samples for both methods, "
+                         f"got n_boot={n_boot}, {n} and {len(b.exact)} samples")
+    whole_a, whole_b = aggregate(a), aggregate(b)
+    draws: dict[str, list[float]] = {k: [] for k in whole_a}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        da, db = aggregate(a, idx), aggregate(b, idx)
+        for k in draws:
+            draws[k].append(da[k] - db[k])
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {k: {"diff": whole_a[k] - whole_b[k], "lo": float(np.percentile(v, lo)), "hi": float(np.percentile(v, hi))}
+            for k, v in draws.items()}
+
+
 def score_by_subset(labels: Sequence[Actions], predictions: Sequence[Actions],
                     subsets: Sequence[Sequence[str]],
                     types: Mapping[tuple[str, str], str] | TypeOf | None = None) -> dict[str, dict[str, float]]:

@@ -12,6 +12,8 @@ Report dict keys (``report.json``):
 - ``diversity``: method -> {distinct_per_100, top_answer_share, top_answer}
 - ``gate_at_0_7``: {method, threshold, exposure_rate, acceptance_rate, ungated_acceptance_rate};
   ``gate``: the same at the ``--threshold`` chosen
+- ``paired_diff_vs_best_baseline``: {method, baseline, metric: {diff, lo, hi}}: the main method
+  minus the baseline with the best EM-Acc, paired percentile bootstrap on the same contexts
 - ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``
 """
 
@@ -72,6 +74,11 @@ def whole_table(report: dict) -> str:
         d = div.get(method, {})
         lines.append(f"| {method} | {_fmt(m['em_acc'])} | {_fmt(m['lm_f1'])} | {_fmt(m['rule'])} | {ci_s} | "
                      f"{_fmt(d.get('distinct_per_100'), 1)} | {_fmt(d.get('top_answer_share'))} | {m['n']} |")
+    pd = report.get("paired_diff_vs_best_baseline")
+    if pd:
+        lines += ["", f"{pd['method']} minus the best baseline ({pd['baseline']}), paired bootstrap 95% intervals: "
+                  + "; ".join(f"{METRIC_NAMES[k]} {pd[k]['diff']:+.3f} [{pd[k]['lo']:+.3f}, {pd[k]['hi']:+.3f}]"
+                              for k in METRICS)]
     return "\n".join(lines)
 
 

@@ -115,10 +115,13 @@ def test_report_renders_every_section(tmp_path):
         "gate_at_0_7": {"exposure_rate": 0.5, "acceptance_rate": 0.6, "ungated_acceptance_rate": 0.4},
         "latency_ms": {"Frequency": {"p50": 1.0, "p95": 2.0}}, "legal_rate": {"Frequency": 1.0},
         "failures": {"wrong device": 3}, "counts": {"1-5": 10, "Light": 10, "Whole": 10}, "wall_seconds": 1.0,
+        "paired_diff_vs_best_baseline": {"method": "PT+FT+DPO", "baseline": "Frequency",
+                                         **{k: {"diff": 0.05, "lo": -0.01, "hi": 0.11} for k in ("em_acc", "lm_f1", "rule")}},
     }
     md = render_markdown(report)
     for heading in ("Table 2 shape", "Table 3 shape", "Table 4 shape", "Fig. 7a shape", "Failure breakdown",
-                    "| Gain |", "+10.0%", "[0.200, 0.800]", "wrong device: 3"):
+                    "| Gain |", "+10.0%", "[0.200, 0.800]", "wrong device: 3",
+                    "minus the best baseline (Frequency)", "EM-Acc +0.050 [-0.010, +0.110]"):
         assert heading in md
     path = write_report(report, tmp_path / "rep")
     assert path.read_text() == md

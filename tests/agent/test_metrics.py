@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agent.metrics import bootstrap_ci, per_sample, rule_score_one, score, score_by_subset
+from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, rule_score_one, score, score_by_subset
 from sim.matching import loose_match
 from sim.records import Action
 
@@ -114,3 +114,17 @@ def test_bootstrap_interval_contains_the_point_estimate():
         assert lo <= point[k] <= hi and hi - lo < 0.4, k
     with pytest.raises(ValueError, match="n_boot >= 1"):
         bootstrap_ci(s, rng, n_boot=0)
+
+
+def test_paired_bootstrap_by_hand():
+    """A is right on 60 of 100 contexts, B on the same 50 of them and no other: A - B = +0.10 EM-Acc,
+    and every paired draw is >= 0 (B is never right where A is wrong), so the interval is >= 0."""
+    labels = [[AC_ON]] * 100
+    a = per_sample(labels, [[AC_ON]] * 60 + [[AC_OFF]] * 40)
+    b = per_sample(labels, [[AC_ON]] * 50 + [[AC_OFF]] * 50)
+    d = paired_bootstrap(a, b, np.random.default_rng(0), n_boot=300)
+    assert d["em_acc"]["diff"] == pytest.approx(0.10)
+    assert 0 <= d["em_acc"]["lo"] <= 0.10 <= d["em_acc"]["hi"] < 0.25
+    assert paired_bootstrap(a, a, np.random.default_rng(0), n_boot=50)["rule"] == {"diff": 0.0, "lo": 0.0, "hi": 0.0}
+    with pytest.raises(ValueError, match="same non-empty samples"):
+        paired_bootstrap(a, per_sample(labels[:10], [[AC_ON]] * 10), np.random.default_rng(0))

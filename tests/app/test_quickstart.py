@@ -30,7 +30,7 @@ def test_quickstart_runs_every_step_and_writes_the_report(quick):
     assert top == ["generate", "train PT+FT+DPO", "train FT only", "train text-first", "evaluate"]
     report = json.loads((out / "report" / "report.json").read_text())
     for key in ("whole", "by_subset", "ablation", "order", "exposure_curve", "gate_at_0_7", "wall_seconds",
-                "legal_rate", "latency_ms", "counts", "seeds", "failures", "gain"):
+                "legal_rate", "latency_ms", "counts", "seeds", "failures", "gain", "paired_diff_vs_best_baseline"):
         assert key in report, key
     assert set(report["whole"]) == {"Frequency", "CGC", "GBDT", "Random", "Base LM", "FT", "PT+FT", "PT+FT+DPO",
                                     "text-first", "Oracle"}
@@ -41,6 +41,9 @@ def test_quickstart_runs_every_step_and_writes_the_report(quick):
     for name in ("Base LM", "FT", "PT+FT", "PT+FT+DPO", "text-first", "Random", "CGC", "GBDT"):
         rate = report["legal_rate"][name]  # NaN when the method abstained everywhere
         assert math.isnan(rate) or rate == 1.0, name
+    pd = report["paired_diff_vs_best_baseline"]
+    assert pd["method"] == "PT+FT+DPO" and pd["baseline"] in {"Frequency", "CGC", "GBDT", "Random"}
+    assert -1 <= pd["em_acc"]["lo"] <= pd["em_acc"]["hi"] <= 1
     g = report["gate_at_0_7"]
     assert 0.0 <= g["exposure_rate"] <= 1.0 and 0.0 <= g["ungated_acceptance_rate"] <= 1.0
     assert [p["threshold"] for p in report["exposure_curve"]][0] == 0.0
