@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time as _time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_subset
+from agent.policy import Recommendation
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
 from sim.dataset.files import logged_operations, read_rows
@@ -55,18 +56,7 @@ class EvalSample:
     types: Types  # (room, device) -> catalogue type
 
 
-@dataclass
-class Prediction:
-    """A method's answer on one sample; ``confidence`` None = the method has no confidence."""
-
-    actions: tuple[Action, ...]
-    description: str = ""
-    confidence: float | None = None
-    latency_ms: float = 0.0
-    relax: float = 1.0  # the gate threshold is scaled by this (recommender's adaptive thresholds)
-
-
-Predictor = Callable[[Sequence[EvalSample]], list[Prediction]]
+Predictor = Callable[[Sequence[EvalSample]], list[Recommendation]]  # one answer per sample (agent.policy)
 
 
 # ---------------------------------------------------------------- loading
@@ -98,8 +88,8 @@ def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_un
 def oracle_predictor(truth: SimulatorTruth) -> Predictor:
     """The simulator's oracle (hidden truth of the homes as generated; the ceiling)."""
 
-    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
-        return [Prediction(truth.oracle(s.home_id, s.time), confidence=1.0) for s in samples]
+    def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
+        return [Recommendation(truth.oracle(s.home_id, s.time), confidence=1.0) for s in samples]
 
     return predict
 
@@ -111,13 +101,13 @@ def frequency_predictor(history: dict[str, list[Operation]]) -> Predictor:
     """Time-of-day frequency over the home's logged operations strictly before each context."""
     from agent.baselines.frequency import FrequencyBaseline
 
-    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+    def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
         out = []
         for s in samples:
             t0 = _time.perf_counter()
             past = [o for o in history.get(s.home_id, []) if o.time < s.time]
             acts = FrequencyBaseline().fit(past).predict(s.time)
-            out.append(Prediction(acts, latency_ms=1000 * (_time.perf_counter() - t0)))
+            out.append(Recommendation(acts, latency_ms=1000 * (_time.perf_counter() - t0)))
         return out
 
     return predict
@@ -129,11 +119,11 @@ def _feature_predictor(model, out_dir: Path | None) -> Predictor:
     if out_dir is not None:
         model.save(out_dir)
 
-    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+    def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
         t0 = _time.perf_counter()
         preds = model.predict_batch([(s.prompt, s.types) for s in samples])
         ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
-        return [Prediction(tuple(p.actions), confidence=float(p.confidence), latency_ms=ms) for p in preds]
+        return [Recommendation(tuple(p.actions), confidence=float(p.confidence), latency_ms=ms) for p in preds]
 
     return predict
 
@@ -150,8 +140,8 @@ def random_predictor(seed: int) -> Predictor:
 
     base = RandomLegalBaseline(seed)
 
-    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
-        return [Prediction(base.predict(s.prompt, s.types)) for s in samples]
+    def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
+        return [Recommendation(base.predict(s.prompt, s.types)) for s in samples]
 
     return predict
 
@@ -167,7 +157,7 @@ def cgc_predictor(data_dir: str | Path, seed: int, out_dir: Path | None = None) 
 # ---------------------------------------------------------------- scoring pieces
 
 
-def legal_rate(samples: Sequence[EvalSample], preds: Sequence[Prediction]) -> float:
+def legal_rate(samples: Sequence[EvalSample], preds: Sequence[Recommendation]) -> float:
     """Share of non-empty predictions whose every action is legal in the sample's home."""
     n = ok = 0
     for s, p in zip(samples, preds, strict=True):
@@ -178,7 +168,7 @@ def legal_rate(samples: Sequence[EvalSample], preds: Sequence[Prediction]) -> fl
     return ok / n if n else float("nan")
 
 
-def failure_kind(sample: EvalSample, pred: Prediction) -> str | None:
+def failure_kind(sample: EvalSample, pred: Recommendation) -> str | None:
     """Which of the failure categories a wrong prediction falls in (None when exact)."""
     lab, prd = set(sample.label), set(pred.actions)
     if lab == prd:
@@ -205,7 +195,7 @@ def failure_kind(sample: EvalSample, pred: Prediction) -> str | None:
     return "right field, wrong value"
 
 
-def summarize(samples: Sequence[EvalSample], preds: Sequence[Prediction], rng: np.random.Generator,
+def summarize(samples: Sequence[EvalSample], preds: Sequence[Recommendation], rng: np.random.Generator,
               n_boot: int) -> tuple[dict, dict]:
     """(whole metrics with ci95 and n, by-subset metrics) of one method; ``n_boot=0``: no ci95."""
     labels = [s.label for s in samples]
@@ -239,7 +229,7 @@ class _SampleTypes:
         return self.types.get(a.target) or type_of_device_name(a.device)
 
 
-def diversity(preds: Sequence[Prediction]) -> dict[str, float]:
+def diversity(preds: Sequence[Recommendation]) -> dict[str, float]:
     """How varied a method's answers are: distinct answers (action sets) per 100 contexts and the
     share of the most frequent answer (a collapsed model: few distinct, a large top share).
     Abstentions count as one answer, the empty set."""
@@ -269,7 +259,7 @@ class MethodRun:
     """What one method produced on the samples (kept for the report's tables)."""
 
     name: str
-    preds: list[Prediction]
+    preds: list[Recommendation]
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -293,17 +283,12 @@ def lm_predictor(model_dir: Path, order: str, search: str = "candidates", descri
     rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search,
                                                             generate_description=describe))
 
-    def predict(samples: Sequence[EvalSample]) -> list[Prediction]:
+    def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
         t0 = _time.perf_counter()
         recs = rec.recommend_batch(contexts)
         ms = 1000 * (_time.perf_counter() - t0) / max(1, len(samples))
-        out = []
-        for r in recs:
-            # relax: the adapted threshold relative to the base one (numeric values, large pools: x0.9)
-            relax = r.threshold / rec.config.confidence.threshold if r.threshold else 1.0
-            out.append(Prediction(tuple(r.actions), r.description, float(r.confidence), ms, relax))
-        return out
+        return [replace(r, latency_ms=ms) for r in recs]
 
     return predict
 
@@ -376,13 +361,13 @@ class EvaluateConfig:
             raise ValueError(f"max_samples must be >= 1 or None, got {self.max_samples}")
 
 
-def _gate(p: Prediction, threshold: float) -> bool:
+def _gate(p: Recommendation, threshold: float) -> bool:
     from agent.confidence import gate
 
     return bool(p.actions) and gate(p.confidence, threshold, p.relax)
 
 
-def _latency(preds: Sequence[Prediction]) -> dict[str, float]:
+def _latency(preds: Sequence[Recommendation]) -> dict[str, float]:
     ms = np.array([p.latency_ms for p in preds])
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
 

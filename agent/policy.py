@@ -1,8 +1,8 @@
 """What every recommender answers, and how a target policy is asked.
 
-``Recommendation`` is the one answer type: the trained recommender (``agent.recommender``), the
-replay/live target policies (``agent.replay_eval``) and the hidden truth (``agent.replay_truth``)
-all produce or read it. ``exposed`` is decided by the one gate, ``agent.confidence.gate``, by
+``Recommendation`` is the one answer type: the trained recommender (``agent.recommender``), every
+method of ``homepilot evaluate`` (``agent.evaluate``), the replay/live target policies
+(``agent.replay_eval``) and the hidden truth (``agent.replay_truth``) all produce or read it. ``exposed`` is decided by the one gate, ``agent.confidence.gate``, by
 whoever builds the recommendation (with its own adapted threshold); readers never re-gate.
 
 ``Policy`` is the target-policy protocol of ``homepilot replay``: one ``Recommendation`` per
@@ -29,11 +29,15 @@ class Recommendation:
     """One decision: what would be recommended, how sure the model is, and whether it is shown."""
 
     actions: tuple[Action, ...]  # legal for the home; () when abstained or cut by the cascade
-    description: str
-    confidence: float  # fused (and calibrated) confidence in [0, 1]; 0 when nothing was decoded
-    exposed: bool  # agent.confidence.gate(confidence, threshold) (and something to show)
-    reason: str
+    description: str = ""
+    # fused (and calibrated) confidence in [0, 1]; 0 when nothing was decoded; None for a method
+    # without one (evaluation's feature baselines): never exposed
+    confidence: float | None = None
+    exposed: bool = False  # agent.confidence.gate(confidence, base threshold, relax) (and something to show)
+    reason: str = ""
     threshold: float = 0.0  # the adapted gate threshold used
+    relax: float = 1.0  # adapted threshold / base threshold (x0.9 for large pools, numeric values)
+    latency_ms: float = 0.0  # time to answer, per context (evaluation)
     attribute_probs: tuple[AttributeProbs, ...] = ()  # P(device), P(field), P(value) per action
     first_token_prob: float = 0.0
     eq6: float = 0.0  # Eq. 6 averaged over actions, before fusion
@@ -54,8 +58,8 @@ def gated(actions: Sequence[Action], description: str, confidence: float, thresh
     from agent.confidence import gate
 
     actions = tuple(actions)
-    return Recommendation(actions, description, float(confidence),
-                          bool(actions) and gate(confidence, threshold), reason, threshold=threshold)
+    return Recommendation(actions, description, float(confidence), bool(actions) and gate(confidence, threshold),
+                          reason, threshold=threshold)
 
 
 class Policy(Protocol):

@@ -231,10 +231,11 @@ class Recommender:
             types = ctx.types
             numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
             thr = adaptive_threshold(cc.threshold, len(ctx.targets), numeric, cc.large_pool, cc.relax)
-            shown = gate(conf, thr)
+            relax = thr / cc.threshold if cc.threshold else 1.0
+            shown = gate(conf, cc.threshold, relax)
             reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown
                       else f"withheld: confidence {conf:.3f} < threshold {thr:.3f}")
-            out.append(Recommendation(actions, desc_of[k], conf, shown, reason, threshold=thr,
+            out.append(Recommendation(actions, desc_of[k], conf, shown, reason, threshold=thr, relax=relax,
                                       text=completion_text(actions, cfg.order), alternatives=alts))
         return out
 
@@ -291,10 +292,11 @@ class Recommender:
             conf = float(calibrate(conf, cc.temperature))
         numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
         thr = adaptive_threshold(cc.threshold, n_cand, numeric, cc.large_pool, cc.relax)
-        shown = gate(conf, thr)
+        relax = thr / cc.threshold if cc.threshold else 1.0
+        shown = gate(conf, cc.threshold, relax)
         reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown
                   else f"withheld: confidence {conf:.3f} < threshold {thr:.3f}")
-        return Recommendation(actions, desc, conf, shown, reason, threshold=thr, **base)
+        return Recommendation(actions, desc, conf, shown, reason, threshold=thr, relax=relax, **base)
 
     # ------------------------------------------------------------ calibration
 

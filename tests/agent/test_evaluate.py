@@ -9,13 +9,13 @@ import pytest
 from agent.evaluate import (
     EvalSample,
     EvaluateConfig,
-    Prediction,
     exposure_curve,
     failure_kind,
     legal_rate,
     run_variants,
     summarize,
 )
+from agent.policy import Recommendation
 from agent.report import render_markdown, write_report
 from sim.records import Action, Prompt
 
@@ -44,7 +44,7 @@ def sample(label, subsets=("1-5", "AC")):
     ([AC_26], [Action("bedroom", "ac", "target_temperature", "24")], "right field, wrong value"),
 ])
 def test_failure_categories(label, pred, kind):
-    assert failure_kind(sample(label), Prediction(tuple(pred))) == kind
+    assert failure_kind(sample(label), Recommendation(tuple(pred))) == kind
 
 
 def test_exposure_curve_by_hand():
@@ -59,19 +59,19 @@ def test_exposure_curve_by_hand():
 
 def test_legal_rate_ignores_abstentions_and_catches_illegal_values():
     samples = [sample([AC_ON])] * 3
-    preds = [Prediction((AC_ON,)), Prediction(()), Prediction((Action("bedroom", "ac", "target_temperature", "99"),))]
+    preds = [Recommendation((AC_ON,)), Recommendation(()), Recommendation((Action("bedroom", "ac", "target_temperature", "99"),))]
     assert legal_rate(samples, preds) == 0.5
 
 
 def test_summarize_whole_has_interval_and_count():
     samples = [sample([AC_ON]), sample([LIGHT_ON], ("1-5", "Light"))]
-    whole, by = summarize(samples, [Prediction((AC_26,)), Prediction((LIGHT_ON,))], np.random.default_rng(0), 50)
+    whole, by = summarize(samples, [Recommendation((AC_26,)), Recommendation((LIGHT_ON,))], np.random.default_rng(0), 50)
     assert whole["n"] == 2 and whole["em_acc"] == 0.5 and whole["lm_f1"] == 1.0  # AC 26 ~ AC on
     assert by["AC"]["em_acc"] == 0.0 and by["Light"]["em_acc"] == 1.0
     lo, hi = whole["ci95"]["em_acc"]
     assert 0.0 <= lo <= 0.5 <= hi <= 1.0
     # the gated rows of the ablation summarise without an interval (n_boot=0)
-    whole, _ = summarize(samples, [Prediction((AC_26,)), Prediction((LIGHT_ON,))], np.random.default_rng(0), 0)
+    whole, _ = summarize(samples, [Recommendation((AC_26,)), Recommendation((LIGHT_ON,))], np.random.default_rng(0), 0)
     assert "ci95" not in whole and whole["em_acc"] == 0.5
 
 
