@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from agent.policy import Recommendation, gated
 from agent.replay_eval import (
     ReplayEvalConfig,
     RewardModel,
@@ -17,7 +18,6 @@ from agent.replay_eval import (
     run,
     write_report,
 )
-from agent.policy import Recommendation, gated
 from sim.dataset.schema import SCHEMAS
 from sim.prompts import prompt_text
 from sim.records import Action, serialize_actions
