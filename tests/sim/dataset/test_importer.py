@@ -113,3 +113,23 @@ def test_one_day_log_cannot_have_a_test_split(tmp_path):
     with pytest.raises(ValueError, match="test_days"):
         main(ImportConfig(events=write(tmp_path, "e.csv", EVENTS.splitlines()[0] + "\n" + EVENTS.splitlines()[1] + "\n"),
                           out=str(tmp_path / "D")))
+
+
+def test_rows_handed_to_a_sink_in_chunks_are_the_rows_returned(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import sim.dataset.rows as rows_module
+    from sim.dataset.rows import RowSpec, home_rows
+
+    log = to_home_log(ImportConfig(events=write(tmp_path, "e.csv", EVENTS), out=str(tmp_path / "D"),
+                                   sensors=write(tmp_path, "s.csv", SENSORS)))
+    spec = RowSpec(cutoff=datetime(2026, 1, 7))
+    whole = home_rows(log, spec)
+    monkeypatch.setattr(rows_module, "CHUNK_ROWS", 2)
+    got: dict[tuple[str, str], list] = {}
+    calls: list[tuple[int, int]] = []
+    assert home_rows(log, spec, lambda done, total: calls.append((done, total)),
+                     lambda key, t: got.setdefault(key, []).append(t)) == {}
+    assert max(len(v) for v in got.values()) > 1  # several chunks for some key
+    assert {k: pa.concat_tables(v) for k, v in got.items()} == whole
+    assert calls[0] == (0, 8) and calls[-1] == (8, 8)
