@@ -339,7 +339,7 @@ def validate(directory: str = typer.Argument(..., help="dataset directory")) -> 
 
     try:
         report = validate_dir(directory)
-    except ValidationError as e:
+    except (ValidationError, OSError) as e:
         typer.echo(f"invalid: {e}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"ok: {report.files} files, {report.rows} rows")
