@@ -64,6 +64,8 @@ def test_import_writes_every_config_and_validates(tmp_path):
     r = CliRunner().invoke(app, ["import-log", write(tmp_path, "home.csv", EVENTS), "--sensors",
                                  write(tmp_path, "s.csv", SENSORS), "--out", str(out)])
     assert r.exit_code == 0, r.output
+    # progress as plain lines when stdout is not a terminal: reading, then the row pass
+    assert "[import-log] read home.csv (MB): started" in r.output and "[import-log] rows (operations): step 8/8" in r.output
     assert validate_dir(out).files > 0
     ops = pq.read_table(out / "data" / "operations" / "train-00000-of-00001.parquet").to_pylist()
     test = pq.read_table(out / "data" / "sft" / "test-00000-of-00001.parquet").to_pylist()
