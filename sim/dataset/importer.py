@@ -276,9 +276,10 @@ def _order(instant: array, wall: array) -> tuple[np.ndarray, np.ndarray, np.ndar
 def _bytes_progress(progress: Progress | None, stage: str, path: Path) -> Callable[[int], None] | None:
     if progress is None:
         return None
-    total = max(1, round(path.stat().st_size / 1e6))
+    size = path.stat().st_size
+    total = max(1, round(size / 1e6))
     progress(stage, 0, total)
-    return lambda done: progress(stage, min(total, round(done / 1e6)), total)
+    return lambda done: progress(stage, total if done >= size else min(total - 1, done // 1_000_000), total)
 
 
 def read_events(path: str | Path, timezone: str = "UTC", max_rows: int = MAX_ROWS,
