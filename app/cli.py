@@ -339,7 +339,7 @@ def validate(directory: str = typer.Argument(..., help="dataset directory")) -> 
 
     try:
         report = validate_dir(directory)
-    except ValidationError as e:
+    except (ValidationError, OSError) as e:
         typer.echo(f"invalid: {e}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"ok: {report.files} files, {report.rows} rows")
@@ -353,16 +353,21 @@ def import_log(
     home_id: str = typer.Option("", help="home id (default: the events file name)"),
     burst_s: int = typer.Option(60, help="rows of one source within this many seconds form one operation"),
     test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    timezone: str = typer.Option("UTC", help="the home's IANA time zone; times with a UTC offset are converted to it"),
+    max_rows: int = typer.Option(10_000_000, help="rows per CSV file at most"),
 ) -> None:
     """Turn a generic CSV event log into the dataset configs."""
+    from app.progress import StageProgress
     from sim.dataset.importer import ImportConfig, LogFormatError
     from sim.dataset.importer import main as run_import
 
     try:
-        counts = run_import(ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
-                                         test_days=test_days))
-    except (LogFormatError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
+        cfg = ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
+                           test_days=test_days, timezone=timezone, max_rows=max_rows)
+        with StageProgress("import-log") as progress:
+            counts = run_import(cfg, progress)
+    except (LogFormatError, ValueError, OSError) as e:
+        typer.echo(f"error: {e}", err=True)  # one plain line: file, line, column and what is allowed
         raise typer.Exit(code=1) from None
     typer.echo(", ".join(f"{k}: {n}" for k, n in counts.items()))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
@@ -75,7 +76,12 @@ class HistoryIndex:
     """A household's operations (sorted by time) with what every prompt counts precomputed once:
     time of day, logged flag, action-set id and operated devices per operation. A prompt at any
     time then costs a few numpy passes over the earlier operations instead of a Python loop (the
-    dataset builder makes one prompt per row; ``make_prompt`` builds an index for a plain list)."""
+    dataset builder makes one prompt per row; ``make_prompt`` builds an index for a plain list).
+
+    An index asked again at a later time keeps running counts (``_Running``) and adds only the
+    operations since its last answer, so a pass over a long history in time order (one prompt
+    per operation of a year-long imported log) costs time linear in the operations, not
+    quadratic; an earlier time is answered by the numpy passes. Both give the same counts."""
 
     def __init__(self, history: Sequence[Operation]) -> None:
         self.history = tuple(history)
@@ -98,36 +104,72 @@ class HistoryIndex:
         self.n_keys = len(keys)
         self.pair_op = np.asarray(pair_op, np.int64)
         self.pair_dev = np.asarray(pair_dev, np.int64)
+        # rank of each operation's time among the distinct times (equal times, equal rank)
+        self.time_rank = np.unique(np.array(self.times, "datetime64[us]"), return_inverse=True)[1].astype(np.int64)
+        self._answers = 0
+        self._running: _Running | None = None
+        # per operation: the settings it leaves, (target, field, value) in order (none when unlogged)
+        self.op_settings: list[tuple[tuple[tuple[str, str], str, str], ...]] = [
+            tuple((a.target, f, v) for a in op.actions for f, v in _effects(a.device, a.field, a.value))
+            if op.logged else () for op in self.history]
         # (room, device) -> field -> (operation indices, values): every logged setting, by time
         self.settings: dict[tuple[str, str], dict[str, tuple[list[int], list[str]]]] = {}
-        for i, op in enumerate(self.history):
-            if op.logged:
-                for a in op.actions:
-                    for f, v in _effects(a.device, a.field, a.value):
-                        idx, vals = self.settings.setdefault(a.target, {}).setdefault(f, ([], []))
-                        idx.append(i)
-                        vals.append(v)
+        for i, sets in enumerate(self.op_settings):
+            for target, f, v in sets:
+                idx, vals = self.settings.setdefault(target, {}).setdefault(f, ([], []))
+                idx.append(i)
+                vals.append(v)
 
     def end(self, now: datetime) -> int:
         """Number of operations strictly before ``now``'s minute."""
         return bisect.bisect_left(self.times, now.replace(second=0, microsecond=0))
 
     def tally(self, now: datetime) -> _Tally:
-        return _Tally(self, now)
+        return _Tally(self, *self.counts(now))
+
+    def counts(self, now: datetime) -> tuple[np.ndarray, ...]:
+        """(op_near, op_total, op_last, dev_near, dev_total) over the logged operations strictly before
+        ``now``'s minute: per action set and per device, how often within +-``TIME_TOLERANCE_MIN``
+        min of ``now``'s time of day and how often at all; ``op_last``: each set's latest operation
+        index (-1: none)."""
+        end, m = self.end(now), minute_of_day(now)
+        self._answers += 1
+        if self._running is None and self._answers > 1 and MINUTES_PER_DAY * self.n_keys <= _RUNNING_CELLS:
+            self._running = _Running(self)
+        if self._running is not None and end >= self._running.pos:
+            return self._running.advance(end).counts(m)
+        # numpy passes over the operations before end
+        d = np.abs(self.minute[:end] - m) % MINUTES_PER_DAY  # circular_minutes over the array
+        close = (np.minimum(d, MINUTES_PER_DAY - d) <= TIME_TOLERANCE_MIN) & self.logged[:end]
+        keys = self.key[:end]
+        seen = keys >= 0
+        k, c = keys[seen], close[seen].astype(np.int64)
+        op_near = np.bincount(k, weights=c, minlength=self.n_keys).astype(np.int64)
+        op_total = np.bincount(k, minlength=self.n_keys)
+        op_last = np.full(self.n_keys, -1, np.int64)
+        np.maximum.at(op_last, k, np.flatnonzero(seen))
+        pairs = self.pair_op < end
+        dev, pc = self.pair_dev[pairs], close[self.pair_op[pairs]].astype(np.int64)
+        n_dev = len(self.devices)
+        return (op_near, op_total, op_last, np.bincount(dev, weights=pc, minlength=n_dev).astype(np.int64),
+                np.bincount(dev, minlength=n_dev))
 
     def state(self, now: datetime, devices: Sequence[tuple[str, str]]) -> tuple[tuple[tuple[str, str], ...], ...]:
         """Per device: its (field, value) settings as the logged operations strictly before ``now``
         left them (catalogue field order where the type is known, else by name); () = unknown."""
         end = self.end(now)
         out = []
+        running = self._running.known if self._running is not None and self._running.pos == end else None
         for target in devices:
-            fields = self.settings.get(tuple(target), {})
-            known = {}
-            for f, (idx, vals) in fields.items():
-                j = bisect.bisect_left(idx, end) - 1
-                if j >= 0:
-                    known[f] = vals[j]
-            out.append(tuple((f, known[f]) for f in _field_order(target[1], known)))
+            if running is not None:
+                known = running.get(tuple(target), {})
+            else:
+                known = {}
+                for f, (idx, vals) in self.settings.get(tuple(target), {}).items():
+                    j = bisect.bisect_left(idx, end) - 1
+                    if j >= 0:
+                        known[f] = vals[j]
+            out.append(tuple((f, known[f]) for f in _field_order(target[1], tuple(known))))
         return tuple(out)
 
 
@@ -144,35 +186,83 @@ def _effects(device: str, field: str, value: str) -> tuple[tuple[str, str], ...]
     return ((field, value), *sorted(e for e in implied if e[0] != field))
 
 
-def _field_order(device: str, known: dict[str, str]) -> list[str]:
+@lru_cache(maxsize=4096)
+def _field_order(device: str, known: tuple[str, ...]) -> tuple[str, ...]:
     t = type_of_device_name(device)
     order = list(DEVICE_TYPES[t].fields) if t in DEVICE_TYPES else []
-    return [f for f in order if f in known] + sorted(f for f in known if f not in order)
+    return tuple([f for f in order if f in known] + sorted(f for f in known if f not in order))
+
+
+# Running counts keep one row of counts per minute of the day for every action set: at most this
+# many cells (128 MiB of int32, ~23k distinct action sets); a history with more answers by numpy passes.
+_RUNNING_CELLS = 1 << 25
+
+
+class _Running:
+    """The counts of ``HistoryIndex.counts`` for the operations ``[0, pos)``, advanced forward only:
+    per minute of the day, how many operations of each action set (each device) lie within
+    +-``TIME_TOLERANCE_MIN`` min of it, so the near counts at a time are one row; and every
+    device's settings as those operations left them (``HistoryIndex.state`` at ``pos``)."""
+
+    def __init__(self, index: HistoryIndex) -> None:
+        self.index = index
+        n_dev = len(index.devices)
+        self.op_cover = np.zeros((MINUTES_PER_DAY, index.n_keys), np.int32)  # (1440, action sets)
+        self.dev_cover = np.zeros((MINUTES_PER_DAY, n_dev), np.int32)  # (1440, devices)
+        self.op_total = np.zeros(index.n_keys, np.int64)
+        self.op_last = np.full(index.n_keys, -1, np.int64)
+        self.dev_total = np.zeros(n_dev, np.int64)
+        self.known: dict[tuple[str, str], dict[str, str]] = {}
+        self.pos = self.pair_pos = 0
+
+    def advance(self, end: int) -> _Running:
+        ix = self.index
+        for i in range(self.pos, end):
+            k = int(ix.key[i])
+            if k < 0:  # unlogged
+                continue
+            m = int(ix.minute[i])
+            _cover(self.op_cover, m, k)
+            self.op_total[k] += 1
+            self.op_last[k] = i
+            for target, f, v in ix.op_settings[i]:
+                self.known.setdefault(target, {})[f] = v
+        p_end = int(np.searchsorted(ix.pair_op, end)) if end > self.pos else self.pair_pos
+        for p in range(self.pair_pos, p_end):
+            d = int(ix.pair_dev[p])
+            _cover(self.dev_cover, int(ix.minute[ix.pair_op[p]]), d)
+            self.dev_total[d] += 1
+        self.pos, self.pair_pos = max(self.pos, end), p_end
+        return self
+
+    def counts(self, minute: int) -> tuple[np.ndarray, ...]:
+        return (self.op_cover[minute].astype(np.int64), self.op_total.copy(), self.op_last.copy(),
+                self.dev_cover[minute].astype(np.int64), self.dev_total.copy())
+
+
+def _cover(cover: np.ndarray, minute: int, col: int) -> None:
+    """Add 1 to ``cover[:, col]`` at every minute of the day within +-``TIME_TOLERANCE_MIN`` of ``minute``."""
+    lo, hi = minute - TIME_TOLERANCE_MIN, minute + TIME_TOLERANCE_MIN + 1
+    if lo < 0:
+        cover[lo + MINUTES_PER_DAY:, col] += 1
+        cover[:hi, col] += 1
+    elif hi > MINUTES_PER_DAY:
+        cover[lo:, col] += 1
+        cover[:hi - MINUTES_PER_DAY, col] += 1
+    else:
+        cover[lo:hi, col] += 1
 
 
 class _Tally:
     """Per device and per operation (action set): how often the household did it within
     +-``TIME_TOLERANCE_MIN`` min of ``now``'s time of day (any earlier day) and how often at all,
-    over the logged operations strictly before ``now``."""
+    over the logged operations strictly before ``now`` (``HistoryIndex.counts``)."""
 
-    def __init__(self, index: HistoryIndex, now: datetime) -> None:
+    def __init__(self, index: HistoryIndex, op_near: np.ndarray, op_total: np.ndarray, op_last: np.ndarray,
+                 dev_near: np.ndarray, dev_total: np.ndarray) -> None:
         self.index = index
-        end = index.end(now)
-        # circular_minutes over the array (it takes scalars)
-        d = np.abs(index.minute[:end] - minute_of_day(now)) % MINUTES_PER_DAY
-        close = (np.minimum(d, MINUTES_PER_DAY - d) <= TIME_TOLERANCE_MIN) & index.logged[:end]
-        keys = index.key[:end]
-        seen = keys >= 0
-        k, c = keys[seen], close[seen].astype(np.int64)
-        self.op_near = np.bincount(k, weights=c, minlength=index.n_keys).astype(np.int64)
-        self.op_total = np.bincount(k, minlength=index.n_keys)
-        self.op_last = np.full(index.n_keys, -1, np.int64)  # index of the latest operation of each set
-        np.maximum.at(self.op_last, k, np.flatnonzero(seen))
-        pairs = index.pair_op < end
-        dev, pc = index.pair_dev[pairs], close[index.pair_op[pairs]].astype(np.int64)
-        n_dev = len(index.devices)
-        self.dev_near = np.bincount(dev, weights=pc, minlength=n_dev).astype(np.int64)
-        self.dev_total = np.bincount(dev, minlength=n_dev)
+        self.op_near, self.op_total, self.op_last = op_near, op_total, op_last
+        self.dev_near, self.dev_total = dev_near, dev_total
 
     def ranked(self, devices: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         ids = self.index.devices
@@ -184,22 +274,40 @@ class _Tally:
 
         return tuple(t for _, t in sorted(enumerate(devices), key=key))
 
+    def _order(self, take: int) -> tuple[np.ndarray, bool]:
+        """Action-set ids, most often near this time of day, then at all, then the latest time, then
+        first seen; at least the first ``take`` of them (True when that is all of them)."""
+        ids = np.flatnonzero(self.op_total > 0)
+        near, total = self.op_near[ids], self.op_total[ids]
+        latest = self.index.time_rank[self.op_last[ids]]
+        whole = True
+        if len(ids) > take and len(self.index.times) < 1 << 21:
+            # one int64 score in that order (each count < 2**21); keep every set tied with the take-th
+            score = (near << 42) | (total << 21) | latest
+            keep = score >= np.partition(score, len(ids) - take)[len(ids) - take]
+            ids, near, total, latest = ids[keep], near[keep], total[keep], latest[keep]
+            whole = bool(keep.all())
+        return ids[np.lexsort((ids, -latest, -total, -near))], whole
+
     def usual(self, devices: Sequence[tuple[str, str]], n: int) -> tuple[tuple[Action, ...], ...]:
         if n < 0:
             raise ValueError(f"number of usual operations must be >= 0, got {n}")
         allowed = set(map(tuple, devices))
-        hist, times = self.index.history, self.index.times
-        # most often near this time of day, then at all, then the latest time, then first seen
-        order = sorted(np.flatnonzero(self.op_total > 0).tolist(),
-                       key=lambda j: (-self.op_near[j], -self.op_total[j], -times[self.op_last[j]].timestamp(), j))
-        out: list[tuple[Action, ...]] = []
-        for j in order:
-            acts = hist[self.op_last[j]].actions
-            if all(a.target in allowed for a in acts):
-                out.append(acts)
-                if len(out) == n:
-                    break
-        return tuple(out)
+        hist = self.index.history
+        take = n + 8
+        while n:
+            order, whole = self._order(take)
+            out: list[tuple[Action, ...]] = []
+            for j in order.tolist():
+                acts = hist[self.op_last[j]].actions
+                if all(a.target in allowed for a in acts):
+                    out.append(acts)
+                    if len(out) == n:
+                        return tuple(out)
+            if whole:
+                return tuple(out)
+            take *= 4  # operations on devices outside the list took places: look further
+        return ()
 
 
 def usual_operations(history: Sequence[Operation] | HistoryIndex, now: datetime,

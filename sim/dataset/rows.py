@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,6 +45,8 @@ RowTables = dict[tuple[str, str], pa.Table]
 # independent random streams per home, derived from (seed, home index, stream) like the simulator's
 STREAM_SFT, STREAM_TEST, STREAM_DPO = 1001, 1002, 1003
 SFT_SOURCES: tuple[str, ...] = ("app", "voice", "physical")  # automations are not recommendations
+PROGRESS_EVERY = 2000  # logged operations between two progress calls of home_rows
+CHUNK_ROWS = 8192  # rows of a (config, split) held as Python lists before they become a pyarrow table
 
 
 def row_rng(seed: int, index: int, stream: int) -> np.random.Generator:
@@ -141,12 +143,27 @@ def _empty(columns: Sequence[str]) -> Rows:
     return {c: [] for c in columns}
 
 
-class _Tables:
-    """Accumulates column lists per (config, split)."""
+Sink = Callable[[tuple[str, str], pa.Table], None]
 
-    def __init__(self) -> None:
+
+class _Tables:
+    """Accumulates column lists per (config, split), turned into pyarrow tables every ``CHUNK_ROWS``
+    rows (a year-long imported log makes ~10^5 rows a config: as Python objects they would take
+    several times the memory of the table); each table is kept, or handed to ``sink``."""
+
+    def __init__(self, sink: Sink | None = None) -> None:
         self.schemas = SCHEMAS
         self.tables: dict[tuple[str, str], Rows] = {}
+        self.done: dict[tuple[str, str], list[pa.Table]] = defaultdict(list)  # tables made (kept without a sink)
+        self.made: set[tuple[str, str]] = set()
+        self.sink = sink
+
+    def emit(self, key: tuple[str, str], table: pa.Table) -> None:
+        self.made.add(key)
+        if self.sink is None:
+            self.done[key].append(table)
+        else:
+            self.sink(key, table)
 
     def add(self, config: str, split_: str, **row) -> None:
         rows = self.tables.get((config, split_))
@@ -154,18 +171,38 @@ class _Tables:
             rows = self.tables[(config, split_)] = _empty(self.schemas[config].names)
         for k, v in row.items():
             rows[k].append(v)
+        if len(rows["home_id"]) >= CHUNK_ROWS:
+            self.emit((config, split_), to_table(config, rows))
+            self.tables[(config, split_)] = _empty(self.schemas[config].names)
+
+    def to_tables(self) -> RowTables:
+        """Every (config, split) with its rows (empty with a sink: the sink has had them all)."""
+        for key, rows in self.tables.items():
+            if rows["home_id"] or key not in self.made:
+                self.emit(key, to_table(key[0], rows))
+        self.tables.clear()
+        if self.sink is not None:
+            return {}
+        return {key: parts[0] if len(parts) == 1 else pa.concat_tables(parts) for key, parts in self.done.items()}
 
 
 # ---------------------------------------------------------------- the composite
 
 
-def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
-    """Rows of every config for one home (see the module docstring for the split rules)."""
+def home_rows(log: HomeLog, spec: RowSpec, progress: Callable[[int, int], None] | None = None,
+              sink: Sink | None = None) -> RowTables:
+    """Rows of every config for one home (see the module docstring for the split rules).
+
+    ``progress(done, total)`` is called every ``PROGRESS_EVERY`` logged operations of the sft pass
+    (the long part for a year-long imported log) and at its end. With ``sink``, the tables go to
+    ``sink((config, split), table)`` as they are made (every ``CHUNK_ROWS`` rows, then the rest, in
+    row order; several per key) and the result is empty: a caller that writes them as they come
+    holds a chunk of rows at a time, not all of them."""
     home, hid = log.home, log.home.home_id
     types = home.types()
     devices = device_rows(home)
     targets = home.targets
-    out = _Tables()
+    out = _Tables(sink)
 
     def period(t: datetime) -> str:
         if spec.unseen:
@@ -188,10 +225,12 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
                 cols[k].append(v)
         events = to_table("events", cols)
     if spec.unseen:
-        event_tables = {("events", "test_unseen"): events}
+        out.emit(("events", "test_unseen"), events)
     else:
         before = pc.less(events["time"], pa.scalar(spec.cutoff, pa.timestamp("s")))
-        event_tables = {("events", "train"): events.filter(before), ("events", "test"): events.filter(pc.invert(before))}
+        out.emit(("events", "train"), events.filter(before))
+        out.emit(("events", "test"), events.filter(pc.invert(before)))
+    del events
 
     for op in log.operations:
         out.add("operations", period(op.time), home_id=hid, user=op.user, time=op.time, source=op.source,
@@ -227,7 +266,9 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
     keep_test = spec.test_keep.get(home.bucket, 1.0)
     miner = NegativeMiner(types)
     pending: list[Operation] = []
-    for op in logged:
+    for i, op in enumerate(logged):
+        if progress is not None and i % PROGRESS_EVERY == 0:
+            progress(i, len(logged))
         if pending and pending[0].time != op.time:
             for p in pending:
                 miner.observe(p)
@@ -255,6 +296,9 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
                     out.add("dpo", "train", home_id=hid, time=op.time, prompt=p, chosen=completion,
                             rejected=rejected, negative_kind=neg.kind)
 
+    if progress is not None:
+        progress(len(logged), len(logged))
+
     # feedback: logged exposures with their context and the user's next operation as label
     horizon = timedelta(seconds=spec.feedback_horizon_s)
     for x in log.exposures:
@@ -268,9 +312,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
                 shown=serialize_actions(x.shown), description=x.description, propensity=float(x.propensity),
                 accepted=bool(x.accepted), p_accept=float(x.p_accept), label=label, bucket=home.bucket,
                 categories=cats, devices=devices)
-    tables = {key: to_table(key[0], rows) for key, rows in out.tables.items()}
-    tables.update(event_tables)
-    return tables
+    return out.to_tables()
 
 
 def _next_op(logged: Sequence[Operation], times: Sequence[datetime], t: datetime, user: str,

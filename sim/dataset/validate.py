@@ -2,9 +2,16 @@
 
 Checks, in order, stopping at the first problem (``ValidationError`` names the file and row):
 
+- the card (``README.md``, YAML ``configs:``) declares configs, and every split it declares is
+  present and complete (``sim.dataset.files.split_files``) and holds rows; no data file is left
+  undeclared (``datasets.load_dataset`` would not see it);
 - every ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` has a known config and split, a
-  consistent ``MMMMM`` per (config, split), no missing shard, and exactly the schema of
+  consistent ``MMMMM`` per (config, split), no missing shard, is readable parquet (a truncated or
+  empty file is one named error, never a traceback) with exactly the schema of
   ``sim.dataset.schema.SCHEMAS[config]``;
+- the input checks of ``homepilot import-log`` (``sim.dataset.checks``): home ids, rooms and
+  devices are printable names of bounded length, times lie in 2000..2099, sensor and weather
+  readings are in the catalogue's ranges and canonical spelling;
 - homes: bucket matches the device count, device types are in the catalogue;
 - every grammar column parses (operations text, pretrain histories, prompts, completions,
   actions, labels) and every action is legal for its home's device (``sim.catalog.validate``);
@@ -28,6 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.catalog import CatalogError, device_bucket, device_type, validate
+from sim.dataset.checks import TIME_MAX, TIME_MIN, InputError, check_name, check_reading
+from sim.dataset.files import DatasetError, read_file, split_files
 from sim.dataset.negatives import NEGATIVE_KINDS
 from sim.dataset.schema import SCHEMAS, SPLITS
 from sim.records import (
@@ -78,6 +87,105 @@ def _shard_files(root: Path) -> Iterator[tuple[str, str, Path]]:
             raise ValidationError(f"data/{config}/{split}-*", None, "shards missing or numbered inconsistently")
         for _, _, path in sorted(items):
             yield config, split, path
+
+
+def declared_splits(root: Path) -> list[tuple[str, str]]:
+    """(config, split) of every ``data_files`` entry of the card's YAML ``configs:``."""
+    import yaml
+
+    card = root / "README.md"
+    if not card.is_file():
+        raise ValidationError("README.md", None, "no dataset card; `homepilot generate` and `homepilot import-log` "
+                                                 "write one that declares the configs and splits")
+    text = card.read_text(encoding="utf-8", errors="replace")
+    m = re.match(r"---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
+    try:
+        meta = yaml.safe_load(m[1]) if m else None
+    except yaml.YAMLError as e:
+        raise ValidationError("README.md", None, f"YAML front matter does not parse: {str(e).splitlines()[0]}") from None
+    configs = meta.get("configs") if isinstance(meta, dict) else None
+    if not configs or not isinstance(configs, list):
+        raise ValidationError("README.md", None, "the YAML front matter (between --- lines) declares no `configs:`")
+    out = []
+    for i, c in enumerate(configs):
+        name = c.get("config_name") if isinstance(c, dict) else None
+        files = c.get("data_files") if isinstance(c, dict) else None
+        if name not in SCHEMAS or not files or not isinstance(files, list):
+            raise ValidationError("README.md", None, f"configs[{i}] must have config_name in {', '.join(SCHEMAS)} "
+                                                     "and a data_files list")
+        for f in files:
+            split = f.get("split") if isinstance(f, dict) else None
+            if split not in SPLITS or f.get("path") != f"data/{name}/{split}-*.parquet":
+                raise ValidationError("README.md", None, f"configs[{i}] ({name}) data_files entry {f!r}: need split in "
+                                                         f"{', '.join(SPLITS)} and path data/{name}/<split>-*.parquet")
+            out.append((name, split))
+    return out
+
+
+def _check_card(root: Path, present: set[tuple[str, str]]) -> None:
+    """Every declared split present, complete and non-empty; every present split declared."""
+    declared = declared_splits(root)
+    for config, split in declared:
+        try:
+            paths = split_files(root, config, split)
+        except DatasetError as e:
+            raise ValidationError(f"data/{config}/{split}-*", None, f"declared in README.md, but {e}") from None
+        rows = 0
+        for path in paths:
+            try:
+                rows += pq.read_metadata(path).num_rows
+            except (pa.ArrowException, OSError) as e:
+                raise ValidationError(str(path.relative_to(root)), None, f"unreadable parquet: {e}") from None
+        if not rows:
+            raise ValidationError(f"data/{config}/{split}-*", None, f"declared in README.md but holds no rows "
+                                                                     f"({len(paths)} file(s) of 0 rows)")
+    for config, split in sorted(present - set(declared)):
+        raise ValidationError(f"data/{config}/{split}-*", None, "not declared in README.md's configs "
+                                                                "(datasets.load_dataset would not see it)")
+
+
+def _read(root: Path, path: Path) -> pa.Table:
+    try:
+        return read_file(path)
+    except DatasetError as e:
+        raise ValidationError(str(path.relative_to(root)), None, str(e)) from None
+
+
+def _check_names(rel: str, table: pa.Table, columns: tuple[str, ...]) -> None:
+    """``check_name`` on every distinct non-empty value of the string ``columns``."""
+    for name in columns:
+        col = table.column(name)
+        values = pc.unique(col).to_pylist()
+        for v in values:
+            if v:
+                try:
+                    check_name(v)
+                except InputError as e:
+                    raise ValidationError(rel, _first(pc.equal(col, v)), f"{name}: {e}") from None
+
+
+def _check_times(rel: str, table: pa.Table) -> None:
+    times = table.column("time")
+    lo, hi = pa.scalar(TIME_MIN, times.type), pa.scalar(TIME_MAX, times.type)
+    bad = _first(pc.or_(pc.less(times, lo), pc.greater_equal(times, hi)))
+    if bad is not None:
+        raise ValidationError(rel, bad, f"time {times[bad].as_py()} is outside {TIME_MIN:%Y-%m-%d}..{TIME_MAX.year - 1}-12-31")
+
+
+def _check_readings(rel: str, table: pa.Table) -> None:
+    """Sensor and weather rows: a catalogue indicator with a value in range, canonically spelled."""
+    readings = pc.invert(pc.equal(table.column("kind"), "action"))
+    pairs = table.filter(readings).group_by(["field", "value"]).aggregate([]).to_pylist()
+    for r in pairs:
+        try:
+            canonical = check_reading(r["field"], r["value"])
+            why = None if canonical == r["value"] else f"{r['field']} {r['value']!r} is not spelled canonically ({canonical})"
+        except InputError as e:
+            why = str(e)
+        if why is not None:
+            where = pc.and_(readings, pc.and_(pc.equal(table.column("field"), r["field"]),
+                                              pc.equal(table.column("value"), r["value"])))
+            raise ValidationError(rel, _first(where), why)
 
 
 def stored_schema(config: str) -> pa.Schema:
@@ -168,12 +276,16 @@ def _check_events(rel: str, split: str, table: pa.Table, home_types: dict[str, d
         bad = _first(pc.invert(pc.is_in(hids, value_set=pa.array(sorted(home_types)))))
         if bad is not None:
             raise ValidationError(rel, bad, f"home {hids[bad].as_py()} is not in the homes config")
-    idx = pc.indices_nonzero(pc.equal(kinds, "action")).to_pylist()
-    for i, r in zip(idx, table.take(idx).to_pylist(), strict=True):
+    _check_names(rel, table, ("home_id", "room", "device"))
+    _check_readings(rel, table)
+    idx = pc.indices_nonzero(pc.equal(kinds, "action"))
+    for i, r in zip(idx.to_pylist(), table.take(idx).to_pylist(), strict=True):
         try:
             _check_row("events", r, home_types.get(r["home_id"], {}))
         except (CatalogError, ValueError) as e:
             raise ValidationError(rel, i, str(e)) from None
+    if not table.num_rows:
+        return
     agg = table.group_by("home_id").aggregate([("time", "min"), ("time", "max")]).to_pylist()
     for g in agg:
         hid = g["home_id"]
@@ -192,11 +304,15 @@ def validate_dir(root: str | Path) -> Report:
     """Check every file under ``root/data``; raise ValidationError at the first problem."""
     root = Path(root)
     files = list(_shard_files(root))
+    _check_card(root, {(c, s) for c, s, _ in files})
     home_types: dict[str, dict[tuple[str, str], str]] = {}
     unseen: set[str] = set()
     for config, split, path in files:
         if config == "homes":
-            for r in pq.read_table(path).to_pylist():
+            table = _read(root, path)
+            if not table.schema.equals(stored_schema(config), check_metadata=False):
+                continue  # reported below with the schema check
+            for r in table.to_pylist():
                 home_types[r["home_id"]] = {(d["room"], d["device"]): d["type"] for d in r["devices"]}
                 if split == "test_unseen":
                     unseen.add(r["home_id"])
@@ -204,13 +320,21 @@ def validate_dir(root: str | Path) -> Report:
     n_rows = 0
     for config, split, path in files:
         rel = str(path.relative_to(root))
-        try:
-            table = pq.read_table(path)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
-            raise ValidationError(rel, None, f"unreadable parquet: {e}") from None
+        table = _read(root, path)
         if not table.schema.equals(stored_schema(config), check_metadata=False):
             raise ValidationError(rel, None, f"schema differs from sim.dataset.schema.SCHEMAS[{config!r}]: "
                                              f"{table.schema.names} vs {SCHEMAS[config].names}")
+        if config in TIMED:
+            _check_times(rel, table)
+        if config == "homes":
+            _check_names(rel, table, ("home_id",))
+            for i, r in enumerate(table.select(["rooms", "devices"]).to_pylist()):
+                for kind, name in [*(("room", x) for x in r["rooms"]),
+                                   *(x for d in r["devices"] for x in (("room", d["room"]), ("device", d["device"])))]:
+                    try:
+                        check_name(name)
+                    except InputError as e:
+                        raise ValidationError(rel, i, f"{kind}: {e}") from None
         if config == "events":  # millions of rows: columnar checks, row by row only for actions
             _check_events(rel, split, table, home_types, unseen, span)
             n_rows += table.num_rows

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from sim.dataset.importer import ImportConfig, LogFormatError, main, read_events, to_home_log
+from sim.dataset.importer import ImportConfig, LogFormatError, main, read_events, read_sensors, to_home_log
 from sim.dataset.validate import validate_dir
 from sim.records import Action, parse_target
 
@@ -64,17 +64,20 @@ def test_import_writes_every_config_and_validates(tmp_path):
     r = CliRunner().invoke(app, ["import-log", write(tmp_path, "home.csv", EVENTS), "--sensors",
                                  write(tmp_path, "s.csv", SENSORS), "--out", str(out)])
     assert r.exit_code == 0, r.output
+    # progress as plain lines when stdout is not a terminal: reading, then the row pass
+    assert "[import-log] read home.csv (MB): started" in r.output and "[import-log] rows (operations): step 8/8" in r.output
     assert validate_dir(out).files > 0
     ops = pq.read_table(out / "data" / "operations" / "train-00000-of-00001.parquet").to_pylist()
     test = pq.read_table(out / "data" / "sft" / "test-00000-of-00001.parquet").to_pylist()
     assert len(ops) == 6 and [parse_target(t["completion"])[0] for t in test] == [
         (Action("bedroom", "curtain", "action", "open"),), (Action("living_room", "ac", "target_temperature", "26"),)]
-    assert pq.read_metadata(out / "data" / "feedback" / "train-00000-of-00001.parquet").num_rows == 0
+    assert not (out / "data" / "feedback").exists()  # no recommendations were logged: no feedback config
     dpo = pq.read_table(out / "data" / "dpo" / "train-00000-of-00001.parquet").to_pylist()
     # 07:01 brightness 60, a minute after "light on": conflict negative "light off"; later ones are time negatives
     assert dpo and {p["negative_kind"] for p in dpo} == {"time", "conflict"} and all(p["chosen"] != p["rejected"] for p in dpo)
     card = (out / "README.md").read_text()
     assert "- config_name: sft" in card and "homepilot import-log home.csv --sensors s.csv --out DIR" in card
+    assert "config_name: feedback" not in card
     import datasets
 
     assert datasets.load_dataset(str(out), "sft")["test"].num_rows == 2
@@ -113,3 +116,122 @@ def test_one_day_log_cannot_have_a_test_split(tmp_path):
     with pytest.raises(ValueError, match="test_days"):
         main(ImportConfig(events=write(tmp_path, "e.csv", EVENTS.splitlines()[0] + "\n" + EVENTS.splitlines()[1] + "\n"),
                           out=str(tmp_path / "D")))
+
+
+HEADER = "timestamp,room,device,device_type,field,value,source\n"
+GOOD = "2026-01-05T07:00:00,bedroom,light,light,power,on,app\n"
+
+
+def run_cli(tmp_path: Path, events: str | bytes, *args: str, sensors: str | None = None):
+    """``homepilot import-log`` on a written events file (and sensors file); the result and the path."""
+    path = tmp_path / "e.csv"
+    path.write_bytes(events if isinstance(events, bytes) else events.encode("utf-8"))
+    extra = ["--sensors", write(tmp_path, "s.csv", sensors)] if sensors is not None else []
+    r = CliRunner().invoke(app, ["import-log", str(path), *extra, "--out", str(tmp_path / "D"), *args])
+    return r, str(path)
+
+
+@pytest.mark.parametrize("row,column,allowed", [
+    ("9999-01-05T07:00:00,bedroom,light,light,power,on,app", "timestamp", "outside 2000-01-01..2099-12-31"),
+    ("0000-01-05T07:00:00,bedroom,light,light,power,on,app", "timestamp", "outside 2000-01-01..2099-12-31"),
+    ("1999-12-31T23:59:59,bedroom,light,light,power,on,app", "timestamp", "outside 2000-01-01..2099-12-31"),
+    ("2026-01-05T07:00:00,bed\x00room,light,light,power,on,app", "room", "printable characters"),
+    ("2026-01-05T07:00:00,bedroom,li\x1b[31mght,light,power,on,app", "device", "printable characters"),
+    ("2026-01-05T07:00:00,bedroom,light\u202e,light,power,on,app", "device", "printable characters"),
+    ("2026-01-05T07:00:00," + "r" * 65 + ",light,light,power,on,app", "room", "1..64 printable characters"),
+    ("2026-01-05T07:00:00,bedroom,light,light,brightness,nan,app", "value", "allowed: 1..100 step 1 %"),
+    ("2026-01-05T07:00:00,bedroom,light,light,brightness,1e308,app", "value", "allowed: 1..100 step 1 %"),
+    ("2026-01-05T07:00:00,bedroom,light,light,power,on", "source", "found 6 fields; the header has 7"),
+])
+def test_bad_event_rows_exit_1_naming_file_line_column_and_what_is_allowed(tmp_path, row, column, allowed):
+    r, path = run_cli(tmp_path, HEADER + GOOD + row + "\n" + GOOD)
+    assert r.exit_code == 1, r.output
+    assert f"{path}, line 3, column {column!r}: " in r.output and allowed in r.output
+    assert not (tmp_path / "D").exists()  # nothing written before the input is known good
+
+
+@pytest.mark.parametrize("value,allowed", [
+    ("nan", "temperature 'nan' must be a number in -30..50 C"),
+    ("-inf", "temperature '-inf' must be a number in -30..50 C"),
+    ("1e308", "temperature '1e308' must be a number in -30..50 C"),
+    ("9999", "temperature '9999' must be a number in -30..50 C"),
+])
+def test_sensor_readings_outside_the_catalogue_ranges_are_refused(tmp_path, value, allowed):
+    sensors = f"timestamp,room,indicator,value\n2026-01-05T06:00:00,bedroom,temperature,{value}\n"
+    r, _ = run_cli(tmp_path, EVENTS, sensors=sensors)
+    assert r.exit_code == 1 and f"s.csv, line 2, column 'value': {allowed}" in r.output
+    with pytest.raises(LogFormatError, match="line 2, column 'value': humidity '-500' must be a number in 0..100 %"):
+        read_sensors(write(tmp_path, "h.csv", "timestamp,room,indicator,value\n2026-01-05T06:00:00,bedroom,humidity,-500\n"))
+
+
+def test_a_huge_field_a_line_break_in_a_field_bad_utf8_and_too_many_rows_are_named_errors(tmp_path):
+    # a field over 128 KB (csv's own limit would raise _csv.Error): the line is refused, its column named
+    r, path = run_cli(tmp_path, HEADER + GOOD + "2026-01-05T07:00:00,bedroom," + "x" * 140_000 + ",light,power,on,app\n")
+    assert r.exit_code == 1 and f"{path}, line 3, column 'device': the line is longer than 4096 characters" in r.output
+    assert "Traceback" not in r.output and "_csv" not in r.output
+    r, path = run_cli(tmp_path, HEADER + GOOD + '2026-01-05T07:00:00,"bed\nroom",light,light,power,on,app\n')
+    assert r.exit_code == 1 and f"{path}, line 3, column 'room': a quoted field runs past the end of its line" in r.output
+    r, path = run_cli(tmp_path, (HEADER + GOOD).encode() + b"2026-01-05T07:00:00,bed\xffroom,light,light,power,on,app\n")
+    assert r.exit_code == 1 and f"{path}, line 3, column 'room': byte 0xff is not UTF-8" in r.output
+    r, path = run_cli(tmp_path, HEADER + GOOD * 5, "--max-rows", "3")
+    assert r.exit_code == 1 and f"{path}, line 5, column 'timestamp': more than 3 rows" in r.output
+    r, _ = run_cli(tmp_path, EVENTS, "--timezone", "Mars/Olympus")
+    assert r.exit_code == 1 and "timezone: unknown time zone 'Mars/Olympus'" in r.output
+    r, _ = run_cli(tmp_path, EVENTS, "--home-id", "a\x1bb")
+    assert r.exit_code == 1 and "home_id: 'a\\x1bb'" in r.output
+
+
+def test_a_utf8_bom_file_imports(tmp_path):
+    r, _ = run_cli(tmp_path, "\ufeff" + EVENTS)
+    assert r.exit_code == 0, r.output
+    assert validate_dir(tmp_path / "D").files > 0
+
+
+def test_mixed_utc_offsets_keep_the_order_of_events(tmp_path):
+    # on/off/on/off 10 min apart, written with four different offsets: by wall clock they would
+    # read 08:00 on, 07:10 off, 03:20 on, 07:30 off (stored as on, off, off, on before the fix)
+    rows = ["2026-01-05T08:00:00+01:00,hallway,light,light,power,on,app",
+            "2026-01-05T07:10:00+00:00,hallway,light,light,power,off,app",
+            "2026-01-05T03:20:00-04:00,hallway,light,light,power,on,app",
+            "2026-01-05T07:30:00Z,hallway,light,light,power,off,app"]
+    log = to_home_log(ImportConfig(events=write(tmp_path, "e.csv", HEADER + "\n".join(rows) + "\n"), out=str(tmp_path / "D")))
+    assert [(e.time.strftime("%H:%M"), e.value) for e in log.events] == [
+        ("07:00", "on"), ("07:10", "off"), ("07:20", "on"), ("07:30", "off")]  # converted to UTC, the default
+    assert [o.actions[0].value for o in log.operations] == ["on", "off", "on", "off"]
+
+
+def test_a_dst_fall_back_keeps_the_order_of_events(tmp_path):
+    # New York falls back at 02:00 EDT on 2026-11-01: 01:00-02:00 happens twice
+    rows = ["2026-11-01T01:30:00-04:00,hallway,light,light,power,on,app",
+            "2026-11-01T01:45:00-04:00,hallway,light,light,power,off,app",
+            "2026-11-01T01:10:00-05:00,hallway,light,light,power,on,app",  # 25 min later, an hour back on the wall
+            "2026-11-01T01:20:00-05:00,hallway,light,light,power,off,app",
+            "2026-11-01T02:30:00,hallway,light,light,power,on,app"]  # no offset: the home's wall clock
+    log = to_home_log(ImportConfig(events=write(tmp_path, "e.csv", HEADER + "\n".join(rows) + "\n"), out=str(tmp_path / "D"),
+                                   timezone="America/New_York"))
+    # order by the instant; the repeated hour's wall-clock times are held at the latest earlier one
+    assert [(e.time.strftime("%H:%M"), e.value) for e in log.events] == [
+        ("01:30", "on"), ("01:45", "off"), ("01:45", "on"), ("01:45", "off"), ("02:30", "on")]
+    assert [o.actions[0].value for o in log.operations] == ["on", "off", "on", "off", "on"]
+    times = [e.time for e in log.events]
+    assert times == sorted(times)
+
+
+def test_rows_handed_to_a_sink_in_chunks_are_the_rows_returned(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import sim.dataset.rows as rows_module
+    from sim.dataset.rows import RowSpec, home_rows
+
+    log = to_home_log(ImportConfig(events=write(tmp_path, "e.csv", EVENTS), out=str(tmp_path / "D"),
+                                   sensors=write(tmp_path, "s.csv", SENSORS)))
+    spec = RowSpec(cutoff=datetime(2026, 1, 7))
+    whole = home_rows(log, spec)
+    monkeypatch.setattr(rows_module, "CHUNK_ROWS", 2)
+    got: dict[tuple[str, str], list] = {}
+    calls: list[tuple[int, int]] = []
+    assert home_rows(log, spec, lambda done, total: calls.append((done, total)),
+                     lambda key, t: got.setdefault(key, []).append(t)) == {}
+    assert max(len(v) for v in got.values()) > 1  # several chunks for some key
+    assert {k: pa.concat_tables(v) for k, v in got.items()} == whole
+    assert calls[0] == (0, 8) and calls[-1] == (8, 8)
