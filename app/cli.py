@@ -68,7 +68,8 @@ def generate(
     days: int | None = typer.Option(None, help="simulated days per home (default: the preset's)"),
     workers: int = typer.Option(2, help="worker processes / ray CPUs (the output does not depend on it)"),
     engine: Engine = typer.Option(Engine.local, help="local (process pool) | ray"),
-    overwrite: bool = typer.Option(False, help="replace a dataset generated with another config"),
+    overwrite: bool = typer.Option(False, help="replace a dataset generated with another config (deletes only "
+                                               "the files HomePilot wrote there)"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object instead of a table"),
 ) -> None:
     """Generate a synthetic dataset (homes, events, operations, pretrain, sft, dpo, feedback)."""
@@ -87,18 +88,18 @@ def generate(
         raise typer.BadParameter(str(e)) from None
     console = Console(stderr=True)
     t0 = time.perf_counter()
-    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("shards", total=None)
+    try:
+        with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("shards", total=None)
 
-        def on_plan(total: int, todo: int) -> None:
-            bar.update(task, total=total, completed=total - todo)
+            def on_plan(total: int, todo: int) -> None:
+                bar.update(task, total=total, completed=total - todo)
 
-        try:
             result = build(cfg, on_done=lambda s, c: bar.advance(task), on_plan=on_plan)
-        except ValueError as e:
-            console.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(code=1) from None
+    except ValueError as e:  # sim.outdir.OutDirError, another config in --out
+        typer.echo(f"error: {e}", err=True)  # plain echo: rich would wrap and elide the path
+        raise typer.Exit(code=1) from None
     seconds = time.perf_counter() - t0
     if json_out:
         import json
@@ -348,19 +349,34 @@ def validate(directory: str = typer.Argument(..., help="dataset directory")) -> 
 @app.command("import-log")
 def import_log(
     events: str = typer.Argument(..., help="events CSV: timestamp, room, device, device_type, field, value[, source]"),
-    out: str = typer.Option(..., help="dataset directory to write"),
+    out: str = typer.Option(..., help="dataset directory to write (new, empty, or an earlier import with --overwrite)"),
     sensors: str | None = typer.Option(None, help="sensors CSV: timestamp, room, indicator, value"),
     home_id: str = typer.Option("", help="home id (default: the events file name)"),
     burst_s: int = typer.Option(60, help="rows of one source within this many seconds form one operation"),
     test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    overwrite: bool = typer.Option(False, help="replace an earlier import in --out (deletes only the files "
+                                               "HomePilot wrote there)"),
 ) -> None:
     """Turn a generic CSV event log into the dataset configs."""
+    from sim import outdir
+    from sim.dataset.card import CARD_FILES
     from sim.dataset.importer import ImportConfig, LogFormatError
     from sim.dataset.importer import main as run_import
+    from sim.dataset.schema import CONFIGS
+    from sim.dataset.shards import MARKERS_DIR
+
+    owned = [*(f"data/{c}" for c in CONFIGS), MARKERS_DIR, *CARD_FILES]  # an import makes its config folders whole
 
     try:
-        counts = run_import(ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
-                                         test_days=test_days))
+        cfg = ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
+                           test_days=test_days)
+        outdir.check(out, "imported-dataset")
+        if outdir.manifest(out) is not None:
+            if not overwrite:
+                raise ValueError(f"--out {out} holds an earlier import; pass --overwrite to replace it")
+            outdir.remove_owned(out)
+        outdir.claim(out, "imported-dataset", owned)
+        counts = run_import(cfg)
     except (LogFormatError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from None
