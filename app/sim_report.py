@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -140,7 +141,12 @@ def _share(c: Counter, keys=None) -> dict[str, float]:
 def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None) -> dict:
     """The report's figures (the JSON) from simulating ``cfg.homes`` homes."""
     if cfg.workers > 1:
-        with ProcessPoolExecutor(cfg.workers) as ex:
+        import multiprocessing as mp
+
+        from sim.dataset.build import die_with_parent
+
+        with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("fork"), initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as ex:
             summaries = []
             for s in ex.map(home_summary, [cfg] * cfg.homes, range(cfg.homes), chunksize=4):
                 summaries.append(s)

@@ -192,6 +192,33 @@ def _config_dict(cfg: DatasetConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------- engines
 
 
+def die_with_parent(parent: int) -> None:
+    """Pool initializer: the worker dies when ``parent`` does (a ``kill -9`` of the CLI), instead of
+    waiting forever on the task pipe. Linux: ``PR_SET_PDEATHSIG`` (SIGKILL on the parent's exit);
+    elsewhere a daemon thread polls ``os.getppid()`` every second."""
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 def _run_local(cfg: DatasetConfig, todo: list[Shard], on_done: Callable[[Shard, dict[str, int]], None]) -> None:
     d = _config_dict(cfg)
     if cfg.workers == 1:
@@ -199,9 +226,13 @@ def _run_local(cfg: DatasetConfig, todo: list[Shard], on_done: Callable[[Shard, 
             on_done(s, run_shard(d, s))
         return
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("fork")) as pool:
+    # fork: the calling thread forks the workers and outlives the pool (the with block), so their
+    # PR_SET_PDEATHSIG fires only when this process dies
+    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("fork"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_shard, d, s): s for s in todo}
         for f in as_completed(futures):
             on_done(futures[f], f.result())
