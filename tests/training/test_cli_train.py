@@ -18,7 +18,7 @@ def usage_error(args):
 def test_missing_dataset_names_the_directory(tmp_path):
     res = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
     assert res.exit_code == 1
-    assert "missing dataset config directory" in res.output and "nowhere/data/pretrain" in res.output
+    assert "no pretrain train split" in res.output and "nowhere/data/pretrain" in res.output
 
 
 def test_bad_preset_is_a_usage_error(tmp_path):
