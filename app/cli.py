@@ -127,7 +127,10 @@ def train(
     stages: str = typer.Option("pretrain,sft,dpo", help="comma-separated subset of pretrain,sft,dpo"),
     order: Order = typer.Option(Order.action_first, help="SFT completion order"),
     base_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder (+ its tokenizer)"),
-    resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint"),
+    resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint "
+                                            "(options that change results must be the run's)"),
+    replace_model: bool = typer.Option(False, help="with --resume: let --stages that end earlier than the run's "
+                                                   "final model replace RUN/model"),
     full_finetune: bool | None = typer.Option(None, "--full-finetune/--lora",
                                               help="SFT trains every weight, or LoRA (default: the preset's: "
                                                    "tiny full fine-tune, small/base LoRA)"),
@@ -151,7 +154,7 @@ def train(
 
     try:
         cfg = TrainConfig(data=data, out=out, preset=preset.value, stages=stages, order=order.value,
-                          base_model=base_model, resume=resume, full_finetune=full_finetune, seed=seed,
+                          base_model=base_model, resume=resume, replace_model=replace_model, full_finetune=full_finetune, seed=seed,
                           device=device.value,
                           general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta,
                           sft_epochs=sft_epochs, sft_lr=sft_lr, save_steps=save_steps)
