@@ -272,8 +272,12 @@ def quickstart(
 
     cfg = QuickstartConfig(out=out, data_preset=data_preset.value, model_preset=model_preset.value, seed=seed,
                            max_samples=max_samples or None)
-    with StageProgress("quickstart") as progress:
-        result = run(cfg, progress.note, progress)
+    try:
+        with StageProgress("quickstart") as progress:
+            result = run(cfg, progress.note, progress)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:  # ValueError: DatasetError, OutDirError
+        typer.echo(f"homepilot quickstart: {e}", err=True)  # one unwrapped line: paths stay copyable
+        raise typer.Exit(code=1) from None
     _print_whole(result["report_dict"])
     secs = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items())
     typer.echo(f"quickstart done in {sum(result['seconds'].values()):.0f} s ({secs})")
@@ -327,9 +331,13 @@ def sim_report(
                               sim={"start": first})
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("homes", total=homes)
-        r = report_main(cfg, progress=lambda n: bar.advance(task, n))
+    try:
+        with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+            task = bar.add_task("homes", total=homes)
+            r = report_main(cfg, progress=lambda n: bar.advance(task, n))
+    except ValueError as e:  # sim.outdir.OutDirError
+        typer.echo(f"homepilot sim-report: {e}", err=True)
+        raise typer.Exit(code=1) from None
     met = sum(r["targets"].values())
     typer.echo(f"wrote {out}/sim_report.md, sim_report.json and plots: {r['ops_per_home_day']:.2f} ops/home-day, "
                f"oracle EM-Acc {r['oracle_em_acc']:.3f}, frequency {r['frequency_em_acc']:.3f}, "

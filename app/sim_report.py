@@ -225,6 +225,9 @@ def check_targets(r: dict) -> dict[str, bool]:
     }
 
 
+PLOTS = ("curtain_acceptance_by_hour.png", "em_acc_by_bucket.png", "ops_by_hour.png", "ops_mix.png")  # _plots writes
+
+
 def _plots(r: dict, out: Path) -> list[str]:
     import matplotlib
 
@@ -299,9 +302,11 @@ def _markdown(r: dict, targets: dict[str, bool], plots: list[str]) -> str:
 
 
 def main(cfg: SimReportConfig, progress: Callable[[int], None] | None = None) -> dict:
-    """Compute the report and write sim_report.json, sim_report.md and the PNG plots."""
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Compute the report and write sim_report.json, sim_report.md and the PNG plots into ``cfg.out``
+    (claimed first, ``sim.outdir``: a new or empty folder, or an earlier simulator report)."""
+    from sim import outdir
+
+    out = outdir.claim(cfg.out, "sim-report", ("sim_report.json", "sim_report.md", *PLOTS))
     r = compute(cfg, progress)
     r["targets"] = check_targets(r)
     plots = _plots(r, out)
