@@ -239,7 +239,7 @@ def replay(
     threshold: float = typer.Option(0.7, help="exposure gate: show when confidence >= threshold"),
     mode: ReplayMode = typer.Option(ReplayMode.replay, help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
     split: Split = typer.Option(Split.test, help="feedback split"),
-    n_boot: int = typer.Option(1000, help="bootstrap replicates per interval"),
+    n_boot: int = typer.Option(1000, help="bootstrap replicates per interval (0: no intervals; else >= 40 at 95%)"),
     seed: int = typer.Option(0, help="bootstrap and live-env seed"),
 ) -> None:
     """Offline acceptance-rate evaluation from logged feedback, with off-policy estimates."""
@@ -253,9 +253,12 @@ def replay(
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"homepilot replay: {e}", err=True)
         raise typer.Exit(code=1) from None
+
+    def est(e: dict) -> str:  # value [lo, hi]; no interval with --n-boot 0
+        return f"{e['value']:.3f}" + (f" [{e['lo']:.3f}, {e['hi']:.3f}]" if n_boot else "")
+
     typer.echo(f"wrote {out}/replay.json and replay.md: live {report['live_acceptance']:.3f}, "
-               f"SNIPS {report['snips']['value']:.3f} [{report['snips']['lo']:.3f}, {report['snips']['hi']:.3f}], "
-               f"DR {report['dr']['value']:.3f} [{report['dr']['lo']:.3f}, {report['dr']['hi']:.3f}]")
+               f"SNIPS {est(report['snips'])}, DR {est(report['dr'])}" + ("" if n_boot else " (no intervals: --n-boot 0)"))
 
 
 @app.command()
