@@ -314,6 +314,19 @@ def run_variants(run: Path) -> list[tuple[str, Path, str]]:
     return out
 
 
+def unfinished_stages(run: Path) -> list[str]:
+    """The stages a run was asked for (``config.json``) that did not finish, in order; a run whose
+    final model was never written counts its last stage as unfinished."""
+    from training.runtime import is_done
+
+    cfg = json.loads((run / "config.json").read_text())
+    stages = list(cfg.get("stages") or [])
+    missing = [s for s in stages if not is_done(run / s)]
+    if not missing and stages and not (run / "model" / "config.json").is_file():
+        missing = stages[-1:]
+    return missing
+
+
 # ---------------------------------------------------------------- the job
 
 
@@ -347,6 +360,10 @@ class EvaluateConfig:
         for r in self.runs:
             if not (r / "config.json").is_file():
                 raise FileNotFoundError(f"{r}: not a training run directory (no config.json)")
+            unfinished = unfinished_stages(r)
+            if unfinished:
+                raise ValueError(f"--runs {r}: stage {unfinished[0]} never finished (no {r / unfinished[0] / 'stage_done.json'}"
+                                 "); finish it with `homepilot train --resume` or leave the run out")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         unknown = set(self.baselines) - set(BASELINES)
@@ -375,7 +392,12 @@ def _latency(preds: Sequence[Recommendation]) -> dict[str, float]:
 
 
 def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> dict:
-    """Every method on the same contexts -> the report dict of ``agent.report``."""
+    """Every method on the same contexts -> the report dict of ``agent.report``. Claims ``cfg.out``
+    (``sim.outdir``) first: the feature baselines are saved there."""
+    from agent.report import REPORT_PATHS
+    from sim import outdir
+
+    outdir.claim(cfg.out, "report", REPORT_PATHS)
     t_start = _time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     progress("loading test contexts")

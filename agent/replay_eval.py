@@ -93,6 +93,12 @@ class RewardModel:
 # ---------------------------------------------------------------- config
 
 
+def min_boot(level: float) -> int:
+    """Fewest bootstrap replicates for a percentile interval at ``level``: at least one replicate
+    beyond each bound, n_boot * (1 - level) / 2 >= 1 (40 at 95%)."""
+    return math.ceil(round(2 / (1 - level), 9))
+
+
 @dataclass
 class ReplayEvalConfig:
     """Options of ``homepilot replay``."""
@@ -104,7 +110,7 @@ class ReplayEvalConfig:
     mode: str = "replay"  # replay: truth = p_accept on the logged contexts | live: run HomeLive-v0
     split: str = "test"  # feedback split to evaluate: test | test_unseen | train
     penalty: float = 1.0  # cost of a rejected recommendation in the cumulative reward
-    n_boot: int = 1000  # bootstrap replicates of every interval
+    n_boot: int = 1000  # bootstrap replicates of every interval; 0 = no intervals (the report says so)
     level: float = DEFAULT_LEVEL  # interval level
     n_bins: int = 10  # ECE bins (equal width)
     seed: int = 0  # bootstrap and live-env seed
@@ -117,10 +123,11 @@ class ReplayEvalConfig:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.penalty < 0:
             raise ValueError(f"penalty must be >= 0, got {self.penalty}")
-        if self.n_boot < 0:
-            raise ValueError(f"n_boot must be >= 0, got {self.n_boot}")
         if not 0 < self.level < 1:
             raise ValueError(f"level must lie in (0, 1), got {self.level}")
+        if self.n_boot != 0 and self.n_boot < min_boot(self.level):
+            raise ValueError(f"n_boot must be 0 (no intervals) or >= {min_boot(self.level)} for {self.level:.0%} "
+                             f"intervals, got {self.n_boot}")
         if self.n_bins < 1:
             raise ValueError(f"n_bins must be >= 1, got {self.n_bins}")
         if self.live_days < 0:
@@ -307,8 +314,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Data `{report['data']}`, split `{report['split']}`, threshold {report['threshold']}, "
         f"{report['n_decisions']} decision points, {report['n_exposed']} exposed, "
         f"{report['n_matched']} matching the logged operation.", "",
-        f"Acceptance among exposed recommendations, {lv:.0%} percentile-bootstrap intervals "
-        f"({report['n_boot']} replicates):", "",
+        (f"Acceptance among exposed recommendations, {lv:.0%} percentile-bootstrap intervals "
+         f"({report['n_boot']} replicates):" if report["n_boot"] else
+         "Acceptance among exposed recommendations; no intervals (`--n-boot 0`):"), "",
         "| estimate | value | interval | points (matched for replay) | truth inside |", "|---|---|---|---|---|",
         *rows, "",
         f"**Live ground truth** ({report['mode']} mode): {truth_note}", "",
@@ -340,9 +348,14 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+REPLAY_PATHS = ("replay.json", "replay.md")  # what a replay writes in its --out (sim.outdir)
+
+
 def write_report(report: dict[str, Any], out: str | Path) -> Path:
-    d = Path(out)
-    d.mkdir(parents=True, exist_ok=True)
+    """Write replay.json and replay.md into ``out`` (claimed first, ``sim.outdir``)."""
+    from sim import outdir
+
+    d = outdir.claim(out, "replay", REPLAY_PATHS)
     (d / "replay.json").write_text(json.dumps(_jsonable(report), indent=2, sort_keys=True) + "\n")
     (d / "replay.md").write_text(render_markdown(report))
     return d / "replay.json"
@@ -366,10 +379,19 @@ def load_policy(cfg: ReplayEvalConfig) -> Policy:
     return RecommenderPolicy(cfg.model, cfg.threshold)
 
 
+def feedback_rows(cfg: ReplayEvalConfig) -> list[Row]:
+    """The split's feedback rows in env order; ``DatasetError`` when there are none."""
+    rows = read_feedback(cfg.data, cfg.split)
+    if not rows:
+        raise DatasetError(f"--data: {Path(cfg.data) / 'data' / 'feedback'} has no {cfg.split} rows: nothing to "
+                           "evaluate (pick another --split)")
+    return order_rows(rows)
+
+
 def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
         live: Callable[[ReplayEvalConfig, Policy], dict[str, float]] | None = None) -> dict[str, Any]:
     """Evaluate ``policy`` on the split's feedback; the report dict (not written)."""
-    rows = order_rows(read_feedback(cfg.data, cfg.split))
+    rows = feedback_rows(cfg)
     try:
         fit_rows = read_feedback(cfg.data, "train") if cfg.split != "train" else rows
     except DatasetError:  # no train feedback: fit the reward model on the split itself
@@ -398,11 +420,15 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
 
 
 def main(cfg: ReplayEvalConfig) -> dict[str, Any]:
-    """``homepilot replay``: evaluate, write replay.json and replay.md, return the report."""
+    """``homepilot replay``: evaluate, write replay.json and replay.md, return the report. The
+    feedback split and ``--out`` are checked before the policy is loaded."""
     if not (Path(cfg.data) / "data" / "feedback").is_dir():
         raise FileNotFoundError(f"--data: {cfg.data}/data/feedback/ not found (generate one with `homepilot generate`)")
+    feedback_rows(cfg)
     from agent.replay_truth import SimulatorTruth, live_acceptance
+    from sim import outdir
 
+    outdir.check(cfg.out, "replay")
     policy = load_policy(cfg)
     truth = SimulatorTruth(cfg.data) if cfg.mode == "replay" else None
     report = run(cfg, policy, truth, live_acceptance if cfg.mode == "live" else None)

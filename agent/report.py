@@ -232,10 +232,17 @@ def _strict_json(x: Any) -> Any:
     return x
 
 
+#: What an evaluation writes in its report directory (``sim.outdir``): the report, its plots and the
+#: trained feature baselines (``agent.evaluate``).
+REPORT_PATHS = ("report.json", "report.md", "exposure_curve.png", "whole.png", "cgc", "gbdt")
+
+
 def write_report(report: dict, out_dir: str | Path) -> Path:
-    """Write report.json (NaN as null), report.md and plots into ``out_dir``; returns the markdown path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write report.json (NaN as null), report.md and plots into ``out_dir`` (claimed first,
+    ``sim.outdir``: a new or empty folder, or an earlier report); returns the markdown path."""
+    from sim import outdir
+
+    out = outdir.claim(out_dir, "report", REPORT_PATHS)
     atomic_write_text(out / "report.json", json.dumps(_strict_json(report), indent=2, default=str, allow_nan=False))
     plot_report(report, out)
     atomic_write_text(out / "report.md", render_markdown(report))

@@ -68,7 +68,8 @@ def generate(
     days: int | None = typer.Option(None, help="simulated days per home (default: the preset's)"),
     workers: int = typer.Option(2, help="worker processes / ray CPUs (the output does not depend on it)"),
     engine: Engine = typer.Option(Engine.local, help="local (process pool) | ray"),
-    overwrite: bool = typer.Option(False, help="replace a dataset generated with another config"),
+    overwrite: bool = typer.Option(False, help="replace a dataset generated with another config (deletes only "
+                                               "the files HomePilot wrote there)"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object instead of a table"),
 ) -> None:
     """Generate a synthetic dataset (homes, events, operations, pretrain, sft, dpo, feedback)."""
@@ -87,18 +88,18 @@ def generate(
         raise typer.BadParameter(str(e)) from None
     console = Console(stderr=True)
     t0 = time.perf_counter()
-    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("shards", total=None)
+    try:
+        with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("shards", total=None)
 
-        def on_plan(total: int, todo: int) -> None:
-            bar.update(task, total=total, completed=total - todo)
+            def on_plan(total: int, todo: int) -> None:
+                bar.update(task, total=total, completed=total - todo)
 
-        try:
             result = build(cfg, on_done=lambda s, c: bar.advance(task), on_plan=on_plan)
-        except ValueError as e:
-            console.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(code=1) from None
+    except ValueError as e:  # sim.outdir.OutDirError, another config in --out
+        typer.echo(f"error: {e}", err=True)  # plain echo: rich would wrap and elide the path
+        raise typer.Exit(code=1) from None
     seconds = time.perf_counter() - t0
     if json_out:
         import json
@@ -126,7 +127,10 @@ def train(
     stages: str = typer.Option("pretrain,sft,dpo", help="comma-separated subset of pretrain,sft,dpo"),
     order: Order = typer.Option(Order.action_first, help="SFT completion order"),
     base_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder (+ its tokenizer)"),
-    resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint"),
+    resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint "
+                                            "(options that change results must be the run's)"),
+    replace_model: bool = typer.Option(False, help="with --resume: let --stages that end earlier than the run's "
+                                                   "final model replace RUN/model"),
     full_finetune: bool | None = typer.Option(None, "--full-finetune/--lora",
                                               help="SFT trains every weight, or LoRA (default: the preset's: "
                                                    "tiny full fine-tune, small/base LoRA)"),
@@ -150,7 +154,7 @@ def train(
 
     try:
         cfg = TrainConfig(data=data, out=out, preset=preset.value, stages=stages, order=order.value,
-                          base_model=base_model, resume=resume, full_finetune=full_finetune, seed=seed,
+                          base_model=base_model, resume=resume, replace_model=replace_model, full_finetune=full_finetune, seed=seed,
                           device=device.value,
                           general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta,
                           sft_epochs=sft_epochs, sft_lr=sft_lr, save_steps=save_steps)
@@ -235,7 +239,7 @@ def replay(
     threshold: float = typer.Option(0.7, help="exposure gate: show when confidence >= threshold"),
     mode: ReplayMode = typer.Option(ReplayMode.replay, help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
     split: Split = typer.Option(Split.test, help="feedback split"),
-    n_boot: int = typer.Option(1000, help="bootstrap replicates per interval"),
+    n_boot: int = typer.Option(1000, help="bootstrap replicates per interval (0: no intervals; else >= 40 at 95%)"),
     seed: int = typer.Option(0, help="bootstrap and live-env seed"),
 ) -> None:
     """Offline acceptance-rate evaluation from logged feedback, with off-policy estimates."""
@@ -249,9 +253,12 @@ def replay(
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"homepilot replay: {e}", err=True)
         raise typer.Exit(code=1) from None
+
+    def est(e: dict) -> str:  # value [lo, hi]; no interval with --n-boot 0
+        return f"{e['value']:.3f}" + (f" [{e['lo']:.3f}, {e['hi']:.3f}]" if n_boot else "")
+
     typer.echo(f"wrote {out}/replay.json and replay.md: live {report['live_acceptance']:.3f}, "
-               f"SNIPS {report['snips']['value']:.3f} [{report['snips']['lo']:.3f}, {report['snips']['hi']:.3f}], "
-               f"DR {report['dr']['value']:.3f} [{report['dr']['lo']:.3f}, {report['dr']['hi']:.3f}]")
+               f"SNIPS {est(report['snips'])}, DR {est(report['dr'])}" + ("" if n_boot else " (no intervals: --n-boot 0)"))
 
 
 @app.command()
@@ -268,8 +275,12 @@ def quickstart(
 
     cfg = QuickstartConfig(out=out, data_preset=data_preset.value, model_preset=model_preset.value, seed=seed,
                            max_samples=max_samples or None)
-    with StageProgress("quickstart") as progress:
-        result = run(cfg, progress.note, progress)
+    try:
+        with StageProgress("quickstart") as progress:
+            result = run(cfg, progress.note, progress)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:  # ValueError: DatasetError, OutDirError
+        typer.echo(f"homepilot quickstart: {e}", err=True)  # one unwrapped line: paths stay copyable
+        raise typer.Exit(code=1) from None
     _print_whole(result["report_dict"])
     secs = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items())
     typer.echo(f"quickstart done in {sum(result['seconds'].values()):.0f} s ({secs})")
@@ -323,9 +334,13 @@ def sim_report(
                               sim={"start": first})
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("homes", total=homes)
-        r = report_main(cfg, progress=lambda n: bar.advance(task, n))
+    try:
+        with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+            task = bar.add_task("homes", total=homes)
+            r = report_main(cfg, progress=lambda n: bar.advance(task, n))
+    except ValueError as e:  # sim.outdir.OutDirError
+        typer.echo(f"homepilot sim-report: {e}", err=True)
+        raise typer.Exit(code=1) from None
     met = sum(r["targets"].values())
     typer.echo(f"wrote {out}/sim_report.md, sim_report.json and plots: {r['ops_per_home_day']:.2f} ops/home-day, "
                f"oracle EM-Acc {r['oracle_em_acc']:.3f}, frequency {r['frequency_em_acc']:.3f}, "
@@ -348,22 +363,36 @@ def validate(directory: str = typer.Argument(..., help="dataset directory")) -> 
 @app.command("import-log")
 def import_log(
     events: str = typer.Argument(..., help="events CSV: timestamp, room, device, device_type, field, value[, source]"),
-    out: str = typer.Option(..., help="dataset directory to write"),
+    out: str = typer.Option(..., help="dataset directory to write (new, empty, or an earlier import with --overwrite)"),
     sensors: str | None = typer.Option(None, help="sensors CSV: timestamp, room, indicator, value"),
     home_id: str = typer.Option("", help="home id (default: the events file name)"),
     burst_s: int = typer.Option(60, help="rows of one source within this many seconds form one operation"),
     test_days: int = typer.Option(1, help="last days of the log that form the test split"),
     timezone: str = typer.Option("UTC", help="the home's IANA time zone; times with a UTC offset are converted to it"),
     max_rows: int = typer.Option(10_000_000, help="rows per CSV file at most"),
+    overwrite: bool = typer.Option(False, help="replace an earlier import in --out (deletes only the files "
+                                               "HomePilot wrote there)"),
 ) -> None:
     """Turn a generic CSV event log into the dataset configs."""
     from app.progress import StageProgress
+    from sim import outdir
+    from sim.dataset.card import CARD_FILES
     from sim.dataset.importer import ImportConfig, LogFormatError
     from sim.dataset.importer import main as run_import
+    from sim.dataset.schema import CONFIGS
+    from sim.dataset.shards import MARKERS_DIR
+
+    owned = [*(f"data/{c}" for c in CONFIGS), MARKERS_DIR, *CARD_FILES]  # an import makes its config folders whole
 
     try:
         cfg = ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
                            test_days=test_days, timezone=timezone, max_rows=max_rows)
+        outdir.check(out, "imported-dataset")
+        if outdir.manifest(out) is not None:
+            if not overwrite:
+                raise ValueError(f"--out {out} holds an earlier import; pass --overwrite to replace it")
+            outdir.remove_owned(out)
+        outdir.claim(out, "imported-dataset", owned)
         with StageProgress("import-log") as progress:
             counts = run_import(cfg, progress)
     except (LogFormatError, ValueError, OSError) as e:

@@ -62,9 +62,11 @@ def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
     """
     from agent.evaluate import EvaluateConfig, evaluate
     from agent.report import write_report
+    from sim import outdir
     from sim.dataset.build import DatasetConfig, build
 
     seconds: dict[str, float] = {}
+    outdir.claim(cfg.out, "quickstart", ("data", "runs", "report"))  # each step claims its own folder too
     data, runs = cfg.out / "data", cfg.out / "runs"
 
     def timed(name: str, fn: Callable[[], object]) -> object:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -140,7 +141,12 @@ def _share(c: Counter, keys=None) -> dict[str, float]:
 def compute(cfg: SimReportConfig, progress: Callable[[int], None] | None = None) -> dict:
     """The report's figures (the JSON) from simulating ``cfg.homes`` homes."""
     if cfg.workers > 1:
-        with ProcessPoolExecutor(cfg.workers) as ex:
+        import multiprocessing as mp
+
+        from sim.dataset.build import die_with_parent
+
+        with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("fork"), initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as ex:
             summaries = []
             for s in ex.map(home_summary, [cfg] * cfg.homes, range(cfg.homes), chunksize=4):
                 summaries.append(s)
@@ -219,6 +225,9 @@ def check_targets(r: dict) -> dict[str, bool]:
     }
 
 
+PLOTS = ("curtain_acceptance_by_hour.png", "em_acc_by_bucket.png", "ops_by_hour.png", "ops_mix.png")  # _plots writes
+
+
 def _plots(r: dict, out: Path) -> list[str]:
     import matplotlib
 
@@ -293,9 +302,11 @@ def _markdown(r: dict, targets: dict[str, bool], plots: list[str]) -> str:
 
 
 def main(cfg: SimReportConfig, progress: Callable[[int], None] | None = None) -> dict:
-    """Compute the report and write sim_report.json, sim_report.md and the PNG plots."""
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Compute the report and write sim_report.json, sim_report.md and the PNG plots into ``cfg.out``
+    (claimed first, ``sim.outdir``: a new or empty folder, or an earlier simulator report)."""
+    from sim import outdir
+
+    out = outdir.claim(cfg.out, "sim-report", ("sim_report.json", "sim_report.md", *PLOTS))
     r = compute(cfg, progress)
     r["targets"] = check_targets(r)
     plots = _plots(r, out)

@@ -10,13 +10,19 @@ Run directory (read by the recommender and the evaluation)::
                            FT only = sft/final of a --stages sft run, PT+FT = sft/final, PT+FT+DPO = dpo/final)
     RUN/model/             the FINAL model (last stage run) + tokenizer, safetensors
     RUN/model/README.md    its model card (Hugging Face metadata, stages, usage)
+    RUN/.homepilot.json    what HomePilot writes here (``sim.outdir``: only a new, empty or run folder is used)
 
 Each stage starts from the newest finished earlier stage in the run (sft from pretrain/final,
 dpo from sft/final), else from the preset's random init (or ``--base-model``).
+
+``--resume`` continues a run with the options it was started with: any option that changes the
+result (all but ``NOT_RESULTS``; the data and general text by content) must be the same, and a
+``--stages`` list ending before the stage ``RUN/model`` came from needs ``replace_model``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
@@ -31,6 +37,8 @@ from accelerate import PartialState
 from huggingface_hub import ModelCard, ModelCardData
 from transformers.utils import logging as hf_logging
 
+from sim import outdir
+from sim.dataset.files import dataset_digest
 from sim.records import ORDERS
 from training import data as D
 from training.dpo import dpo, preference_margin
@@ -117,6 +125,7 @@ class TrainConfig:
     order: str = "action-first"  # SFT target order: action-first | text-first
     base_model: Path | None = None  # a local HF causal LM (+ its tokenizer) instead of the preset's Llama
     resume: bool = False  # continue a run: skip finished stages, resume the newest checkpoint
+    replace_model: bool = False  # --resume whose last stage precedes the run's final model may replace RUN/model
     full_finetune: bool | None = None  # SFT trains every weight instead of LoRA (None: the preset's)
     seed: int = 0  # model init, data order and dropout
     device: str = "auto"  # auto | cpu | cuda
@@ -160,8 +169,6 @@ class TrainConfig:
         self.stages = tuple(s for s in STAGES if s in self.stages)
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
-        if self.base_model is not None and not (self.base_model / "config.json").is_file():
-            raise ValueError(f"base_model {self.base_model} has no config.json (a save_pretrained folder is needed)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda, got {self.device!r}")
         if self.pretrain_view not in D.PRETRAIN_VIEWS:
@@ -198,21 +205,74 @@ def _stage_summary(metrics_path: Path, stage: str) -> dict:
             "median_tokens_per_s": statistics.median(speeds)}
 
 
-def _check_out_dir(cfg: TrainConfig) -> None:
+#: TrainConfig fields a resume may change: where the files are, how the run logs and checkpoints,
+#: which stages this call runs, the device (a resumed run may move; config.json records the one
+#: used), vocab_size (RUN/tokenizer fixes it once trained; config.json records its length).
+#: ``data`` and ``general_text`` are compared by content (``_inputs``), not by path.
+NOT_RESULTS = frozenset({"data", "out", "resume", "replace_model", "stages", "device", "logging_steps", "save_steps",
+                         "hyper_from_preset", "general_text", "vocab_size"})
+RUN_PATHS = ("config.json", "metrics.jsonl", "tokenizer", *STAGES, "model")  # what a run writes (sim.outdir)
+
+
+def _inputs(cfg: TrainConfig) -> dict[str, str | None]:
+    """sha256 of what the run reads: the train splits of pretrain, sft and dpo, and the general-domain
+    text (None without one)."""
+    text = cfg.general_text
+    return {"data": dataset_digest(cfg.data, ("pretrain", "sft", "dpo")),
+            "general_text": hashlib.sha256(text.read_bytes()).hexdigest() if text and text.is_file() else None}
+
+
+def _check_base_model(path: Path) -> None:
+    """A ``--base-model`` folder must hold what ``save_pretrained`` writes: config, safetensors, tokenizer."""
+    weights = ("model.safetensors", "model.safetensors.index.json")
+    if not path.is_dir():
+        raise FileNotFoundError(f"--base-model {path}: no such folder")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"--base-model {path}: no config.json (a save_pretrained folder is needed)")
+    if not any((path / w).is_file() for w in weights):
+        raise FileNotFoundError(f"--base-model {path}: no model.safetensors (HomePilot loads safetensors weights "
+                                "only: save the model with save_pretrained)")
+    if not any((path / t).is_file() for t in ("tokenizer.json", "tokenizer_config.json")):
+        raise FileNotFoundError(f"--base-model {path}: no tokenizer.json or tokenizer_config.json (save the "
+                                "tokenizer next to the model)")
+
+
+def _check_out_dir(cfg: TrainConfig, inputs: dict[str, str | None]) -> None:
+    """The run directory may take this run: new, empty or HomePilot's run (``sim.outdir``); an existing
+    run needs ``--resume`` with the same options that affect results and, to replace ``RUN/model``
+    with an earlier stage's model, ``--replace-model``."""
+    outdir.check(cfg.out, "run")
     stored = cfg.out / "config.json"
     if not stored.is_file():
         return
     if not cfg.resume:
         raise FileExistsError(f"run directory {cfg.out} already holds a run; pass --resume or choose a new --out")
     old = json.loads(stored.read_text())
-    for key in ("preset", "order", "base_model", "full_finetune", "seed"):
-        if old.get(key) != cfg.to_json()[key]:
-            raise ValueError(f"--resume with {key}={cfg.to_json()[key]!r} but {stored} has {old.get(key)!r}")
+    new = {**cfg.to_json(), "inputs": inputs}
+    diff = [f"{k}: run {old[k]!r}, now {new[k]!r}" for k in new
+            if k not in NOT_RESULTS and k != "inputs" and k in old and old[k] != new[k]]
+    if "inputs" in old:
+        diff += [f"{k} contents: run sha256 {str(old['inputs'].get(k))[:12]}, now {str(v)[:12]}"
+                 for k, v in inputs.items() if old["inputs"].get(k) != v]
+    else:  # a run from before input digests: compare the paths
+        diff += [f"{k}: run {old.get(k)!r}, now {new[k]!r}" for k in ("data", "general_text") if old.get(k) != new[k]]
+    if diff:
+        raise ValueError(f"--resume with options that differ from {stored} ({'; '.join(diff)}): rerun with the "
+                         "run's options or choose a new --out")
+    final = str(old.get("final_from") or "").split("/")[0]
+    last = cfg.stages[-1]
+    if final in STAGES and STAGES.index(last) < STAGES.index(final) and not cfg.replace_model:
+        raise ValueError(f"--resume --stages {','.join(cfg.stages)} would replace {cfg.out / 'model'} (now {final}/final) "
+                         f"with {last}/final; pass --replace-model to do that, or add the later stages")
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()
 
 
 def _tokenizer(cfg: TrainConfig, corpus: list[str]):
     path = cfg.out / "tokenizer"
-    if (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file():
+    if _has_tokenizer(path):
         return load_tokenizer(path)
     if _is_main():
         tok = load_tokenizer(cfg.base_model) if cfg.base_model else train_tokenizer(corpus, vocab_size=cfg.vocab_size)
@@ -285,28 +345,68 @@ def write_model_card(cfg: TrainConfig, info: dict) -> None:
 # ---------------------------------------------------------------- main
 
 
+def _stage_rows(cfg: TrainConfig, todo: list[str]) -> dict[str, datasets.Dataset]:
+    """The sft/dpo train rows of the stages still to run, read (and so checked) before any training."""
+    rows = {}
+    if "sft" in todo:
+        rows["sft"] = D.sft_dataset(cfg.data, cfg.order)
+    if "dpo" in todo:
+        rows["dpo"] = D.dpo_dataset(cfg.data)
+    for stage, ds in rows.items():
+        if len(ds) == 0:
+            raise D.DatasetError(f"{cfg.data / 'data' / stage}: no {stage} train rows to train on (the held-out "
+                                 f"validation prompts left out); --stages {stage} needs some")
+    return rows
+
+
+def _fitting(cfg: TrainConfig, tok, rows: dict[str, datasets.Dataset]) -> dict[str, tuple[datasets.Dataset, int]]:
+    """(rows the stage trains on, rows dropped as longer than sft_max_length) per stage."""
+    out = {}
+    for stage, ds in rows.items():
+        kept, dropped = D.fits(tok, ds, cfg.sft_max_length, ["completion"] if stage == "sft" else ["chosen", "rejected"])
+        if len(kept) == 0:
+            raise D.DatasetError(f"{cfg.data / 'data' / stage}: none of the {len(ds)} {stage} train rows fits "
+                                 f"sft_max_length={cfg.sft_max_length} tokens (prompt + completion)")
+        out[stage] = (D.subsample(kept, cfg.sft_max_rows if stage == "sft" else cfg.dpo_max_rows, cfg.seed), dropped)
+    return out
+
+
 def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
     """Run the configured stages into ``cfg.out``; returns the info written to config.json.
 
-    Under ``accelerate launch`` every process runs this; only the main one writes files and the
-    others wait for it (``PartialState.wait_for_everyone``) before reading them.
+    Every input the selected stages need is read and checked before the run directory is
+    claimed (``sim.outdir``) and before the first training step, so a bad input leaves nothing
+    half-made. Under ``accelerate launch`` every process runs this; only the main one writes
+    files and the others wait for it (``PartialState.wait_for_everyone``) before reading them.
     """
-    _check_out_dir(cfg)
     datasets.disable_progress_bars()  # progress is the caller's (CLI) business
     hf_logging.disable_progress_bar()
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    use_cpu, bf16 = detect_device(cfg.device)
-    rt = Runtime(seed=cfg.seed, use_cpu=use_cpu, bf16=bf16, logging_steps=cfg.logging_steps,
-                 save_steps=cfg.save_steps, metrics_path=cfg.out / "metrics.jsonl", progress=progress)
+    if cfg.base_model is not None:
+        _check_base_model(cfg.base_model)
+    inputs = _inputs(cfg)
+    _check_out_dir(cfg, inputs)
+    todo = [s for s in cfg.stages if not (cfg.resume and is_done(cfg.out / s))]
     stored = D.pretrain_texts(cfg.data)
+    new_tokenizer = cfg.base_model is None and not _has_tokenizer(cfg.out / "tokenizer")
+    if not stored and ("pretrain" in todo or new_tokenizer):
+        raise D.DatasetError(f"{cfg.data / 'data' / 'pretrain'}: no pretrain train rows; pre-training and the "
+                             "tokenizer are made from them")
     corpus = D.history_view(stored, cfg.pretrain_view)
     if cfg.general_text is not None:
         general = D.general_texts(cfg.general_text)
         stored = D.mix_texts(stored, general, cfg.general_ratio, cfg.seed)
         corpus = D.mix_texts(corpus, general, cfg.general_ratio, cfg.seed)
+    rows = _stage_rows(cfg, todo)
+    use_cpu, bf16 = detect_device(cfg.device)
+    if _is_main():
+        outdir.claim(cfg.out, "run", RUN_PATHS)
+    _barrier()
+    rt = Runtime(seed=cfg.seed, use_cpu=use_cpu, bf16=bf16, logging_steps=cfg.logging_steps,
+                 save_steps=cfg.save_steps, metrics_path=cfg.out / "metrics.jsonl", progress=progress)
     tok = _tokenizer(cfg, stored)  # trained on the stored rows: descriptions' words are in the vocabulary
+    fitted = _fitting(cfg, tok, rows)
     device = "cpu" if use_cpu else torch.cuda.get_device_name(0)
-    info: dict = {**cfg.to_json(), "device": device, "torch_threads": torch.get_num_threads(),
+    info: dict = {**cfg.to_json(), "inputs": inputs, "device": device, "torch_threads": torch.get_num_threads(),
                   "python": platform.python_version(), "stages_run": [], "stages": {}, "vocab_size": len(tok)}
     if _is_main():
         (cfg.out / "config.json").write_text(json.dumps(info, indent=2))
@@ -330,15 +430,13 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
                              batch_size=cfg.pretrain_batch_size, learning_rate=cfg.pretrain_lr, max_steps=steps,
                              resume=cfg.resume)
         elif stage == "sft":
-            ds, dropped = D.fits(tok, D.sft_dataset(cfg.data, cfg.order), cfg.sft_max_length, ["completion"])
-            ds = D.subsample(ds, cfg.sft_max_rows, cfg.seed)
+            ds, dropped = fitted["sft"]
             s.update(rows=len(ds), dropped_too_long=dropped)
             model = sft(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora,
                         max_length=cfg.sft_max_length, batch_size=cfg.sft_batch_size, learning_rate=cfg.sft_lr,
                         epochs=cfg.sft_epochs, resume=cfg.resume)
         else:
-            ds, dropped = D.fits(tok, D.dpo_dataset(cfg.data), cfg.sft_max_length, ["chosen", "rejected"])
-            ds = D.subsample(ds, cfg.dpo_max_rows, cfg.seed)
+            ds, dropped = fitted["dpo"]
             probe = ds.select(range(min(len(ds), 64)))
             s.update(rows=len(ds), dropped_too_long=dropped, margin_before=round(preference_margin(model, tok, probe), 4))
             model = dpo(model, tok, ds, sdir, rt, lora=lora, beta=cfg.dpo_beta, max_length=cfg.sft_max_length,

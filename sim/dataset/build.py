@@ -23,16 +23,25 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sim import outdir
 from sim.dataset.rows import RowSpec, home_rows
 from sim.dataset.schema import CONFIGS
-from sim.dataset.shards import MARKERS_DIR, Shard, is_done, plan_shards, shard_counts, write_shard, write_text_atomic
+from sim.dataset.shards import (
+    MARKERS_DIR,
+    Shard,
+    is_done,
+    plan_shards,
+    shard_counts,
+    shard_path,
+    write_shard,
+    write_text_atomic,
+)
 from sim.log import HomeLog
 
 GENERATOR_VERSION = "0.4.0"  # bump when the bytes of a generated dataset change for the same config
@@ -183,6 +192,33 @@ def _config_dict(cfg: DatasetConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------- engines
 
 
+def die_with_parent(parent: int) -> None:
+    """Pool initializer: the worker dies when ``parent`` does (a ``kill -9`` of the CLI), instead of
+    waiting forever on the task pipe. Linux: ``PR_SET_PDEATHSIG`` (SIGKILL on the parent's exit);
+    elsewhere a daemon thread polls ``os.getppid()`` every second."""
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 def _run_local(cfg: DatasetConfig, todo: list[Shard], on_done: Callable[[Shard, dict[str, int]], None]) -> None:
     d = _config_dict(cfg)
     if cfg.workers == 1:
@@ -190,9 +226,13 @@ def _run_local(cfg: DatasetConfig, todo: list[Shard], on_done: Callable[[Shard, 
             on_done(s, run_shard(d, s))
         return
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("fork")) as pool:
+    # fork: the calling thread forks the workers and outlives the pool (the with block), so their
+    # PR_SET_PDEATHSIG fires only when this process dies
+    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("fork"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_shard, d, s): s for s in todo}
         for f in as_completed(futures):
             on_done(futures[f], f.result())
@@ -237,25 +277,48 @@ class BuildResult:
     rows: dict[str, int]
 
 
+def owned_paths(cfg: DatasetConfig) -> list[str]:
+    """What a generation writes under ``out`` (``sim.outdir``): every planned shard file, the markers
+    folder and the card's files."""
+    from sim.dataset.card import CARD_FILES
+
+    files = [shard_path(Path(), c, split, s.index, s.count).as_posix() for s in cfg.shards()
+             for c in CONFIGS for split in SPLITS_BY_GROUP[s.group][c]]
+    return [*files, MARKERS_DIR, *CARD_FILES]
+
+
+def _from_fingerprint(have: dict[str, Any], root: Path) -> DatasetConfig:
+    """The config of an earlier generation, from its ``.shards/generation.json``."""
+    keep = {f.name for f in fields(DatasetConfig)}
+    try:
+        d = {k: v for k, v in have.items() if k in keep}
+        return DatasetConfig(**{**d, "start": date.fromisoformat(d["start"]), "out": str(root)})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{root / MARKERS_DIR / 'generation.json'}: cannot tell which files that generation wrote "
+                         f"({e}); remove them by hand or use another --out") from None
+
+
 def prepare_dir(cfg: DatasetConfig) -> Path:
-    """Create ``out``; check that an existing generation there has the same config (resume)."""
+    """Claim ``out`` as a dataset (``sim.outdir``: an empty or new folder, or an earlier generation);
+    an earlier generation must have the same config (resume) unless ``overwrite`` removes its files.
+    Deletes the temp files of killed writers, only next to the files a generation writes."""
     root = Path(cfg.out)
-    manifest = root / MARKERS_DIR / "generation.json"
+    outdir.check(root, "dataset")
+    generation = root / MARKERS_DIR / "generation.json"
     want = cfg.fingerprint()
-    if manifest.exists():
-        have = json.loads(manifest.read_text())
+    if generation.exists():
+        have = json.loads(generation.read_text())
         if have != want:
             if not cfg.overwrite:
                 diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
                 raise ValueError(f"{root} holds a dataset generated with a different config (fields {diff}); "
                                  "use another --out or --overwrite")
-            shutil.rmtree(root / "data", ignore_errors=True)
-            shutil.rmtree(root / MARKERS_DIR, ignore_errors=True)
-    elif (root / "data").exists() and cfg.overwrite:
-        shutil.rmtree(root / "data")
-    write_text_atomic(json.dumps(want, sort_keys=True, indent=1), manifest)
-    for debris in root.rglob("*.tmp-*"):  # temp files of killed writers
-        debris.unlink()
+            if outdir.manifest(root) is None:  # written before manifests: list what its config wrote
+                outdir.claim(root, "dataset", owned_paths(_from_fingerprint(have, root)))
+            outdir.remove_owned(root)
+    outdir.claim(root, "dataset", owned_paths(cfg))
+    outdir.remove_temp(root)
+    write_text_atomic(json.dumps(want, sort_keys=True, indent=1), generation)
     return root
 
 

@@ -24,6 +24,8 @@ from sim.prompts import HISTORY_K, USUAL_N
 
 #: The config ``datasets.load_dataset(root)`` loads when no config is named.
 DEFAULT_CONFIG = "sft"
+#: The card's files under the dataset directory (``sim.outdir`` lists them as HomePilot's).
+CARD_FILES = ("README.md", "stats/ops_per_hour.png", "stats/sft_buckets.png")
 
 COLUMNS: Mapping[str, Mapping[str, str]] = {
     "homes": {
@@ -151,7 +153,7 @@ def _plot(stats: dict[str, Any], root: Path) -> list[str]:
         ax.set(xlabel="hour of day", ylabel="share of logged operations", title="Operations per hour", xticks=range(0, 24, 2))
         ax.legend()
         fig.tight_layout()
-        made.append(_save(fig, root / "stats" / "ops_per_hour.png"))
+        made.append(_save(fig, root / CARD_FILES[1]))
         plt.close(fig)
     subs = {k: v for k, v in stats["subsets"].items() if k.startswith("sft/")}
     if subs:
@@ -164,7 +166,7 @@ def _plot(stats: dict[str, Any], root: Path) -> list[str]:
                xlabel="devices in the home", ylabel="sft rows", title="SFT rows per device-count bucket")
         ax.legend()
         fig.tight_layout()
-        made.append(_save(fig, root / "stats" / "sft_buckets.png"))
+        made.append(_save(fig, root / CARD_FILES[2]))
         plt.close(fig)
     return made
 
@@ -257,6 +259,6 @@ def write_card(root: Path, cfg: Any, info: Mapping[str, Any] | None = None) -> P
     files = _files(root)
     stats = statistics(root)
     plots = _plot(stats, root)
-    path = root / "README.md"
+    path = root / CARD_FILES[0]
     write_text_atomic(render(stats, info, plots, files), path)
     return path

@@ -9,6 +9,7 @@ an unreadable file or a missing column raise ``DatasetError`` naming the path. O
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from collections.abc import Iterable, Sequence
@@ -79,6 +80,19 @@ def split_files(root: str | Path, config: str, split: str, required: bool = True
         raise DatasetError(f"missing shard file {cdir / f'{split}-{missing[0]:05d}-of-{n:05d}.parquet'}"
                            f" ({len(missing)} of {n} missing: the split is incomplete; resume `homepilot generate`)")
     return files
+
+
+def dataset_digest(root: str | Path, configs: Sequence[str], split: str = "train") -> str:
+    """sha256 over the names and bytes of the ``split`` shards of ``configs`` (absent ones count as
+    empty): whether two dataset directories hold the same training input."""
+    h = hashlib.sha256()
+    for config in configs:
+        for p in split_files(root, config, split, required=False):
+            h.update(f"{config}/{p.name}\n".encode())
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
 
 
 def read_file(path: Path, columns: Sequence[str] | None = None) -> pa.Table:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.dataset.schema import SCHEMAS
+from sim.outdir import MANIFEST
 
 ROW_GROUP = 10_000  # rows per parquet row group
 COMPRESSION = "zstd"
@@ -134,9 +135,10 @@ def shard_counts(root: Path, shard: Shard) -> dict[str, int]:
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every published file (data and card), by relative path: for determinism checks."""
+    """sha256 of every published file (data and card), by relative path: for determinism checks.
+    Not published: the shard markers, temp files and HomePilot's manifest (``sim.outdir``)."""
     out = {}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and MARKERS_DIR not in p.parts and ".tmp-" not in p.name:
+        if p.is_file() and MARKERS_DIR not in p.parts and ".tmp-" not in p.name and p.name != MANIFEST:
             out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out

@@ -132,7 +132,7 @@ def test_evaluate_hand_worked_counts():
 def test_threshold_one_exposes_nothing():
     rows = order_rows(synthetic_rows(5, 1))
     recs = FixedPolicy(threshold=1.0).recommend(rows)
-    cfg = ReplayEvalConfig(data="x", out="x", n_boot=10, threshold=1.0)
+    cfg = ReplayEvalConfig(data="x", out="x", n_boot=0, threshold=1.0)
     rep = evaluate(rows, recs, None, cfg, RewardModel().fit(rows), np.random.default_rng(0))
     assert rep["n_exposed"] == 0 and rep["exposure_rate"] == 0 and rep["cumulative_reward"] == 0
     assert np.isnan(rep["replay"]["value"]) and np.isnan(rep["live_acceptance"])
@@ -165,7 +165,9 @@ def test_reward_model_shrinks_to_global_rate():
 
 @pytest.mark.parametrize("kw, field", [({"threshold": 1.5}, "threshold"), ({"mode": "sim"}, "mode"),
                                        ({"penalty": -1}, "penalty"), ({"n_bins": 0}, "n_bins"),
-                                       ({"level": 1.0}, "level"), ({"n_boot": -1}, "n_boot")])
+                                       ({"level": 1.0}, "level"), ({"n_boot": -1}, "n_boot"),
+                                       ({"n_boot": 39}, r"n_boot must be 0 \(no intervals\) or >= 40 for 95%"),
+                                       ({"n_boot": 99, "level": 0.99}, ">= 200 for 99%")])
 def test_config_checks_name_the_field(kw, field):
     with pytest.raises(ValueError, match=field):
         ReplayEvalConfig(data="d", out="o", **kw)
@@ -308,3 +310,33 @@ def test_truth_resimulates_unseen_homes_as_generated(tmp_path):
     by = report["by_split"]
     assert by["test_unseen"]["Oracle"]["em_acc"] > 0.3
     assert abs(by["test_unseen"]["Oracle"]["em_acc"] - by["test"]["Oracle"]["em_acc"]) < 0.35
+
+
+def test_cli_replay_n_boot_0_says_there_are_no_intervals(generated, tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    res = CliRunner().invoke(app, ["replay", "--data", str(generated), "--out", str(tmp_path / "o"), "--n-boot", "0"])
+    assert res.exit_code == 0, res.output
+    assert "(no intervals: --n-boot 0)" in res.output and "nan" not in res.output
+    assert "no intervals (`--n-boot 0`)" in (tmp_path / "o" / "replay.md").read_text()
+    res = CliRunner().invoke(app, ["replay", "--data", str(generated), "--out", str(tmp_path / "p"), "--n-boot", "5"])
+    assert res.exit_code == 1 and "homepilot replay: n_boot must be 0 (no intervals) or >= 40" in res.output
+
+
+def test_cli_replay_names_an_empty_split_and_a_foreign_out(generated, tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    data = _dataset(tmp_path / "d", [])  # an empty test split
+    res = CliRunner().invoke(app, ["replay", "--data", str(data), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert f"homepilot replay: --data: {data / 'data' / 'feedback'} has no test rows" in res.output
+    assert not (tmp_path / "o").exists()
+    before = sorted(p.name for p in generated.iterdir())
+    res = CliRunner().invoke(app, ["replay", "--data", str(generated), "--out", str(generated)])
+    assert res.exit_code == 1
+    assert f"output directory {generated} holds a generated dataset, not a replay report" in res.output
+    assert sorted(p.name for p in generated.iterdir()) == before

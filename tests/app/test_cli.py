@@ -1,8 +1,10 @@
 """The CLI surface: every subcommand listed; bad input exits non-zero with one line naming it."""
 
+import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -53,3 +55,29 @@ def test_choice_options_match_their_packages_and_name_the_option_when_wrong():
     err = CliRunner().invoke(app, ["generate", "--preset", "huge", "--out", "x"], standalone_mode=False).exception
     assert err.param.name == "preset" and err.exit_code == 2
     assert "'huge' is not one of 'tiny', 'quickstart', 'paper'" in err.format_message()
+
+
+def test_evaluate_names_a_run_that_never_finished_a_stage(tmp_path):
+    (tmp_path / "d" / "data").mkdir(parents=True)
+    run = tmp_path / "run"
+    (run / "pretrain" / "checkpoint-6").mkdir(parents=True)  # killed during pre-training
+    (run / "config.json").write_text(json.dumps({"stages": ["pretrain", "sft", "dpo"], "stages_run": []}))
+    r = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "d"), "--runs", str(run), "--out",
+                                 str(tmp_path / "rep")])
+    assert r.exit_code == 1
+    assert f"homepilot evaluate: --runs {run}: stage pretrain never finished" in r.output
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--data", "D"], ["sim-report", "--homes", "1", "--days", "1"],
+                                     ["quickstart"]])
+def test_writing_commands_refuse_a_folder_they_did_not_make(tmp_path, command):
+    (tmp_path / "D" / "data").mkdir(parents=True)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.md").write_text("mine")
+    args = [a if a != "D" else str(tmp_path / "D") for a in command]
+    r = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert r.exit_code == 1
+    assert f"output directory {out} is not empty and HomePilot did not make it (it holds notes.md)" in r.output
+    assert [p.name for p in out.iterdir()] == ["notes.md"] and (out / "notes.md").read_text() == "mine"

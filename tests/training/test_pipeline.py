@@ -1,5 +1,6 @@
 """End to end: all three stages on the tiny dataset with a tiny model, the run directory
-contract, kill -9 + --resume in a subprocess, and a --base-model with its own tokenizer."""
+contract, kill -9 + --resume in a subprocess, the resume rules (same options and data, an earlier
+final model only with --replace-model), and a --base-model with its own tokenizer."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import torch
 from huggingface_hub import ModelCard
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from typer.testing import CliRunner
 
+from app.cli import app
+from tests.training.conftest import write_dataset
 from training.data import dpo_dataset, pretrain_texts, subsample
 from training.dpo import preference_margin
 from training.models import load_model
@@ -107,6 +111,56 @@ def test_existing_run_needs_resume(run, tiny_dataset):
         main(TrainConfig(data=tiny_dataset, out=out, **FAST))
     with pytest.raises(ValueError, match="order"):
         main(TrainConfig(data=tiny_dataset, out=out, order="text-first", resume=True, **FAST))
+
+
+def _copy(run: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, to)
+    return to
+
+
+def test_resume_refuses_options_that_change_results(run, tiny_dataset, tmp_path):
+    out, _ = run
+    stored = (out / "config.json").read_bytes()
+    with pytest.raises(ValueError) as e:
+        main(TrainConfig(data=tiny_dataset, out=out, resume=True, **{**FAST, "sft_lr": 1e-3, "sft_epochs": 3,
+                                                                      "dpo_beta": 0.2}))
+    msg = str(e.value)
+    assert msg.startswith(f"--resume with options that differ from {out / 'config.json'}")
+    assert "sft_lr: run 0.002, now 0.001" in msg and "sft_epochs: run 2, now 3" in msg and "dpo_beta: run 0.1, now 0.2" in msg
+    other = write_dataset(tmp_path / "other", n_days=11)  # other rows: same options, different data
+    with pytest.raises(ValueError, match=r"data contents: run sha256 [0-9a-f]{12}, now [0-9a-f]{12}"):
+        main(TrainConfig(data=other, out=out, resume=True, **FAST))
+    assert (out / "config.json").read_bytes() == stored  # the run's record still tells what was used
+
+
+def test_resume_cli_prints_the_differences(run, tiny_dataset):
+    out, _ = run
+    res = CliRunner().invoke(app, ["train", "--data", str(tiny_dataset), "--out", str(out), "--resume",
+                                   "--sft-lr", "0.001"])
+    assert res.exit_code == 1 and "error: --resume with options that differ" in res.output
+    assert "sft_lr: run 0.002, now 0.001" in res.output
+
+
+def test_resume_of_a_moved_dataset_runs_nothing_again(run, tiny_dataset, tmp_path):
+    out = _copy(run[0], tmp_path / "run")
+    moved = _copy(tiny_dataset, tmp_path / "moved")  # same bytes, another path
+    lines = (out / "metrics.jsonl").read_text()
+    info = main(TrainConfig(data=moved, out=out, resume=True, **FAST))
+    assert info["stages_run"] == ["pretrain", "sft", "dpo"] and (out / "metrics.jsonl").read_text() == lines
+
+
+def test_resume_with_an_earlier_last_stage_needs_replace_model(run, tiny_dataset, tmp_path):
+    out = _copy(run[0], tmp_path / "run")
+    before = (out / "model" / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match=r"--resume --stages sft would replace .* \(now dpo/final\) with sft/final; "
+                                         r"pass --replace-model"):
+        main(TrainConfig(data=tiny_dataset, out=out, resume=True, stages="sft", **FAST))
+    assert (out / "model" / "model.safetensors").read_bytes() == before
+    info = main(TrainConfig(data=tiny_dataset, out=out, resume=True, stages="sft", replace_model=True, **FAST))
+    assert info["final_from"] == "sft/final"
+    assert (out / "model" / "model.safetensors").read_bytes() == (out / "sft" / "final" / "model.safetensors").read_bytes()
 
 
 def test_bad_config_fields_are_named(tiny_dataset, tmp_path):

@@ -1,9 +1,10 @@
 """Shards: identical bytes for 1 or 2 workers and local or ray; resume after an interruption;
-atomic writes; a directory holding another config is refused."""
+atomic writes; a directory holding another config is refused; pool workers die with a killed parent."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -130,3 +131,54 @@ def test_killed_subprocess_resumes_to_the_same_files(tmp_path):
     assert summary["shards_resumed"] == n_done and summary["shards_run"] + n_done == n_shards, summary
     a, b = file_hashes(out), file_hashes(ref)
     assert [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)] == [], (n_done, sorted(a))
+
+
+def _children(pid: int) -> set[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_pool_workers_die_with_a_killed_generate(tmp_path):
+    """kill -9 of ``generate --workers 2`` takes its pool workers with it (they would wait on the task
+    pipe forever)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "generate", "--preset", "tiny", "--homes", "40",
+                             "--days", "4", "--workers", "2", "--out", str(tmp_path / "D")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = _children(proc.pid)
+            time.sleep(0.01)
+        assert len(workers) == 2, "the pool did not start"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [w for w in workers if _alive(w)]
+    for w in left:  # do not leave them behind when the test fails
+        os.kill(w, signal.SIGKILL)
+    assert left == []
