@@ -374,6 +374,9 @@ def import_log(
                                                "HomePilot wrote there)"),
 ) -> None:
     """Turn a generic CSV event log into the dataset configs."""
+    import shutil
+    from pathlib import Path
+
     from app.progress import StageProgress
     from sim import outdir
     from sim.dataset.card import CARD_FILES
@@ -392,9 +395,17 @@ def import_log(
             if not overwrite:
                 raise ValueError(f"--out {out} holds an earlier import; pass --overwrite to replace it")
             outdir.remove_owned(out)
+        fresh = not Path(out).exists()
         outdir.claim(out, "imported-dataset", owned)
-        with StageProgress("import-log") as progress:
-            counts = run_import(cfg, progress)
+        try:
+            with StageProgress("import-log") as progress:
+                counts = run_import(cfg, progress)
+        except BaseException:
+            if fresh:  # a folder this command made keeps no trace of a failed import
+                outdir.remove_owned(out)
+                if all(p.name == outdir.MANIFEST for p in Path(out).iterdir()):
+                    shutil.rmtree(out)
+            raise
     except (LogFormatError, ValueError, OSError) as e:
         typer.echo(f"error: {e}", err=True)  # one plain line: file, line, column and what is allowed
         raise typer.Exit(code=1) from None
