@@ -149,7 +149,7 @@ def day(got, d: int) -> list[tuple[str, str, tuple[Action, ...]]]:
     """(HH:MM:SS, source, actions) of each event row on day ``d``, grouped by time and source."""
     out: list = []
     base = int((START.replace(tzinfo=None) + timedelta(days=d) - datetime(1970, 1, 1)).total_seconds())
-    for w, src, a in zip(got.events.wall.tolist(), got.events.source, got.events.action):
+    for w, src, a in zip(got.events.wall.tolist(), got.events.source, got.events.action, strict=True):
         if base <= w < base + 86400:
             t = f"{(w - base) // 3600:02d}:{(w - base) // 60 % 60:02d}:{(w - base) % 60:02d}"
             if out and out[-1][:2] == (t, src):
@@ -195,10 +195,10 @@ def test_a_day_of_state_changes_becomes_these_actions_row_by_row(recorder, tmp_p
     assert got.events.types[("living_room", "speaker")] == "speaker"
     # readings: temperature as read (°F converted), motion as occupancy 1/0, only changes kept
     s = got.sensors
-    first = [(r, i, v) for r, i, v in zip(s.room, s.indicator, s.value)][:4]
+    first = [(r, i, v) for r, i, v in zip(s.room, s.indicator, s.value, strict=True)][:4]
     assert first == [("bedroom", "temperature", "19"), ("outdoor", "temperature", "5"),  # 41 °F
                      ("bedroom", "temperature", "19.8"), ("outdoor", "temperature", "5.8")]  # 19.75; 42.5 °F
-    assert ("living_room", "occupancy", "1") in zip(s.room, s.indicator, s.value)
+    assert ("living_room", "occupancy", "1") in zip(s.room, s.indicator, s.value, strict=True)
 
 
 def test_room_rule_map_and_entity_filter(recorder, tmp_path):
@@ -214,10 +214,10 @@ def test_room_rule_map_and_entity_filter(recorder, tmp_path):
                             "climate.living_room_ac": ("bedroom", "heater", "heater"), "light.lamp": ("study", "lamp", "light")}
     assert got.unsupported == {} and got.sensors is None
     # a heater has no mode field: the AC's cool mode is not forced onto it
-    assert A_in(got, Action("bedroom", "heater", "target_temperature", "24")) and not A_in(got, Action("bedroom", "heater", "mode", "cool"))
+    assert has_action(got, Action("bedroom", "heater", "target_temperature", "24")) and not has_action(got, Action("bedroom", "heater", "mode", "cool"))
 
 
-def A_in(got, a: Action) -> bool:
+def has_action(got, a: Action) -> bool:
     return a in got.events.action
 
 
