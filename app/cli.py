@@ -412,6 +412,38 @@ def import_log(
     typer.echo(", ".join(f"{k}: {n}" for k, n in counts.items()))
 
 
+@app.command("import-ha")
+def import_ha(
+    db: str = typer.Argument(..., help="Home Assistant recorder SQLite database (home-assistant_v2.db), schema 41+"),
+    out: str = typer.Option(..., help="dataset directory to write"),
+    entities: list[str] = typer.Option([], "--entities", help="glob of entity ids to import (repeat; default: all)"),
+    rooms: str | None = typer.Option(None, help="YAML/JSON map entity_id -> room (or -> {room, device, type})"),
+    home_id: str = typer.Option("", help="home id (default: the database file name)"),
+    burst_s: int = typer.Option(60, help="changes of one source within this many seconds form one operation"),
+    test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    timezone: str = typer.Option("UTC", help="the home's IANA time zone (the recorder stores UTC)"),
+) -> None:
+    """Turn a Home Assistant recorder database into the dataset configs."""
+    from app.progress import StageProgress
+    from sim.dataset.ha import HAConfig, HAFormatError
+    from sim.dataset.ha import main as run_import
+
+    try:
+        cfg = HAConfig(db=db, out=out, entities=tuple(entities), rooms=rooms, home_id=home_id, burst_s=burst_s,
+                       test_days=test_days, timezone=timezone)
+        with StageProgress("import-ha") as progress:
+            counts, got = run_import(cfg, progress)
+    except (HAFormatError, ValueError, OSError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=1) from None
+    if got.unsupported_line():
+        typer.echo(got.unsupported_line())
+    if got.skipped_values:
+        typer.echo("skipped values outside the catalogue: "
+                   + ", ".join(f"{k}: {n}" for k, n in sorted(got.skipped_values.items())))
+    typer.echo(", ".join(f"{k}: {n}" for k, n in counts.items()))
+
+
 def main() -> None:
     app()
 

@@ -192,10 +192,10 @@ def render(stats: dict[str, Any], info: Mapping[str, Any], plots: list[str], fil
                 "data_files": [{"split": s, "path": f"data/{config}/{s}-*.parquet"} for s in SPLITS if s in files[config]]}
                for config in CONFIGS if config in files]
     data = DatasetCardData(
-        license="cc-by-4.0", language=["en"], pretty_name=str(info["title"]),
+        license=str(info.get("license", "cc-by-4.0")), language=["en"], pretty_name=str(info["title"]),
         task_categories=["text-generation", "text-classification"],
         size_categories=[size_category(max((sum(v.values()) for v in stats["rows"].values()), default=0))],
-        tags=["smart-home", "iot", "recommendation", "synthetic", "dpo", "devpiolt"], configs=configs)
+        tags=list(info.get("tags", SYNTHETIC_TAGS)), configs=configs)
     out = [f"---\n{data.to_yaml()}\n---", "", f"# {info['title']}", "", info["summary"], "",
            "## Generation", "", _table(["field", "value"], [[k, f"`{v}`"] for k, v in info["settings"].items()]), "",
            "## Configs and columns", ""]
@@ -212,8 +212,13 @@ def render(stats: dict[str, Any], info: Mapping[str, Any], plots: list[str], fil
     out.append("")
     out += [f"![{p}]({p})" for p in plots]
     out += ["", "## How it was generated", "", info["how"], "", "## Known limits", "", info["limits"], ""]
+    if info.get("license_note"):
+        out += ["## License", "", str(info["license_note"]), ""]
     return "\n".join(out)
 
+
+#: The card's tags of a generated dataset; an imported log's card passes its own (``info["tags"]``).
+SYNTHETIC_TAGS = ("smart-home", "iot", "recommendation", "synthetic", "dpo", "devpiolt")
 
 SYNTHETIC_HOW = """Each home is a SimPy simulation (`sim.world.simulate_home`): rooms and devices, outdoor weather
 and first-order room physics, residents with persona schedules, time-sensitive habits, reactions to the

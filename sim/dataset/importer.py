@@ -427,19 +427,26 @@ def group_operations(rows: EventRows, burst_s: int, env: Environment, home_id: s
     return ops
 
 
-def to_home_log(cfg: ImportConfig, progress: Progress | None = None) -> HomeLog:
-    rows = read_events(cfg.events, cfg.timezone, cfg.max_rows, progress)
-    sensors = read_sensors(cfg.sensors, cfg.timezone, cfg.max_rows, progress) if cfg.sensors else None
+def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s: int) -> HomeLog:
+    """The one home's log from checked rows (any reader's: ``read_events``/``read_sensors``, or
+    ``sim.dataset.ha``): operations are bursts (``group_operations``), the log starts at midnight of
+    the first row's day."""
     first, last = int(rows.wall[0]), int(rows.wall[-1])
     if sensors is not None and len(sensors.wall):
         first, last = min(first, int(sensors.wall[0])), max(last, int(sensors.wall[-1]))
     first, last = _wall(first), _wall(last)
     start = datetime.combine(first.date(), datetime.min.time())
     events = event_table(rows, sensors, start)
-    ops = group_operations(rows, cfg.burst_s, Environment(events, start), cfg.home_id)
+    ops = group_operations(rows, burst_s, Environment(events, start), home_id)
     devices = tuple(DeviceSpec(r, d, t) for (r, d), t in rows.types.items())
-    home = HomeSpec(cfg.home_id, 0, tuple(dict.fromkeys(d.room for d in devices)), devices, ("unknown",))
+    home = HomeSpec(home_id, 0, tuple(dict.fromkeys(d.room for d in devices)), devices, ("unknown",))
     return HomeLog(home, start, (last.date() - start.date()).days + 1, events, ops, [], None)
+
+
+def to_home_log(cfg: ImportConfig, progress: Progress | None = None) -> HomeLog:
+    rows = read_events(cfg.events, cfg.timezone, cfg.max_rows, progress)
+    sensors = read_sensors(cfg.sensors, cfg.timezone, cfg.max_rows, progress) if cfg.sensors else None
+    return home_log(rows, sensors, cfg.home_id, cfg.burst_s)
 
 
 class ShardSink:
@@ -488,23 +495,31 @@ class ShardSink:
         self.writers.clear()
 
 
-def main(cfg: ImportConfig, progress: Progress | None = None) -> dict[str, int]:
-    """Write ``cfg.out`` (data shards and card) from the CSV log; returns rows per config/split.
-    ``progress(stage, done, total)``: reading (MB of each file), then the rows (operations)."""
+#: The card's licence note of an imported log: the importer cannot know the owner's terms.
+LICENSE_NOTE = ("`license: other`: this dataset was imported from someone's own log; the importer cannot know "
+                "under which terms it may be shared. Its owner decides; set the licence before publishing it.")
+#: The card's tags of an imported log (no ``synthetic``: the operations are real).
+IMPORT_TAGS = ("smart-home", "iot", "recommendation", "real-log", "dpo", "devpiolt")
+
+
+def write_import(log: HomeLog, out: str | Path, test_days: int, info: dict, seed: int = 0, sft_rate: float = 1.0,
+                 dpo_rate: float = 1.0, progress: Progress | None = None) -> dict[str, int]:
+    """Write ``out`` (data shards and card) from one imported home's log; returns rows per config/split.
+    ``info``: the card's title, summary, settings, how and limits (``license``, ``tags`` and
+    ``license_note`` default to an imported log's). Shared by ``import-log`` and ``import-ha``."""
     from sim.dataset.card import write_card
 
-    log = to_home_log(cfg, progress)
-    if log.days <= cfg.test_days:
-        raise ValueError(f"test_days: the log spans {log.days} day(s); need more than test_days={cfg.test_days}")
-    cutoff = log.start + timedelta(days=log.days - cfg.test_days)
-    spec = RowSpec(cutoff=cutoff, seed=cfg.seed, sft_rate=cfg.sft_rate, dpo_rate=cfg.dpo_rate)
+    if log.days <= test_days:
+        raise ValueError(f"test_days: the log spans {log.days} day(s); need more than test_days={test_days}")
+    cutoff = log.start + timedelta(days=log.days - test_days)
+    spec = RowSpec(cutoff=cutoff, seed=seed, sft_rate=sft_rate, dpo_rate=dpo_rate)
     asked = [o.time >= cutoff for o in log.operations if o.source in spec.sources]
     for split, n in (("train", asked.count(False)), ("test", asked.count(True))):
         if not n:
             period = f"before {cutoff:%Y-%m-%d}" if split == "train" else f"from {cutoff:%Y-%m-%d} on"
             raise ValueError(f"test_days: the log {period} holds no {', '.join(spec.sources)} operation, so the sft "
-                             f"{split} split would be empty (test_days={cfg.test_days} of {log.days} days)")
-    root = Path(cfg.out)
+                             f"{split} split would be empty (test_days={test_days} of {log.days} days)")
+    root = Path(out)
     (shard,) = plan_shards([0], [], 1)
     on_rows = (lambda done, total: progress("rows (operations)", done, total)) if progress else None
     # tables are written as they are made; only splits with rows get a file (the card declares what
@@ -516,6 +531,14 @@ def main(cfg: ImportConfig, progress: Progress | None = None) -> dict[str, int]:
         counts = sink.close()
     finally:
         sink.abort()
+    write_card(root, None, {"license": "other", "license_note": LICENSE_NOTE, "tags": list(IMPORT_TAGS), **info})
+    return counts
+
+
+def main(cfg: ImportConfig, progress: Progress | None = None) -> dict[str, int]:
+    """Write ``cfg.out`` (data shards and card) from the CSV log; returns rows per config/split.
+    ``progress(stage, done, total)``: reading (MB of each file), then the rows (operations)."""
+    log = to_home_log(cfg, progress)
     settings = {"source": "imported CSV event log", "events": Path(cfg.events).name,
                 "sensors": Path(cfg.sensors).name if cfg.sensors else "-", "home id": cfg.home_id,
                 "time zone": cfg.timezone, "burst seconds": cfg.burst_s, "test days": cfg.test_days, "seed": cfg.seed,
@@ -531,5 +554,4 @@ def main(cfg: ImportConfig, progress: Progress | None = None) -> dict[str, int]:
                    f"{cfg.test_days} day(s) form the test split; DPO negatives follow the paper's rules.",
             "limits": "- One home, no unseen-home split, no logged feedback.\n- Users are unknown (empty).\n"
                       "- Descriptions are generated, not what the user said."}
-    write_card(root, None, info)
-    return counts
+    return write_import(log, cfg.out, cfg.test_days, info, cfg.seed, cfg.sft_rate, cfg.dpo_rate, progress)

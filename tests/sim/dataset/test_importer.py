@@ -78,6 +78,9 @@ def test_import_writes_every_config_and_validates(tmp_path):
     card = (out / "README.md").read_text()
     assert "- config_name: sft" in card and "homepilot import-log home.csv --sensors s.csv --out DIR" in card
     assert "config_name: feedback" not in card
+    # a real log: no synthetic tag, and no licence the importer cannot know (other, with a note)
+    assert "license: other" in card and "synthetic" not in card.split("\n---", 1)[0]
+    assert "## License" in card and "cannot know" in card
     import datasets
 
     assert datasets.load_dataset(str(out), "sft")["test"].num_rows == 2
