@@ -137,6 +137,27 @@ class Environment:
         return tuple(out)
 
 
+class DecisionPrompts:
+    """The one way a home's decision-time prompt is made (sft, dpo, feedback rows; the simulator
+    report's learnability probe): ``prompts(t)`` is the prompt text for a decision at ``t``, with
+    the logged history strictly before ``t`` and the readings known before ``t``
+    (``sim.prompts.context_rooms``; never the predicted operation's own environment)."""
+
+    def __init__(self, log: HomeLog, history_k: int = HISTORY_K) -> None:
+        self.home = log.home
+        self.logged = log.logged_operations
+        self.times = [o.time for o in self.logged]
+        self.env = Environment(log.events, log.start)
+        self.index = HistoryIndex(self.logged)  # one per home: a prompt per row then costs numpy passes
+        self.history_k = history_k
+
+    def __call__(self, t: datetime) -> str:
+        end = bisect.bisect_left(self.times, t.replace(second=0, microsecond=0))
+        window = self.logged[max(0, end - self.history_k):end]
+        readings = self.env.at(t, context_rooms(window, self.home.rooms), before=True)
+        return prompt_text(self.index, t, readings, self.home.targets, self.history_k)  # counts every op before t
+
+
 def _empty(columns: Sequence[str]) -> Rows:
     return {c: [] for c in columns}
 
@@ -164,7 +185,6 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
     home, hid = log.home, log.home.home_id
     types = home.types()
     devices = device_rows(home)
-    targets = home.targets
     out = _Tables()
 
     def period(t: datetime) -> str:
@@ -200,16 +220,7 @@ def home_rows(log: HomeLog, spec: RowSpec) -> RowTables:
 
     logged = log.logged_operations
     times = [o.time for o in logged]
-    env = Environment(log.events, log.start)
-    index = HistoryIndex(logged)  # one per home: a prompt per row then costs numpy passes
-
-    def prompt(t: datetime) -> str:
-        """The decision-time prompt: history strictly before ``t``, readings known before ``t``
-        (``sim.prompts.context_rooms``; never the predicted operation's own environment)."""
-        end = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
-        window = logged[max(0, end - spec.history_k):end]
-        readings = env.at(t, context_rooms(window, home.rooms), before=True)
-        return prompt_text(index, t, readings, targets, spec.history_k)  # counts every op before t
+    prompt = DecisionPrompts(log, spec.history_k)
 
     # pretrain: one row per home-day of the train period (seen homes only)
     if not spec.unseen:
