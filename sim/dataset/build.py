@@ -35,7 +35,7 @@ from sim.dataset.schema import CONFIGS
 from sim.dataset.shards import MARKERS_DIR, Shard, is_done, plan_shards, shard_counts, write_shard, write_text_atomic
 from sim.log import HomeLog
 
-GENERATOR_VERSION = "0.4.0"  # bump when the bytes of a generated dataset change for the same config
+GENERATOR_VERSION = "0.5.0"  # bump when the bytes of a generated dataset change for the same config
 
 #: Splits each config has in each shard group.
 SPLITS_BY_GROUP: Mapping[str, Mapping[str, tuple[str, ...]]] = {

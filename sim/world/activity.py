@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 DAY = 1440.0
 PLAN_LEAD = 20.0  # minutes: a clock habit's intent forms this long before it is due
+LIT = frozenset({"light", "wall_switch", "curtain"})  # device types that change a room's illuminance
 FIELD_ORDER = {"power": 0, "mode": 1, "program": 1, "action": 1, "command": 1, "playback": 1, "lock": 1}
 
 
@@ -159,14 +160,18 @@ def fire(w: World, h: Habit, now: float, due: float) -> None:
 
 
 def condition(w: World, h: Habit, due: float) -> bool:
+    """Whether the habit's condition holds, read from what the home senses (``World.sensed``) in
+    the room of its first step, against the resident's own thresholds (``Prefs``)."""
     if not h.when:
         return True
+    room = h.steps[0][0]
+    pf = w.prefs.get(h.user)
     if h.when == "dark":
-        return w.outdoor.is_dark(due)
+        return w.sensed[room][2] < (pf.lux_low if pf else 60.0)
     if h.when == "cold":
-        return w.outdoor.temperature(due) < 10.0
+        return w.sensed[room][0] < (pf.warm_low if pf else 20.0)
     if h.when == "hot":
-        return w.outdoor.temperature(due) > 26.0
+        return w.sensed[room][0] > (pf.temp_high if pf else 26.0)
     if h.when == "empty":
         return all(w.where[u][0] == "away" for u in w.users if u != h.user)
     if h.when == "acon":
@@ -205,6 +210,11 @@ def set_presence(w: World, user: str, where: str, room: str) -> None:
     if where != "away" and room:
         w.occ[room] = w.occ.get(room, 0) + 1
     w.timeline.record_presence(w.env.now, user, where, room)
+    if old[1] != room or (old[0] == "away") != (where == "away"):
+        for r in dict.fromkeys((old[1], room)):
+            if r:  # a presence sensor reports the room's light level with each arrival/departure
+                w.report(r, "occupancy")
+                w.report(r, "illuminance")
 
 
 def plan_day(w: World, day: int) -> None:
@@ -240,7 +250,7 @@ def sensor_tick(w: World) -> None:
     out = w.outdoor
     lux_out = 0.012 * out.illuminance(now)
     fmt = format_value
-    tl_times, tl_vals, occ = w.timeline.room_times, w.timeline.room_vals, w.occ
+    tl_times, tl_vals, occ, sensed = w.timeline.room_times, w.timeline.room_vals, w.occ, w.sensed
     rows = []
     i = 0
     for name, room in w.rooms.items():
@@ -249,11 +259,13 @@ def sensor_tick(w: World) -> None:
             room.advance(now, out, n_occ)
             tl_times[name].append(now)
             tl_vals[name].append((room.temp, room.hum))
+        temp = room.temp + 0.3 * noise[i]
         hum = room.hum + 2.0 * noise[i + 1]
+        hum = 100.0 if hum > 100.0 else (hum if hum > 0.0 else 0.0)
         lux = (lux_out * room.daylight + room.lamp_lux) * (1.0 + 0.05 * noise[i + 2])
-        rows += ((name, "temperature", fmt(room.temp + 0.3 * noise[i])),
-                 (name, "humidity", fmt(100.0 if hum > 100.0 else (hum if hum > 0.0 else 0.0))),
-                 (name, "illuminance", fmt(lux if lux > 0.0 else 0.0)),
+        lux = lux if lux > 0.0 else 0.0
+        sensed[name] = [temp, hum, lux]
+        rows += ((name, "temperature", fmt(temp)), (name, "humidity", fmt(hum)), (name, "illuminance", fmt(lux)),
                  (name, "occupancy", str(n_occ)))
         i += 3
     rows += (("outdoor", "temperature", fmt(out.temperature(now))),
@@ -270,7 +282,8 @@ def react_all(w: World) -> None:
 
 
 def react(w: World, user: str) -> None:
-    """Comfort reaction of an awake resident at home to their room's temperature and humidity."""
+    """Comfort reaction of an awake resident at home to their room's temperature and humidity as
+    its sensors last reported them (``World.sensed``), against the resident's ``Prefs``."""
     if w.where[user][0] != "home":
         return
     pending = w.reactive.get(user)
@@ -279,28 +292,28 @@ def react(w: World, user: str) -> None:
     room = w.where[user][1]
     if room not in w.rooms:
         return
-    w.advance_room(room)
-    r, pf, now = w.rooms[room], w.prefs[user], w.env.now
+    temp, hum, _ = w.sensed[room]
+    pf, now = w.prefs[user], w.env.now
     kinds = {w.devices[k].type: k for k in reversed(w.room_targets[room])}
     steps: list[tuple[str, str, str, str]] = []
     name = ""
-    if r.temp > pf.temp_high and "ac" in kinds:
+    if temp > pf.temp_high and "ac" in kinds:
         k, name = kinds["ac"], "comfort_cool"
         steps = [(*k, "power", "on"), (*k, "mode", "cool"), (*k, "target_temperature", str(pf.cool_target))]
-    elif r.temp > pf.temp_high and "fan" in kinds:
+    elif temp > pf.temp_high and "fan" in kinds:
         k, name = kinds["fan"], "comfort_fan"
         steps = [(*k, "power", "on"), (*k, "speed", "50")]
-    elif r.temp < pf.temp_low and ("heater" in kinds or "ac" in kinds):
+    elif temp < pf.temp_low and ("heater" in kinds or "ac" in kinds):
         if "heater" in kinds:
             k, name = kinds["heater"], "comfort_heat"
             steps = [(*k, "power", "on"), (*k, "target_temperature", str(pf.heat_target))]
         else:
             k, name = kinds["ac"], "comfort_heat"
             steps = [(*k, "power", "on"), (*k, "mode", "heat"), (*k, "target_temperature", str(pf.heat_target))]
-    elif r.hum < pf.hum_low and "humidifier" in kinds:
+    elif hum < pf.hum_low and "humidifier" in kinds:
         k, name = kinds["humidifier"], "comfort_humidify"
         steps = [(*k, "power", "on"), (*k, "target_humidity", "50")]
-    elif r.hum > pf.hum_high and "dehumidifier" in kinds:
+    elif hum > pf.hum_high and "dehumidifier" in kinds:
         k, name = kinds["dehumidifier"], "comfort_dry"
         steps = [(*k, "power", "on"), (*k, "target_humidity", "50")]
     else:  # too much of a good thing: switch off what overshot
@@ -309,7 +322,7 @@ def react(w: World, user: str) -> None:
             if k is None or w.state[k].get("power") != "on":
                 continue
             heating = t == "heater" or w.state[k].get("mode") == "heat"
-            if (heating and r.temp > pf.temp_high - 1.0) or (not heating and r.temp < pf.temp_low + 1.5):
+            if (heating and temp > pf.temp_high - 1.0) or (not heating and temp < pf.temp_low + 1.5):
                 steps, name = [(*k, "power", "off")], "comfort_off"
                 break
     if steps:
@@ -413,6 +426,8 @@ def perform(w: World, user: str, acts: tuple[Action, ...], source: str, descript
         ev.append(now, "action", a.room, a.device, a.field, a.value, source, user, logged)
     for room in rooms:
         w._set_drives(room)
+    for room in dict.fromkeys(a.room for a in acts if w.devices[a.target].type in LIT):
+        w.report(room, "illuminance")
     w.timeline.record_op(OpRecord(now, user, source, acts, cause))
     if source != "automation":
         follow_up(w, user, acts)

@@ -52,7 +52,7 @@ def test_golden_counts_for_a_fixed_seed():
     assert got == GOLDEN
 
 
-GOLDEN = (27, 2, 31, 27, 2105, 7)  # devices, residents, operations, logged, events, exposures
+GOLDEN = (27, 2, 23, 22, 2143, 9)  # devices, residents, operations, logged, events, exposures
 
 
 def test_log_contract():
@@ -180,3 +180,42 @@ def test_a_log_pickles_with_its_hidden_truth():
     assert fingerprint(back) == fingerprint(log)
     o = log.operations[len(log.operations) // 2]
     assert p_accept(back, o.time, o.actions, o.description) == p_accept(log, o.time, o.actions, o.description)
+
+
+def test_one_evening_the_light_habit_fires_in_a_dark_room_not_in_a_lit_one():
+    """Hand-worked with FixedChooser: the early bird comes home at 16:45 on a January Monday
+    (sunset 16:49); the living-room presence sensor reports ~36 lux, below their 70 lux, so
+    ``return_light`` fires (16:46, as pinned above). The same room lit (a lamp of 300 lux, reported
+    by its sensor): the same habit does not fire. In June (sunset 20:09) the room is daylit at
+    16:45 through the curtains opened at 6:25 and no light goes on until dusk."""
+    from dataclasses import replace
+
+    from sim.world.activity import fire, set_presence
+    from sim.world.world import World
+
+    w = World(QUIET, 42, home=FIXED_HOME, chooser=FixedChooser())
+    w.run(until=16 * 60 + 40)
+    habit = next(h for h in w.habits if h.name == "return_light")
+    assert w.prefs["u0"].lux_low == 70
+    set_presence(w, "u0", "home", "living_room")  # present: the sensor reports the room's light
+    assert w.sensed["living_room"][2] < 70  # dusk light through the open curtain: dark to them
+
+    def planned():
+        return [i for i in w.timeline.intents if i.habit == "return_light"]
+
+    fire(w, habit, w.env.now, w.env.now + 1.5)
+    assert [i.actions for i in planned()] == [(
+        Action("living_room", "light", "power", "on"), Action("living_room", "light", "brightness", "40"))]
+    planned()[0].status = "cancelled"  # the same evening again, now with the room lit
+    w.rooms["living_room"].lamp_lux = 300.0
+    w.report("living_room", "illuminance")
+    assert w.sensed["living_room"][2] > 70
+    fire(w, habit, w.env.now, w.env.now + 1.5)
+    assert len(planned()) == 1  # no new intent
+
+    june = simulate_home(replace(QUIET, start=date(2026, 6, 1)), 42, home=FIXED_HOME, chooser=FixedChooser())
+    evening = [(o.time.strftime("%H:%M"), serialize_actions(o.actions)) for o in june.operations
+               if "16:00" <= o.time.strftime("%H:%M") <= "21:08"]
+    assert evening == [("20:18", "[living_room][curtain][action][close]"),
+                       ("20:20", "[living_room][light][power][on] [living_room][light][brightness][40]"),
+                       ("21:08", "[living_room][light][power][off]")]
