@@ -196,8 +196,43 @@ def on_anchor(w: World, user: str, anchor: str) -> None:
     for h in w.anchor_habits.get((user, anchor), ()):
         if h.on_day(wd) and w.ch.chance(h.prob):
             fire(w, h, now, now + max(0.2, h.at + w.ch.normal(0.0, h.jitter)))
+    for room, at, sd in MOVES.get(anchor, ()):
+        room = {"@day": w.day_rooms[user], "@sleep": w.sleep_rooms[user]}.get(room, room)
+        if room in w.rooms:
+            w.schedule(now + max(0.5, at + w.ch.normal(0.0, sd)), lambda room=room: move(w, user, room))
     if anchor in ("wake", "return"):
         w.schedule(now + 12.0, lambda: react(w, user))
+
+
+# Where a resident goes after an anchor: (room | @day | @sleep, minutes after the anchor, sd minutes).
+# Mornings pass through the bathroom and the kitchen; the evening routine (prep_bed, 100 min before
+# sleep) through the bathroom, back to the day room to switch it off, then to bed.
+MOVES: dict[str, tuple[tuple[str, float, float], ...]] = {
+    "wake": (("bathroom", 6.0, 2.0), ("kitchen", 16.0, 3.0), ("@day", 28.0, 5.0)),
+    "prep_bed": (("bathroom", 18.0, 3.0), ("@day", 58.0, 2.0), ("@sleep", 66.0, 2.0)),
+}
+ENTER_DELAY = (1.0, 2.5)  # minutes after an arrival that its light goes on (after the sensor's report)
+
+
+def move(w: World, user: str, room: str) -> None:
+    """An awake resident walks into ``room``: the presence sensors report, and the resident may
+    switch on the light of a room that reads dark to them (``Prefs.lux_low``) and switch off the
+    light of the room they leave empty (``Prefs.switch_on_enter`` / ``switch_off_leave``)."""
+    where, old = w.where[user]
+    if where != "home" or old == room:
+        return
+    set_presence(w, user, "home", room)
+    pf, now = w.prefs[user], w.env.now
+    if old and w.occ.get(old, 0) == 0:
+        lights = [k for k in w.room_targets[old] if w.devices[k].type == "light" and w.state[k].get("power") == "on"]
+        if lights and w.ch.chance(pf.switch_off_leave):
+            add_intent(w, user, "leave_room", now, now + w.ch.uniform(*ENTER_DELAY),
+                       plan(w, [(*k, "power", "off") for k in lights]))
+    if w.sensed[room][2] < pf.lux_low:
+        light = next((k for k in w.room_targets[room] if w.devices[k].type == "light"), None)
+        if light is not None and w.ch.chance(pf.switch_on_enter):
+            add_intent(w, user, "enter_room", now, now + w.ch.uniform(*ENTER_DELAY),
+                       plan(w, [(*light, "power", "on"), (*light, "brightness", str(pf.brightness))]))
 
 
 def set_presence(w: World, user: str, where: str, room: str) -> None:

@@ -52,7 +52,7 @@ def test_golden_counts_for_a_fixed_seed():
     assert got == GOLDEN
 
 
-GOLDEN = (27, 2, 23, 22, 2143, 9)  # devices, residents, operations, logged, events, exposures
+GOLDEN = (27, 2, 41, 40, 2269, 8)  # devices, residents, operations, logged, events, exposures
 
 
 def test_log_contract():
@@ -158,11 +158,14 @@ def test_fixed_choice_persona_produces_the_expected_day():
         ("05:46", "[bedroom][light][power][on] [bedroom][light][brightness][40]"),  # dark wake-up
         ("06:00", "[bedroom][curtain][action][open]"),  # wake + 15
         ("06:09", "[bedroom][light][power][off]"),  # planned at wake, after the light went on
+        ("06:14", "[living_room][light][power][on] [living_room][light][brightness][40]"),  # walks in (wake + 28)
         ("06:25", "[living_room][curtain][action][open]"),  # wake + 40
+        ("07:09", "[living_room][light][power][off]"),  # leaving (prep_leave + 4)
         ("16:46", "[living_room][light][power][on] [living_room][light][brightness][40]"),  # home in the dark
         ("16:58", "[living_room][curtain][action][close]"),  # dusk; the light is already on
         ("21:08", "[living_room][light][power][off]"),  # evening routine starts 100 min before sleep
-        ("21:13", "[bedroom][light][power][on] [bedroom][light][brightness][30]"),
+        ("21:12", "[bedroom][light][power][on] [bedroom][light][brightness][40]"),  # walks into the dark bedroom
+        ("21:13", "[bedroom][light][brightness][30]"),  # bedside: the light is already on
         ("21:25", "[bedroom][curtain][action][close]"),
         ("21:39", "[bedroom][light][power][off]"),
     ]
