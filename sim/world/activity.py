@@ -113,19 +113,23 @@ def add_intent(w: World, user: str, name: str, created: float, due: float, actio
 
 def execute(w: World, it: Intent) -> None:
     if it.status != "pending":
+        _next_in_chain(w, it, it.status == "accepted")
         return
     now = w.env.now
     if it.user in w.where and w.where[it.user][0] != "home" and not it.meta.get("any_presence"):
         it.status, it.end = "cancelled", now
+        _next_in_chain(w, it, False)
         return
     acts = [a for a in it.actions if not satisfied(w, a)]
-    if not acts:
+    if not acts:  # already done (by someone else): the routine goes on as if it had been
         it.status, it.end = "cancelled", now
+        _next_in_chain(w, it, True)
         return
     if len(acts) == len(it.actions) and w.ch.chance(w.p_vary):
         acts = vary(w, acts)
     it.status, it.end = "done", now
     perform(w, it.user, tuple(acts), it.source or source_of(w, it.user), cause=it.habit)
+    _next_in_chain(w, it, True)
 
 
 def vary(w: World, acts: list[Action]) -> list[Action]:
@@ -151,12 +155,55 @@ def source_of(w: World, user: str) -> str:
     return "app" if r < p.app else ("voice" if r < p.app + p.voice else "physical")
 
 
-def fire(w: World, h: Habit, now: float, due: float) -> None:
-    """A habit fires: check its condition, plan its actions, register the intent."""
+def fire(w: World, h: Habit, now: float, due: float, chain: tuple | None = None) -> Intent | None:
+    """A habit fires: check its condition, plan its actions, register the intent. ``chain``:
+    (routine, step index) when the habit is a step of a routine (``start_chain``)."""
     if not condition(w, h, due):
-        return
+        return None
     acts = plan(w, h.steps, due)
-    add_intent(w, h.user, h.name, now, due, acts)
+    if chain is None:
+        return add_intent(w, h.user, h.name, now, due, acts)
+    return add_intent(w, h.user, h.name, now, due, acts, chain=chain)
+
+
+# Routines as chains: a resident's habits at one anchor (by their minutes after it) are one
+# ordered routine. Step k+1 is drawn when step k runs (or would have run), its time is step k's
+# plus the habits' usual gap (with a little jitter, so the order holds), and it is much more
+# likely if step k happened: its probability rises to CHAIN_AFTER of the way to 1 after a done
+# step and falls to CHAIN_SKIPPED x its probability after a skipped one.
+CHAIN_AFTER = 0.6
+CHAIN_SKIPPED = 0.3
+CHAIN_JITTER = 2.0  # minutes, sd of the gap between consecutive steps (at most the habit's own jitter)
+
+
+def start_chain(w: World, chain: tuple[Habit, ...], t0: float, at0: float = 0.0) -> None:
+    """Begin a routine at ``t0`` (the anchor's time; ``at0``: the anchor's offset, 0)."""
+    if chain:
+        _chain_step(w, chain, 0, t0, at0, None)
+
+
+def _chain_step(w: World, chain: tuple[Habit, ...], k: int, t0: float, at0: float, did: bool | None) -> None:
+    """Draw step ``k`` at ``t0`` (when step k-1 ran; ``did``: whether it happened, None at the start)."""
+    h = chain[k]
+    p = h.prob if did is None else (h.prob + CHAIN_AFTER * (1.0 - h.prob) if did else CHAIN_SKIPPED * h.prob)
+    sd = h.jitter if did is None else min(h.jitter, CHAIN_JITTER)
+    due = t0 + max(0.5, h.at - at0 + w.ch.normal(0.0, sd))
+    if w.ch.chance(p):
+        if fire(w, h, w.env.now, due, (chain, k)) is not None:
+            return  # the next step is drawn when this one runs (``execute``)
+        happened = True  # nothing to do (condition unmet, already so): the routine goes on
+    else:
+        happened = False  # skipped today
+    if k + 1 < len(chain):
+        w.schedule(due, lambda: _chain_step(w, chain, k + 1, due, h.at, happened))
+
+
+def _next_in_chain(w: World, it: Intent, did: bool) -> None:
+    chain = it.meta.get("chain")
+    if chain is None or chain[1] + 1 >= len(chain[0]):
+        return
+    routine, k = chain
+    _chain_step(w, routine, k + 1, w.env.now, routine[k].at, did)
 
 
 def condition(w: World, h: Habit, due: float) -> bool:
@@ -193,9 +240,7 @@ def on_anchor(w: World, user: str, anchor: str) -> None:
     elif anchor == "prep_leave":
         set_presence(w, user, "home", w.day_rooms[user])
     wd = w.weekday(now)
-    for h in w.anchor_habits.get((user, anchor), ()):
-        if h.on_day(wd) and w.ch.chance(h.prob):
-            fire(w, h, now, now + max(0.2, h.at + w.ch.normal(0.0, h.jitter)))
+    start_chain(w, tuple(h for h in w.anchor_habits.get((user, anchor), ()) if h.on_day(wd)), now)
     for room, at, sd in MOVES.get(anchor, ()):
         room = {"@day": w.day_rooms[user], "@sleep": w.sleep_rooms[user]}.get(room, room)
         if room in w.rooms:
@@ -253,14 +298,24 @@ def set_presence(w: World, user: str, where: str, room: str) -> None:
 
 
 def plan_day(w: World, day: int) -> None:
-    """Schedule the day's clock and sunset habits (each forms its intent PLAN_LEAD before due)."""
+    """Schedule the day's clock habits and automations (each forms its intent PLAN_LEAD before
+    due) and each resident's sunset routine (a chain, ``start_chain``, from PLAN_LEAD before sunset)."""
     wd = w.weekday(day * DAY)
-    sunset = w.outdoor.sun_hours(day)[1] * 60.0
+    sunset = day * DAY + w.outdoor.sun_hours(day)[1] * 60.0
+    dusk: dict[str, list[Habit]] = {}
     for h in list(w.habits) + w.automations:
-        if h.anchor not in ("clock", "sunset") or not h.on_day(wd) or not w.ch.chance(h.prob):
+        if not h.on_day(wd) or h.anchor not in ("clock", "sunset"):
             continue
-        due = day * DAY + (h.at if h.anchor == "clock" else sunset + h.at) + w.ch.normal(0.0, h.jitter)
+        if h.anchor == "sunset" and h.user != "automation":
+            dusk.setdefault(h.user, []).append(h)
+            continue
+        if not w.ch.chance(h.prob):
+            continue
+        due = (day * DAY + h.at if h.anchor == "clock" else sunset + h.at) + w.ch.normal(0.0, h.jitter)
         w.schedule(due - PLAN_LEAD, lambda h=h, due=due: _form_clock(w, h, due))
+    for user, chain in dusk.items():
+        chain.sort(key=lambda h: h.at)
+        w.schedule(sunset - PLAN_LEAD, lambda c=tuple(chain): start_chain(w, c, sunset))
 
 
 def _form_clock(w: World, h: Habit, due: float) -> None:

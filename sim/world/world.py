@@ -142,6 +142,8 @@ class World:
         self.anchor_habits: dict[tuple[str, str], list[Habit]] = {}
         for h in self.habits:
             self.anchor_habits.setdefault((h.user, h.anchor), []).append(h)
+        for chain in self.anchor_habits.values():  # a routine's steps in order (sim.world.activity.start_chain)
+            chain.sort(key=lambda h: h.at)
         self.automations = self._draw_automations()
         self.reactive: dict[str, Intent | None] = {u: None for u in self.users}
         self.p_vary = min(1.0, config.vary_base + config.vary_per_device * home.n_devices)
