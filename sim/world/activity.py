@@ -420,12 +420,53 @@ def react(w: World, user: str) -> None:
         w.reactive[user] = add_intent(w, user, name, now, now + w.ch.uniform(2.0, 10.0), acts)
 
 
+# Unplanned operations: mostly a context-dependent adjustment, a few truly random settings.
+ADJUST_SHARE = 0.85  # share of unplanned operations that adjust a device in use (the rest: random)
+ADJUST_RECENT = 30.0  # minutes: a device operated this recently counts as in use
+ADJUSTABLE = ("brightness", "volume", "target_temperature", "speed", "target_humidity")
+
+
+def adjustment(w: World, user: str) -> tuple[Action, ...]:
+    """One step up or down (5 for % fields) of the brightness, volume, set-point or speed of a
+    device that is on and was operated in the last ``ADJUST_RECENT`` minutes or stands in an
+    occupied room; () when there is none."""
+    now = w.env.now
+    recent = dict.fromkeys(a.target for op in reversed(w.timeline.ops_between(now - ADJUST_RECENT, now))
+                           for a in op.actions)
+    occupied = [k for r, n in w.occ.items() if n > 0 for k in w.room_targets.get(r, ())]
+    for pool in (list(recent), occupied):
+        cands = []
+        for k in pool:
+            if k not in w.devices or w.state[k].get("power", "on") != "on":
+                continue
+            fields = DEVICE_TYPES[w.devices[k].type].fields
+            f = next((f for f in ADJUSTABLE if f in fields), None)
+            if f is not None and f in w.state[k]:
+                cands.append((k, f))
+        if cands:
+            (room, dev), f = w.ch.pick(cands)
+            spec = DEVICE_TYPES[w.devices[(room, dev)].type].fields[f]
+            step = spec.step * (5 if spec.unit == "%" and spec.step < 5 else 1)
+            x = float(w.state[(room, dev)][f]) + step * w.ch.pick((-1, 1))
+            if not spec.low <= x <= spec.high:
+                x = float(w.state[(room, dev)][f]) - (x - float(w.state[(room, dev)][f]))
+            return (action(room, dev, f, format_value(min(spec.high, max(spec.low, x)))),)
+    return ()
+
+
 def noise_op(w: World) -> None:
-    """An unplanned operation: a random legal setting of a random device by someone at home."""
+    """An unplanned operation by someone at home: with ``ADJUST_SHARE`` a one-step adjustment of a
+    device in use (``adjustment``), otherwise (or when nothing is in use) a random legal setting
+    of a random device."""
     users = w.at_home_awake()
     if not users:
         return
     user = w.ch.pick(users)
+    if w.ch.chance(ADJUST_SHARE):
+        acts = adjustment(w, user)
+        if acts:
+            perform(w, user, acts, source_of(w, user), cause="adjust")
+            return
     d = w.home.devices[w.ch.index(len(w.home.devices))]
     dt = DEVICE_TYPES[d.type]
     f = w.ch.pick(tuple(dt.fields))
