@@ -10,9 +10,10 @@ home's usual operations at this time of day (``usual_operations``, the same coun
 operations). ``prompt_text`` is what the model reads; it ends on ``<rec>``.
 
 The environment is what the home knows *at the decision*, never the operation being predicted:
-the latest sensor readings strictly before ``now`` of the rooms named by ``context_rooms`` (the
-rooms of the most recent logged operation in the window, where the household was last active)
-plus outdoor. An operation record's own environment (the readings of *its* rooms) would reveal
+the latest sensor readings (temperature, humidity, illuminance, occupancy) strictly before ``now``
+of the rooms named by ``context_rooms`` (the room someone last walked into, the last logged
+operation's rooms, the usual operations' rooms: at most ``CONTEXT_ROOMS``) plus outdoor
+(temperature, illuminance, weather). An operation record's own environment (the readings of *its* rooms) would reveal
 the target room, so it is never put in a prompt.
 """
 
@@ -346,12 +347,24 @@ def device_state(history: Sequence[Operation] | HistoryIndex, now: datetime,
     return _index(history).state(now, devices)
 
 
-def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = ()) -> tuple[str, ...]:
-    """Rooms whose readings a prompt shows: those of the last operation in ``window`` (in action
-    order), else the home's first room (``rooms``), else none (outdoor only)."""
-    if window:
-        return tuple(dict.fromkeys(a.room for a in window[-1].actions))
-    return tuple(rooms[:1])
+# Rooms whose readings a prompt shows. Each costs 4 readings (~25 prompt tokens); three cover the
+# room someone just walked into, the last operation's and the likeliest operations' rooms.
+CONTEXT_ROOMS = 3
+
+
+def context_rooms(window: Sequence[Operation], rooms: Sequence[str] = (),
+                  usual: Sequence[Sequence[Action]] = (), entered: Sequence[str] = (),
+                  n: int = CONTEXT_ROOMS) -> tuple[str, ...]:
+    """Rooms whose readings a prompt shows, at most ``n``: the occupied room most recently
+    entered (``entered``, newest first, from the presence sensors), the rooms of the last
+    operation in ``window`` (in action order), then those of the usual operations (most likely
+    first); else the home's first room (``rooms``), else none (outdoor only). All of it is known
+    before the decision."""
+    out = dict.fromkeys(entered[:1])
+    for acts in ((window[-1].actions if window else ()), *usual):
+        for a in acts:
+            out.setdefault(a.room)
+    return tuple(out)[:n] if out else tuple(rooms[:1])
 
 
 def make_prompt(history: Sequence[Operation] | HistoryIndex, now: datetime,

@@ -53,6 +53,8 @@ FEATURES: tuple[str, ...] = (
     *(f"room_{k}" for k in _INDICATORS), *(f"outdoor_{k}" for k in _INDICATORS),
 )
 CATEGORICAL = ("type", "field")
+ENV_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.startswith(("room_", "outdoor_")))
+"""Columns read from the prompt's environment readings (all NaN for a prompt without them)."""
 
 
 def _num(x: str) -> float:
@@ -171,38 +173,57 @@ class GBDTReranker:
         return dict(sorted(zip(FEATURES, map(float, gain), strict=True), key=lambda kv: -kv[1]))
 
 
-def training_matrix(rows: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray, int]:
-    """(features, labels, contexts whose label is among the candidates) over sft rows."""
+Context = tuple[Prompt, Types, tuple[Action, ...]]  # (prompt, device types, label actions)
+
+
+def training_matrix(contexts: Sequence[Context]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(features, labels, contexts whose label is among the candidates) over labelled contexts."""
     xs, ys, covered = [], [], 0
-    for r in rows:
-        prompt, types = context_from_row(r)
+    for prompt, types, label_actions in contexts:
         cands = plausible_sets(prompt, types)
         if not cands:
             continue
-        label = frozenset(label_from_row(r))
+        label = frozenset(label_actions)
         y = np.array([frozenset(c) == label for c in cands], dtype=np.float64)
         covered += int(y.any())
         xs.append(features(prompt, types, cands))
         ys.append(y)
     if not xs:
-        raise ValueError("no sft train row has a plausible candidate: cannot train the GBDT reranker")
+        raise ValueError("no training context has a plausible candidate: cannot train the GBDT reranker")
     return np.concatenate(xs), np.concatenate(ys), covered
 
 
-def train_gbdt(data_dir: str | Path, cfg: GBDTConfig | None = None) -> GBDTReranker:
-    """Fit the reranker on the dataset's ``sft`` train rows."""
+def fit_matrix(x: np.ndarray, y: np.ndarray, cfg: GBDTConfig | None = None) -> GBDTReranker:
+    """Fit the reranker on a ``training_matrix`` (rows: (context, candidate) features; y: is the label)."""
     try:
         import lightgbm as lgb
     except ImportError as e:  # pragma: no cover - the train extra installs it
         raise ImportError("the GBDT baseline needs lightgbm: pip install 'homepilot[train]'") from e
     cfg = cfg or GBDTConfig()
-    rows = read_sft_rows(data_dir, "train", ["prompt", "devices", "actions"])
-    if cfg.max_rows is not None:
-        rows = rows[:cfg.max_rows]
-    x, y, _ = training_matrix(rows)
     params = {"objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
               "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
               "force_row_wise": True, "num_threads": 1, "verbose": -1}
     ds = lgb.Dataset(x, y, feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL), free_raw_data=False)
     return GBDTReranker(lgb.train(params, ds, num_boost_round=cfg.num_boost_round))
 
+
+def fit_gbdt(contexts: Sequence[Context], cfg: GBDTConfig | None = None) -> GBDTReranker:
+    """Fit the reranker on labelled contexts (``train_gbdt`` reads them from a dataset)."""
+    cfg = cfg or GBDTConfig()
+    if cfg.max_rows is not None:
+        contexts = contexts[:cfg.max_rows]
+    x, y, _ = training_matrix(contexts)
+    return fit_matrix(x, y, cfg)
+
+
+def contexts_from_rows(rows: Sequence[Mapping]) -> list[Context]:
+    """Labelled contexts from ``sft`` rows (prompt, devices, actions columns)."""
+    return [(*context_from_row(r), label_from_row(r)) for r in rows]
+
+
+def train_gbdt(data_dir: str | Path, cfg: GBDTConfig | None = None) -> GBDTReranker:
+    """Fit the reranker on the dataset's ``sft`` train rows."""
+    rows = read_sft_rows(data_dir, "train", ["prompt", "devices", "actions"])
+    if cfg is not None and cfg.max_rows is not None:
+        rows = rows[:cfg.max_rows]
+    return fit_gbdt(contexts_from_rows(rows), cfg)

@@ -56,8 +56,9 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
     },
     "sft": {
         "home_id": "home id", "user": "resident who performed the target operation", "time": "decision time",
-        "prompt": f"last {HISTORY_K} logged operations, decision time, readings known before it (rooms of the "
-                  "last operation + outdoor), candidate devices ranked by use around this time of day, each with "
+        "prompt": f"last {HISTORY_K} logged operations, decision time, readings known before it (temperature, "
+                  "humidity, illuminance, occupancy of up to 3 rooms: the one last entered, the last operation's, "
+                  "the usual operations'; outdoor temperature, illuminance, weather), candidate devices ranked by use around this time of day, each with "
                   "its last known state (`[room][device][field][value]...`), the "
                   f"home's {USUAL_N} usual operations around this time of day (`<usual>`, most likely last); "
                   "ends on `<rec>`",
@@ -221,12 +222,16 @@ def render(stats: dict[str, Any], info: Mapping[str, Any], plots: list[str], fil
 SYNTHETIC_TAGS = ("smart-home", "iot", "recommendation", "synthetic", "dpo", "devpiolt")
 
 SYNTHETIC_HOW = """Each home is a SimPy simulation (`sim.world.simulate_home`): rooms and devices, outdoor weather
-and first-order room physics, residents with persona schedules, time-sensitive habits, reactions to the
-environment, conflicting toggles and noise; physical operations may go unlogged. At app-open decision
+and first-order room physics, residents with persona schedules who move between rooms (occupancy is a
+sensor stream), routines as ordered chains of habits whose conditions read the room's own sensors
+(illuminance, temperature) against each resident's thresholds, lights switched on entering dark rooms
+and off leaving them, comfort reactions, conflicting toggles, and unplanned operations (mostly one-step
+adjustments of a device in use, a few random); physical operations may go unlogged. At app-open decision
 points a randomised logging policy shows a recommendation with a known propensity and the simulated user
 accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset.rows`: prompts come from
 `sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
-before it for the rooms of the last logged operation and outdoors -- never the predicted operation's own
+before it for the room last entered, the last logged operation's and the usual operations' rooms (at
+most 3) and outdoors -- never the predicted operation's own
 readings, which would reveal its room -- the home's devices, ranked by use around this time of day, with
 the state the logged operations left them in, and its usual operations around this time of day, counted
 over every earlier logged operation, most likely last), completions

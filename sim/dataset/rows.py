@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -35,8 +35,9 @@ from sim.dataset.schema import SCHEMAS
 from sim.dataset.shards import to_table
 from sim.describe import describe
 from sim.log import Event, EventTable, HomeLog, HomeSpec
-from sim.prompts import HISTORY_K, HistoryIndex, context_rooms, prompt_text
-from sim.records import Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation
+from sim.prompts import HISTORY_K, HistoryIndex, context_rooms, make_prompt
+from sim.records import (Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation,
+                         serialize_prompt)
 from sim.records import serialize_target as target
 
 Rows = dict[str, list]
@@ -95,8 +96,8 @@ def device_rows(home: HomeSpec) -> list[dict[str, str]]:
     return [{"room": d.room, "device": d.name, "type": d.type} for d in home.devices]
 
 
-ROOM_INDICATORS: tuple[str, ...] = ("temperature", "humidity", "illuminance")  # as the simulator's op environment
-OUTDOOR_INDICATORS: tuple[str, ...] = ("temperature", "weather")
+ROOM_INDICATORS: tuple[str, ...] = ("temperature", "humidity", "illuminance", "occupancy")  # a prompt's readings
+OUTDOOR_INDICATORS: tuple[str, ...] = ("temperature", "illuminance", "weather")
 
 
 class Environment:
@@ -119,9 +120,28 @@ class Environment:
                 ms.append(minute)
                 vs.append(value)
         self.series = dict(series)
+        # presence sensors: per room, the times its occupancy rose (someone walked in)
+        self.arrivals: dict[str, tuple[list[float], list[float]]] = {}  # room -> (arrival times, all report times)
+        for (room, ind), (ms, vs) in self.series.items():
+            if ind == "occupancy":
+                rises = [m for i, m in enumerate(ms) if i and _num(vs[i]) > _num(vs[i - 1])]
+                self.arrivals[room] = (rises, ms)
+
+    def entered(self, t: datetime) -> tuple[str, ...]:
+        """Occupied rooms by their latest arrival strictly before ``t``'s minute, newest first."""
+        minute = (t.replace(second=0, microsecond=0) - self.start).total_seconds() / 60 - 1e-6
+        out = []
+        for room, (rises, ms) in self.arrivals.items():
+            i = bisect.bisect_right(rises, minute)
+            if not i:
+                continue
+            occ = self.series[(room, "occupancy")][1][bisect.bisect_right(ms, minute) - 1]
+            if _num(occ) > 0:
+                out.append((-rises[i - 1], room))
+        return tuple(r for _, r in sorted(out))
 
     def at(self, t: datetime, rooms: Sequence[str], before: bool = False) -> tuple[EnvReading, ...]:
-        """Readings of each room (temperature, humidity, illuminance) then outdoor (temperature, weather)
+        """Readings of each room (``ROOM_INDICATORS``) then outdoor (``OUTDOOR_INDICATORS``)
         at or before ``t`` (strictly before ``t``'s minute with ``before``: what a decision at ``t``
         can know): the layout of the simulator's operation environment."""
         minute = (t - self.start).total_seconds() / 60
@@ -137,6 +157,35 @@ class Environment:
                 if i:
                     out.append(EnvReading(room, ind, ser[1][i - 1]))
         return tuple(out)
+
+
+class DecisionPrompts:
+    """The one way a home's decision-time prompt is made (sft, dpo, feedback rows; the simulator
+    report's learnability probe): ``prompts(t)`` is the prompt text for a decision at ``t``, with
+    the logged history strictly before ``t`` and the readings known before ``t``
+    (``sim.prompts.context_rooms``; never the predicted operation's own environment)."""
+
+    def __init__(self, log: HomeLog, history_k: int = HISTORY_K) -> None:
+        self.home = log.home
+        self.logged = log.logged_operations
+        self.times = [o.time for o in self.logged]
+        self.env = Environment(log.events, log.start)
+        self.index = HistoryIndex(self.logged)  # one per home: a prompt per row then costs numpy passes
+        self.history_k = history_k
+
+    def __call__(self, t: datetime) -> str:
+        end = bisect.bisect_left(self.times, t.replace(second=0, microsecond=0))
+        window = self.logged[max(0, end - self.history_k):end]
+        p = make_prompt(self.index, t, (), self.home.targets, self.history_k)  # counts every op before t
+        rooms = context_rooms(window, self.home.rooms, p.usual, self.env.entered(t))
+        return serialize_prompt(replace(p, environment=self.env.at(t, rooms, before=True)))
+
+
+def _num(x: str) -> float:
+    try:
+        return float(x)
+    except ValueError:
+        return 0.0
 
 
 def _empty(columns: Sequence[str]) -> Rows:
@@ -201,7 +250,6 @@ def home_rows(log: HomeLog, spec: RowSpec, progress: Callable[[int, int], None] 
     home, hid = log.home, log.home.home_id
     types = home.types()
     devices = device_rows(home)
-    targets = home.targets
     out = _Tables(sink)
 
     def period(t: datetime) -> str:
@@ -239,16 +287,7 @@ def home_rows(log: HomeLog, spec: RowSpec, progress: Callable[[int, int], None] 
 
     logged = log.logged_operations
     times = [o.time for o in logged]
-    env = Environment(log.events, log.start)
-    index = HistoryIndex(logged)  # one per home: a prompt per row then costs numpy passes
-
-    def prompt(t: datetime) -> str:
-        """The decision-time prompt: history strictly before ``t``, readings known before ``t``
-        (``sim.prompts.context_rooms``; never the predicted operation's own environment)."""
-        end = bisect.bisect_left(times, t.replace(second=0, microsecond=0))
-        window = logged[max(0, end - spec.history_k):end]
-        readings = env.at(t, context_rooms(window, home.rooms), before=True)
-        return prompt_text(index, t, readings, targets, spec.history_k)  # counts every op before t
+    prompt = DecisionPrompts(log, spec.history_k)
 
     # pretrain: one row per home-day of the train period (seen homes only)
     if not spec.unseen:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 DAY = 1440.0
 PLAN_LEAD = 20.0  # minutes: a clock habit's intent forms this long before it is due
+LIT = frozenset({"light", "wall_switch", "curtain"})  # device types that change a room's illuminance
 FIELD_ORDER = {"power": 0, "mode": 1, "program": 1, "action": 1, "command": 1, "playback": 1, "lock": 1}
 
 
@@ -112,19 +113,23 @@ def add_intent(w: World, user: str, name: str, created: float, due: float, actio
 
 def execute(w: World, it: Intent) -> None:
     if it.status != "pending":
+        _next_in_chain(w, it, it.status == "accepted")
         return
     now = w.env.now
     if it.user in w.where and w.where[it.user][0] != "home" and not it.meta.get("any_presence"):
         it.status, it.end = "cancelled", now
+        _next_in_chain(w, it, False)
         return
     acts = [a for a in it.actions if not satisfied(w, a)]
-    if not acts:
+    if not acts:  # already done (by someone else): the routine goes on as if it had been
         it.status, it.end = "cancelled", now
+        _next_in_chain(w, it, True)
         return
     if len(acts) == len(it.actions) and w.ch.chance(w.p_vary):
         acts = vary(w, acts)
     it.status, it.end = "done", now
     perform(w, it.user, tuple(acts), it.source or source_of(w, it.user), cause=it.habit)
+    _next_in_chain(w, it, True)
 
 
 def vary(w: World, acts: list[Action]) -> list[Action]:
@@ -150,23 +155,70 @@ def source_of(w: World, user: str) -> str:
     return "app" if r < p.app else ("voice" if r < p.app + p.voice else "physical")
 
 
-def fire(w: World, h: Habit, now: float, due: float) -> None:
-    """A habit fires: check its condition, plan its actions, register the intent."""
+def fire(w: World, h: Habit, now: float, due: float, chain: tuple | None = None) -> Intent | None:
+    """A habit fires: check its condition, plan its actions, register the intent. ``chain``:
+    (routine, step index) when the habit is a step of a routine (``start_chain``)."""
     if not condition(w, h, due):
-        return
+        return None
     acts = plan(w, h.steps, due)
-    add_intent(w, h.user, h.name, now, due, acts)
+    if chain is None:
+        return add_intent(w, h.user, h.name, now, due, acts)
+    return add_intent(w, h.user, h.name, now, due, acts, chain=chain)
+
+
+# Routines as chains: a resident's habits at one anchor (by their minutes after it) are one
+# ordered routine. Step k+1 is drawn when step k runs (or would have run), its time is step k's
+# plus the habits' usual gap (with a little jitter, so the order holds), and it is much more
+# likely if step k happened: its probability rises to CHAIN_AFTER of the way to 1 after a done
+# step and falls to CHAIN_SKIPPED x its probability after a skipped one.
+CHAIN_AFTER = 0.6
+CHAIN_SKIPPED = 0.3
+CHAIN_JITTER = 2.0  # minutes, sd of the gap between consecutive steps (at most the habit's own jitter)
+
+
+def start_chain(w: World, chain: tuple[Habit, ...], t0: float, at0: float = 0.0) -> None:
+    """Begin a routine at ``t0`` (the anchor's time; ``at0``: the anchor's offset, 0)."""
+    if chain:
+        _chain_step(w, chain, 0, t0, at0, None)
+
+
+def _chain_step(w: World, chain: tuple[Habit, ...], k: int, t0: float, at0: float, did: bool | None) -> None:
+    """Draw step ``k`` at ``t0`` (when step k-1 ran; ``did``: whether it happened, None at the start)."""
+    h = chain[k]
+    p = h.prob if did is None else (h.prob + CHAIN_AFTER * (1.0 - h.prob) if did else CHAIN_SKIPPED * h.prob)
+    sd = h.jitter if did is None else min(h.jitter, CHAIN_JITTER)
+    due = t0 + max(0.5, h.at - at0 + w.ch.normal(0.0, sd))
+    if w.ch.chance(p):
+        if fire(w, h, w.env.now, due, (chain, k)) is not None:
+            return  # the next step is drawn when this one runs (``execute``)
+        happened = True  # nothing to do (condition unmet, already so): the routine goes on
+    else:
+        happened = False  # skipped today
+    if k + 1 < len(chain):
+        w.schedule(due, lambda: _chain_step(w, chain, k + 1, due, h.at, happened))
+
+
+def _next_in_chain(w: World, it: Intent, did: bool) -> None:
+    chain = it.meta.get("chain")
+    if chain is None or chain[1] + 1 >= len(chain[0]):
+        return
+    routine, k = chain
+    _chain_step(w, routine, k + 1, w.env.now, routine[k].at, did)
 
 
 def condition(w: World, h: Habit, due: float) -> bool:
+    """Whether the habit's condition holds, read from what the home senses (``World.sensed``) in
+    the room of its first step, against the resident's own thresholds (``Prefs``)."""
     if not h.when:
         return True
+    room = h.steps[0][0]
+    pf = w.prefs.get(h.user)
     if h.when == "dark":
-        return w.outdoor.is_dark(due)
+        return w.sensed[room][2] < (pf.lux_low if pf else 60.0)
     if h.when == "cold":
-        return w.outdoor.temperature(due) < 10.0
+        return w.sensed[room][0] < (pf.warm_low if pf else 20.0)
     if h.when == "hot":
-        return w.outdoor.temperature(due) > 26.0
+        return w.sensed[room][0] > (pf.temp_high if pf else 26.0)
     if h.when == "empty":
         return all(w.where[u][0] == "away" for u in w.users if u != h.user)
     if h.when == "acon":
@@ -188,11 +240,44 @@ def on_anchor(w: World, user: str, anchor: str) -> None:
     elif anchor == "prep_leave":
         set_presence(w, user, "home", w.day_rooms[user])
     wd = w.weekday(now)
-    for h in w.anchor_habits.get((user, anchor), ()):
-        if h.on_day(wd) and w.ch.chance(h.prob):
-            fire(w, h, now, now + max(0.2, h.at + w.ch.normal(0.0, h.jitter)))
+    start_chain(w, tuple(h for h in w.anchor_habits.get((user, anchor), ()) if h.on_day(wd)), now)
+    for room, at, sd in MOVES.get(anchor, ()):
+        room = {"@day": w.day_rooms[user], "@sleep": w.sleep_rooms[user]}.get(room, room)
+        if room in w.rooms:
+            w.schedule(now + max(0.5, at + w.ch.normal(0.0, sd)), lambda room=room: move(w, user, room))
     if anchor in ("wake", "return"):
         w.schedule(now + 12.0, lambda: react(w, user))
+
+
+# Where a resident goes after an anchor: (room | @day | @sleep, minutes after the anchor, sd minutes).
+# Mornings pass through the bathroom and the kitchen; the evening routine (prep_bed, 100 min before
+# sleep) through the bathroom, back to the day room to switch it off, then to bed.
+MOVES: dict[str, tuple[tuple[str, float, float], ...]] = {
+    "wake": (("bathroom", 6.0, 2.0), ("kitchen", 16.0, 3.0), ("@day", 28.0, 5.0)),
+    "prep_bed": (("bathroom", 18.0, 3.0), ("@day", 58.0, 2.0), ("@sleep", 66.0, 2.0)),
+}
+ENTER_DELAY = (1.0, 2.5)  # minutes after an arrival that its light goes on (after the sensor's report)
+
+
+def move(w: World, user: str, room: str) -> None:
+    """An awake resident walks into ``room``: the presence sensors report, and the resident may
+    switch on the light of a room that reads dark to them (``Prefs.lux_low``) and switch off the
+    light of the room they leave empty (``Prefs.switch_on_enter`` / ``switch_off_leave``)."""
+    where, old = w.where[user]
+    if where != "home" or old == room:
+        return
+    set_presence(w, user, "home", room)
+    pf, now = w.prefs[user], w.env.now
+    if old and w.occ.get(old, 0) == 0:
+        lights = [k for k in w.room_targets[old] if w.devices[k].type == "light" and w.state[k].get("power") == "on"]
+        if lights and w.ch.chance(pf.switch_off_leave):
+            add_intent(w, user, "leave_room", now, now + w.ch.uniform(*ENTER_DELAY),
+                       plan(w, [(*k, "power", "off") for k in lights]))
+    if w.sensed[room][2] < pf.lux_low:
+        light = next((k for k in w.room_targets[room] if w.devices[k].type == "light"), None)
+        if light is not None and w.ch.chance(pf.switch_on_enter):
+            add_intent(w, user, "enter_room", now, now + w.ch.uniform(*ENTER_DELAY),
+                       plan(w, [(*light, "power", "on"), (*light, "brightness", str(pf.brightness))]))
 
 
 def set_presence(w: World, user: str, where: str, room: str) -> None:
@@ -205,17 +290,32 @@ def set_presence(w: World, user: str, where: str, room: str) -> None:
     if where != "away" and room:
         w.occ[room] = w.occ.get(room, 0) + 1
     w.timeline.record_presence(w.env.now, user, where, room)
+    if old[1] != room or (old[0] == "away") != (where == "away"):
+        for r in dict.fromkeys((old[1], room)):
+            if r:  # a presence sensor reports the room's light level with each arrival/departure
+                w.report(r, "occupancy")
+                w.report(r, "illuminance")
 
 
 def plan_day(w: World, day: int) -> None:
-    """Schedule the day's clock and sunset habits (each forms its intent PLAN_LEAD before due)."""
+    """Schedule the day's clock habits and automations (each forms its intent PLAN_LEAD before
+    due) and each resident's sunset routine (a chain, ``start_chain``, from PLAN_LEAD before sunset)."""
     wd = w.weekday(day * DAY)
-    sunset = w.outdoor.sun_hours(day)[1] * 60.0
+    sunset = day * DAY + w.outdoor.sun_hours(day)[1] * 60.0
+    dusk: dict[str, list[Habit]] = {}
     for h in list(w.habits) + w.automations:
-        if h.anchor not in ("clock", "sunset") or not h.on_day(wd) or not w.ch.chance(h.prob):
+        if not h.on_day(wd) or h.anchor not in ("clock", "sunset"):
             continue
-        due = day * DAY + (h.at if h.anchor == "clock" else sunset + h.at) + w.ch.normal(0.0, h.jitter)
+        if h.anchor == "sunset" and h.user != "automation":
+            dusk.setdefault(h.user, []).append(h)
+            continue
+        if not w.ch.chance(h.prob):
+            continue
+        due = (day * DAY + h.at if h.anchor == "clock" else sunset + h.at) + w.ch.normal(0.0, h.jitter)
         w.schedule(due - PLAN_LEAD, lambda h=h, due=due: _form_clock(w, h, due))
+    for user, chain in dusk.items():
+        chain.sort(key=lambda h: h.at)
+        w.schedule(sunset - PLAN_LEAD, lambda c=tuple(chain): start_chain(w, c, sunset))
 
 
 def _form_clock(w: World, h: Habit, due: float) -> None:
@@ -240,7 +340,7 @@ def sensor_tick(w: World) -> None:
     out = w.outdoor
     lux_out = 0.012 * out.illuminance(now)
     fmt = format_value
-    tl_times, tl_vals, occ = w.timeline.room_times, w.timeline.room_vals, w.occ
+    tl_times, tl_vals, occ, sensed = w.timeline.room_times, w.timeline.room_vals, w.occ, w.sensed
     rows = []
     i = 0
     for name, room in w.rooms.items():
@@ -249,11 +349,13 @@ def sensor_tick(w: World) -> None:
             room.advance(now, out, n_occ)
             tl_times[name].append(now)
             tl_vals[name].append((room.temp, room.hum))
+        temp = room.temp + 0.3 * noise[i]
         hum = room.hum + 2.0 * noise[i + 1]
+        hum = 100.0 if hum > 100.0 else (hum if hum > 0.0 else 0.0)
         lux = (lux_out * room.daylight + room.lamp_lux) * (1.0 + 0.05 * noise[i + 2])
-        rows += ((name, "temperature", fmt(room.temp + 0.3 * noise[i])),
-                 (name, "humidity", fmt(100.0 if hum > 100.0 else (hum if hum > 0.0 else 0.0))),
-                 (name, "illuminance", fmt(lux if lux > 0.0 else 0.0)),
+        lux = lux if lux > 0.0 else 0.0
+        sensed[name] = [temp, hum, lux]
+        rows += ((name, "temperature", fmt(temp)), (name, "humidity", fmt(hum)), (name, "illuminance", fmt(lux)),
                  (name, "occupancy", str(n_occ)))
         i += 3
     rows += (("outdoor", "temperature", fmt(out.temperature(now))),
@@ -270,7 +372,8 @@ def react_all(w: World) -> None:
 
 
 def react(w: World, user: str) -> None:
-    """Comfort reaction of an awake resident at home to their room's temperature and humidity."""
+    """Comfort reaction of an awake resident at home to their room's temperature and humidity as
+    its sensors last reported them (``World.sensed``), against the resident's ``Prefs``."""
     if w.where[user][0] != "home":
         return
     pending = w.reactive.get(user)
@@ -279,28 +382,28 @@ def react(w: World, user: str) -> None:
     room = w.where[user][1]
     if room not in w.rooms:
         return
-    w.advance_room(room)
-    r, pf, now = w.rooms[room], w.prefs[user], w.env.now
+    temp, hum, _ = w.sensed[room]
+    pf, now = w.prefs[user], w.env.now
     kinds = {w.devices[k].type: k for k in reversed(w.room_targets[room])}
     steps: list[tuple[str, str, str, str]] = []
     name = ""
-    if r.temp > pf.temp_high and "ac" in kinds:
+    if temp > pf.temp_high and "ac" in kinds:
         k, name = kinds["ac"], "comfort_cool"
         steps = [(*k, "power", "on"), (*k, "mode", "cool"), (*k, "target_temperature", str(pf.cool_target))]
-    elif r.temp > pf.temp_high and "fan" in kinds:
+    elif temp > pf.temp_high and "fan" in kinds:
         k, name = kinds["fan"], "comfort_fan"
         steps = [(*k, "power", "on"), (*k, "speed", "50")]
-    elif r.temp < pf.temp_low and ("heater" in kinds or "ac" in kinds):
+    elif temp < pf.temp_low and ("heater" in kinds or "ac" in kinds):
         if "heater" in kinds:
             k, name = kinds["heater"], "comfort_heat"
             steps = [(*k, "power", "on"), (*k, "target_temperature", str(pf.heat_target))]
         else:
             k, name = kinds["ac"], "comfort_heat"
             steps = [(*k, "power", "on"), (*k, "mode", "heat"), (*k, "target_temperature", str(pf.heat_target))]
-    elif r.hum < pf.hum_low and "humidifier" in kinds:
+    elif hum < pf.hum_low and "humidifier" in kinds:
         k, name = kinds["humidifier"], "comfort_humidify"
         steps = [(*k, "power", "on"), (*k, "target_humidity", "50")]
-    elif r.hum > pf.hum_high and "dehumidifier" in kinds:
+    elif hum > pf.hum_high and "dehumidifier" in kinds:
         k, name = kinds["dehumidifier"], "comfort_dry"
         steps = [(*k, "power", "on"), (*k, "target_humidity", "50")]
     else:  # too much of a good thing: switch off what overshot
@@ -309,7 +412,7 @@ def react(w: World, user: str) -> None:
             if k is None or w.state[k].get("power") != "on":
                 continue
             heating = t == "heater" or w.state[k].get("mode") == "heat"
-            if (heating and r.temp > pf.temp_high - 1.0) or (not heating and r.temp < pf.temp_low + 1.5):
+            if (heating and temp > pf.temp_high - 1.0) or (not heating and temp < pf.temp_low + 1.5):
                 steps, name = [(*k, "power", "off")], "comfort_off"
                 break
     if steps:
@@ -317,12 +420,53 @@ def react(w: World, user: str) -> None:
         w.reactive[user] = add_intent(w, user, name, now, now + w.ch.uniform(2.0, 10.0), acts)
 
 
+# Unplanned operations: mostly a context-dependent adjustment, a few truly random settings.
+ADJUST_SHARE = 0.85  # share of unplanned operations that adjust a device in use (the rest: random)
+ADJUST_RECENT = 30.0  # minutes: a device operated this recently counts as in use
+ADJUSTABLE = ("brightness", "volume", "target_temperature", "speed", "target_humidity")
+
+
+def adjustment(w: World, user: str) -> tuple[Action, ...]:
+    """One step up or down (5 for % fields) of the brightness, volume, set-point or speed of a
+    device that is on and was operated in the last ``ADJUST_RECENT`` minutes or stands in an
+    occupied room; () when there is none."""
+    now = w.env.now
+    recent = dict.fromkeys(a.target for op in reversed(w.timeline.ops_between(now - ADJUST_RECENT, now))
+                           for a in op.actions)
+    occupied = [k for r, n in w.occ.items() if n > 0 for k in w.room_targets.get(r, ())]
+    for pool in (list(recent), occupied):
+        cands = []
+        for k in pool:
+            if k not in w.devices or w.state[k].get("power", "on") != "on":
+                continue
+            fields = DEVICE_TYPES[w.devices[k].type].fields
+            f = next((f for f in ADJUSTABLE if f in fields), None)
+            if f is not None and f in w.state[k]:
+                cands.append((k, f))
+        if cands:
+            (room, dev), f = w.ch.pick(cands)
+            spec = DEVICE_TYPES[w.devices[(room, dev)].type].fields[f]
+            step = spec.step * (5 if spec.unit == "%" and spec.step < 5 else 1)
+            x = float(w.state[(room, dev)][f]) + step * w.ch.pick((-1, 1))
+            if not spec.low <= x <= spec.high:
+                x = float(w.state[(room, dev)][f]) - (x - float(w.state[(room, dev)][f]))
+            return (action(room, dev, f, format_value(min(spec.high, max(spec.low, x)))),)
+    return ()
+
+
 def noise_op(w: World) -> None:
-    """An unplanned operation: a random legal setting of a random device by someone at home."""
+    """An unplanned operation by someone at home: with ``ADJUST_SHARE`` a one-step adjustment of a
+    device in use (``adjustment``), otherwise (or when nothing is in use) a random legal setting
+    of a random device."""
     users = w.at_home_awake()
     if not users:
         return
     user = w.ch.pick(users)
+    if w.ch.chance(ADJUST_SHARE):
+        acts = adjustment(w, user)
+        if acts:
+            perform(w, user, acts, source_of(w, user), cause="adjust")
+            return
     d = w.home.devices[w.ch.index(len(w.home.devices))]
     dt = DEVICE_TYPES[d.type]
     f = w.ch.pick(tuple(dt.fields))
@@ -413,6 +557,8 @@ def perform(w: World, user: str, acts: tuple[Action, ...], source: str, descript
         ev.append(now, "action", a.room, a.device, a.field, a.value, source, user, logged)
     for room in rooms:
         w._set_drives(room)
+    for room in dict.fromkeys(a.room for a in acts if w.devices[a.target].type in LIT):
+        w.report(room, "illuminance")
     w.timeline.record_op(OpRecord(now, user, source, acts, cause))
     if source != "automation":
         follow_up(w, user, acts)

@@ -2,8 +2,11 @@
 
 A ``Habit`` belongs to one resident: at an anchor of their day (wake, prep_leave, return,
 prep_bed), at a clock time or relative to sunset, with time jitter, on weekdays / weekends /
-all days, with a probability, and optionally only when a condition holds (dark, cold, hot,
-home empty, AC on). Its ``steps`` are an ordered action bundle. When a habit fires it becomes an
+all days, with a probability, and optionally only when a condition holds: ``dark`` (the step's
+room reads less illuminance than the resident's ``Prefs.lux_low``), ``cold`` (it reads colder than
+their ``Prefs.warm_low``), ``hot`` (warmer than their ``Prefs.temp_high``), ``empty`` (everyone
+else is out), ``acon`` (the AC is on). Conditions read what the home senses: the room's latest
+sensor readings (``World.sensed``), never the hidden outdoor truth. Its ``steps`` are an ordered action bundle. When a habit fires it becomes an
 ``Intent``: the concrete actions the resident will perform at ``due``, formed at ``created``
 (the oracle and the acceptance model read pending intents; they are the hidden truth).
 
@@ -89,7 +92,8 @@ Step = tuple[str, str, str, str]  # (room, device, field, value); templates use 
 @dataclass(frozen=True)
 class Habit:
     """A resident's routine. ``at``: minutes after the anchor (clock: minute of day; sunset:
-    minutes after sunset). ``jitter``: sd minutes. ``when``: "" | dark | cold | hot | empty | acon."""
+    minutes after sunset). ``jitter``: sd minutes. ``when``: "" | dark | cold | hot | empty | acon
+    (read in the room of the first step)."""
 
     name: str
     user: str
@@ -155,8 +159,9 @@ TEMPLATES: tuple[tuple[str, str, float, float, str, float, str, tuple[Step, ...]
      (("day", "tv", "power", "on"), ("day", "tv", "volume", "@vol"))),
     ("tv_evening", "clock", 20 * 60, 25, "all", 0.45, "",
      (("day", "tv", "power", "on"), ("day", "tv", "volume", "@vol"))),
-    ("dusk", "sunset", 10, 12, "all", 0.7, "",
-     (("day", "curtain", "action", "close"), ("day", "light", "power", "on"))),
+    ("dusk", "sunset", 10, 12, "all", 0.7, "", (("day", "curtain", "action", "close"),)),
+    ("dusk_light", "sunset", 12, 12, "all", 0.8, "dark",
+     (("day", "light", "power", "on"), ("day", "light", "brightness", "@bright"))),
     ("rice", "clock", 17 * 60 + 45, 12, "weekday", 0.55, "",
      (("kitchen", "rice_cooker", "power", "on"), ("kitchen", "rice_cooker", "mode", "cook"))),
     ("dishwasher", "clock", 20 * 60 + 45, 20, "all", 0.45, "",

@@ -66,6 +66,10 @@ class Prefs:
     hum_high: float  # % above which a dehumidifier goes on
     brightness: int  # preferred light brightness, %
     volume: int  # preferred TV / speaker volume, %
+    lux_low: float = 60.0  # lux: a room darker than this needs a light (to this resident)
+    warm_low: float = 20.0  # degrees C: a bathroom colder than this wants the warmer / a hot bath
+    switch_on_enter: float = 0.5  # chance of switching on the light of a dark room they walk into
+    switch_off_leave: float = 0.5  # chance of switching off the lights of a room they leave empty
 
 
 def sample_prefs(ch: Chooser) -> Prefs:
@@ -75,7 +79,9 @@ def sample_prefs(ch: Chooser) -> Prefs:
                  cool_target=int(min(28, max(20, round(ch.normal(24.5, 1.2))))),
                  heat_target=int(min(28, max(18, round(ch.normal(22.0, 1.2))))),
                  hum_low=round(ch.normal(33.0, 4.0), 1), hum_high=round(ch.normal(72.0, 4.0), 1),
-                 brightness=int(ch.pick((40, 60, 80, 100))), volume=int(ch.pick((15, 20, 25, 30, 40))))
+                 brightness=int(ch.pick((40, 60, 80, 100))), volume=int(ch.pick((15, 20, 25, 30, 40))),
+                 lux_low=round(min(150.0, max(25.0, ch.normal(70.0, 25.0)))), warm_low=round(ch.normal(20.5, 1.0), 1),
+                 switch_on_enter=round(ch.uniform(0.3, 0.95), 2), switch_off_leave=round(ch.uniform(0.2, 0.9), 2))
 
 
 def is_weekend(day: int, start_weekday: int) -> bool:

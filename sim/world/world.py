@@ -34,7 +34,7 @@ from datetime import time as dtime
 import numpy as np
 import simpy
 
-from sim.catalog import DEVICE_TYPES
+from sim.catalog import DEVICE_TYPES, format_value
 from sim.log import EventTable, HomeLog, HomeSpec
 from sim.records import Action
 from sim.world.activity import decision_point, draw_automations, noise_op, on_anchor, plan_day, react_all, sensor_tick
@@ -132,12 +132,18 @@ class World:
         self.occ: dict[str, int] = {}  # room -> residents in it (home or asleep)
         for u in self.users:
             self.occ[self.sleep_rooms[u]] = self.occ.get(self.sleep_rooms[u], 0) + 1
+        # room -> [temperature C, humidity %, illuminance lux] as last reported by its sensors: what
+        # the home can sense, and what habit conditions and comfort reactions read
+        self.sensed: dict[str, list[float]] = {
+            r: [x.temp, x.hum, x.illuminance(self.outdoor, 0.0)] for r, x in self.rooms.items()}
         self.timeline = Timeline(self.state, self.users, {r: (x.temp, x.hum) for r, x in self.rooms.items()})
         for u in self.users:
             self.timeline.record_presence(0.0, u, "asleep", self.sleep_rooms[u])
         self.anchor_habits: dict[tuple[str, str], list[Habit]] = {}
         for h in self.habits:
             self.anchor_habits.setdefault((h.user, h.anchor), []).append(h)
+        for chain in self.anchor_habits.values():  # a routine's steps in order (sim.world.activity.start_chain)
+            chain.sort(key=lambda h: h.at)
         self.automations = self._draw_automations()
         self.reactive: dict[str, Intent | None] = {u: None for u in self.users}
         self.p_vary = min(1.0, config.vary_base + config.vary_per_device * home.n_devices)
@@ -187,6 +193,19 @@ class World:
         row = self._noise_buf[-n:]
         del self._noise_buf[-n:]
         return row
+
+    def report(self, room: str, indicator: str) -> None:
+        """An event-driven sensor report: a lux sensor answers a lamp or a curtain at once, a
+        presence sensor every arrival and departure, with the room's light level (as motion
+        sensors with a lux cell do); periodic ticks report everything."""
+        now = self.env.now
+        if indicator == "occupancy":
+            self.events.add_readings(now, "sensor", [(room, "occupancy", str(self.occ.get(room, 0)))])
+            return
+        lux = self.rooms[room].illuminance(self.outdoor, now) * (1.0 + 0.05 * self.sensor_noise_row()[0])
+        lux = lux if lux > 0.0 else 0.0
+        self.sensed[room][2] = lux
+        self.events.add_readings(now, "sensor", [(room, "illuminance", format_value(lux))])
 
     def _set_drives(self, room: str) -> None:
         set_drives(self.rooms[room], [(self.devices[k].type, self.state[k]) for k in self.room_targets[room]])

@@ -10,7 +10,8 @@ from app.cli import app
 from app.sim_report import SimReportConfig
 
 KEYS = ("ops_per_home_day", "share_multi_action", "share_unlogged", "ops_by_source", "ops_by_category",
-        "oracle_em_acc", "frequency_em_acc", "em_acc_by_device_bucket", "curtain_acceptance_by_hour")
+        "oracle_em_acc", "frequency_em_acc", "em_acc_by_device_bucket", "curtain_acceptance_by_hour",
+        "probe_em_acc", "probe_em_acc_without_env", "probe_over_frequency", "probe_em_acc_by_device_bucket")
 
 
 def test_tiny_run_writes_every_key_and_plot(tmp_path):
@@ -26,6 +27,7 @@ def test_tiny_run_writes_every_key_and_plot(tmp_path):
     assert set(data["em_acc_by_device_bucket"]) >= {"oracle", "frequency"}
     assert len(data["curtain_acceptance_by_hour"]) == 24
     assert 0 <= data["oracle_em_acc"] <= 1 and 0 <= data["frequency_em_acc"] <= 1
+    assert data["probe_samples"] > 0  # held-out operations the learnability probe is scored on
     md = (out / "sim_report.md").read_text()
     assert "oracle EM-Acc" in md
     assert len(list(out.glob("*.png"))) >= 3
@@ -38,3 +40,13 @@ def test_bad_config_names_the_field():
         SimReportConfig(sim={"noise_scale": -1})
     r = CliRunner().invoke(app, ["sim-report", "--days", "0"])
     assert r.exit_code != 0 and "days" in r.output
+
+
+def test_learnability_probe_trains_the_gbdt_reranker_and_blanks_only_the_environment():
+    """Four homes, a week: the probe learns (beats abstaining) and both variants are scored."""
+    from app.sim_report import compute
+
+    r = compute(SimReportConfig(homes=4, days=5, test_days=2, seed=1))
+    assert r["probe_samples"] > 20
+    assert 0 < r["probe_em_acc"] <= 1 and 0 < r["probe_em_acc_without_env"] <= 1
+    assert math.isclose(r["probe_over_frequency"], r["probe_em_acc"] / r["probe_frequency_em_acc"])

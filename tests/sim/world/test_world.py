@@ -52,7 +52,7 @@ def test_golden_counts_for_a_fixed_seed():
     assert got == GOLDEN
 
 
-GOLDEN = (27, 2, 31, 27, 2105, 7)  # devices, residents, operations, logged, events, exposures
+GOLDEN = (27, 2, 40, 37, 2265, 11)  # devices, residents, operations, logged, events, exposures
 
 
 def test_log_contract():
@@ -158,11 +158,14 @@ def test_fixed_choice_persona_produces_the_expected_day():
         ("05:46", "[bedroom][light][power][on] [bedroom][light][brightness][40]"),  # dark wake-up
         ("06:00", "[bedroom][curtain][action][open]"),  # wake + 15
         ("06:09", "[bedroom][light][power][off]"),  # planned at wake, after the light went on
+        ("06:14", "[living_room][light][power][on] [living_room][light][brightness][40]"),  # walks in (wake + 28)
         ("06:25", "[living_room][curtain][action][open]"),  # wake + 40
+        ("07:09", "[living_room][light][power][off]"),  # leaving (prep_leave + 4)
         ("16:46", "[living_room][light][power][on] [living_room][light][brightness][40]"),  # home in the dark
         ("16:58", "[living_room][curtain][action][close]"),  # dusk; the light is already on
         ("21:08", "[living_room][light][power][off]"),  # evening routine starts 100 min before sleep
-        ("21:13", "[bedroom][light][power][on] [bedroom][light][brightness][30]"),
+        ("21:12", "[bedroom][light][power][on] [bedroom][light][brightness][40]"),  # walks into the dark bedroom
+        ("21:13", "[bedroom][light][brightness][30]"),  # bedside: the light is already on
         ("21:25", "[bedroom][curtain][action][close]"),
         ("21:39", "[bedroom][light][power][off]"),
     ]
@@ -180,3 +183,98 @@ def test_a_log_pickles_with_its_hidden_truth():
     assert fingerprint(back) == fingerprint(log)
     o = log.operations[len(log.operations) // 2]
     assert p_accept(back, o.time, o.actions, o.description) == p_accept(log, o.time, o.actions, o.description)
+
+
+def test_one_evening_the_light_habit_fires_in_a_dark_room_not_in_a_lit_one():
+    """Hand-worked with FixedChooser: the early bird comes home at 16:45 on a January Monday
+    (sunset 16:49); the living-room presence sensor reports ~36 lux, below their 70 lux, so
+    ``return_light`` fires (16:46, as pinned above). The same room lit (a lamp of 300 lux, reported
+    by its sensor): the same habit does not fire. In June (sunset 20:09) the room is daylit at
+    16:45 through the curtains opened at 6:25 and no light goes on until dusk."""
+    from dataclasses import replace
+
+    from sim.world.activity import fire, set_presence
+    from sim.world.world import World
+
+    w = World(QUIET, 42, home=FIXED_HOME, chooser=FixedChooser())
+    w.run(until=16 * 60 + 40)
+    habit = next(h for h in w.habits if h.name == "return_light")
+    assert w.prefs["u0"].lux_low == 70
+    set_presence(w, "u0", "home", "living_room")  # present: the sensor reports the room's light
+    assert w.sensed["living_room"][2] < 70  # dusk light through the open curtain: dark to them
+
+    def planned():
+        return [i for i in w.timeline.intents if i.habit == "return_light"]
+
+    fire(w, habit, w.env.now, w.env.now + 1.5)
+    assert [i.actions for i in planned()] == [(
+        Action("living_room", "light", "power", "on"), Action("living_room", "light", "brightness", "40"))]
+    planned()[0].status = "cancelled"  # the same evening again, now with the room lit
+    w.rooms["living_room"].lamp_lux = 300.0
+    w.report("living_room", "illuminance")
+    assert w.sensed["living_room"][2] > 70
+    fire(w, habit, w.env.now, w.env.now + 1.5)
+    assert len(planned()) == 1  # no new intent
+
+    june = simulate_home(replace(QUIET, start=date(2026, 6, 1)), 42, home=FIXED_HOME, chooser=FixedChooser())
+    evening = [(o.time.strftime("%H:%M"), serialize_actions(o.actions)) for o in june.operations
+               if "16:00" <= o.time.strftime("%H:%M") <= "21:12" and o.actions[0].room == "living_room"]
+    # (*) the evening routine's first step (living room off, +63) was planned at 20:05, before the
+    # dusk light went on, so there was nothing to switch off; leaving the room empty at 21:11 does it
+    assert evening == [("20:18", "[living_room][curtain][action][close]"),
+                       ("20:20", "[living_room][light][power][on] [living_room][light][brightness][40]"),
+                       ("21:12", "[living_room][light][power][off]")]  # leaving it for bed (*)
+
+
+def test_a_routine_is_a_chain_each_step_drawn_when_the_previous_one_runs():
+    """The early bird's wake routine in the fixed home is light on (+1, dark), bedroom curtain (+15),
+    light off (+24), living-room curtain (+40): each step's intent forms when the step before it
+    runs, so its order is fixed; a step after a skipped one is much less likely."""
+    from dataclasses import replace
+
+    from sim.world.activity import CHAIN_SKIPPED, start_chain
+    from sim.world.world import World
+
+    log = simulate_home(QUIET, 42, home=FIXED_HOME, chooser=FixedChooser())
+    ran = {o.time.strftime("%H:%M"): o for o in log.operations}
+    intents = {i.habit: i for i in log.hidden["intents"] if i.due < 12 * 60}
+    assert [h.name for h in log.hidden["habits"] if h.anchor == "wake"] == [
+        "curtain_morning", "curtain_day_morning", "light_morning", "light_morning_off"]  # as drawn
+    minute = lambda hhmm: int(hhmm[:2]) * 60 + int(hhmm[3:])  # noqa: E731
+    assert round(intents["curtain_morning"].created) == round(intents["light_morning"].due)  # formed at 05:46
+    assert intents["light_morning_off"].created == intents["curtain_morning"].due  # formed at 06:00
+    assert "06:00" in ran and minute("06:09") <= intents["light_morning_off"].due < minute("06:10")
+
+    # FixedChooser: a step happens when its probability is >= 0.5. A first step of 0.4 is skipped;
+    # the next step (0.9 on its own) then has 0.3 x 0.9 = 0.27 and is skipped too.
+    w = World(QUIET, 42, home=FIXED_HOME, chooser=FixedChooser())
+    base = next(h for h in w.habits if h.name == "curtain_morning")
+    close_bed = replace(base, steps=(("bedroom", "curtain", "action", "close"),))  # open since 06:00
+    open_living = replace(base, steps=(("living_room", "curtain", "action", "open"),), at=30.0)  # closed at dusk
+    w.run(until=18 * 60)  # home since 16:45
+    start_chain(w, (replace(close_bed, name="first", prob=0.4), replace(open_living, name="second", prob=0.9)),
+                w.env.now)
+    w.run(until=19 * 60)
+    assert CHAIN_SKIPPED * 0.9 < 0.5
+    assert not [i for i in w.timeline.intents if i.habit in ("first", "second")]
+    start_chain(w, (replace(close_bed, name="first", prob=0.6), replace(open_living, name="second", prob=0.45)),
+                w.env.now)  # 0.6 fires; after it ran, 0.45 rises to 0.45 + 0.6 x 0.55 = 0.78
+    w.run(until=20 * 60)
+    got = [(i.habit, i.status) for i in w.timeline.intents if i.habit in ("first", "second")]
+    assert got == [("first", "done"), ("second", "done")]
+
+
+def test_unplanned_operations_mostly_adjust_a_device_in_use_by_one_step():
+    from collections import Counter
+
+    log = simulate_home(SimConfig(seed=3, days=7), 6)  # 20 devices: 11 adjustments, 2 random of 106 operations
+    causes = Counter(op.cause for op in log.hidden["timeline"].ops)
+    assert causes["adjust"] > causes["noise"] > 0  # a few stay truly random
+    types = log.home.types()
+    for op in log.hidden["timeline"].ops:
+        if op.cause == "adjust":
+            (a,) = op.actions
+            before = log.hidden["timeline"].device_state(a.target, op.minute)
+            step = 5 if a.field in ("brightness", "volume") else (10 if a.field == "speed" else
+                                                                   5 if a.field == "target_humidity" else 1)
+            assert abs(float(a.value) - float(before[a.field])) == step, (types[a.target], a, before)
