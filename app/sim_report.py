@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.baselines.frequency import FrequencyBaseline
 from agent.baselines.candidates import plausible_sets
+from agent.baselines.frequency import FrequencyBaseline
 from agent.baselines.gbdt import ENV_FEATURES, FEATURES, GBDTConfig, features, fit_matrix
 from agent.metrics import score
 from sim.catalog import DEVICE_BUCKETS, device_type

@@ -36,8 +36,15 @@ from sim.dataset.shards import to_table
 from sim.describe import describe
 from sim.log import Event, EventTable, HomeLog, HomeSpec
 from sim.prompts import HISTORY_K, HistoryIndex, context_rooms, make_prompt
-from sim.records import (Action, EnvReading, Operation, serialize_actions, serialize_history, serialize_operation,
-                         serialize_prompt)
+from sim.records import (
+    Action,
+    EnvReading,
+    Operation,
+    serialize_actions,
+    serialize_history,
+    serialize_operation,
+    serialize_prompt,
+)
 from sim.records import serialize_target as target
 
 Rows = dict[str, list]

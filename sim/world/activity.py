@@ -313,7 +313,7 @@ def plan_day(w: World, day: int) -> None:
             continue
         due = (day * DAY + h.at if h.anchor == "clock" else sunset + h.at) + w.ch.normal(0.0, h.jitter)
         w.schedule(due - PLAN_LEAD, lambda h=h, due=due: _form_clock(w, h, due))
-    for user, chain in dusk.items():
+    for chain in dusk.values():
         chain.sort(key=lambda h: h.at)
         w.schedule(sunset - PLAN_LEAD, lambda c=tuple(chain): start_chain(w, c, sunset))
 
