@@ -81,6 +81,9 @@ class Hyper:
     dpo_beta: float
     dpo_max_rows: int | None
     full_finetune: bool = False  # SFT trains every weight instead of LoRA
+    # SFT takes at least this many optimizer steps (more epochs over a small dataset): the
+    # from-scratch model needs steps, not epochs, to learn to read its prompt
+    sft_min_steps: int = 0
 
 
 # CPU presets are sized for 2 cores (tiny: ~5 min for all three stages on the quickstart
@@ -99,11 +102,15 @@ class Hyper:
 # (most likely first) 0.148 vs 0.135 at 1; lr 4e-3 0.143; batch 2 for the same rows 0.165; twice
 # the distinct rows (sft_rate 1.0) in one epoch 0.175; rooms renamed at random in half the rows
 # 0.143. None reaches the time-of-day frequency baseline (0.255 on those contexts).
+# tiny's SFT takes at least 500 optimizer steps (sft_min_steps): on a ~300-operation imported log
+# (tests/agent/test_imported_log.py, 48 test contexts) 2 epochs were 108 steps and the model gave
+# one answer 58% of the time (6 distinct per 100, EM-Acc 0.125); 540 steps: 21 distinct per 100,
+# top answer 25%, EM-Acc 0.250 (time-of-day frequency: 0.52). The quickstart's one epoch is ~570.
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
                   sft_max_rows=2400, dpo_batch_size=8, dpo_lr=1e-3, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=160,
-                  full_finetune=True),
+                  full_finetune=True, sft_min_steps=500),
     "small": Hyper(vocab_size=2048, block_size=512, pretrain_batch_size=16, pretrain_lr=1.5e-3, pretrain_epochs=3,
                    pretrain_tokens=2_000_000, sft_batch_size=8, sft_lr=1.5e-3, sft_epochs=2, sft_max_length=1024,
                    sft_max_rows=3000, dpo_batch_size=8, dpo_lr=5e-4, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=1000),
@@ -148,6 +155,7 @@ class TrainConfig:
     sft_epochs: float | None = None
     sft_max_length: int | None = None
     sft_max_rows: int | None = None
+    sft_min_steps: int | None = None
     dpo_batch_size: int | None = None
     dpo_lr: float | None = None
     dpo_epochs: float | None = None
@@ -291,6 +299,12 @@ def _init_model(cfg: TrainConfig, tokenizer, before: tuple[str, ...]):
     return build_model(cfg.preset, tokenizer, cfg.seed), f"random init ({cfg.preset}, seed {cfg.seed})"
 
 
+def sft_epochs(rows: int, batch_size: int, epochs: float, min_steps: int) -> float:
+    """The SFT epochs actually run: ``epochs``, or more when that many would take fewer than
+    ``min_steps`` optimizer steps of ``batch_size`` rows (a small imported log)."""
+    return max(epochs, min_steps * batch_size / rows) if rows else epochs
+
+
 def write_model_card(cfg: TrainConfig, info: dict) -> None:
     """Write ``RUN/model/README.md``: Hugging Face metadata (``huggingface_hub.ModelCardData``) and what
     the model is, how it was trained and how to use it. Paths appear by base name only."""
@@ -431,10 +445,11 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
                              resume=cfg.resume)
         elif stage == "sft":
             ds, dropped = fitted["sft"]
-            s.update(rows=len(ds), dropped_too_long=dropped)
+            epochs = sft_epochs(len(ds), cfg.sft_batch_size, cfg.sft_epochs, cfg.sft_min_steps or 0)
+            s.update(rows=len(ds), dropped_too_long=dropped, epochs=round(epochs, 3))
             model = sft(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora,
                         max_length=cfg.sft_max_length, batch_size=cfg.sft_batch_size, learning_rate=cfg.sft_lr,
-                        epochs=cfg.sft_epochs, resume=cfg.resume)
+                        epochs=epochs, resume=cfg.resume)
         else:
             ds, dropped = fitted["dpo"]
             probe = ds.select(range(min(len(ds), 64)))

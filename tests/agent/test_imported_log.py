@@ -2,9 +2,10 @@
 skipped days, evening toggles, a little noise) is imported, a tiny model is trained and
 calibrated on it, and candidate scoring answers every test context legally.
 
-The issue's goal of >= 10 distinct answers per 100 test contexts is NOT met on this log (measured:
-6 per 100, one answer 58% of the time, as on the real X10 log); what the test pins is that such a
-collapse is visible: the held-out check's warning fires exactly when one answer passes 30%."""
+With the tiny preset's floor of 500 SFT steps the model answers >= 10 distinct action sets per
+100 test contexts (measured: 21 per 100, top answer 25%; with 2 epochs = 108 steps it was 6 per
+100, one answer 58% of the time, as on the real X10 log), and the held-out check's collapse
+warning fires exactly when one answer passes 30%."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ def test_imported_home_trains_and_answers_varied(tmp_path):
     data = tmp_path / "D"
     import_main(ImportConfig(events=str(csv), out=str(data), test_days=6))
     run = tmp_path / "R"
-    train_main(TrainConfig(data=data, out=run, preset="tiny", seed=0, pretrain_tokens=60_000, sft_max_rows=None,
-                           sft_epochs=2, dpo_max_rows=32, save_steps=1000))
+    info = train_main(TrainConfig(data=data, out=run, preset="tiny", seed=0, pretrain_tokens=60_000, sft_max_rows=None,
+                                  dpo_max_rows=32, save_steps=1000))
+    assert info["stages"]["sft"]["steps"] >= 500
     fits = calibrate_run(run, data)
     assert fits and all(f["n"] > 0 for f in fits.values())
     samples = load_samples(data, splits=("test",))
@@ -79,5 +81,6 @@ def test_imported_home_trains_and_answers_varied(tmp_path):
 
     for fit in fits.values():
         assert (fit["collapse_warning"] is not None) == (fit["top_answer_share"] > COLLAPSE_SHARE), fit
-    top_share = Counter(frozenset(a) for a in answers).most_common(1)[0][1] / len(answers)
-    assert 0 < top_share <= 1
+    counts = Counter(frozenset(a) for a in answers)
+    assert 100 * len(counts) / len(answers) >= 10, counts.most_common(3)
+    assert counts.most_common(1)[0][1] / len(answers) <= 0.5, counts.most_common(3)

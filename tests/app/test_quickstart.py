@@ -11,7 +11,7 @@ import pytest
 
 from app.quickstart import QuickstartConfig, run
 
-TINY_TRAIN = dict(pretrain_tokens=6_000, sft_max_rows=24, dpo_max_rows=8, sft_batch_size=8, dpo_batch_size=4,
+TINY_TRAIN = dict(sft_min_steps=0, pretrain_tokens=6_000, sft_max_rows=24, dpo_max_rows=8, sft_batch_size=8, dpo_batch_size=4,
                   save_steps=1000, logging_steps=1)
 
 

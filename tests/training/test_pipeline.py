@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # tiny sizes: 3 x 3 pretrain steps, 2 x 3 SFT steps (24 rows), 3 DPO steps (24 pairs)
 FAST = dict(vocab_size=400, block_size=128, pretrain_batch_size=8, pretrain_epochs=3, pretrain_tokens=None,
             sft_batch_size=8, sft_epochs=2, sft_max_rows=24, dpo_batch_size=8, dpo_epochs=1, dpo_max_rows=24,
-            logging_steps=1, save_steps=1000, full_finetune=False)  # LoRA SFT (the paper's); tiny's default is full
+            logging_steps=1, save_steps=1000, full_finetune=False,  # LoRA SFT (the paper's); tiny's default is full
+            sft_min_steps=0)  # tiny's 500-step floor off: these runs pin plumbing, not quality
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -184,6 +185,15 @@ main(TrainConfig(data=sys.argv[1], out=sys.argv[2], stages=("pretrain",), resume
                  vocab_size=400, block_size=32, pretrain_batch_size=4, pretrain_epochs=2, pretrain_tokens=None,
                  logging_steps=1, save_steps=3), progress)
 """
+
+
+def test_sft_min_steps_adds_epochs_to_small_datasets():
+    from training.pipeline import sft_epochs
+
+    assert sft_epochs(rows=2400, batch_size=4, epochs=1, min_steps=500) == 1  # 600 steps already
+    assert sft_epochs(rows=250, batch_size=4, epochs=2, min_steps=500) == 8.0  # 500 steps of 4 over 250 rows
+    assert sft_epochs(rows=250, batch_size=4, epochs=2, min_steps=0) == 2
+    assert TrainConfig(data="d", out="o", preset="tiny").sft_min_steps == 500
 
 
 def test_kill_9_then_resume_continues_from_checkpoint(tiny_dataset, tmp_path):
