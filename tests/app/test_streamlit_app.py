@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 
@@ -70,23 +71,34 @@ def test_accept_applies_the_operation_and_updates_metrics():
     state = s.home.snapshot()["rooms"][d.suggestion.actions[-1].room]["devices"]
     a = d.suggestion.actions[-1]
     assert state[a.device][a.field] == a.value
+    # what changed, (before, after), until the next step: the recommended settings that were not in place
+    set_by = {(x.target, x.field): x.value for x in d.suggestion.actions}
+    assert s.changed and all(after == set_by[(k, f)] for k, fs in s.changed.items() for f, (_, after) in fs.items()
+                             if (k, f) in set_by)
     m = s.metrics()
     assert m["accepted"] == 1 and m["answered"] == 1 and m["acceptance_rate"] == 1.0
     with pytest.raises(ValueError, match="no shown recommendation"):
         s.accept()
+    s.step()
+    assert not s.changed
 
 
-def test_reject_leaves_the_home_and_step_ignores_a_pending_one():
+def test_reject_leaves_the_home_and_step_leaves_a_pending_one_unanswered():
     s = _session()
     _step_to_shown(s)
     n_ops = len(s.home.log.operations)
     s.reject()
-    assert len(s.home.log.operations) == n_ops
+    assert len(s.home.log.operations) == n_ops and not s.changed
     assert s.metrics()["acceptance_rate"] == 0.0
     d2 = _step_to_shown(s)
-    s.step()  # stepping on leaves d2 unanswered: ignored, which counts as not accepted
-    assert d2.answer == "ignored"
-    assert s.metrics()["answered"] == 2 and s.metrics()["accepted"] == 0
+    assert s.metrics()["waiting"] == 1
+    s.step()  # stepping on leaves d2 unanswered: counted as such, not as an answer
+    assert d2.answer == "unanswered" and not d2.answered
+    m = s.metrics()
+    assert (m["answered"], m["accepted"], m["rejected"], m["unanswered"]) == (1, 0, 1, 1)
+    assert m["waiting"] == (1 if s.pending else 0)  # the new decision point may wait in turn
+    assert m["acceptance_rate"] == 0.0  # 0 of 1 answered; the unanswered one does not count
+    assert m["shown"] + m["withheld"] + m["abstained"] == m["decisions"]
 
 
 def test_tick_holds_in_manual_mode_and_auto_mode_is_deterministic():
@@ -120,22 +132,24 @@ def _dec(i: int, conf: float, exposed: bool, answer: str | None, p: float, hour:
 
 
 def test_exposure_curve_hand_worked():
+    # acceptance = the simulated user's mean P(accept), whatever the answers were
     ds = [_dec(0, 0.9, True, "accepted", 0.8), _dec(1, 0.8, True, "rejected", 0.6),
           _dec(2, 0.5, False, None, 0.5), _dec(3, 0.0, False, None, 0.0, abstain=True)]
     c = {p["threshold"]: p for p in exposure_curve(ds, [0.0, 0.7, 0.95])}
-    assert c[0.7]["exposure_rate"] == 0.5 and c[0.7]["acceptance_rate"] == 0.5
-    assert c[0.0]["exposure_rate"] == 0.75 and c[0.0]["acceptance_rate"] == pytest.approx(1.5 / 3)
+    assert c[0.7]["exposure_rate"] == 0.5 and c[0.7]["acceptance_rate"] == pytest.approx(0.7)
+    assert c[0.0]["exposure_rate"] == 0.75 and c[0.0]["acceptance_rate"] == pytest.approx(1.9 / 3)
     assert c[0.95]["exposure_rate"] == 0.0 and math.isnan(c[0.95]["acceptance_rate"])
 
 
 def test_acceptance_by_hour_hand_worked():
     ds = [_dec(0, 0.9, True, "accepted", 0.8, hour=7), _dec(1, 0.9, True, "rejected", 0.8, hour=7),
           _dec(2, 0.9, True, "accepted", 0.8, hour=21, cats=("Curtain", "Light")),
-          _dec(3, 0.2, False, None, 0.8, hour=12), _dec(4, 0.9, True, None, 0.8, hour=13)]
+          _dec(3, 0.2, False, None, 0.8, hour=12), _dec(4, 0.9, True, None, 0.8, hour=13),
+          _dec(5, 0.9, True, "unanswered", 0.8, hour=14)]
     by = acceptance_by_hour(ds)
     assert set(by) == {"Curtain", "Light"}
     assert by["Curtain"][7] == (1, 2) and by["Curtain"][21] == (1, 1) and by["Light"][21] == (1, 1)
-    assert by["Curtain"][12] == (0, 0) and by["Curtain"][13] == (0, 0)
+    assert by["Curtain"][12] == (0, 0) and by["Curtain"][13] == (0, 0) and by["Curtain"][14] == (0, 0)
 
 
 def test_frequency_advisor_confidence_is_the_slot_share():
@@ -287,11 +301,18 @@ def test_live_step_accept_changes_the_metrics(app_env):
     at.button(key="live_accept").click().run()
     _clean(at)
     assert _metric(at, "Acceptance rate") == "100%"
-    assert _metric(at, "Accepted").startswith("1 of 1")
+    assert (_metric(at, "Accepted"), _metric(at, "Rejected"), _metric(at, "Unanswered")) == ("1", "0", "0")
     assert len(at.session_state["live_session"].home.log.operations) == n_ops + 1
     assert at.button(key="live_accept").disabled
-    a = s.decisions[-1].suggestion.actions[-1]  # the room card shows the device in its new state
-    assert any(f"**{a.device}**" in m.value and f"{a.field} {a.value}" in m.value for m in at.markdown)
+    changed = at.session_state["live_session"].changed  # the floor plan marks the device in its new state
+    a = next(x for x in s.decisions[-1].suggestion.actions if x.target in changed)
+    plan = next(m.value for m in at.markdown if 'class="floor-plan"' in m.value)
+    chip = next(g for g in ET.fromstring(plan).iter("{http://www.w3.org/2000/svg}g")
+                if (g.get("data-room"), g.get("data-device")) == a.target)
+    assert chip.get("data-mark") == "changed" and "✓" in ET.tostring(chip, encoding="unicode")
+    at.button(key="live_step").click().run()  # one step later the highlight is gone
+    plan = next(m.value for m in at.markdown if 'class="floor-plan"' in m.value)
+    assert 'data-mark="changed"' not in plan
 
 
 def test_live_reject_path(app_env):
@@ -445,8 +466,9 @@ def test_live_page_with_a_model_run(app_env, monkeypatch, tiny_run):
     at.button(key="live_step").click().run()
     _clean(at)
     assert _metric(at, "Decision points") == "1"
-    reason = at.session_state["live_session"].decisions[0].suggestion.reason  # e.g. "withheld: cascade ..."
-    assert reason and any(reason in x.value for x in [*at.caption, *at.info])
+    reason = at.session_state["live_session"].decisions[0].suggestion.reason  # why, in words
+    assert reason and any(reason in x.value for x in [*at.caption, *at.info, *at.markdown])
+    assert any("candidate scoring (no cascade pruning)" in i.value for i in at.info)
 
 
 # ---------------------------------------------------------------- homepilot demo
