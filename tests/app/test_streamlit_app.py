@@ -226,12 +226,45 @@ def test_report_readers(tmp_path):
     v = load_report(tmp_path)
     assert [r["method"] for r in whole_rows(v.report)] == ["frequency", "homepilot"]
     assert whole_rows(v.report)[1]["EM-Acc"] == 0.4
-    assert subset_rows(v.report, "rule")[0]["1-5"] == 0.15
+    assert subset_rows(v.report, "rule")[0]["DC 1-5"] == 0.15
     assert curve_rows(v.report)[1] == {"threshold": 0.7, "exposure_rate": 0.4, "acceptance_rate": 0.6}
     assert any(p.name == "exposure_curve.png" for p in v.images)
     (tmp_path / "report.json").write_text("{broken")
     with pytest.raises(BrowseError, match="not valid JSON"):
         load_report(tmp_path)
+
+
+def test_report_rows_are_rounded_in_the_papers_order_with_cis():
+    rep = _report()
+    rep["whole"]["frequency"]["rule"] = -1.85e-19  # a mean of scores that cancel out
+    rep["whole"]["frequency"]["ci95"] = {"em_acc": [0.1234567, 0.30000001], "lm_f1": [0.2, 0.4], "rule": [-0.01, 0.01]}
+    rep["by_subset"]["frequency"] = {"Whole": {"em_acc": 0.2}, "Curtain": {"em_acc": 0.5}, "Light": {"em_acc": 0.123456},
+                                     "20+": {"em_acc": 0.1}, "1-5": {"em_acc": 0.3}}
+    rows = whole_rows(rep)
+    assert list(rows[0]) == ["method", "EM-Acc", "LM-F1", "Rule", "EM-Acc 95% CI", "LM-F1 95% CI", "Rule 95% CI", "n"]
+    assert rows[0]["Rule"] == 0.0 and math.copysign(1, rows[0]["Rule"]) == 1.0  # no -0.0
+    assert rows[0]["EM-Acc 95% CI"] == "[0.123, 0.300]" and rows[1]["EM-Acc 95% CI"] == ""
+    row = subset_rows(rep, "em_acc")[0]
+    assert list(row) == ["method", "DC 1-5", "DC 20+", "Light", "Curtain", "Whole"]  # buckets, paper, others, Whole
+    assert row["Light"] == 0.123
+
+
+def test_card_front_matter_and_images(tmp_path):
+    from app.browse import CardImage, card_blocks, split_card
+
+    (tmp_path / "stats").mkdir()
+    (tmp_path / "stats" / "a.png").write_bytes(b"\x89PNG")
+    card = "---\nlicense: cc-by-4.0\nconfigs:\n- config_name: sft\n---\n# Title\n\ntext\n![a](stats/a.png)\n" \
+           "![b](stats/missing.png) ![c](../outside.png)\nend\n"
+    front, body = split_card(card)
+    assert front == "license: cc-by-4.0\nconfigs:\n- config_name: sft" and body.startswith("# Title")
+    assert split_card("# no header\n") == ("", "# no header\n")
+    blocks = card_blocks(body, tmp_path)
+    images = [b for b in blocks if isinstance(b, CardImage)]
+    assert [(i.ref, i.exists) for i in images] == [("stats/a.png", True), ("stats/missing.png", False),
+                                                   ("../outside.png", False)]
+    assert images[0].path == (tmp_path / "stats" / "a.png").resolve()
+    assert blocks[0].startswith("# Title") and blocks[-1].strip() == "end"
 
 
 def _corrupt_dataset(root: Path) -> Path:
@@ -395,6 +428,11 @@ def test_dataset_page_generates_a_tiny_dataset_and_browses_it(app_env):
     _clean(at)
     assert not at.error
     assert len(at.dataframe) >= 3  # counts, homes, operations
+    counts = at.dataframe[0].value.set_index("config")
+    assert counts.loc["dpo", "test"] == "—" and counts.loc["sft", "train"] not in ("0", "—")  # no split is not 0
+    assert not any(m.value.lstrip().startswith("---") or "config_name:" in m.value for m in at.markdown)
+    assert any("config_name: sft" in c.value for c in at.code)  # the YAML header, as code
+    assert [i.captions for i in at.get("image")] == [["stats/ops_per_hour.png"], ["stats/sft_buckets.png"]]  # from disk
 
 
 def test_dataset_page_corrupt_dataset_shows_an_error(app_env, monkeypatch):
@@ -417,8 +455,9 @@ def test_report_page_tables_and_corrupt_report(app_env, monkeypatch):
     assert not at.error
     assert at.dataframe[0].value["method"].tolist() == ["frequency", "homepilot"]
     at.selectbox(key="report_metric").set_value("rule").run()
-    assert at.dataframe[1].value["1-5"].tolist() == [0.15, 0.35]
+    assert at.dataframe[1].value["DC 1-5"].tolist() == [0.15, 0.35]
     assert any(m.label == "acceptance rate" and m.value == "0.600" for m in at.metric)
+    assert [i.captions for i in at.get("image")] == [["whole.png"]]  # Fig. 7a once: the chart, not its PNG
     (rep / "report.json").write_text(json.dumps([1, 2]))
     at.text_input(key="report_dir").set_value(str(rep)).run()
     assert not at.exception
