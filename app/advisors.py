@@ -146,9 +146,9 @@ class ModelAdvisor:
         if not actions:
             return suggestion_from(rec, base)
         n = len(alts)
-        why = ("The model scored the plausible settings of this moment (the home's usual operations around "
-               "this time, its latest operations and their opposites, minus those already in place) and gives "
-               f"this one {rec.confidence:.0%} of the probability" + (f"; {n - 1} runner-up(s) below." if n > 1 else "."))
+        why = (f"Of the settings the model weighed (the home's usual operations at this time, its latest ones and "
+               f"their opposites; none already in place) it gives this one {rec.confidence:.0%} of its probability"
+               + ("; runner-ups below." if n > 1 else "."))
         return replace(suggestion_from(rec, base, why), alternatives=alts[1:] if n > 1 else ())
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from sim.catalog import DEVICE_TYPES, CatalogError, effects, room_label
 from sim.records import Action
 
-WIDTH = 760  # SVG user units: about the plan column's width in pixels, so text stays at its size
+WIDTH = 700  # SVG user units: about the plan column's width in pixels, so text stays at its size
 PAD = 10  # room padding
 GAP = 8  # between device chips
 CHIP_W, CHIP_H = 138, 38  # minimum chip width, chip height

@@ -71,6 +71,7 @@ class Decision:
     factors: Mapping[str, Any] = field(default_factory=dict)
     categories: tuple[str, ...] = ()  # catalogue categories of the recommended devices
     threshold: float = DEFAULT_THRESHOLD  # the gate threshold when it was decided (the slider may move later)
+    before: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)  # recommended devices' state then
     answer: str | None = None  # accepted | rejected | unanswered (stepped past); None = waiting or not shown
     by: str = ""  # you | simulated user
 
@@ -226,9 +227,11 @@ class LiveSession:
         p_acc, factors = 0.0, {}
         if not sug.abstained:
             p_acc, factors = _judged(self.home.judge(sug.actions, sug.description))
+        states = self.home.device_states()
         d = Decision(index=len(self.decisions), time=t, user=user, suggestion=sug,
                      exposed=not sug.abstained and gate(sug.confidence, self.threshold, sug.relax), p_accept=p_acc,
-                     factors=factors, categories=categories_of(sug.actions, self.types), threshold=self.threshold)
+                     factors=factors, categories=categories_of(sug.actions, self.types), threshold=self.threshold,
+                     before={a.target: states.get(a.target, {}) for a in sug.actions})
         self.decisions.append(d)
         return d
 

@@ -162,7 +162,8 @@ def show_metrics(s: LiveSession) -> None:
 
 
 def _changes(s: LiveSession, d: Decision) -> str:
-    rows = change_rows(d.suggestion.actions, s.home.device_states(), s.types)
+    """The recommended settings, from the devices' state at the decision to the proposed one."""
+    rows = change_rows(d.suggestion.actions, d.before, s.types)
     return "\n".join(f"- **{r['room'].capitalize()} {r['device']}**: {r['setting']} {r['now']} → **{r['proposed']}**"
                      + (" (already so)" if r["note"] else "") for r in rows)
 
@@ -181,16 +182,15 @@ def show_recommendation(s: LiveSession) -> None:
         st.info(f"No recommendation: {sug.reason}")
         return
     gate = gate_text(sug.confidence, d.threshold, sug.relax)
+    words = describe_actions(sug.actions)  # the catalogue's words: always readable
     with st.container(border=True):
         if d.exposed:
             st.markdown(f"**:orange[Shown]** · {gate}")
-            st.markdown(f"#### {sug.description or describe_actions(sug.actions)}")
-            st.markdown(_changes(s, d) if d.awaiting else "\n".join(
-                f"- {r['room'].capitalize()} {r['device']}: {r['setting']} → **{r['proposed']}**"
-                for r in change_rows(sug.actions, {}, s.types)))
+            st.markdown(f"#### {words}")
+            st.markdown(_changes(s, d))
         else:
             st.markdown(f"**:gray[Withheld by the gate]** · :gray[{gate}]")
-            st.markdown(f"#### :gray[{sug.description or describe_actions(sug.actions)}]")
+            st.markdown(f"#### :gray[{words}]")
             st.markdown(":gray[The best candidate, not shown to the user: its confidence is below the gate.]")
             st.markdown("\n".join(f"- :gray[{line[2:]}]" for line in _changes(s, d).splitlines()))
         st.progress(sug.confidence, text=f"confidence {sug.confidence:.2f}")
@@ -203,9 +203,8 @@ def show_recommendation(s: LiveSession) -> None:
             st.write(f"Answer: **{d.answer}** by {d.by}.")
         elif d.answer == "unanswered":
             st.write("Answer: none (stepped past).")
-    if sug.description and sug.description != describe_actions(sug.actions):
-        st.caption(f"In the catalogue's words: {describe_actions(sug.actions)}. (The description above is the "
-                   "model's own.)")
+    if sug.description and sug.description != words:
+        st.caption(f"The model's own wording: “{sug.description}”")
     st.markdown(f"**Why:** {sug.reason}" if sug.reason else "")
     if sug.alternatives:
         st.caption("Runner-ups: " + "; ".join(f"{describe_actions(a)} ({p:.0%})" for a, p in sug.alternatives[:4]))
@@ -218,8 +217,10 @@ def show_recommendation(s: LiveSession) -> None:
                  "below adds to the log-odds (+1 multiplies the odds by 2.7). Auto-answer draws from it; "
                  "Fig. 7a averages it.")
         rows = factor_rows(d.factors)
-        if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        st.markdown("\n".join(f"- **{r['effect (log-odds)']:+.2f}** ({r['factor']}, towards {r['pushes towards']}): "
+                               f"{r['meaning']}" for r in rows))
+        z = sum(r["effect (log-odds)"] for r in rows)
+        st.caption(f"Sum {z:+.2f} → P(accept) = 1 / (1 + e^{-z:+.2f}) = {d.p_accept:.2f}.")
 
 
 def show_home(s: LiveSession) -> None:
