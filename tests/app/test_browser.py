@@ -102,6 +102,7 @@ def test_show_accept_and_every_page_in_chromium(chromium, app_url, tmp_path):
         return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
 
     outside: list[str] = []
+    warnings: list[str] = []  # Vega-Lite's "Infinite extent": a chart scale with no finite value
     with sync_playwright() as p:
         # Chromium's singleton socket goes under TMPDIR: keep it short whatever pytest's temp path is
         # (a Unix socket path may not pass 107 bytes)
@@ -112,6 +113,7 @@ def test_show_accept_and_every_page_in_chromium(chromium, app_url, tmp_path):
             page = ctx.new_page()
             page.on("request", lambda r: outside.append(r.url)
                     if not r.url.startswith(app_url) and not r.url.startswith(("data:", "blob:")) else None)
+            page.on("console", lambda m: warnings.append(m.text) if "Infinite extent" in m.text else None)
             page.set_default_timeout(60_000)
             page.goto(app_url)
             # the first load fetches the widgets' lazily loaded scripts: ~15 s on a busy 2-core machine
@@ -167,6 +169,7 @@ def test_show_accept_and_every_page_in_chromium(chromium, app_url, tmp_path):
         finally:
             ctx.close()
     assert outside == []  # nothing fetched from the internet (fonts, favicons, ...)
+    assert warnings == []
     if os.environ.get("HOMEPILOT_UPDATE_SCREENSHOTS") == "1":
         for name in SHOTS:
             shutil.copyfile(tmp_path / f"screenshot_{name}.png", ROOT / "docs" / f"screenshot_{name}.png")
