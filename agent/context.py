@@ -17,7 +17,7 @@ benchmarks (not the simulator: no habits, no physics).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +47,10 @@ class Context:
     parsed from a prompt); None = ``sim.prompts.usual_operations`` over ``history``.
     state: the prompt's device states, per candidate in prompt order (a context parsed from a
     prompt); None = ``sim.prompts.device_state`` over ``history``.
+    current: the devices' true state now, (room, device) -> {field: value}, where the caller
+    reads it from the devices (the live app); None = unknown. The prompt does not show it (the
+    model reads the logged state it was trained on); candidate scoring and the app's advisors
+    leave out recommendations it shows already in place (``agent.baselines.candidates.is_noop``).
     """
 
     devices: tuple[Device, ...]
@@ -58,6 +62,7 @@ class Context:
     ranked: bool = False
     usual: tuple[tuple[Action, ...], ...] | None = None
     state: tuple[tuple[tuple[str, str], ...], ...] | None = None  # per candidate; None = from ``history``
+    current: Mapping[tuple[str, str], Mapping[str, str]] | None = None  # true state; None = unknown
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "devices", tuple(tuple(d) for d in self.devices))

@@ -79,7 +79,8 @@ class RecommenderConfig:
     # state can be stale (6% of quickstart test labels are such no-ops), but the tiny model does
     # not learn to read state: half its answers were no-ops, and dropping them took EM-Acc from
     # 0.147 to 0.225, the top answer's share from 0.24 to 0.13 and exposure at 0.7 from 4% to 30%
-    # (quickstart seed 0, 600 test contexts, PT+FT+DPO)
+    # (quickstart seed 0, 600 test contexts, PT+FT+DPO). A context with the devices' true state
+    # (``Context.current``: the live app) is judged against that instead.
     drop_noops: bool = True
     # candidates, action-first: generate the description after the chosen actions (False: the
     # catalogue's template text, sim.describe, ~25% faster; what evaluation uses for non-main rows)
@@ -203,7 +204,7 @@ class Recommender:
         sets = []
         for _, ctx, text in chunk:
             types = {(r, d): t for r, d, t in ctx.legal_devices()}
-            sets.append(plausible_sets(parse_prompt(text), types, drop_noops=cfg.drop_noops))
+            sets.append(plausible_sets(parse_prompt(text), types, drop_noops=cfg.drop_noops, current=ctx.current))
         live = [k for k, s in enumerate(sets) if s]
         scored = score_sets(self.model, self.tokenizer, [chunk[k][2] for k in live], [sets[k] for k in live],
                             cfg.order, eos=cfg.order == "text-first")

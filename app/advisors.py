@@ -4,13 +4,20 @@ time-of-day frequency baseline (``agent.baselines.frequency``), behind one small
 ``choose_advisor`` loads the run and falls back to the baseline when there is none or it fails
 to load, returning what the page must say (an info line and, for a broken run, an error box).
 ``Suggestion`` is a recommendation as the app shows it, whatever produced it.
+
+No advisor recommends what the home already has: the live app passes the devices' true state in
+``Context.current`` and both advisors leave out every action set that is already in place
+(``agent.baselines.candidates.is_noop`` with the catalogue's effects, the simulated user's
+definition of a redundant recommendation). The model's candidate scoring drops them before
+scoring (``plausible_sets(current=...)``); the frequency baseline takes the most frequent set of
+the slot that is not in place (``FrequencyBaseline.predict(keep=...)``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,8 +36,10 @@ class Suggestion:
     description: str
     confidence: float  # in [0, 1]
     attributes: tuple[Mapping[str, float], ...] = ()
-    reason: str = ""
+    reason: str = ""  # why this recommendation, in words (or why there is none)
     relax: float = 1.0  # the recommender's adapted gate threshold over its base one (agent.confidence.gate)
+    # the runner-up action sets and their confidences, best first (the model's candidate scoring)
+    alternatives: tuple[tuple[tuple[Action, ...], float], ...] = ()
 
     @property
     def abstained(self) -> bool:
@@ -75,34 +84,79 @@ def _attribute_rows(raw: Any, n_actions: int) -> tuple[Mapping[str, float], ...]
     return tuple(rows)
 
 
-def suggestion_from(rec: Any, base_threshold: float | None = None) -> Suggestion:
+def suggestion_from(rec: Any, base_threshold: float | None = None, reason: str | None = None) -> Suggestion:
     """A ``Suggestion`` from an ``agent.recommender.Recommendation`` (or any object with its fields);
     with ``base_threshold`` (the recommender's configured gate) the adapted threshold it used is
-    kept as ``relax``."""
+    kept as ``relax``; ``reason`` replaces the recommendation's own."""
     actions = tuple(_first(rec, ("actions",), ()) or ())
     adapted = _first(rec, ("threshold",), 0.0)
     relax = float(adapted) / base_threshold if base_threshold and adapted else 1.0
+    alts = tuple((tuple(a), _clip01(p)) for a, p in (_first(rec, ("alternatives",), ()) or ()))
     return Suggestion(actions=actions, description=str(_first(rec, ("description",), "") or ""),
                       confidence=_clip01(_first(rec, ("confidence",), 0.0)),
                       attributes=_attribute_rows(_first(rec, ("attribute_probs", "attributes", "attribute_probabilities",
                                                               "probabilities")), len(actions)),
-                      reason=str(_first(rec, ("reason",), "") or ""), relax=relax)
+                      reason=str(_first(rec, ("reason",), "") or "") if reason is None else reason, relax=relax,
+                      alternatives=alts)
+
+
+def _in_place(context: Any) -> Callable[[Sequence[Action]], bool]:
+    """``actions -> True`` when everything they set already holds in ``context.current`` (the
+    devices' true state); always False when the context has no true state."""
+    from agent.baselines.candidates import is_noop
+
+    current = getattr(context, "current", None)
+    if current is None:
+        return lambda actions: False
+    types = dict(context.types)
+    return lambda actions: bool(actions) and is_noop(tuple(actions), current, types)
 
 
 class ModelAdvisor:
-    """A trained run: ``agent.recommender.Recommender.from_run(run)``."""
+    """A trained run: ``agent.recommender.Recommender.from_run(run)``.
+
+    Default: candidate scoring (``search="candidates"``: no cascade pruning, so the gate alone
+    decides what is shown) without the sets the devices already have (``Context.current``)."""
 
     def __init__(self, run: str, config: Any = None) -> None:
         from agent.recommender import Recommender, RecommenderConfig
 
         self.name = f"model {run}"
-        # default: candidate scoring without sets the devices already have (the live home knows its
-        # state); config: any agent.recommender.RecommenderConfig
-        config = config or RecommenderConfig(search="candidates")
+        config = config or RecommenderConfig(search="candidates")  # any agent.recommender.RecommenderConfig
         self.recommender = Recommender.from_run(run, config)
 
+    @property
+    def search(self) -> str:
+        """How the model answers, in words (the page shows it beside the gate)."""
+        cfg = self.recommender.config
+        if cfg.search == "candidates":
+            return "candidate scoring (no cascade pruning)"
+        dev = cfg.confidence.device_threshold if cfg.cascade else 0.0
+        return f"{cfg.search} decoding, cascade pruning at P(device) < {dev:.2f}" if dev else f"{cfg.search} decoding"
+
     def suggest(self, context: Any) -> Suggestion:
-        return suggestion_from(self.recommender.recommend(context), self.recommender.config.confidence.threshold)
+        rec = self.recommender.recommend(context)
+        in_place = _in_place(context)
+        base = self.recommender.config.confidence.threshold
+        actions = tuple(getattr(rec, "actions", ()) or ())
+        if actions and in_place(actions):  # greedy/beam decoding has no candidate list to drop it from
+            return Suggestion((), "", 0.0, (), f"abstained: the model's answer ({describe_actions(actions)}) is "
+                              "already in place")
+        alts = tuple((a, p) for a, p in (getattr(rec, "alternatives", ()) or ()) if not in_place(a))
+        if not actions:
+            return suggestion_from(rec, base)
+        n = len(alts)
+        why = (f"Of the settings the model weighed (the home's usual operations at this time, its latest ones and "
+               f"their opposites; none already in place) it gives this one {rec.confidence:.0%} of its probability"
+               + ("; runner-ups below." if n > 1 else "."))
+        return replace(suggestion_from(rec, base, why), alternatives=alts[1:] if n > 1 else ())
+
+
+def describe_actions(actions: Sequence[Action]) -> str:
+    """The catalogue's plain-words description of ``actions`` (``sim.describe``)."""
+    from sim.describe import describe
+
+    return describe(tuple(actions))
 
 
 class FrequencyAdvisor:
@@ -131,15 +185,35 @@ class FrequencyAdvisor:
         """``FrequencyBaseline.confidence``: the one definition, shared with ``homepilot replay``."""
         return self.baseline.confidence(time, actions)
 
+    def why(self, time: datetime, actions: tuple[Action, ...]) -> str:
+        """The baseline's answer in words: how often the home did it, in which hour of the day."""
+        b = self.baseline
+        s0, key = b.slot(time), frozenset(actions)
+        for d in range(b.n_slots // 2 + 1):
+            for s in ((s0 - d) % b.n_slots, (s0 + d) % b.n_slots):
+                entry = b.slots[s].get(key)
+                if entry is None:
+                    continue
+                total = sum(e[0] for e in b.slots[s].values())
+                m0, m1 = s * b.slot_minutes, (s + 1) * b.slot_minutes
+                hours = f"{m0 // 60:02d}:{m0 % 60:02d}-{m1 // 60 % 24:02d}:{m1 % 60:02d}"
+                text = (f"Done {entry[0]} time(s) in {hours} on earlier days ({entry[0]} of the {total} operations "
+                        f"logged in that hour): the most frequent one there that is not already in place.")
+                if d:
+                    text += f" That hour is {d} h from now, so the confidence is halved {d} time(s)."
+                return text
+        return "The most frequent operation at this time of day."
+
     def suggest(self, context: Any) -> Suggestion:
         self.observe(context.history)
-        actions = tuple(self.baseline.predict(context.time))
+        in_place = _in_place(context)
+        actions = tuple(self.baseline.predict(context.time, keep=lambda a: not in_place(a)))
         if not actions:
-            return Suggestion((), "", 0.0, (), "no logged operation in the history yet")
-        from sim.describe import describe
-
-        return Suggestion(actions, describe(actions), self.confidence(context.time, actions), (),
-                          "most frequent operation at this time of day")
+            why = ("every operation in the home's history is already in place" if self.seen
+                   else "no logged operation in the history yet")
+            return Suggestion((), "", 0.0, (), why)
+        return Suggestion(actions, describe_actions(actions), self.confidence(context.time, actions), (),
+                          self.why(context.time, actions))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,54 @@ def ensure_demo_data(cache: str | Path = DEMO_CACHE, progress: Callable[[float, 
     return Path(cache)
 
 
+# ---------------------------------------------------------------- the dataset card
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def split_card(text: str) -> tuple[str, str]:
+    """(YAML front matter without its ``---`` fences, Markdown body) of a dataset card; the front
+    matter is "" when the card has none. Rendered as Markdown the header would become bullets."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return "", text
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "---":
+            return "".join(lines[1:i]).rstrip("\n"), "".join(lines[i + 1:]).lstrip("\n")
+    return "", text
+
+
+@dataclass(frozen=True)
+class CardImage:
+    """An image the card refers to, resolved against the dataset directory (``exists`` False
+    when the file is missing or the reference leaves the directory)."""
+
+    alt: str
+    ref: str
+    path: Path
+    exists: bool
+
+
+def card_blocks(body: str, root: str | Path) -> list[str | CardImage]:
+    """The card body cut into Markdown text and images (``![alt](stats/x.png)``): a browser cannot
+    load a path relative to the dataset directory, so the page draws the images from disk."""
+    root = Path(root).resolve()
+    out: list[str | CardImage] = []
+    pos = 0
+    for m in _IMAGE.finditer(body):
+        text = body[pos:m.start()]
+        if text.strip():
+            out.append(text)
+        ref = m.group(2)
+        path = (root / ref).resolve()
+        inside = path == root or root in path.parents
+        out.append(CardImage(m.group(1), ref, path, inside and path.is_file() and "://" not in ref))
+        pos = m.end()
+    if body[pos:].strip():
+        out.append(body[pos:])
+    return out
+
+
 # ---------------------------------------------------------------- reports
 
 
@@ -171,31 +220,65 @@ def load_report(root: str | Path) -> ReportView:
     return ReportView(root, report, md, sorted(root.glob("*.png")))
 
 
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+def _num(x: Any, digits: int = 3) -> float | None:
+    """A finite number rounded to ``digits`` decimals (-0.0 shown as 0.0), else None."""
+    if not (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)):
+        return None
+    return round(float(x), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _ci(m: dict[str, Any], metric: str) -> str:
+    ci = (m.get("ci95") or {}).get(metric)
+    if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_num(v) is not None for v in ci)):
+        return ""
+    return f"[{_num(ci[0]):.3f}, {_num(ci[1]):.3f}]"
 
 
 def whole_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Whole-test-set metrics per method: method, EM-Acc, LM-F1, Rule, n."""
+    """Whole-test-set metrics per method, in the paper's order: method, EM-Acc, LM-F1, Rule (each
+    rounded to 3 decimals, with its 95% CI where the report has one), n."""
     from agent.report import METRIC_NAMES, METRICS
 
+    whole = report.get("whole") or {}
+    with_ci = any(_ci(m, k) for m in whole.values() for k in METRICS)
     out = []
-    for method, m in (report.get("whole") or {}).items():
+    for method, m in whole.items():
         row: dict[str, Any] = {"method": method}
         for k in METRICS:
             row[METRIC_NAMES[k]] = _num(m.get(k))
+        if with_ci:
+            for k in METRICS:
+                row[f"{METRIC_NAMES[k]} 95% CI"] = _ci(m, k)
         row["n"] = m.get("n")
         out.append(row)
     return out
 
 
+def subset_columns(report: dict[str, Any]) -> list[str]:
+    """Table 2's sub-dataset columns in the paper's order: device-count buckets, the paper's
+    categories (Light, Switch, Camera, Warmer, AC), then the report's other categories, Whole last."""
+    from agent.report import TABLE2_COLUMNS
+
+    present: list[str] = []
+    for subsets_ in (report.get("by_subset") or {}).values():
+        for sub in subsets_:
+            if sub not in present:
+                present.append(sub)
+    head = [c for c in TABLE2_COLUMNS if c in present and c != "Whole"]
+    rest = sorted(c for c in present if c not in TABLE2_COLUMNS)
+    return head + rest + (["Whole"] if "Whole" in present else [])
+
+
 def subset_rows(report: dict[str, Any], metric: str) -> list[dict[str, Any]]:
-    """Paper Table 2 for one metric: a row per method, a column per sub-dataset."""
+    """Paper Table 2 for one metric: a row per method, a column per sub-dataset (``subset_columns``
+    order), rounded to 3 decimals."""
+    cols = subset_columns(report)
     out = []
     for method, subsets_ in (report.get("by_subset") or {}).items():
         row: dict[str, Any] = {"method": method}
-        for sub, m in subsets_.items():
-            row[sub] = _num(m.get(metric)) if isinstance(m, dict) else None
+        for sub in cols:
+            m = subsets_.get(sub)
+            row[f"DC {sub}" if sub[:1].isdigit() else sub] = _num(m.get(metric)) if isinstance(m, dict) else None
         out.append(row)
     return out
 
@@ -204,7 +287,7 @@ def curve_rows(report: dict[str, Any]) -> list[dict[str, float]]:
     """The exposure curve (Fig. 7a): threshold, exposure rate, acceptance rate."""
     rows = []
     for p in report.get("exposure_curve") or []:
-        t, e, a = _num(p.get("threshold")), _num(p.get("exposure_rate")), _num(p.get("acceptance_rate"))
+        t, e, a = _num(p.get("threshold"), 6), _num(p.get("exposure_rate"), 6), _num(p.get("acceptance_rate"), 6)
         if t is not None:
             rows.append({"threshold": t, "exposure_rate": e, "acceptance_rate": a})
     return rows

@@ -5,29 +5,32 @@ in the app's session state and advanced on each tick), an *advisor* (``app.advis
 trained recommender, or the frequency baseline when there is none) and the decisions so far:
 
 - ``step()`` advances the home to its next app-open decision point, asks the advisor for a
-  recommendation and records a ``Decision``. The gate shows it when confidence >= ``threshold``
-  (the paper's exposure gate, default 0.7). The simulated user's acceptance probability
-  (``LiveHome.judge``) is recorded for every decision, shown or not: it draws the Fig. 7a curve
-  for thresholds below the gate and answers in auto mode.
+  recommendation (given the devices' true state, so it never recommends what is already in
+  place) and records a ``Decision``. The gate shows it when confidence >= ``threshold`` (the
+  paper's exposure gate, default 0.7; x the recommender's adaptive relaxation). The simulated
+  user's acceptance probability (``LiveHome.judge``) is recorded for every decision, shown or
+  not: it draws the Fig. 7a curve and answers in auto mode.
 - ``accept()`` / ``reject()`` answer the pending shown recommendation as the person at the
-  screen; an accepted one is applied to the home (``LiveHome.apply``), so the home changes.
+  screen; an accepted one is applied to the home (``LiveHome.apply``), so the home changes, and
+  ``changed`` holds what it changed (device -> field -> (before, after)) until the next step.
 - ``tick(auto)`` is what the timer calls: in auto mode the simulated user answers (a draw from
   ``Generator([seed, index, decision])`` against the judged probability); in manual mode the
   clock holds while a shown recommendation waits for the person.
-- ``metrics()``, ``exposure_curve()`` and ``acceptance_by_hour()`` are the live figures: acceptance
-  = accepted / answered shown recommendations, exposure = shown / decision points (the
-  definitions of ``agent.selective``), the threshold trade-off (Fig. 7a) and acceptance by hour
-  of day for each device category (Fig. 5).
-
-A shown recommendation still unanswered when the person steps on counts as ignored (not
-accepted), as in the paper's acceptance rate.
+- ``metrics()``, ``exposure_curve()`` and ``acceptance_by_hour()`` are the live figures. Counters:
+  decision points, shown, withheld (below the gate), accepted, rejected, unanswered (shown, then
+  stepped past without an answer) and waiting (shown, not answered yet). Acceptance rate =
+  accepted / (accepted + rejected): answered recommendations only. Exposure rate = shown /
+  decision points (the definitions of ``agent.selective``). Fig. 7a (the threshold trade-off)
+  uses the *simulated user's* P(accept) for every recommendation, shown or not, answered or not,
+  so it is one quantity whatever was clicked; Fig. 5 is acceptance of answered recommendations
+  by hour of day for each device category.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,12 +70,19 @@ class Decision:
     p_accept: float  # the simulated user's probability of accepting (LiveHome.judge)
     factors: Mapping[str, Any] = field(default_factory=dict)
     categories: tuple[str, ...] = ()  # catalogue categories of the recommended devices
-    answer: str | None = None  # accepted | rejected | ignored; None = not answered (or not shown)
+    threshold: float = DEFAULT_THRESHOLD  # the gate threshold when it was decided (the slider may move later)
+    before: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)  # recommended devices' state then
+    answer: str | None = None  # accepted | rejected | unanswered (stepped past); None = waiting or not shown
     by: str = ""  # you | simulated user
 
     @property
     def accepted(self) -> bool:
         return self.answer == "accepted"
+
+    @property
+    def answered(self) -> bool:
+        """Accepted or rejected (an unanswered one is not an answer)."""
+        return self.answer in ("accepted", "rejected")
 
     @property
     def awaiting(self) -> bool:
@@ -149,6 +159,9 @@ class LiveSession:
             config.model, self.home.log.operations, load_model=load_model)
         self.advisor = self.choice.advisor
         self.decisions: list[Decision] = []
+        # what the last accepted recommendation changed, (room, device) -> field -> (before, after);
+        # shown on the floor plan until the next step
+        self.changed: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
         self.finished = False  # the home reached the end of its simulated days
         self.last_error = ""  # the last advisor/apply failure, for an error box
 
@@ -180,19 +193,21 @@ class LiveSession:
         # the same decision-time readings as the dataset's prompts (sim.prompts: context_rooms)
         rooms = context_rooms(history_window(log.operations, now), log.home.rooms)
         env = Environment(log.events, log.start).at(now, rooms, before=True)
-        return Context.from_home(log.home, log.operations, self.home.now, env)
+        ctx = Context.from_home(log.home, log.operations, self.home.now, env)
+        return replace(ctx, current=self.home.device_states())  # the devices' true state: no no-ops
 
     # ------------------------------------------------------------ advancing
 
     def step(self) -> Decision | None:
         """Advance to the next decision point and record its recommendation; None at the end.
 
-        A shown recommendation still waiting for an answer is marked ignored first."""
+        A shown recommendation still waiting for an answer is marked unanswered first."""
         if self.finished:
             return None
         p = self.pending
         if p is not None:
-            p.answer, p.by = "ignored", "you"
+            p.answer, p.by = "unanswered", ""
+        self.changed = {}
         t = self.home.step_to_next_decision()
         if t is None:
             self.finished = True
@@ -212,9 +227,11 @@ class LiveSession:
         p_acc, factors = 0.0, {}
         if not sug.abstained:
             p_acc, factors = _judged(self.home.judge(sug.actions, sug.description))
+        states = self.home.device_states()
         d = Decision(index=len(self.decisions), time=t, user=user, suggestion=sug,
                      exposed=not sug.abstained and gate(sug.confidence, self.threshold, sug.relax), p_accept=p_acc,
-                     factors=factors, categories=categories_of(sug.actions, self.types))
+                     factors=factors, categories=categories_of(sug.actions, self.types), threshold=self.threshold,
+                     before={a.target: states.get(a.target, {}) for a in sug.actions})
         self.decisions.append(d)
         return d
 
@@ -224,7 +241,12 @@ class LiveSession:
         if d is None:
             raise ValueError("no shown recommendation is waiting for an answer")
         if accepted:
+            before = self.home.device_states()
             self.home.apply(d.suggestion.actions, description=d.suggestion.description, user=d.user or None)
+            after = self.home.device_states()
+            self.changed = {k: {f: (before.get(k, {}).get(f, ""), v) for f, v in fv.items()
+                                if before.get(k, {}).get(f) != v}
+                            for k, fv in after.items() if fv != before.get(k)}
         d.answer, d.by = ("accepted" if accepted else "rejected"), by
         return d
 
@@ -256,16 +278,21 @@ class LiveSession:
     # ------------------------------------------------------------ metrics
 
     def metrics(self) -> dict[str, float | int]:
-        """Live counters and rates (acceptance over answered shown recommendations)."""
+        """Live counters and rates (see the module docstring for what each counts)."""
         ds = self.decisions
         exposed = [d.exposed for d in ds]
-        answered = [d for d in ds if d.exposed and d.answer is not None]
+        answered = [d for d in ds if d.exposed and d.answered]
         acc = acceptance_rate([d.accepted for d in answered], [True] * len(answered)) if answered else float("nan")
         return {
             "decisions": len(ds),
             "shown": sum(exposed),
-            "answered": len(answered),
+            "withheld": sum(not d.exposed and not d.suggestion.abstained for d in ds),
+            "abstained": sum(d.suggestion.abstained for d in ds),
             "accepted": sum(d.accepted for d in answered),
+            "rejected": sum(d.answer == "rejected" for d in answered),
+            "unanswered": sum(d.exposed and d.answer == "unanswered" for d in ds),
+            "waiting": sum(d.awaiting for d in ds),
+            "answered": len(answered),
             "exposure_rate": exposure_rate(exposed) if ds else float("nan"),
             "acceptance_rate": acc,
         }
@@ -278,28 +305,18 @@ class LiveSession:
         return acceptance_by_hour(self.decisions)
 
 
-def outcome(d: Decision) -> float | None:
-    """What a decision contributes to an acceptance rate: the answer if there is one, else the
-    simulated user's probability (a recommendation the gate withheld has no answer); None when
-    the advisor abstained."""
-    if d.suggestion.abstained:
-        return None
-    if d.answer is not None:
-        return 1.0 if d.accepted else 0.0
-    return d.p_accept
-
-
 def exposure_curve(decisions: Sequence[Decision], thresholds: Sequence[float] | None = None) -> list[dict[str, float]]:
-    """Per threshold t: exposure = share of decision points with confidence >= t (abstentions never
-    shown); acceptance = mean ``outcome`` of those, nan when none is shown."""
+    """Fig. 7a over the decisions so far. Per threshold t: exposure = share of decision points whose
+    recommendation the gate would show at t (abstentions never shown); acceptance = the simulated
+    user's mean P(accept) over those (nan when none would be shown). P(accept) rather than the
+    answers: every threshold then counts the same quantity, including recommendations never shown."""
     ts = list(thresholds) if thresholds is not None else [round(0.05 * k, 2) for k in range(21)]
     rows = []
     for t in ts:
         shown = [d for d in decisions if not d.suggestion.abstained and gate(d.suggestion.confidence, t, d.suggestion.relax)]
-        outs = [o for o in (outcome(d) for d in shown) if o is not None]
         rows.append({"threshold": float(t),
                      "exposure_rate": len(shown) / len(decisions) if decisions else float("nan"),
-                     "acceptance_rate": float(np.mean(outs)) if outs else float("nan")})
+                     "acceptance_rate": float(np.mean([d.p_accept for d in shown])) if shown else float("nan")})
     return rows
 
 
@@ -308,7 +325,7 @@ def acceptance_by_hour(decisions: Sequence[Decision]) -> dict[str, list[tuple[in
     recommendations (a recommendation spanning two categories counts in both)."""
     out: dict[str, list[tuple[int, int]]] = {}
     for d in decisions:
-        if not d.exposed or d.answer is None:
+        if not d.exposed or not d.answered:
             continue
         for c in d.categories:
             row = out.setdefault(c, [(0, 0)] * 24)
@@ -319,23 +336,53 @@ def acceptance_by_hour(decisions: Sequence[Decision]) -> dict[str, list[tuple[in
 
 # ---------------------------------------------------------------- what the page shows (plain rows)
 
-SENSOR_UNITS = {"temperature": "°C", "humidity": "%", "illuminance": "lux", "occupancy": "people"}
+# the simulated user's acceptance factors (sim.world.acceptance) in words; each adds to the log-odds
+FACTOR_WORDS: dict[str, str] = {
+    "base": "Starting point: an unasked-for recommendation is rarely welcome.",
+    "intent_match": "It does what a resident was about to do anyway (within the next 90 min).",
+    "habit_window": "It is one of a resident's habits, and this is their usual time for it.",
+    "conflict": "It undoes something a resident did by hand a few minutes ago.",
+    "time_inappropriate": "Wrong moment: the device is already so, or nobody is at home and awake.",
+    "environment_inconsistent": "It does not suit the room now (cooling a cool room, light on in a bright one, ...).",
+    "unclear_description": "Its description does not say which room or device.",
+    "illegal": "The home has no such device or setting.",
+}
 
 
-def room_views(snapshot: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per room: label, sensor readings with units, and device rows (device, type, state text)."""
+def factor_rows(factors: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The simulated user's non-zero factors, strongest first: what it means and its effect on the
+    log-odds of accepting (+1 multiplies the odds by e = 2.7; P(accept) = 1 / (1 + e^-sum))."""
+    rows = []
+    for k, v in factors.items():
+        if not isinstance(v, (int, float)) or v == 0:
+            continue
+        rows.append({"factor": k.replace("_", " "), "effect (log-odds)": round(float(v), 2),
+                     "pushes towards": "accept" if v > 0 else "reject",
+                     "meaning": FACTOR_WORDS.get(k, "")})
+    return sorted(rows, key=lambda r: -abs(r["effect (log-odds)"]))
+
+
+def change_rows(actions: Sequence[Action], current: Mapping[tuple[str, str], Mapping[str, str]],
+                types: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
+    """Per action: the device, the field, its value now and the proposed one, in words."""
+    from agent.baselines.candidates import is_noop
     from sim.catalog import room_label
 
-    out = []
-    for room, r in (snapshot.get("rooms") or {}).items():
-        sensors = {k: f"{r[k]:g} {u}" for k, u in SENSOR_UNITS.items() if isinstance(r.get(k), (int, float))}
-        devices = []
-        for name, st in (r.get("devices") or {}).items():
-            state = {k: v for k, v in st.items() if k != "type"}
-            devices.append({"device": name, "type": st.get("type", ""),
-                            "state": ", ".join(f"{k}={v}" for k, v in state.items())})
-        out.append({"room": room, "label": room_label(room).capitalize(), "sensors": sensors, "devices": devices})
-    return out
+    rows = []
+    for a in actions:
+        now = current.get(a.target, {}).get(a.field, "?")
+        rows.append({"room": room_label(a.room), "device": a.device.replace("_", " "),
+                     "setting": a.field.replace("_", " "), "now": now, "proposed": a.value,
+                     "note": "already so" if current and is_noop((a,), current, types) else ""})
+    return rows
+
+
+def gate_text(confidence: float, threshold: float, relax: float = 1.0) -> str:
+    """The gate's decision in words, with the adapted threshold when the recommender relaxes it."""
+    thr = threshold * relax
+    why = "" if relax == 1.0 else f" (gate {threshold:.2f} x {relax:.2f}: large home or numeric value)"
+    op = ">=" if confidence >= thr else "<"
+    return f"confidence {confidence:.2f} {op} {thr:.2f}{why}"
 
 
 def timeline_rows(ops: Sequence[Operation], n: int = 15) -> list[dict[str, Any]]:
@@ -354,7 +401,8 @@ def decision_rows(decisions: Sequence[Decision], n: int = 15) -> list[dict[str, 
         s = d.suggestion
         rows.append({"time": d.time.strftime("%a %m-%d %H:%M"), "user": d.user,
                      "recommendation": s.description or s.reason, "confidence": round(s.confidence, 3),
-                     "shown": d.exposed, "p_accept": round(d.p_accept, 3),
+                     "shown": "shown" if d.exposed else "abstained" if s.abstained else "withheld",
+                     "simulated P(accept)": round(d.p_accept, 3),
                      "answer": d.answer or ("waiting" if d.awaiting else "—"), "by": d.by})
     return rows
 

@@ -21,7 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ first, not the repo root
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="HomePilot", page_icon=":material/home:", layout="wide")
+
+
+@st.cache_resource
+def page_icon():
+    """A house drawn here: a ``:material/...:`` or emoji page icon makes the browser fetch the
+    favicon from a CDN, and the app must work offline."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.polygon([(32, 6), (60, 30), (4, 30)], fill=(255, 122, 0))
+    d.rectangle([12, 30, 52, 58], fill=(255, 122, 0))
+    d.rectangle([27, 40, 37, 58], fill=(255, 255, 255))
+    return img
+
+
+st.set_page_config(page_title="HomePilot", page_icon=page_icon(), layout="wide")
 pages = [
     st.Page("pages/live_home.py", title="Live home", icon=":material/home:", default=True),
     st.Page("pages/dataset_browser.py", title="Dataset browser", icon=":material/table_view:"),

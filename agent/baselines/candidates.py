@@ -122,13 +122,30 @@ def inverse_action(a: Action, types: Types) -> Action | None:
     return Action(a.room, a.device, *inv) if inv else None
 
 
-def is_noop(actions: Sequence[Action], state: Mapping[tuple[str, str], Mapping[str, str]]) -> bool:
-    """True when every action sets a field to the value the device's known state already has."""
-    return all(state.get(a.target, {}).get(a.field) == a.value for a in actions)
+def is_noop(actions: Sequence[Action], state: Mapping[tuple[str, str], Mapping[str, str]],
+            types: Types | None = None) -> bool:
+    """True when every action sets a field to the value the device's state already has.
+
+    ``types`` given: an action is a no-op only when everything it asserts already holds
+    (``sim.catalog.effects``: brightness 60 on a light that is off also turns it on, so it is not
+    a no-op), the simulated user's definition of a redundant recommendation
+    (``sim.world.acceptance``). For a device's full true state (the live app), pass ``types``."""
+    if types is None:
+        return all(state.get(a.target, {}).get(a.field) == a.value for a in actions)
+    from sim.catalog import effects
+
+    def holds(a: Action) -> bool:
+        now = state.get(a.target, {})
+        t = types.get(a.target)
+        asserted = effects(t, a.field, a.value) if t else {(a.field, a.value)}
+        return all(now.get(f) == v for f, v in asserted)
+
+    return all(holds(a) for a in actions)
 
 
 def plausible_sets(prompt: Prompt, types: Types, toggle_devices: int = TOGGLE_DEVICES,
-                   drop_noops: bool = False) -> list[tuple[Action, ...]]:
+                   drop_noops: bool = False, current: Mapping[tuple[str, str], Mapping[str, str]] | None = None
+                   ) -> list[tuple[Action, ...]]:
     """The action sets a recommender scores at this decision, from the prompt alone, in this order:
     the usual operations, the history window's operations (latest first), every single action of
     those and its inverse (``sim.catalog.inverse``), and the inverse of each known setting of the
@@ -142,8 +159,17 @@ def plausible_sets(prompt: Prompt, types: Types, toggle_devices: int = TOGGLE_DE
     contexts (68% with ``drop_noops``; mean ~12 sets); among the usual operations alone for 66%.
     The recommender drops no-ops (``RecommenderConfig.drop_noops``, measured there); the GBDT
     reranker keeps them and learns from an is-no-op feature.
+
+    ``current``: the devices' true state, (room, device) -> {field: value}, where the caller knows
+    it (the live app reads it from the devices): no-ops are then judged against it, with
+    ``is_noop(..., types)``, instead of against the prompt's logged state. The toggles still come
+    from the prompt's state (what the model reads).
     """
     state = prompt.known_state()
+
+    def noop(acts: tuple[Action, ...]) -> bool:
+        return is_noop(acts, state) if current is None else is_noop(acts, current, types)
+
     seen: set[frozenset[Action]] = set()
     out: list[tuple[Action, ...]] = []
 
@@ -157,7 +183,7 @@ def plausible_sets(prompt: Prompt, types: Types, toggle_devices: int = TOGGLE_DE
     def add(actions: Sequence[Action]) -> None:
         acts = tuple(dict.fromkeys(actions))
         key = frozenset(acts)
-        if acts and key not in seen and all(legal(a) for a in acts) and not (drop_noops and is_noop(acts, state)):
+        if acts and key not in seen and all(legal(a) for a in acts) and not (drop_noops and noop(acts)):
             seen.add(key)
             out.append(acts)
 

@@ -12,7 +12,19 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app.browse import DEMO_CACHE, BrowseError, ensure_demo_data, homes, operations, subsets, summarize_dataset
+from app.browse import (
+    DEMO_CACHE,
+    BrowseError,
+    CardImage,
+    card_blocks,
+    ensure_demo_data,
+    homes,
+    operations,
+    split_card,
+    subsets,
+    summarize_dataset,
+)
+from sim.dataset.schema import SPLITS
 
 ss = st.session_state
 st.title("Dataset browser")
@@ -43,10 +55,13 @@ except Exception as e:  # anything else a corrupt directory can throw
     st.stop()
 
 st.caption(f"{root}")
-counts = pd.DataFrame(summary.rows).T.fillna(0).astype(int)
-counts.index.name = "config"
-st.markdown("**Rows per config and split**")
-st.dataframe(counts)
+split_names = [sp for sp in SPLITS if any(sp in by for by in summary.rows.values())]
+# a split a config does not have is "—", not 0 (the dpo config has no test split)
+counts = pd.DataFrame([{"config": cfg, **{sp: f"{by[sp]:,}" if sp in by else "—" for sp in split_names}}
+                       for cfg, by in summary.rows.items()])
+st.markdown("**Rows per config and split** (— : the config has no such split)")
+st.dataframe(counts, hide_index=True,
+             column_config={sp: st.column_config.TextColumn(sp, alignment="right") for sp in split_names})
 
 tab_homes, tab_ops, tab_sub, tab_card = st.tabs(["Homes", "Operations", "Sub-datasets", "Card"])
 with tab_homes:
@@ -91,4 +106,17 @@ with tab_sub:
             c[1].markdown("**By device category**")
             c[1].bar_chart(pd.Series(sub.by_category, name="rows"))
 with tab_card:
-    st.markdown(summary.card or "_No README.md card._")
+    front, body = split_card(summary.card)
+    if not summary.card:
+        st.caption("No README.md card.")
+    if front:
+        with st.expander("Card metadata (the YAML header the Hugging Face Hub reads)"):
+            st.code(front, language="yaml")
+    for block in card_blocks(body, root):
+        if isinstance(block, CardImage):  # stats/*.png: relative to the dataset, so read from disk
+            if block.exists:
+                st.image(str(block.path), caption=block.alt or block.ref)
+            else:
+                st.caption(f"(image {block.ref} is missing from {root})")
+        else:
+            st.markdown(block)

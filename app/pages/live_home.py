@@ -1,30 +1,34 @@
 """Live home: the SimPy home runs on a timer; the recommender speaks at each decision point.
 
-A thin shell over ``app.live_state.LiveSession`` (kept in ``st.session_state["live_session"]``).
-Widget keys: live_seed, live_index, live_days, live_model, live_start, live_play, live_pause,
-live_step, live_speed, live_auto, live_threshold, live_accept, live_reject.
+A thin shell over ``app.live_state.LiveSession`` (kept in ``st.session_state["live_session"]``) and
+``app.floorplan`` (the plan, an inline SVG). Widget keys: live_seed, live_index, live_days,
+live_model, live_start, live_play, live_pause, live_step, live_speed, live_auto, live_threshold,
+live_accept, live_reject.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import pandas as pd
 import streamlit as st
 
+from app.advisors import describe_actions
+from app.charts import exposure_chart, hour_chart
+from app.floorplan import Highlight, floor_plan_svg
 from app.live_state import (
     DEFAULT_THRESHOLD,
+    Decision,
     LiveSession,
     ModelAdvisor,
     SessionConfig,
+    change_rows,
     decision_rows,
+    factor_rows,
     fmt_rate,
-    hour_table,
-    room_views,
+    gate_text,
     timeline_rows,
 )
-from sim.records import serialize_actions
 
 SPEEDS = {"slow (3 s)": 3.0, "normal (1.5 s)": 1.5, "fast (0.5 s)": 0.5}  # seconds per tick (one decision)
 ss = st.session_state
@@ -113,10 +117,14 @@ if session is None:
 if session.choice.error:
     st.error(session.choice.error)
 if session.choice.notice:
-    st.info(session.choice.notice)
+    how = getattr(session.advisor, "search", "")
+    st.info(session.choice.notice + (f" It answers by {how}: the gate threshold below alone decides what is shown."
+                                     if how else ""))
 home = session.home.home
-st.caption(f"Home {home.home_id}: {home.n_devices} devices in {len(home.rooms)} rooms, residents: "
-           f"{', '.join(home.residents)}.")
+residents = ", ".join(f"{u} ({p.replace('_', ' ')})" for u, p in zip(session.home.world.users, home.residents,
+                                                                     strict=False))
+st.caption(f"Home {home.home_id}: {home.n_devices} devices in {len(home.rooms)} rooms; residents {residents}. "
+           "Someone opens the app at each decision point; the recommender may then show one recommendation.")
 
 # ---------------------------------------------------------------- controls
 
@@ -130,8 +138,34 @@ c[2].button("Step", icon=":material/skip_next:", key="live_step", on_click=on_st
 c[3].selectbox("Speed", list(SPEEDS), index=1, key="live_speed", label_visibility="collapsed")
 c[4].toggle("Auto-answer", key="live_auto", help="The simulated user answers instead of you.")
 c[5].slider("Gate threshold", 0.0, 1.0, step=0.05, key="live_threshold", on_change=on_threshold,
-            help="Show a recommendation when its confidence reaches this (the paper's gate, 0.7).")
+            help="Show a recommendation when its confidence reaches this (the paper's gate, 0.7). The model "
+                 "lowers it by 10% for homes with more than 10 devices and again for numeric values.")
 session.threshold = float(ss.live_threshold)
+
+
+# ---------------------------------------------------------------- panels
+
+
+def show_metrics(s: LiveSession) -> None:
+    m = s.metrics()
+    k = st.columns(8)
+    k[0].metric("Decision points", m["decisions"], help="Times someone opened the app.")
+    k[1].metric("Shown", m["shown"], help="Recommendations the gate let through.")
+    k[2].metric("Withheld", m["withheld"], help="Recommendations below the gate threshold: never shown.")
+    k[3].metric("Accepted", m["accepted"])
+    k[4].metric("Rejected", m["rejected"])
+    k[5].metric("Unanswered", m["unanswered"], help="Shown, then stepped past without an answer (not counted "
+                                                   "in the acceptance rate).")
+    k[6].metric("Acceptance rate", fmt_rate(m["acceptance_rate"]),
+                help="accepted / (accepted + rejected): answered recommendations only.")
+    k[7].metric("Exposure rate", fmt_rate(m["exposure_rate"]), help="shown / decision points")
+
+
+def _changes(s: LiveSession, d: Decision) -> str:
+    """The recommended settings, from the devices' state at the decision to the proposed one."""
+    rows = change_rows(d.suggestion.actions, d.before, s.types)
+    return "\n".join(f"- **{r['room'].capitalize()} {r['device']}**: {r['setting']} {r['now']} → **{r['proposed']}**"
+                     + (" (already so)" if r["note"] else "") for r in rows)
 
 
 def show_recommendation(s: LiveSession) -> None:
@@ -141,92 +175,89 @@ def show_recommendation(s: LiveSession) -> None:
         st.write("Press **Step** or **Play**: the home runs until someone opens the app.")
         return
     sug = d.suggestion
-    st.caption(f"Decision point {d.index + 1} at {d.time:%a %Y-%m-%d %H:%M}, app opened by {d.user or '?'}")
+    persona = dict(zip(s.home.world.users, s.home.home.residents, strict=False)).get(d.user, "")
+    st.caption(f"Decision point {d.index + 1} at {d.time:%a %Y-%m-%d %H:%M}: app opened by {d.user or '?'}"
+               + (f" ({persona.replace('_', ' ')})" if persona else ""))
     if sug.abstained:
         st.info(f"No recommendation: {sug.reason}")
         return
-    st.markdown(f"**{sug.description}**")
-    if sug.reason:
-        st.caption(f"Recommender: {sug.reason}")
-    st.code(serialize_actions(sug.actions), language=None)
-    st.progress(sug.confidence, text=f"confidence {sug.confidence:.2f} (gate {s.threshold:.2f})")
+    gate = gate_text(sug.confidence, d.threshold, sug.relax)
+    words = describe_actions(sug.actions)  # the catalogue's words: always readable
+    with st.container(border=True):
+        if d.exposed:
+            st.markdown(f"**:orange[Shown]** · {gate}")
+            st.markdown(f"#### {words}")
+            st.markdown(_changes(s, d))
+        else:
+            st.markdown(f"**:gray[Withheld by the gate]** · :gray[{gate}]")
+            st.markdown(f"#### :gray[{words}]")
+            st.markdown(":gray[The best candidate, not shown to the user: its confidence is below the gate.]")
+            st.markdown("\n".join(f"- :gray[{line[2:]}]" for line in _changes(s, d).splitlines()))
+        st.progress(sug.confidence, text=f"confidence {sug.confidence:.2f}")
+        b = st.columns(2)
+        b[0].button("Accept", icon=":material/check:", key="live_accept", type="primary", on_click=on_answer,
+                    args=(True,), disabled=not d.awaiting)
+        b[1].button("Reject", icon=":material/close:", key="live_reject", on_click=on_answer, args=(False,),
+                    disabled=not d.awaiting)
+        if d.answer in ("accepted", "rejected"):
+            st.write(f"Answer: **{d.answer}** by {d.by}.")
+        elif d.answer == "unanswered":
+            st.write("Answer: none (stepped past).")
+    if sug.description and sug.description != words:
+        st.caption(f"The model's own wording: “{sug.description}”")
+    st.markdown(f"**Why:** {sug.reason}" if sug.reason else "")
+    if sug.alternatives:
+        st.caption("Runner-ups: " + "; ".join(f"{describe_actions(a)} ({p:.0%})" for a, p in sug.alternatives[:4]))
     if sug.attributes:
-        rows = [{"action": str(a), **p} for a, p in zip(sug.actions, sug.attributes, strict=False)]
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
-    else:
-        st.caption("Attribute probabilities: none (the frequency baseline has no model probabilities).")
-    if d.exposed:
-        st.success("Shown to the user: the gate exposed it.")
-    else:
-        st.warning("Withheld: confidence is below the gate, the user never sees it.")
-    b = st.columns(2)
-    b[0].button("Accept", icon=":material/check:", key="live_accept", type="primary", on_click=on_answer,
-                args=(True,), disabled=not d.awaiting)
-    b[1].button("Reject", icon=":material/close:", key="live_reject", on_click=on_answer, args=(False,),
-                disabled=not d.awaiting)
-    if d.answer:
-        st.write(f"Answer: **{d.answer}** by {d.by}.")
-    with st.expander("What the simulated user thinks"):
-        st.write(f"P(accept) = {d.p_accept:.2f}")
-        if d.factors:
-            st.json({k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.factors.items()})
-
-
-def show_metrics(s: LiveSession) -> None:
-    m = s.metrics()
-    k = st.columns(4)
-    k[0].metric("Acceptance rate", fmt_rate(m["acceptance_rate"]), help="accepted / answered shown recommendations")
-    k[1].metric("Exposure rate", fmt_rate(m["exposure_rate"]), help="shown / decision points")
-    k[2].metric("Decision points", m["decisions"])
-    k[3].metric("Accepted", f"{m['accepted']} of {m['answered']}")
-
-
-def device_line(d: dict) -> str:
-    kind = "" if d["device"] == d["type"] else f" ({d['type']})"
-    return f"- **{d['device']}**{kind}: {d['state'].replace('=', ' ')}"
+        with st.expander("Model probabilities per action (Eq. 6 parts)"):
+            rows = [{"action": str(a), **p} for a, p in zip(sug.actions, sug.attributes, strict=False)]
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+    with st.expander(f"Simulated user's P(accept) = {d.p_accept:.2f} (the simulator's answer model, not you)"):
+        st.write("The simulated residents accept with a probability from a logistic model: each factor "
+                 "below adds to the log-odds (+1 multiplies the odds by 2.7). Auto-answer draws from it; "
+                 "Fig. 7a averages it.")
+        rows = factor_rows(d.factors)
+        st.markdown("\n".join(f"- **{r['effect (log-odds)']:+.2f}** ({r['factor']}, towards {r['pushes towards']}): "
+                               f"{r['meaning']}" for r in rows))
+        z = sum(r["effect (log-odds)"] for r in rows)
+        st.caption(f"Sum {z:+.2f} → P(accept) = 1 / (1 + e^{-z:+.2f}) = {d.p_accept:.2f}.")
 
 
 def show_home(s: LiveSession) -> None:
     snap = s.home.snapshot()
     out = snap.get("outdoor", {})
     st.subheader(f"{s.now:%A %Y-%m-%d %H:%M}")
-    st.caption(f"Outdoor: {out.get('temperature', '?')} °C, {out.get('humidity', '?')} %, {out.get('weather', '')}")
-    views = room_views(snap)
-    cols = st.columns(3)
-    for i, r in enumerate(views):
-        with cols[i % 3].container(border=True):
-            st.markdown(f"**{r['label']}**")
-            st.caption(" · ".join(r["sensors"].values()))
-            st.markdown("\n".join(device_line(d) for d in r["devices"]) or "_no devices_")
-    people = snap.get("people", {})
-    if people:
-        st.caption("People: " + "; ".join(f"{u} ({p['persona']}) {p['where']} in {p['room']}"
-                                          for u, p in people.items()))
+    st.caption(f"Outdoor: {out.get('temperature', '?')} °C, {out.get('humidity', '?')}% RH, "
+               f"{out.get('weather', '')}. Hover a device for its full state.")
+    d = s.decisions[-1] if s.decisions else None
+    hl = Highlight(changed=s.changed)
+    if d is not None and not d.suggestion.abstained and d.answer is None:
+        hl = Highlight(proposed=d.suggestion.actions) if d.awaiting else Highlight(withheld=d.suggestion.actions)
+    # st.markdown, not st.html: st.html sanitises with DOMPurify's HTML-only profile, which drops SVG
+    st.markdown(floor_plan_svg(snap, hl), unsafe_allow_html=True)
 
 
 def show_charts(s: LiveSession) -> None:
     left, right = st.columns(2)
     with left:
-        st.markdown("**Exposure vs acceptance by threshold** (Fig. 7a)")
+        st.markdown("**Exposure vs simulated acceptance by threshold** (Fig. 7a)")
         if not s.decisions:
             st.caption("No decision points yet.")
-            return
-        curve = pd.DataFrame(s.exposure_curve()).set_index("threshold")
-        st.line_chart(curve)
-        at = min(s.exposure_curve(), key=lambda p: abs(p["threshold"] - s.threshold))
-        st.caption(f"At threshold {s.threshold:.2f}: exposure {fmt_rate(at['exposure_rate'])}, acceptance "
-                   f"{fmt_rate(at['acceptance_rate'])} (withheld or unanswered: the simulated user's P(accept)).")
+        else:
+            curve = s.exposure_curve()
+            names = {"exposure_rate": "exposure rate", "acceptance_rate": "simulated acceptance (mean P(accept))"}
+            st.altair_chart(exposure_chart(curve, s.threshold, names), width="stretch")
+            at = min(curve, key=lambda p: abs(p["threshold"] - s.threshold))
+            st.caption(f"At threshold {at['threshold']:.2f}: {fmt_rate(at['exposure_rate'])} of decision points "
+                       f"would be shown, with the simulated user's mean P(accept) {fmt_rate(at['acceptance_rate'])}. "
+                       "This counts every recommendation, shown or not; the acceptance rate above counts your "
+                       "answers.")
     with right:
         st.markdown("**Acceptance by hour of day per category** (Fig. 5)")
         by_hour = s.acceptance_by_hour()
-        table = hour_table(by_hour)
-        if table:
-            points = pd.DataFrame([{"hour": h, "category": c, "acceptance": a / n, "answered": n}
-                                   for c, row in by_hour.items() for h, (a, n) in enumerate(row) if n])
-            st.scatter_chart(points, x="hour", y="acceptance", color="category", size="answered")
-            df = pd.DataFrame(table, index=range(24))
-            df.index.name = "hour"
-            st.dataframe(df.dropna(how="all").map(lambda x: "" if math.isnan(x) else f"{x:.2f}"))
+        if by_hour:
+            st.altair_chart(hour_chart(by_hour), width="stretch")
+            st.caption("Answered recommendations only (accepted / (accepted + rejected)); disc size = answered.")
         else:
             st.caption("No answered recommendations yet.")
 
@@ -249,7 +280,7 @@ def live_panel() -> None:
     elif ss.live_playing and s.pending is not None and not ss.live_auto:
         st.info("Paused at a shown recommendation: accept or reject it (or turn on auto-answer).")
     show_metrics(s)
-    left, right = st.columns([2, 3])
+    left, right = st.columns([1, 2])
     with left:
         show_recommendation(s)
     with right:

@@ -1,7 +1,9 @@
 """Report viewer: an evaluation report's tables (paper Tables 2-4) and plots (Fig. 7a).
 
 A thin shell over ``app.browse.load_report``; the report keys are those of ``agent.report``.
-Widget keys: report_dir, report_metric.
+Numbers are rounded to 3 decimals, the columns follow the paper (EM-Acc, LM-F1, Rule; Table 2's
+sub-datasets: device-count buckets, then categories), and 95% CIs are shown where the report
+has them. Widget keys: report_dir, report_metric.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ import streamlit as st
 
 from agent.report import METRIC_NAMES, METRICS
 from app.browse import BrowseError, curve_rows, load_report, subset_rows, whole_rows
+from app.charts import exposure_chart
 
 ss = st.session_state
+FIG7A_PNG = "exposure_curve.png"  # drawn interactively from report.json instead
+NUM = st.column_config.NumberColumn(format="%.3f")
+
 st.title("Evaluation report")
 st.text_input("Report directory", value=os.environ.get("HOMEPILOT_REPORT", ""), key="report_dir",
               help="Written by `homepilot evaluate` or `homepilot quickstart` (report.json, report.md, PNGs).")
@@ -28,33 +34,53 @@ except BrowseError as e:
     st.error(str(e))
     st.stop()
 
+
+def numbers(rows: list[dict]) -> None:
+    """A table whose float columns show 3 decimals."""
+    df = pd.DataFrame(rows)
+    cfg = {c: NUM for c in df.columns if pd.api.types.is_float_dtype(df[c])}
+    st.dataframe(df, hide_index=True, column_config=cfg)
+
+
 rep = view.report
 try:
     whole = whole_rows(rep)
     if whole:
         st.subheader("Whole test set")
-        st.dataframe(pd.DataFrame(whole), hide_index=True)
+        numbers(whole)
+        if any("EM-Acc 95% CI" in r for r in whole):
+            st.caption("95% CI: bootstrap interval over test contexts (report.json `ci95`).")
     if rep.get("by_subset"):
         st.subheader("By sub-dataset (Table 2)")
         metric = st.selectbox("Metric", list(METRICS), format_func=METRIC_NAMES.get, key="report_metric")
-        st.dataframe(pd.DataFrame(subset_rows(rep, metric)), hide_index=True)
+        numbers(subset_rows(rep, metric))
+        counts = rep.get("counts") or {}
+        if counts:
+            st.caption("Test contexts per sub-dataset: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                       + ". DC = device count of the home.")
     gate = rep.get("gate_at_0_7")
     if isinstance(gate, dict) and gate:
         st.subheader("Exposure gate at 0.7")
-        cols = st.columns(len(gate))
-        for col, (k, v) in zip(cols, gate.items(), strict=True):
+        shown = {k: v for k, v in gate.items() if k != "threshold"}
+        cols = st.columns(len(shown))
+        for col, (k, v) in zip(cols, shown.items(), strict=True):
             col.metric(k.replace("_", " "), f"{v:.3f}" if isinstance(v, (int, float)) else str(v))
     curve = curve_rows(rep)
     if curve:
         st.subheader("Exposure vs acceptance (Fig. 7a)")
-        st.line_chart(pd.DataFrame(curve).set_index("threshold"))
+        names = {"exposure_rate": "exposure rate", "acceptance_rate": "simulated acceptance (mean P(accept))"}
+        st.altair_chart(exposure_chart(curve, 0.7, names), width="stretch")
+        st.caption(f"Main method{' ' + str(gate.get('method')) if isinstance(gate, dict) else ''}: per gate "
+                   "threshold, the share of test contexts whose recommendation would be shown, and the simulated "
+                   "users' mean P(accept) over those.")
 except Exception as e:  # a report with the right file but the wrong shape
     st.error(f"{view.root / 'report.json'} does not have the expected report structure: {type(e).__name__}: {e}")
 
-if view.images:
+images = [p for p in view.images if not (curve_rows(rep) and p.name == FIG7A_PNG)]
+if images:
     st.subheader("Plots")
     cols = st.columns(2)
-    for i, img in enumerate(view.images):
+    for i, img in enumerate(images):
         cols[i % 2].image(str(img), caption=img.name)
 if view.markdown:
     with st.expander("report.md"):

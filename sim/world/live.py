@@ -9,6 +9,8 @@ handed to the caller instead.
 - ``step_to_next_decision()``: run to the next app-open decision point and return its time
   (``decision_user`` says who opened the app), or ``None`` at the end of the simulated days.
 - ``snapshot()``: rooms -> devices' states and sensor readings, outdoor, people, recent ops.
+- ``device_states()``: (room, device) -> {field: value}, every device's true state now (what
+  the app reads from the devices; the logged history may be stale).
 - ``apply(actions, description, user)``: carry out an accepted recommendation as an ``app``
   operation (it appears in ``log`` and satisfies a matching pending intent). An illegal action
   (unknown device, disallowed value) raises ``CatalogError`` naming the problem and the home
@@ -114,6 +116,10 @@ class LiveHome:
                             "illuminance": float(format_value(w.outdoor.illuminance(now))),
                             "weather": w.outdoor.weather_at(now)},
                 "people": people, "recent_operations": recent}
+
+    def device_states(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(room, device) -> {field: value}: every device's true state now (a copy)."""
+        return {k: dict(v) for k, v in self.world.state.items()}
 
     # ------------------------------------------------------------ recommendations
 

@@ -63,6 +63,26 @@ def test_plausible_sets_hand_worked():
     assert all(a.target in TYPES for s in sets for a in s)
 
 
+def test_plausible_sets_judge_noops_by_the_true_state_when_given():
+    now = T0 + timedelta(minutes=20)
+    p = parse_prompt(prompt_text(HISTORY, now, (), tuple(TYPES)))
+    # the logged state says the kettle is on; in truth it switched itself off, the light is off
+    # (brightness still 40) and the curtain is open as logged
+    current = {("kitchen", "kettle"): {"power": "off", "target_temperature": "100"},
+               ("bedroom", "light"): {"power": "off", "brightness": "40", "color_temp": "4000"},
+               ("bedroom", "curtain"): {"action": "open", "position": "100"}}
+    sets = plausible_sets(p, TYPES, drop_noops=True, current=current)
+    assert (A("kitchen", "kettle", "power", "on"),) in sets  # stale in the log, wanted in truth
+    assert (A("kitchen", "kettle", "power", "off"),) not in sets  # already so in truth
+    assert (A("bedroom", "light", "power", "off"),) not in sets
+    assert (A("bedroom", "curtain", "action", "open"),) not in sets
+    assert not any(is_noop(s, current, TYPES) for s in sets)
+    # with the catalogue's effects, brightness 40 on a light that is off turns it on: not a no-op
+    assert not is_noop((A("bedroom", "light", "brightness", "40"),), current, TYPES)
+    assert is_noop((A("bedroom", "light", "brightness", "40"),), current)  # field by field it is
+    assert (A("bedroom", "light", "brightness", "40"),) in sets
+
+
 def test_scores_match_a_plain_forward_pass(model, tok):
     prompts = [prompt_text(HISTORY[:k], T0 + timedelta(minutes=30), (), tuple(TYPES)) for k in (1, 3)]
     cands = [[(A("bedroom", "light", "power", "off"),), (A("bedroom", "curtain", "action", "close"),
@@ -102,3 +122,21 @@ def test_recommender_answers_the_max_likelihood_candidate(model, tok):
     every = plausible_sets(p, TYPES)
     sc = score_sets(model, tok, [ctx.prompt_text()], [every], "action-first")[0]
     assert keep.recommend(ctx).actions == every[int(np.argmax(sc.logp))]
+
+
+def test_recommender_never_answers_what_the_true_state_already_has(model, tok):
+    from dataclasses import replace
+
+    now = T0 + timedelta(minutes=20)
+    ctx = Context(devices=tuple((r, d, t) for (r, d), t in TYPES.items()), history=HISTORY, time=now)
+    rec = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=2))
+    first = rec.recommend(ctx).actions
+    # tell the recommender the true state already has its answer: it must answer something else
+    from sim.catalog import effects
+
+    current = {target: {} for target in TYPES}
+    for a in first:  # everything the answer sets (curtain close = position 0, brightness = power on)
+        current[a.target].update(effects(TYPES[a.target], a.field, a.value))
+    r = rec.recommend(replace(ctx, current=current))
+    assert r.actions and r.actions != first and not is_noop(r.actions, current, TYPES)
+    assert ctx.prompt_text() == replace(ctx, current=current).prompt_text()  # the prompt does not change

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 
@@ -70,23 +71,34 @@ def test_accept_applies_the_operation_and_updates_metrics():
     state = s.home.snapshot()["rooms"][d.suggestion.actions[-1].room]["devices"]
     a = d.suggestion.actions[-1]
     assert state[a.device][a.field] == a.value
+    # what changed, (before, after), until the next step: the recommended settings that were not in place
+    set_by = {(x.target, x.field): x.value for x in d.suggestion.actions}
+    assert s.changed and all(after == set_by[(k, f)] for k, fs in s.changed.items() for f, (_, after) in fs.items()
+                             if (k, f) in set_by)
     m = s.metrics()
     assert m["accepted"] == 1 and m["answered"] == 1 and m["acceptance_rate"] == 1.0
     with pytest.raises(ValueError, match="no shown recommendation"):
         s.accept()
+    s.step()
+    assert not s.changed
 
 
-def test_reject_leaves_the_home_and_step_ignores_a_pending_one():
+def test_reject_leaves_the_home_and_step_leaves_a_pending_one_unanswered():
     s = _session()
     _step_to_shown(s)
     n_ops = len(s.home.log.operations)
     s.reject()
-    assert len(s.home.log.operations) == n_ops
+    assert len(s.home.log.operations) == n_ops and not s.changed
     assert s.metrics()["acceptance_rate"] == 0.0
     d2 = _step_to_shown(s)
-    s.step()  # stepping on leaves d2 unanswered: ignored, which counts as not accepted
-    assert d2.answer == "ignored"
-    assert s.metrics()["answered"] == 2 and s.metrics()["accepted"] == 0
+    assert s.metrics()["waiting"] == 1
+    s.step()  # stepping on leaves d2 unanswered: counted as such, not as an answer
+    assert d2.answer == "unanswered" and not d2.answered
+    m = s.metrics()
+    assert (m["answered"], m["accepted"], m["rejected"], m["unanswered"]) == (1, 0, 1, 1)
+    assert m["waiting"] == (1 if s.pending else 0)  # the new decision point may wait in turn
+    assert m["acceptance_rate"] == 0.0  # 0 of 1 answered; the unanswered one does not count
+    assert m["shown"] + m["withheld"] + m["abstained"] == m["decisions"]
 
 
 def test_tick_holds_in_manual_mode_and_auto_mode_is_deterministic():
@@ -120,22 +132,24 @@ def _dec(i: int, conf: float, exposed: bool, answer: str | None, p: float, hour:
 
 
 def test_exposure_curve_hand_worked():
+    # acceptance = the simulated user's mean P(accept), whatever the answers were
     ds = [_dec(0, 0.9, True, "accepted", 0.8), _dec(1, 0.8, True, "rejected", 0.6),
           _dec(2, 0.5, False, None, 0.5), _dec(3, 0.0, False, None, 0.0, abstain=True)]
     c = {p["threshold"]: p for p in exposure_curve(ds, [0.0, 0.7, 0.95])}
-    assert c[0.7]["exposure_rate"] == 0.5 and c[0.7]["acceptance_rate"] == 0.5
-    assert c[0.0]["exposure_rate"] == 0.75 and c[0.0]["acceptance_rate"] == pytest.approx(1.5 / 3)
+    assert c[0.7]["exposure_rate"] == 0.5 and c[0.7]["acceptance_rate"] == pytest.approx(0.7)
+    assert c[0.0]["exposure_rate"] == 0.75 and c[0.0]["acceptance_rate"] == pytest.approx(1.9 / 3)
     assert c[0.95]["exposure_rate"] == 0.0 and math.isnan(c[0.95]["acceptance_rate"])
 
 
 def test_acceptance_by_hour_hand_worked():
     ds = [_dec(0, 0.9, True, "accepted", 0.8, hour=7), _dec(1, 0.9, True, "rejected", 0.8, hour=7),
           _dec(2, 0.9, True, "accepted", 0.8, hour=21, cats=("Curtain", "Light")),
-          _dec(3, 0.2, False, None, 0.8, hour=12), _dec(4, 0.9, True, None, 0.8, hour=13)]
+          _dec(3, 0.2, False, None, 0.8, hour=12), _dec(4, 0.9, True, None, 0.8, hour=13),
+          _dec(5, 0.9, True, "unanswered", 0.8, hour=14)]
     by = acceptance_by_hour(ds)
     assert set(by) == {"Curtain", "Light"}
     assert by["Curtain"][7] == (1, 2) and by["Curtain"][21] == (1, 1) and by["Light"][21] == (1, 1)
-    assert by["Curtain"][12] == (0, 0) and by["Curtain"][13] == (0, 0)
+    assert by["Curtain"][12] == (0, 0) and by["Curtain"][13] == (0, 0) and by["Curtain"][14] == (0, 0)
 
 
 def test_frequency_advisor_confidence_is_the_slot_share():
@@ -212,12 +226,45 @@ def test_report_readers(tmp_path):
     v = load_report(tmp_path)
     assert [r["method"] for r in whole_rows(v.report)] == ["frequency", "homepilot"]
     assert whole_rows(v.report)[1]["EM-Acc"] == 0.4
-    assert subset_rows(v.report, "rule")[0]["1-5"] == 0.15
+    assert subset_rows(v.report, "rule")[0]["DC 1-5"] == 0.15
     assert curve_rows(v.report)[1] == {"threshold": 0.7, "exposure_rate": 0.4, "acceptance_rate": 0.6}
     assert any(p.name == "exposure_curve.png" for p in v.images)
     (tmp_path / "report.json").write_text("{broken")
     with pytest.raises(BrowseError, match="not valid JSON"):
         load_report(tmp_path)
+
+
+def test_report_rows_are_rounded_in_the_papers_order_with_cis():
+    rep = _report()
+    rep["whole"]["frequency"]["rule"] = -1.85e-19  # a mean of scores that cancel out
+    rep["whole"]["frequency"]["ci95"] = {"em_acc": [0.1234567, 0.30000001], "lm_f1": [0.2, 0.4], "rule": [-0.01, 0.01]}
+    rep["by_subset"]["frequency"] = {"Whole": {"em_acc": 0.2}, "Curtain": {"em_acc": 0.5}, "Light": {"em_acc": 0.123456},
+                                     "20+": {"em_acc": 0.1}, "1-5": {"em_acc": 0.3}}
+    rows = whole_rows(rep)
+    assert list(rows[0]) == ["method", "EM-Acc", "LM-F1", "Rule", "EM-Acc 95% CI", "LM-F1 95% CI", "Rule 95% CI", "n"]
+    assert rows[0]["Rule"] == 0.0 and math.copysign(1, rows[0]["Rule"]) == 1.0  # no -0.0
+    assert rows[0]["EM-Acc 95% CI"] == "[0.123, 0.300]" and rows[1]["EM-Acc 95% CI"] == ""
+    row = subset_rows(rep, "em_acc")[0]
+    assert list(row) == ["method", "DC 1-5", "DC 20+", "Light", "Curtain", "Whole"]  # buckets, paper, others, Whole
+    assert row["Light"] == 0.123
+
+
+def test_card_front_matter_and_images(tmp_path):
+    from app.browse import CardImage, card_blocks, split_card
+
+    (tmp_path / "stats").mkdir()
+    (tmp_path / "stats" / "a.png").write_bytes(b"\x89PNG")
+    card = "---\nlicense: cc-by-4.0\nconfigs:\n- config_name: sft\n---\n# Title\n\ntext\n![a](stats/a.png)\n" \
+           "![b](stats/missing.png) ![c](../outside.png)\nend\n"
+    front, body = split_card(card)
+    assert front == "license: cc-by-4.0\nconfigs:\n- config_name: sft" and body.startswith("# Title")
+    assert split_card("# no header\n") == ("", "# no header\n")
+    blocks = card_blocks(body, tmp_path)
+    images = [b for b in blocks if isinstance(b, CardImage)]
+    assert [(i.ref, i.exists) for i in images] == [("stats/a.png", True), ("stats/missing.png", False),
+                                                   ("../outside.png", False)]
+    assert images[0].path == (tmp_path / "stats" / "a.png").resolve()
+    assert blocks[0].startswith("# Title") and blocks[-1].strip() == "end"
 
 
 def _corrupt_dataset(root: Path) -> Path:
@@ -287,11 +334,18 @@ def test_live_step_accept_changes_the_metrics(app_env):
     at.button(key="live_accept").click().run()
     _clean(at)
     assert _metric(at, "Acceptance rate") == "100%"
-    assert _metric(at, "Accepted").startswith("1 of 1")
+    assert (_metric(at, "Accepted"), _metric(at, "Rejected"), _metric(at, "Unanswered")) == ("1", "0", "0")
     assert len(at.session_state["live_session"].home.log.operations) == n_ops + 1
     assert at.button(key="live_accept").disabled
-    a = s.decisions[-1].suggestion.actions[-1]  # the room card shows the device in its new state
-    assert any(f"**{a.device}**" in m.value and f"{a.field} {a.value}" in m.value for m in at.markdown)
+    changed = at.session_state["live_session"].changed  # the floor plan marks the device in its new state
+    a = next(x for x in s.decisions[-1].suggestion.actions if x.target in changed)
+    plan = next(m.value for m in at.markdown if 'class="floor-plan"' in m.value)
+    chip = next(g for g in ET.fromstring(plan).iter("{http://www.w3.org/2000/svg}g")
+                if (g.get("data-room"), g.get("data-device")) == a.target)
+    assert chip.get("data-mark") == "changed" and "✓" in ET.tostring(chip, encoding="unicode")
+    at.button(key="live_step").click().run()  # one step later the highlight is gone
+    plan = next(m.value for m in at.markdown if 'class="floor-plan"' in m.value)
+    assert 'data-mark="changed"' not in plan
 
 
 def test_live_reject_path(app_env):
@@ -374,6 +428,11 @@ def test_dataset_page_generates_a_tiny_dataset_and_browses_it(app_env):
     _clean(at)
     assert not at.error
     assert len(at.dataframe) >= 3  # counts, homes, operations
+    counts = at.dataframe[0].value.set_index("config")
+    assert counts.loc["dpo", "test"] == "—" and counts.loc["sft", "train"] not in ("0", "—")  # no split is not 0
+    assert not any(m.value.lstrip().startswith("---") or "config_name:" in m.value for m in at.markdown)
+    assert any("config_name: sft" in c.value for c in at.code)  # the YAML header, as code
+    assert [i.captions for i in at.get("image")] == [["stats/ops_per_hour.png"], ["stats/sft_buckets.png"]]  # from disk
 
 
 def test_dataset_page_corrupt_dataset_shows_an_error(app_env, monkeypatch):
@@ -396,8 +455,9 @@ def test_report_page_tables_and_corrupt_report(app_env, monkeypatch):
     assert not at.error
     assert at.dataframe[0].value["method"].tolist() == ["frequency", "homepilot"]
     at.selectbox(key="report_metric").set_value("rule").run()
-    assert at.dataframe[1].value["1-5"].tolist() == [0.15, 0.35]
+    assert at.dataframe[1].value["DC 1-5"].tolist() == [0.15, 0.35]
     assert any(m.label == "acceptance rate" and m.value == "0.600" for m in at.metric)
+    assert [i.captions for i in at.get("image")] == [["whole.png"]]  # Fig. 7a once: the chart, not its PNG
     (rep / "report.json").write_text(json.dumps([1, 2]))
     at.text_input(key="report_dir").set_value(str(rep)).run()
     assert not at.exception
@@ -445,8 +505,9 @@ def test_live_page_with_a_model_run(app_env, monkeypatch, tiny_run):
     at.button(key="live_step").click().run()
     _clean(at)
     assert _metric(at, "Decision points") == "1"
-    reason = at.session_state["live_session"].decisions[0].suggestion.reason  # e.g. "withheld: cascade ..."
-    assert reason and any(reason in x.value for x in [*at.caption, *at.info])
+    reason = at.session_state["live_session"].decisions[0].suggestion.reason  # why, in words
+    assert reason and any(reason in x.value for x in [*at.caption, *at.info, *at.markdown])
+    assert any("candidate scoring (no cascade pruning)" in i.value for i in at.info)
 
 
 # ---------------------------------------------------------------- homepilot demo

@@ -36,6 +36,11 @@ def test_advance_and_snapshot(home):
     devs = {(r, n) for r, room in snap["rooms"].items() for n in room["devices"]}
     assert devs == set(home.home.targets)
     assert set(snap["people"]) == set(home.world.users)
+    states = home.device_states()  # the true state, the same as the snapshot's, as a copy
+    assert states == {(r, n): {k: v for k, v in dev.items() if k != "type"}
+                      for r, room in snap["rooms"].items() for n, dev in room["devices"].items()}
+    next(iter(states.values())).clear()
+    assert home.device_states() != states
     with pytest.raises(ValueError, match="already at"):
         home.advance(datetime(2026, 1, 5, 8, 0))
 
