@@ -185,14 +185,12 @@ class LiveSession:
     def context(self) -> Any:
         """The recommender's view of the home now (``agent.context.Context``)."""
         from agent.context import Context
-        from sim.dataset.rows import Environment
-        from sim.prompts import context_rooms, history_window
+        from sim.dataset.rows import DecisionPrompts
 
         log = self.home.log
         now = self.home.now
-        # the same decision-time readings as the dataset's prompts (sim.prompts: context_rooms)
-        rooms = context_rooms(history_window(log.operations, now), log.home.rooms)
-        env = Environment(log.events, log.start).at(now, rooms, before=True)
+        # the same decision-time readings as the dataset's prompts (sim.dataset.rows.DecisionPrompts)
+        env = DecisionPrompts(log).prompt(now).environment
         ctx = Context.from_home(log.home, log.operations, self.home.now, env)
         return replace(ctx, current=self.home.device_states())  # the devices' true state: no no-ops
 

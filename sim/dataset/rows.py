@@ -40,6 +40,7 @@ from sim.records import (
     Action,
     EnvReading,
     Operation,
+    Prompt,
     serialize_actions,
     serialize_history,
     serialize_operation,
@@ -180,12 +181,16 @@ class DecisionPrompts:
         self.index = HistoryIndex(self.logged)  # one per home: a prompt per row then costs numpy passes
         self.history_k = history_k
 
-    def __call__(self, t: datetime) -> str:
+    def prompt(self, t: datetime) -> Prompt:
+        """The prompt record for a decision at ``t`` (``__call__`` serializes it)."""
         end = bisect.bisect_left(self.times, t.replace(second=0, microsecond=0))
         window = self.logged[max(0, end - self.history_k):end]
         p = make_prompt(self.index, t, (), self.home.targets, self.history_k)  # counts every op before t
         rooms = context_rooms(window, self.home.rooms, p.usual, self.env.entered(t))
-        return serialize_prompt(replace(p, environment=self.env.at(t, rooms, before=True)))
+        return replace(p, environment=self.env.at(t, rooms, before=True))
+
+    def __call__(self, t: datetime) -> str:
+        return serialize_prompt(self.prompt(t))
 
 
 def _num(x: str) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from sim.catalog import OUTDOOR
+from sim.dataset.rows import DecisionPrompts
 from sim.envs.common import (
     PROMPT_MIN,
     TEXT_MAX,
@@ -24,41 +24,8 @@ from sim.envs.common import (
     split_prompt,
     time_features,
 )
-from sim.prompts import HISTORY_K, context_rooms, history_window, prompt_text
-from sim.records import EnvReading, Operation
-
-ROOM_INDICATORS = ("temperature", "humidity", "illuminance")  # the dataset prompts' layout (sim.dataset.rows)
-OUTDOOR_INDICATORS = ("temperature", "weather")
-
-
-class _Readings:
-    """Latest sensor/weather value per (room, indicator), updated incrementally from the event log."""
-
-    def __init__(self) -> None:
-        self.latest: dict[tuple[str, str], str] = {}
-        self.pos = 0
-
-    def update(self, events: Any) -> None:
-        if hasattr(events, "minute"):  # sim.log.EventTable: columnar, scan only the new rows
-            kinds, rooms, fields, values = events.kind, events.room, events.field, events.value
-            for j in range(self.pos, len(kinds)):
-                if kinds[j] == "sensor" or kinds[j] == "weather":
-                    self.latest[(rooms[j], fields[j])] = values[j]
-            self.pos = len(kinds)
-        else:
-            for e in events[self.pos:]:
-                if e.kind in ("sensor", "weather"):
-                    self.latest[(e.room, e.field)] = e.value
-            self.pos = len(events)
-
-    def readings(self, rooms: tuple[str, ...]) -> tuple[EnvReading, ...]:
-        out = []
-        for room, inds in [*((r, ROOM_INDICATORS) for r in rooms), (OUTDOOR, OUTDOOR_INDICATORS)]:
-            for ind in inds:
-                v = self.latest.get((room, ind))
-                if v is not None:
-                    out.append(EnvReading(room, ind, v))
-        return tuple(out)
+from sim.prompts import HISTORY_K
+from sim.records import serialize_prompt
 
 
 class HomeLiveEnv(gym.Env):
@@ -74,8 +41,8 @@ class HomeLiveEnv(gym.Env):
     ## Observation
     The same ``Dict`` as ``HomeReplay-v0``: ``prompt`` (``Text``, built with ``sim.prompts``
     from the home's logged operations, exactly as the dataset's prompts), ``time`` (``Box``
-    int64 (2,): minute of day, weekday), ``environment`` (``Text``, latest readings of the
-    rooms of the last logged operation and outdoors: ``sim.prompts.context_rooms``) and ``candidates`` (``Text``, the home's devices ``[room][device]``, each followed by its last known state ``[field][value]...``).
+    int64 (2,): minute of day, weekday), ``environment`` (``Text``, the prompt's readings: the rooms of
+    ``sim.prompts.context_rooms`` and outdoors, known before the decision) and ``candidates`` (``Text``, the home's devices ``[room][device]``, each followed by its last known state ``[field][value]...``).
 
     ## Action
     ``Text``: a recommendation in the canonical grammar (bare actions or ``<act> ... <desc>
@@ -135,17 +102,10 @@ class HomeLiveEnv(gym.Env):
 
     def _observe(self) -> dict[str, Any]:
         h = self.home
-        self._readings.update(h.log.events)
-        ops = h.log.operations
-        for o in ops[self._op_pos:]:
-            if o.logged:
-                self._logged.append(o)
-        self._op_pos = len(ops)
         now: datetime = h.now
-        recent = self._logged[-4 * max(self.history_k, 1):]
-        # the dataset prompts' decision-time readings: the rooms of the last logged operation
-        env = self._readings.readings(context_rooms(history_window(recent, now, self.history_k), h.home.rooms))
-        prompt = prompt_text(self._logged, now, env, self._targets, self.history_k)  # every logged op ranks devices
+        # exactly the dataset's decision-time prompt (sim.dataset.rows.DecisionPrompts): logged
+        # history strictly before now, the readings of the same rooms, known before now
+        prompt = serialize_prompt(DecisionPrompts(h.log, self.history_k).prompt(now))
         envtext, cand = split_prompt(prompt)
         return {"prompt": sanitize(prompt, PROMPT_MIN), "time": time_features(now),
                 "environment": sanitize(envtext, TEXT_MAX), "candidates": sanitize(cand, TEXT_MAX)}
@@ -161,10 +121,6 @@ class HomeLiveEnv(gym.Env):
         self.home = LiveHome(self.config, int(index))
         if options.get("start") is not None:
             self.home.advance(options["start"])
-        self._readings = _Readings()
-        self._logged: list[Operation] = []
-        self._op_pos = 0
-        self._targets = self.home.home.targets
         self._types = self.home.home.types()
         t = self.home.step_to_next_decision()
         self._done = t is None
