@@ -109,7 +109,7 @@ class Hyper:
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
-                  sft_max_rows=2400, dpo_batch_size=8, dpo_lr=1e-3, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=160,
+                  sft_max_rows=2000, dpo_batch_size=8, dpo_lr=1e-3, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=160,
                   full_finetune=True, sft_min_steps=500),
     "small": Hyper(vocab_size=2048, block_size=512, pretrain_batch_size=16, pretrain_lr=1.5e-3, pretrain_epochs=3,
                    pretrain_tokens=2_000_000, sft_batch_size=8, sft_lr=1.5e-3, sft_epochs=2, sft_max_length=1024,
