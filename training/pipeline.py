@@ -95,7 +95,8 @@ class Hyper:
 # instead of 7.9 (descriptions already seen). The from-scratch model needs *optimizer steps* to
 # learn to copy an operation out of the prompt: on a pure copy task (target = the first usual
 # operation) it copied 10% of test prompts after 75 steps and 50% after 375, so tiny fine-tunes
-# 600 steps of 4 rows (quickstart: EM-Acc 0.127 vs 0.017-0.083 for 75-225 steps of 8; lr 5e-3: 0.090).
+# 600 steps of 4 rows (quickstart: EM-Acc 0.127 vs 0.017-0.083 for 75-225 steps of 8; lr 5e-3: 0.090); since
+# generator 0.5.0 (prompts ~18% longer; the quickstart took 925 s idle at 600 steps) 500 steps (2000 rows).
 # Generator 0.4.0 (device state in prompts, usual operations most likely last), candidate scoring,
 # 400 test contexts, seed 0, one pre-trained model per comparison: 1 SFT epoch (~570 steps of 4,
 # ~135 s idle) 0.153-0.178; 2 epochs 0.200 (twice the time: over the quickstart budget); 3 epochs
