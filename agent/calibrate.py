@@ -6,7 +6,7 @@ For each model of a run (``sft/final``, ``dpo/final``; ``model`` is a copy) the 
 held-out contexts with the run's search (candidate scoring by default); an answer counts as
 accepted when the label accepts it (``sim.envs.replay.label_accepts``: what the replay
 environment counts, every recommended action loosely matched by what the user did next). One
-temperature on logit(confidence) (``agent.confidence.fit_temperature``) is fitted by NLL and
+temperature and bias on logit(confidence) (``agent.confidence.fit_platt``) are fitted by NLL and
 written with the figures to ``<model>/recommender.json``, which ``Recommender.from_run`` reads.
 
 Collapse: when one answer is more than ``COLLAPSE_SHARE`` of the held-out answers, ``check``
@@ -60,9 +60,9 @@ def collapse_warning(answers: Sequence[tuple], share: float = COLLAPSE_SHARE) ->
 
 
 def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: str = "candidates") -> dict:
-    """Fit the confidence temperature of one model on the held-out contexts and write it next to
-    the model; returns the figures (also for a model with too few answers, temperature 1)."""
-    from agent.confidence import calibrate, ece, fit_temperature
+    """Fit the confidence calibration (temperature and bias) of one model on the held-out contexts and
+    write it next to the model; returns the figures (also for a model with too few answers: none)."""
+    from agent.confidence import calibrate, ece, fit_platt
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
     from sim.envs.replay import label_accepts
@@ -79,12 +79,12 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     out: dict = {"search": search, "n": len(recs), "answered": int(answered.sum()),
                  "em_acc": float(exact.mean()) if len(recs) else float("nan"),
                  "accepted_rate": float(accepted[answered].mean()) if answered.any() else float("nan"),
-                 "temperature": 1.0}
+                 "temperature": 1.0, "bias": 0.0}
     if answered.sum() >= 10:
         c, a = conf[answered], accepted[answered]
-        t = fit_temperature(c, a)
-        out.update(temperature=t, ece_before=float(ece(c, a, 10)), ece_after=float(ece(calibrate(c, t), a, 10)),
-                   exposure_at_0_7=float((calibrate(c, t) >= 0.7).mean() * answered.mean()))
+        t, b = fit_platt(c, a)
+        out.update(temperature=t, bias=b, ece_before=float(ece(c, a, 10)), ece_after=float(ece(calibrate(c, t, b), a, 10)),
+                   exposure_at_0_7=float((calibrate(c, t, b) >= 0.7).mean() * answered.mean()))
     counts = Counter(frozenset(r.actions) for r in recs)
     top, n_top = counts.most_common(1)[0] if recs else (frozenset(), 0)
     out.update(distinct_per_100=100.0 * len(counts) / max(1, len(recs)), top_answer_share=n_top / max(1, len(recs)),

@@ -37,9 +37,13 @@ Cascade pruning: while decoding, as soon as the running product of an action's d
 probabilities is below ``device_threshold`` (pool-adapted), decoding stops and the recommendation
 is withheld. The product only falls as tokens are added, so the decision is final.
 
-Calibration: the fused confidence c is mapped to sigmoid(logit(c) / T) with one temperature T
-fitted on a validation split by minimising the negative log-likelihood of accept/reject; ECE (with
-its number of bins stated) before and after tells whether it helped.
+Calibration (Platt scaling): the fused confidence c is mapped to sigmoid(logit(c) / T + b), a
+temperature T and a bias b fitted on a validation split by minimising the negative log-likelihood
+of accept/reject (``fit_platt``); ECE (with its number of bins stated) before and after tells
+whether it helped. A temperature alone cannot move the mean: a model right a quarter of the time
+whose posteriors are over-confident was flattened to ~0.5 everywhere (T at its bound), so the 0.7
+gate showed nothing and 0.35 showed everything; the bias centres the confidences on the accept
+rate and keeps their order.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import numpy as np
 from agent.selective import ece  # the one ECE: sum over n_bins equal-width bins of (|B|/n)|acc(B) - conf(B)|
 
 __all__ = ["AttributeProbs", "ConfidenceConfig", "action_confidence", "adaptive_threshold", "attribute_probs",
-           "calibrate", "cascade_prunes", "ece", "eq6", "first_token_prob", "fit_temperature", "fuse", "gate"]
+           "calibrate", "cascade_prunes", "ece", "eq6", "first_token_prob", "fit_platt", "fuse", "gate"]
 
 DISTRIBUTIONS: tuple[str, ...] = ("raw", "legal")
 _EPS = 1e-6
@@ -71,7 +75,8 @@ class ConfidenceConfig:
     large_pool: int = 10  # candidate pools with more devices get thresholds x relax
     relax: float = 0.9  # "10% lower"
     distribution: str = "raw"  # raw | legal
-    temperature: float = 1.0  # calibration temperature on the fused confidence (1 = none)
+    temperature: float = 1.0  # calibration temperature on the fused confidence (1 = none) ...
+    bias: float = 0.0  # ... and bias on its logit (0 = none): sigmoid(logit(c) / T + b)
 
     def __post_init__(self) -> None:
         alphas = (self.alpha_device, self.alpha_field, self.alpha_value)
@@ -171,26 +176,40 @@ def gate(confidence: float | None, threshold: float, relax: float = 1.0) -> bool
     return confidence is not None and confidence >= threshold * relax
 
 
-# ---------------------------------------------------------------- temperature calibration
+# ---------------------------------------------------------------- calibration (Platt scaling)
 
 
-def calibrate(confidence, temperature: float) -> np.ndarray:
-    """sigmoid(logit(c) / T), elementwise; T > 1 pulls towards 0.5, T < 1 pushes away."""
+def calibrate(confidence, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """sigmoid(logit(c) / T + b), elementwise; T > 1 pulls towards 0.5, T < 1 pushes away, b shifts."""
     c = np.clip(np.asarray(confidence, dtype=float), _EPS, 1 - _EPS)
-    return 1.0 / (1.0 + np.exp(-np.log(c / (1 - c)) / temperature))
+    return 1.0 / (1.0 + np.exp(-(np.log(c / (1 - c)) / temperature + bias)))
 
 
-def fit_temperature(confidence, accepted, grid: Sequence[float] | None = None) -> float:
-    """The T on ``grid`` (default 0.05..20, log-spaced) minimising the NLL of ``accepted`` (0/1)."""
+def fit_platt(confidence, accepted, max_temperature: float = 20.0, ridge: float = 1e-3) -> tuple[float, float]:
+    """(T, b) minimising the NLL of ``accepted`` (0/1) under ``calibrate(c, T, b)``: a logistic
+    regression of accepted on logit(c) (Newton steps, a ``ridge`` penalty for separable data), its
+    slope kept >= 1 / ``max_temperature`` so that a higher confidence never calibrates lower."""
     a = np.asarray(accepted, dtype=float)
     c = np.asarray(confidence, dtype=float)
     if c.shape != a.shape or c.size == 0:
         raise ValueError(f"confidence and accepted must be non-empty and the same length, got {c.shape} and {a.shape}")
-    grid = np.geomspace(0.05, 20.0, 241) if grid is None else np.asarray(grid, dtype=float)
-    best, best_nll = 1.0, np.inf
-    for t in grid:
-        q = np.clip(calibrate(c, float(t)), _EPS, 1 - _EPS)
-        nll = -np.mean(a * np.log(q) + (1 - a) * np.log(1 - q))
-        if nll < best_nll - 1e-12:
-            best, best_nll = float(t), nll
-    return best
+    x = np.log(np.clip(c, _EPS, 1 - _EPS) / (1 - np.clip(c, _EPS, 1 - _EPS)))
+    slope, bias = _newton(np.stack([x, np.ones_like(x)], axis=1), a, ridge)
+    if slope < 1.0 / max_temperature:  # keep the map increasing: fix the slope, refit the bias alone
+        slope = 1.0 / max_temperature
+        bias = _newton(np.ones((len(x), 1)), a, ridge, offset=slope * x)[0]
+    return 1.0 / slope, bias
+
+
+def _newton(X: np.ndarray, y: np.ndarray, ridge: float, offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """Weights of the ridge-penalised logistic regression of y on X (plus a fixed ``offset``)."""
+    w = np.zeros(X.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(X @ w + offset)))
+        grad = X.T @ (p - y) / len(y) + ridge * w
+        hess = (X * (p * (1 - p))[:, None]).T @ X / len(y) + ridge * np.eye(X.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w = w - step
+        if np.abs(step).max() < 1e-10:
+            break
+    return w

@@ -38,7 +38,7 @@ from agent.confidence import (
     ece,
     eq6,
     first_token_prob,
-    fit_temperature,
+    fit_platt,
     fuse,
     gate,
 )
@@ -140,9 +140,10 @@ class Recommender:
             tokenizer = load_tokenizer(model_dir)
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True, trust_remote_code=False)
         fitted = model_dir / "recommender.json"
-        if calibrated and fitted.is_file() and config.confidence.temperature == 1.0:
-            t = float(json.loads(fitted.read_text()).get("temperature", 1.0))
-            config = replace(config, confidence=replace(config.confidence, temperature=t))
+        if calibrated and fitted.is_file() and config.confidence.temperature == 1.0 and config.confidence.bias == 0.0:
+            fit = json.loads(fitted.read_text())
+            config = replace(config, confidence=replace(config.confidence, temperature=float(fit.get("temperature", 1.0)),
+                                                        bias=float(fit.get("bias", 0.0))))
         return cls(model, tokenizer, config)
 
     # ------------------------------------------------------------ input checks
@@ -227,8 +228,8 @@ class Recommender:
                 out.append(_abstain("abstained: no plausible candidate (every listed setting is already in place)"))
                 continue
             actions, conf, alts = best[k]
-            if cc.temperature != 1.0:
-                conf = float(calibrate(conf, cc.temperature))
+            if cc.temperature != 1.0 or cc.bias:
+                conf = float(calibrate(conf, cc.temperature, cc.bias))
             types = ctx.types
             numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
             thr = adaptive_threshold(cc.threshold, len(ctx.targets), numeric, cc.large_pool, cc.relax)
@@ -289,8 +290,8 @@ class Recommender:
                     return Recommendation((), "", 0.0, False, f"withheld: cascade: P(device) of action {j + 1} is "
                                           f"{p.device:.3f} < device threshold {dev_thr:.3f}", **base)
         conf = fuse(base["eq6"], p_first, cc.first_token_weight)
-        if cc.temperature != 1.0:
-            conf = float(calibrate(conf, cc.temperature))
+        if cc.temperature != 1.0 or cc.bias:
+            conf = float(calibrate(conf, cc.temperature, cc.bias))
         numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
         thr = adaptive_threshold(cc.threshold, n_cand, numeric, cc.large_pool, cc.relax)
         relax = thr / cc.threshold if cc.threshold else 1.0
@@ -302,11 +303,12 @@ class Recommender:
     # ------------------------------------------------------------ calibration
 
     def fit_calibration(self, contexts: list[Context], accepted, n_bins: int = 10) -> dict[str, float]:
-        """Fit the confidence temperature on a validation split (``accepted`` per context: would the
+        """Fit the confidence calibration on a validation split (``accepted`` per context: would the
         user accept the decoded recommendation) and report ECE before/after with ``n_bins`` bins.
-        Decisions without a decoded recommendation are left out. Sets ``config.confidence.temperature``."""
+        Decisions without a decoded recommendation are left out. Sets ``config.confidence.temperature``
+        and ``bias`` (``agent.confidence.fit_platt``)."""
         cc = self.config.confidence
-        self.config = replace(self.config, confidence=replace(cc, temperature=1.0))
+        self.config = replace(self.config, confidence=replace(cc, temperature=1.0, bias=0.0))
         try:
             recs = self.recommend_batch(contexts)
         finally:
@@ -318,7 +320,8 @@ class Recommender:
         if keep.sum() < 2:
             raise ValueError(f"calibration needs at least 2 decoded recommendations, got {int(keep.sum())}")
         c = np.array([r.confidence for r in recs])[keep]
-        t = fit_temperature(c, a[keep])
-        self.config = replace(self.config, confidence=replace(cc, temperature=t))
-        return {"temperature": t, "ece_before": ece(c, a[keep], n_bins), "ece_after": ece(calibrate(c, t), a[keep], n_bins),
+        t, b = fit_platt(c, a[keep])
+        self.config = replace(self.config, confidence=replace(cc, temperature=t, bias=b))
+        return {"temperature": t, "bias": b, "ece_before": ece(c, a[keep], n_bins),
+                "ece_after": ece(calibrate(c, t, b), a[keep], n_bins),
                 "n_bins": n_bins, "n": int(keep.sum())}

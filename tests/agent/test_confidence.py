@@ -17,7 +17,7 @@ from agent.confidence import (
     ece,
     eq6,
     first_token_prob,
-    fit_temperature,
+    fit_platt,
     fuse,
     gate,
 )
@@ -109,14 +109,25 @@ def test_ece_is_the_shared_one_and_worked_by_hand():
     assert ece(conf, acc, n_bins=10) == pytest.approx(0.5 * 0.35 + 0.5 * 0.15)
 
 
-def test_temperature_calibration_lowers_ece_on_overconfident_scores():
+def test_platt_calibration_recovers_a_stretched_and_shifted_map():
     rng = np.random.default_rng(0)
-    true_p = rng.uniform(0.2, 0.8, 4000)
-    accepted = rng.random(4000) < true_p
-    overconfident = calibrate(true_p, 0.4)  # logits stretched 2.5x
-    assert calibrate(0.5, 3.0) == pytest.approx(0.5)
-    t = fit_temperature(overconfident, accepted)
-    assert 1.8 < t < 3.5  # recovers roughly 2.5
-    assert ece(calibrate(overconfident, t), accepted) < 0.5 * ece(overconfident, accepted)
+    true_p = rng.uniform(0.05, 0.6, 6000)
+    accepted = rng.random(6000) < true_p
+    # over-confident and too high: logits stretched 2.5x and shifted up by 1
+    skewed = calibrate(true_p, 0.4, 1.0)
+    assert calibrate(0.5, 3.0) == pytest.approx(0.5) and calibrate(0.5, 1.0, 1.0) == pytest.approx(1 / (1 + np.exp(-1)))
+    t, b = fit_platt(skewed, accepted)
+    assert 2.0 < t < 3.2 and -0.6 < b < -0.2  # the inverse map: T = 2.5, b = -1 / 2.5 = -0.4
+    assert ece(calibrate(skewed, t, b), accepted) < 0.3 * ece(skewed, accepted)
+    # a temperature alone cannot fix the shift: the best T leaves a larger ECE than (T, b)
+    def nll(x):
+        q = np.clip(calibrate(skewed, x), 1e-9, 1 - 1e-9)
+        return -np.mean(accepted * np.log(q) + (1 - accepted) * np.log(1 - q))
+
+    t_only = min(np.geomspace(0.05, 20, 241), key=nll)
+    assert ece(calibrate(skewed, t, b), accepted) < ece(calibrate(skewed, t_only), accepted)
+    # confidences that carry no information: slope at its floor (T = 20), the bias gives the base rate
+    t, b = fit_platt(rng.uniform(0.4, 0.9, 2000), rng.random(2000) < 0.25)
+    assert t == pytest.approx(20.0) and calibrate(0.65, t, b) == pytest.approx(0.25, abs=0.03)
     with pytest.raises(ValueError, match="same length"):
-        fit_temperature([0.5, 0.6], [1])
+        fit_platt([0.5, 0.6], [1])

@@ -252,9 +252,10 @@ def test_fit_calibration_reports_ece_before_and_after(tok, model):
     out = r.fit_calibration(ctxs, accepted, n_bins=10)
     assert out["n"] == 40 and out["n_bins"] == 10
     assert out["temperature"] != 1.0 and out["ece_after"] < out["ece_before"]
-    assert r.config.confidence.temperature == out["temperature"]
+    assert (r.config.confidence.temperature, r.config.confidence.bias) == (out["temperature"], out["bias"])
     uncalibrated = Recommender(model, tok, replace(r.config, confidence=cc)).recommend(ctxs[0]).confidence
-    assert r.recommend(ctxs[0]).confidence == pytest.approx(float(calibrate(uncalibrated, out["temperature"])))
+    assert r.recommend(ctxs[0]).confidence == pytest.approx(float(calibrate(uncalibrated, out["temperature"],
+                                                                            out["bias"])))
 
 
 def test_from_run_reads_order_and_model(tmp_path, tok, model):
