@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import sqlite3
 from array import array
 from collections import Counter
@@ -57,11 +56,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sim.catalog import OUTDOOR, ROOMS, CatalogError, device_type, format_value
 from sim.dataset.checks import MAX_NAME, InputError, check_name, check_reading, check_time
-from sim.dataset.importer import EventRows, Progress, SensorRows, _order, home_log, write_import
+from sim.dataset.importer import EventRows, Progress, SensorRows, _order, check_home, home_log, write_import
 from sim.records import Action
 
 MIN_SCHEMA = 41  # states_meta + *_ts floats + binary context ids
@@ -103,17 +102,7 @@ class HAConfig:
             raise ValueError(f"rooms: no such file {self.rooms!r}")
         if self.burst_s < 0 or self.test_days < 1:
             raise ValueError(f"need burst_s >= 0 and test_days >= 1, got {self.burst_s}, {self.test_days}")
-        if not self.home_id:
-            self.home_id = re.sub(r"[^A-Za-z0-9_-]", "_", Path(self.db).stem)[:MAX_NAME] or "home"
-        try:
-            check_name(self.home_id)
-        except InputError as e:
-            raise ValueError(f"home_id: {e}") from None
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone: unknown time zone {self.timezone!r}; give an IANA name such as UTC, "
-                             "Europe/Berlin or America/New_York") from None
+        self.home_id = check_home(self.home_id, self.db, self.timezone)
 
 
 @dataclass

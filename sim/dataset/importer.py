@@ -112,17 +112,24 @@ class ImportConfig:
             raise ValueError(f"need burst_s >= 0 and test_days >= 1, got {self.burst_s}, {self.test_days}")
         if self.max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {self.max_rows}")
-        if not self.home_id:
-            self.home_id = re.sub(r"[^A-Za-z0-9_-]", "_", Path(self.events).stem)[:MAX_NAME] or "home"
-        try:
-            check_name(self.home_id)
-        except InputError as e:
-            raise ValueError(f"home_id: {e}") from None
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone: unknown time zone {self.timezone!r}; give an IANA name such as UTC, "
-                             "Europe/Berlin or America/New_York") from None
+        self.home_id = check_home(self.home_id, self.events, self.timezone)
+
+
+def check_home(home_id: str, source: str | Path, timezone: str) -> str:
+    """The home id of an import (default: the source file's name, made a legal name) after checking
+    it and the IANA ``timezone``; ``ValueError`` naming the option otherwise. Shared by the
+    importers (CSV here, Home Assistant in ``sim.dataset.ha``)."""
+    home_id = home_id or re.sub(r"[^A-Za-z0-9_-]", "_", Path(source).stem)[:MAX_NAME] or "home"
+    try:
+        check_name(home_id)
+    except InputError as e:
+        raise ValueError(f"home_id: {e}") from None
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone: unknown time zone {timezone!r}; give an IANA name such as UTC, "
+                         "Europe/Berlin or America/New_York") from None
+    return home_id
 
 
 # ---------------------------------------------------------------- reading CSV as a stream
