@@ -17,9 +17,9 @@ from pathlib import Path
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
-from training.runtime import Runtime, callbacks, last_checkpoint, quiet, trainer_args
+from training.runtime import LMTrainer, Runtime, callbacks, last_checkpoint, quiet, trainer_args
 
 
 def count_tokens(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> int:
@@ -38,7 +38,7 @@ def pretrain_steps(n_tokens: int, block_size: int, batch_size: int, epochs: floa
 
 
 def build_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], stage_dir: Path,
-                  rt: Runtime, *, block_size: int, batch_size: int, learning_rate: float, max_steps: int) -> SFTTrainer:
+                  rt: Runtime, *, block_size: int, batch_size: int, learning_rate: float, max_steps: int) -> LMTrainer:
     """The pre-training ``SFTTrainer`` (packed, wrapped, loss on every token)."""
     args = SFTConfig(
         **trainer_args(rt, stage_dir, learning_rate=learning_rate, epochs=1, batch_size=batch_size,
@@ -46,7 +46,7 @@ def build_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, te
         dataset_text_field="text", packing=True, packing_strategy="wrapped", max_length=block_size,
         completion_only_loss=False, shuffle_dataset=True, dataset_num_proc=None,
     )
-    return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts}),
+    return LMTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts}),
                       processing_class=tokenizer, callbacks=callbacks(rt, "pretrain"))
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from datasets import Dataset
 from peft import LoraConfig
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
-from training.runtime import Runtime, callbacks, last_checkpoint, quiet, trainer_args
+from training.runtime import LMTrainer, Runtime, callbacks, last_checkpoint, quiet, trainer_args
 
 
 def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.05) -> LoraConfig:
@@ -37,7 +37,7 @@ def sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ds: Dataset,
         packing=False, max_length=max_length, completion_only_loss=True, shuffle_dataset=True,
         dataset_num_proc=None,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer, peft_config=lora,
+    trainer = LMTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer, peft_config=lora,
                          callbacks=callbacks(rt, "sft"))
     quiet(trainer)
     ckpt = last_checkpoint(stage_dir) if resume else None
