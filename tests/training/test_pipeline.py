@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(vocab_size=400, block_size=128, pretrain_batch_size=8, pretrain_epochs=3, pretrain_tokens=None,
             sft_batch_size=8, sft_epochs=2, sft_max_rows=24, dpo_batch_size=8, dpo_epochs=1, dpo_max_rows=24,
             logging_steps=1, save_steps=1000, full_finetune=False,  # LoRA SFT (the paper's); tiny's default is full
-            sft_min_steps=0)  # tiny's 500-step floor off: these runs pin plumbing, not quality
+            sft_min_steps=0)  # tiny's 800-step floor off: these runs pin plumbing, not quality
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -193,7 +193,7 @@ def test_sft_min_steps_adds_epochs_to_small_datasets():
     assert sft_epochs(rows=2400, batch_size=4, epochs=1, min_steps=500) == 1  # 600 steps already
     assert sft_epochs(rows=250, batch_size=4, epochs=2, min_steps=500) == 8.0  # 500 steps of 4 over 250 rows
     assert sft_epochs(rows=250, batch_size=4, epochs=2, min_steps=0) == 2
-    assert TrainConfig(data="d", out="o", preset="tiny").sft_min_steps == 500
+    assert TrainConfig(data="d", out="o", preset="tiny").sft_min_steps == 800
 
 
 def test_kill_9_then_resume_continues_from_checkpoint(tiny_dataset, tmp_path):
