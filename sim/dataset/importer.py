@@ -45,7 +45,7 @@ import json
 import os
 import re
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -434,10 +434,12 @@ def group_operations(rows: EventRows, burst_s: int, env: Environment, home_id: s
     return ops
 
 
-def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s: int) -> HomeLog:
+def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s: int,
+             entity_ids: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> HomeLog:
     """The one home's log from checked rows (any reader's: ``read_events``/``read_sensors``, or
     ``sim.dataset.ha``): operations are bursts (``group_operations``), the log starts at midnight of
-    the first row's day."""
+    the first row's day. ``entity_ids``: (room, device) -> its real Home Assistant entities
+    (``import-ha``), kept in the ``homes`` config's ``entities``."""
     first, last = int(rows.wall[0]), int(rows.wall[-1])
     if sensors is not None and len(sensors.wall):
         first, last = min(first, int(sensors.wall[0])), max(last, int(sensors.wall[-1]))
@@ -445,7 +447,8 @@ def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s:
     start = datetime.combine(first.date(), datetime.min.time())
     events = event_table(rows, sensors, start)
     ops = group_operations(rows, burst_s, Environment(events, start), home_id)
-    devices = tuple(DeviceSpec(r, d, t) for (r, d), t in rows.types.items())
+    ids = entity_ids or {}
+    devices = tuple(DeviceSpec(r, d, t, entity_ids=tuple(ids.get((r, d), ()))) for (r, d), t in rows.types.items())
     home = HomeSpec(home_id, 0, tuple(dict.fromkeys(d.room for d in devices)), devices, ("unknown",))
     return HomeLog(home, start, (last.date() - start.date()).days + 1, events, ops, [], None)
 
