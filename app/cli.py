@@ -261,6 +261,44 @@ def replay(
                f"SNIPS {est(report['snips'])}, DR {est(report['dr'])}" + ("" if n_boot else " (no intervals: --n-boot 0)"))
 
 
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    ha = "ha"
+    ha_script = "ha-script"
+
+
+@app.command()
+def recommend(
+    data: str = typer.Option(..., help="dataset directory (generated or imported)"),
+    run: str = typer.Option(..., help="a training run directory, or a baseline: frequency (alias baseline), gbdt, "
+                                      "cgc, random (gbdt and cgc are trained on the dataset's sft train split first)"),
+    at: str = typer.Option(..., help="decision time, the home's wall clock: 2026-01-20T07:30; only what happened "
+                                     "strictly before it is used"),
+    home: str = typer.Option(..., help="home id (the dataset's homes config; an import's: its --home-id)"),
+    format: Format = typer.Option(Format.text, "--format", help="text | json | ha (Home Assistant service calls, "
+                                                                "JSON) | ha-script (a YAML script: block)"),
+    threshold: float = typer.Option(0.7, help="exposure gate: shown when confidence >= threshold"),
+    seed: int = typer.Option(0, help="random baseline and GBDT/CGC training seed"),
+) -> None:
+    """Recommend for one home at one time, from the dataset's history before it; print it (or as HA calls)."""
+    from app.recommend import RecommendConfig, gate_note, render
+    from app.recommend import recommend as run_recommend
+    from sim.catalog import CatalogError
+
+    try:
+        cfg = RecommendConfig(data=data, run=run, at=at, home=home, format=format.value, threshold=threshold,
+                              seed=seed)
+        decision = run_recommend(cfg)
+        text = render(decision, cfg.format)
+    except (ValueError, FileNotFoundError, CatalogError) as e:  # DatasetError is a ValueError
+        typer.echo(f"homepilot recommend: {e}", err=True)
+        raise typer.Exit(code=1) from None
+    if cfg.format in ("ha", "ha-script") and gate_note(decision):
+        typer.echo(f"homepilot recommend: {gate_note(decision)}", err=True)
+    typer.echo(text)
+
+
 @app.command()
 def quickstart(
     out: str = typer.Option("quickstart_out", help="folder for the dataset, runs and report"),
