@@ -405,7 +405,8 @@ def import_log(
     sensors: str | None = typer.Option(None, help="sensors CSV: timestamp, room, indicator, value"),
     home_id: str = typer.Option("", help="home id (default: the events file name)"),
     burst_s: int = typer.Option(60, help="rows of one source within this many seconds form one operation"),
-    test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    test_days: int = typer.Option(1, help="the last N days that have operations form the test split (days with "
+                                          "none, e.g. away or a recorder gap, are not counted)"),
     timezone: str = typer.Option("UTC", help="the home's IANA time zone; times with a UTC offset are converted to it"),
     max_rows: int = typer.Option(10_000_000, help="rows per CSV file at most"),
     overwrite: bool = typer.Option(False, help="replace an earlier import in --out (deletes only the files "
@@ -458,7 +459,8 @@ def import_ha(
     rooms: str | None = typer.Option(None, help="YAML/JSON map entity_id -> room (or -> {room, device, type})"),
     home_id: str = typer.Option("", help="home id (default: the database file name)"),
     burst_s: int = typer.Option(60, help="changes of one source within this many seconds form one operation"),
-    test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    test_days: int = typer.Option(1, help="the last N days that have operations form the test split (days with "
+                                          "none, e.g. away or a recorder gap, are not counted)"),
     timezone: str = typer.Option("UTC", help="the home's IANA time zone (the recorder stores UTC)"),
 ) -> None:
     """Turn a Home Assistant recorder database into the dataset configs."""

@@ -93,7 +93,7 @@ class HAConfig:
     rooms: str | None = None  # YAML/JSON map entity_id -> room or {room, device, type}
     home_id: str = ""  # default: the database file's stem
     burst_s: int = 60
-    test_days: int = 1
+    test_days: int = 1  # the last days with operations form the test split (empty days are not counted)
     timezone: str = "UTC"
     seed: int = 0
     sft_rate: float = 1.0
@@ -448,8 +448,8 @@ def main(cfg: HAConfig, progress: Progress | None = None) -> tuple[dict[str, int
             "how": "Imported with `homepilot import-ha` (`sim.dataset.ha`): each state change of a supported entity "
                    "becomes the catalogue settings it changed; source from the state's context (parent -> automation, "
                    f"user -> app, else physical); changes of one source within {cfg.burst_s} s form one operation; "
-                   f"descriptions are template text (`sim.describe`); the last {cfg.test_days} day(s) form the test "
-                   "split; DPO negatives follow the paper's rules.",
+                   f"descriptions are template text (`sim.describe`); the last {cfg.test_days} day(s) with operations "
+                   "form the test split; DPO negatives follow the paper's rules.",
             "limits": "- One home, no unseen-home split, no logged feedback.\n- Users are unknown (empty).\n"
                       "- Descriptions are generated, not what the user said.\n"
                       "- Rooms come from entity names or the given map, not HA areas.\n"

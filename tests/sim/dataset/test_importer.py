@@ -83,7 +83,29 @@ def test_import_writes_every_config_and_validates(tmp_path):
     assert "## License" in card and "cannot know" in card
     import datasets
 
-    assert datasets.load_dataset(str(out), "sft")["test"].num_rows == 2
+    assert datasets.load_dataset(str(out), "sft", cache_dir=str(tmp_path / "hf"))["test"].num_rows == 2
+
+
+def test_test_days_count_days_with_operations_not_calendar_days(tmp_path):
+    """A log with a gap (away 4 days): --test-days 2 holds out the last two days that have
+    operations, not the last two calendar days (which would hold one day of data)."""
+    days = [5, 6, 7, 8, 9, 14]  # nothing on Jan 10-13
+    rows = [f"2026-01-{d:02d}T07:0{k}:00,bedroom,curtain,curtain,action,{'open' if k == 0 else 'close'},app\n"
+            for d in days for k in (0, 5)]
+    events = write(tmp_path, "gap.csv", "timestamp,room,device,device_type,field,value,source\n" + "".join(rows))
+    out = tmp_path / "D"
+    r = CliRunner().invoke(app, ["import-log", events, "--out", str(out), "--test-days", "2"])
+    assert r.exit_code == 0, r.output
+    test = pq.read_table(out / "data" / "sft" / "test-00000-of-00001.parquet").to_pylist()
+    train = pq.read_table(out / "data" / "sft" / "train-00000-of-00001.parquet").to_pylist()
+    assert sorted({t["time"].day for t in test}) == [9, 14] and max(t["time"].day for t in train) == 8
+    r = CliRunner().invoke(app, ["import-log", events, "--out", str(tmp_path / "E"), "--test-days", "6"])
+    assert r.exit_code == 1 and "the log has operations on 6 day(s); need more than test_days=6" in r.output
+    import typer
+
+    for command in ("import-log", "import-ha"):  # the option's help says so (rich wraps --help: read the option)
+        (opt,) = [p for p in typer.main.get_command(app).commands[command].params if p.name == "test_days"]
+        assert "the last N days that have operations" in opt.help, command
 
 
 @pytest.mark.parametrize("line,bad,column", [
