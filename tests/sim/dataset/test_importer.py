@@ -260,3 +260,24 @@ def test_rows_handed_to_a_sink_in_chunks_are_the_rows_returned(tmp_path, monkeyp
     assert max(len(v) for v in got.values()) > 1  # several chunks for some key
     assert {k: pa.concat_tables(v) for k, v in got.items()} == whole
     assert calls[0] == (0, 8) and calls[-1] == (8, 8)
+
+
+def test_an_occupancy_reading_from_sensors_reaches_the_prompt(tmp_path):
+    """Someone walks into the study (occupancy 0 -> 1 from --sensors) before the last test decision:
+    the study becomes a prompt room and its occupancy is in the sft prompt, which differs from the
+    import without that row."""
+    base = SENSORS + "2026-01-07T06:00:00,study,occupancy,0\n"
+    occupied = base + "2026-01-07T18:40:00,study,occupancy,1\n"
+    prompts = {}
+    for name, sensors in (("without", base), ("with", occupied)):
+        out = tmp_path / name
+        r = CliRunner().invoke(app, ["import-log", write(tmp_path, "home.csv", EVENTS), "--sensors",
+                                     write(tmp_path, f"{name}.csv", sensors), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        test = pq.read_table(out / "data" / "sft" / "test-00000-of-00001.parquet").to_pylist()
+        prompts[name] = {t["time"]: t["prompt"] for t in test}
+    at = datetime(2026, 1, 7, 19, 0)  # the AC set to 26 at 19:00, 20 minutes after the study was entered
+    assert "[study][occupancy][1]" in prompts["with"][at]
+    assert "[study]" not in prompts["without"][at] and prompts["with"][at] != prompts["without"][at]
+    earlier = datetime(2026, 1, 7, 7, 2)  # before anyone entered: the same prompt either way
+    assert prompts["with"][earlier] == prompts["without"][earlier]
