@@ -85,6 +85,27 @@ def split_files(root: str | Path, config: str, split: str, required: bool = True
     return files
 
 
+#: The held-out splits, in report order (``homepilot evaluate`` and ``replay`` default to those that exist).
+TEST_SPLITS: tuple[str, ...] = ("test", "test_unseen")
+
+
+def existing_splits(root: str | Path, config: str, candidates: Sequence[str] = TEST_SPLITS) -> tuple[str, ...]:
+    """The ``candidates`` for which ``config`` has shards (an import has no ``test_unseen``)."""
+    return tuple(s for s in candidates if split_files(root, config, s, required=False))
+
+
+def parse_splits(text: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``--splits``: a comma-separated list (``test,test_unseen``) or a sequence of split names,
+    each one of ``SPLITS``, without repeats; None or empty -> None (the caller's default)."""
+    if text is None:
+        return None
+    items = [s.strip() for part in ([text] if isinstance(text, str) else text) for s in part.split(",") if s.strip()]
+    bad = [s for s in items if s not in SPLITS]
+    if bad:
+        raise ValueError(f"--splits: unknown split {bad[0]!r}; allowed: {', '.join(SPLITS)}")
+    return tuple(dict.fromkeys(items)) or None
+
+
 def dataset_digest(root: str | Path, configs: Sequence[str], split: str = "train") -> str:
     """sha256 over the names and bytes of the ``split`` shards of ``configs`` (absent ones count as
     empty): whether two dataset directories hold the same training input."""
