@@ -118,7 +118,8 @@ def baseline(name: str, data: Path, prompt: str, types: dict[tuple[str, str], st
         from agent.baselines.random_legal import RandomLegalBaseline
 
         actions = RandomLegalBaseline(seed).predict(p, types)
-        return Recommendation(actions, describe(actions), None, False, "random legal action: no confidence, never shown")
+        return Recommendation(actions, describe(actions), None, False, "random legal action: no confidence, never shown",
+                              threshold=threshold)
     if name == "gbdt":
         from agent.baselines.gbdt import GBDTConfig, train_gbdt
 
@@ -190,7 +191,7 @@ def as_text(decision: Decision) -> str:
              f"{_status(r)}: {serialize_actions(r.actions) or '(nothing)'}"]
     if r.description:
         lines.append(f"description: {r.description}")
-    lines.append(f"confidence {conf}; {r.reason}")
+    lines.append(f"confidence {conf} (gate threshold {r.threshold:.3f}); {r.reason}")
     return "\n".join(lines)
 
 
@@ -222,5 +223,6 @@ def gate_note(decision: Decision) -> str:
     if not r.actions:
         return f"no recommendation ({r.reason}): no service calls"
     if not r.exposed:
-        return f"withheld by the gate ({r.reason}): these calls are what it would have shown"
+        conf = "no confidence" if r.confidence is None else f"confidence {r.confidence:.3f} < {r.threshold:.3f}"
+        return f"withheld by the gate ({conf}): these calls are what it would have shown"
     return ""
