@@ -3,7 +3,9 @@
 Pure data plus small pure functions. Everything that knows what a device *is* reads it here:
 the simulator (what people can operate), the grammar (what a legal action looks like), loose
 matching (``sim.matching``) and the metrics ("opposite" actions), the constrained decoder (value
-spaces) and the Home Assistant bridge (service calls).
+spaces) and the Home Assistant bridge: each field's ``HAMapping`` says which service call performs a
+setting (``ha_service_call``, on the entity ``ha_entity_id`` names) and how a call parses back
+(``actions_from_ha_call``); ``sim.ha_export`` renders whole operations, ``sim.dataset.ha`` imports.
 
 Values travel as strings (the canonical grammar is text). Numeric fields have a range, a step
 and a unit; `format_value` gives the one canonical spelling of a number (``26``, ``22.5``).
