@@ -1,11 +1,17 @@
 """``homepilot evaluate``: score trained runs and the baselines on a dataset's test splits and write
 a report shaped like the paper's tables (``agent.report``).
 
-The story: load the test contexts (sft rows of ``test`` and ``test_unseen``) -> every method
-predicts on the same contexts -> ``agent.metrics`` scores them per sub-dataset -> where the
-dataset came from the simulator, the homes are re-simulated from the dataset's generation
-manifest (same seed, same bytes) so that the oracle can read the hidden truth and the simulated
-users' acceptance model can judge each exposed recommendation (Fig. 7a) -> report.
+The story: load the test contexts (sft rows of ``splits``: by default those of ``test`` and
+``test_unseen`` the dataset has; an import has no ``test_unseen``) -> every method predicts on the
+same contexts -> ``agent.metrics`` scores them per sub-dataset -> where the dataset came from the
+simulator, the homes are re-simulated from the dataset's generation manifest (same seed, same
+bytes) so that the oracle can read the hidden truth and the simulated users' acceptance model can
+judge each exposed recommendation (Fig. 7a) -> report. A dataset without that manifest (an imported
+log: no simulated world) has neither: the report drops the oracle row and the simulated acceptance
+and says so (``simulator`` in report.json, a line in report.md). With ``format="ha"`` the report
+folder also gets ``predictions.jsonl``: per context, the main method's recommendation, whether the
+gate shows it, and the operation as Home Assistant service calls on the home's entities
+(``sim.ha_export``).
 
 Methods (names used in the tables):
 - ``Frequency``: time-of-day frequency over the home's logged operations before the context.
@@ -35,7 +41,7 @@ from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_s
 from agent.policy import Recommendation
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
-from sim.dataset.files import logged_operations, read_rows
+from sim.dataset.files import TEST_SPLITS, existing_splits, logged_operations, parse_splits, read_rows
 from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
 
 Types = dict[tuple[str, str], str]
@@ -331,6 +337,12 @@ def unfinished_stages(run: Path) -> list[str]:
 
 
 MAIN_ORDER = ("PT+FT+DPO", "PT+FT", "FT+DPO", "FT")
+FORMATS: tuple[str, ...] = ("report", "ha")
+#: report.md's line (and report.json's ``simulator.note``) for a dataset without a simulated world
+NO_SIMULATOR = ("No simulator manifest (`.shards/generation.json`): this dataset is not a simulated one (an imported "
+                "log), so there is no hidden truth: the Oracle row and the simulated users' acceptance of exposed "
+                "recommendations (Fig. 7a, gate acceptance, ECE) are left out; the metrics compare each answer with "
+                "what the user actually did.")
 BASELINES: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
 
 
@@ -341,7 +353,7 @@ class EvaluateConfig:
     data: Path  # dataset directory
     runs: list[Path]  # training run directories (any mix of PT+FT+DPO, FT-only, text-first)
     out: Path  # report directory
-    splits: tuple[str, ...] = ("test", "test_unseen")
+    splits: tuple[str, ...] | None = None  # sft splits evaluated; None = those of test, test_unseen that exist
     max_samples: int | None = 600  # seeded subsample of the test contexts (None = all)
     threshold: float = 0.7  # exposure gate (paper default)
     baselines: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
@@ -351,12 +363,16 @@ class EvaluateConfig:
     search: str = "candidates"  # how the LMs answer: candidates | greedy | beam (agent.recommender)
     compare_searches: tuple[str, ...] = ("greedy", "beam")  # also run the main model with these ...
     compare_samples: int = 200  # ... on the first this many contexts (accuracy and time per search)
+    format: str = "report"  # report | ha: also predictions.jsonl with each decision's HA service calls
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
         self.runs = [Path(r) for r in self.runs]
         if not (self.data / "data").is_dir():
             raise FileNotFoundError(f"{self.data}: not a dataset directory (expected {self.data / 'data'})")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        self.splits = parse_splits(self.splits)
         for r in self.runs:
             if not (r / "config.json").is_file():
                 raise FileNotFoundError(f"{r}: not a training run directory (no config.json)")
@@ -376,6 +392,18 @@ class EvaluateConfig:
                 raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {sname!r}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1 or None, got {self.max_samples}")
+
+    def resolve_splits(self) -> tuple[str, ...]:
+        """The sft splits to evaluate: the ones asked for (each must exist), else those of test and
+        test_unseen the dataset has; ``ValueError`` naming the dataset's splits otherwise."""
+        have = existing_splits(self.data, "sft", ("train", *TEST_SPLITS))
+        asked = self.splits or tuple(s for s in TEST_SPLITS if s in have)
+        if not asked:
+            raise ValueError(f"{self.data}: no sft test or test_unseen split to evaluate (has: {', '.join(have) or 'none'})")
+        missing = [s for s in asked if s not in have]
+        if missing:
+            raise ValueError(f"--splits: {self.data} has no sft {missing[0]} split (has: {', '.join(have) or 'none'})")
+        return tuple(asked)
 
 
 def _gate(p: Recommendation, threshold: float) -> bool:
@@ -398,6 +426,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     from sim import outdir
 
     outdir.claim(cfg.out, "report", REPORT_PATHS)
+    cfg.splits = cfg.resolve_splits()
     t_start = _time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     progress("loading test contexts")
@@ -421,6 +450,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
         predictors.append((name, lambda d=model_dir, o=order, m=name == main_name: lm_predictor(d, o, cfg.search, m)))
     if cfg.oracle and truth is not None:
         predictors.append(("Oracle", lambda: oracle_predictor(truth)))
+    progress(f"splits: {', '.join(cfg.splits)}; simulator truth: {'yes' if truth is not None else 'no (imported data)'}")
 
     runs: dict[str, MethodRun] = {}
     for name, make in predictors:
@@ -431,7 +461,10 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
 
     report: dict[str, Any] = {"data": str(cfg.data), "runs": [str(r) for r in cfg.runs],
                               "seeds": {"evaluation": cfg.seed, "dataset": truth.gen.seed if truth else None},
-                              "n_samples": len(samples), "whole": {}, "by_subset": {}}
+                              "n_samples": len(samples), "splits": list(cfg.splits), "whole": {}, "by_subset": {},
+                              "simulator": {"oracle": cfg.oracle and truth is not None,
+                                            "simulated_acceptance": truth is not None,
+                                            "note": "" if truth is not None else NO_SIMULATOR}}
     progress("scoring")
     for name, mr in runs.items():
         report["whole"][name], report["by_subset"][name] = summarize(samples, mr.preds, rng, cfg.n_boot)
@@ -521,9 +554,41 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             kind = failure_kind(s, p)
             if kind:
                 report["failures"][kind] = report["failures"].get(kind, 0) + 1
+    if cfg.format == "ha":
+        report["predictions"] = predictions(cfg, samples, runs, main, report["whole"])
     report["method_seconds"] = {n: round(mr.seconds, 2) for n, mr in runs.items()}
     report["wall_seconds"] = round(_time.perf_counter() - t_start, 2)
     return report
+
+
+def predictions(cfg: EvaluateConfig, samples: Sequence[EvalSample], runs: dict[str, MethodRun],
+                main: str | None, whole: dict[str, dict]) -> list[dict[str, Any]]:
+    """``predictions.jsonl`` rows: per context, one method's answer (the main LM; without a run, the
+    baseline with the best EM-Acc), whether the gate at ``cfg.threshold`` shows it, and the operation
+    as Home Assistant service calls on the home's entities (real ids of an import, else derived)."""
+    from sim.catalog import CatalogError
+    from sim.dataset.files import read_homes
+    from sim.ha_export import calls_json, device_map, service_calls
+    from sim.records import serialize_actions
+
+    name = main or max((n for n in runs if n != "Oracle"), key=lambda n: whole[n]["em_acc"], default=None)
+    if name is None:
+        return []
+    homes = {h: device_map(spec.devices) for h, spec in read_homes(cfg.data).items()}
+    out = []
+    for s, p in zip(samples, runs[name].preds, strict=True):
+        devices = homes.get(s.home_id, {})
+        try:
+            calls = calls_json(service_calls(p.actions, devices))
+        except CatalogError as e:  # a home missing from the homes config (a hand-made dataset)
+            calls, why = [], str(e)
+        else:
+            why = ""
+        out.append({"home_id": s.home_id, "split": s.split, "time": s.time.isoformat(), "method": name,
+                    "label": serialize_actions(s.label), "actions": serialize_actions(p.actions),
+                    "description": p.description, "confidence": p.confidence, "exposed": _gate(p, cfg.threshold),
+                    "ha_calls": calls, **({"ha_error": why} if why else {})})
+    return out
 
 
 def main(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> Path:

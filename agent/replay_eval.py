@@ -16,6 +16,16 @@ points of a dataset split it reports, side by side:
   ``homepilot/HomeReplay-v0`` (logged feedback where the log showed the same operation, else
   the label).
 
+Splits (``splits``): by default those of ``test`` and ``test_unseen`` the dataset has; several are
+replayed together (``--mode live`` takes one, default ``test``).
+
+Imported logs (``homepilot import-log``/``import-ha``) have neither logged recommendations nor a
+simulated world. Without a ``feedback`` config the decision points are the split's sft rows (the
+moments the user operated something): every recommendation is judged by the label, there are no
+propensities and hence no off-policy estimates. Without the generator's manifest there is no live
+ground truth (``--mode replay`` drops it, ``--mode live`` is refused). ``replay.json`` says which
+(``logged_feedback``, ``simulator``) and ``replay.md`` says so in words.
+
 Writes ``replay.json`` and ``replay.md`` under ``out``. Pure core (``evaluate``), thin shell
 (``main``); policies and the truth are injectable for tests. The truth lives in
 ``agent.replay_truth``.
@@ -36,7 +46,7 @@ from agent.ope import DEFAULT_LEVEL, estimate_all
 from agent.policy import Policy, Recommendation, Row, gated
 from agent.selective import ece, selective_report
 from sim.catalog import device_type
-from sim.dataset.files import DatasetError
+from sim.dataset.files import TEST_SPLITS, DatasetError, existing_splits, parse_splits, read_rows
 from sim.envs.common import parse_recommendation
 from sim.envs.replay import HomeReplayEnv, read_feedback
 from sim.records import Action, parse_actions
@@ -108,7 +118,8 @@ class ReplayEvalConfig:
     model: str = "baseline"  # a run directory (``agent.recommender.Recommender.from_run``) or "baseline"
     threshold: float = 0.7  # exposure gate: show when confidence >= threshold
     mode: str = "replay"  # replay: truth = p_accept on the logged contexts | live: run HomeLive-v0
-    split: str = "test"  # feedback split to evaluate: test | test_unseen | train
+    # splits replayed together; None = those of test, test_unseen the dataset has (live: test)
+    splits: tuple[str, ...] | str | None = None
     penalty: float = 1.0  # cost of a rejected recommendation in the cumulative reward
     n_boot: int = 1000  # bootstrap replicates of every interval; 0 = no intervals (the report says so)
     level: float = DEFAULT_LEVEL  # interval level
@@ -132,6 +143,26 @@ class ReplayEvalConfig:
             raise ValueError(f"n_bins must be >= 1, got {self.n_bins}")
         if self.live_days < 0:
             raise ValueError(f"live_days must be >= 0, got {self.live_days}")
+        self.splits = parse_splits(self.splits)
+        if self.mode == "live" and self.splits is not None and len(self.splits) != 1:
+            raise ValueError(f"--mode live replays one split, got --splits {','.join(self.splits)}")
+
+    @property
+    def split(self) -> str:
+        """The one split of ``--mode live`` (and of a single-split replay); "a,b" for several."""
+        return ",".join(self.splits or ("test",))
+
+    def resolve_splits(self) -> tuple[str, ...]:
+        """The splits to replay: the ones asked for (each must exist in the decision points' config:
+        feedback, or sft without one), else those of test and test_unseen that exist (live: test)."""
+        config = decision_config(self.data)
+        have = existing_splits(self.data, config, ("train", *TEST_SPLITS))
+        asked = self.splits or (("test",) if self.mode == "live" else tuple(s for s in TEST_SPLITS if s in have))
+        missing = [s for s in asked if s not in have] or ([] if asked else ["test"])
+        if missing:
+            raise DatasetError(f"--data: {Path(self.data) / 'data' / config} has no {missing[0]} rows: nothing to "
+                               f"evaluate (it has: {', '.join(have) or 'none'}; pick another --splits)")
+        return tuple(asked)
 
 
 # ---------------------------------------------------------------- the pure core
@@ -166,9 +197,11 @@ def judge_in_env(rows: Sequence[Row], recs: Sequence[Recommendation], exposed: n
 
 
 def evaluate(rows: Sequence[Row], recs: Sequence[Recommendation], truth: np.ndarray | None, cfg: ReplayEvalConfig,
-             reward_model: RewardModel, rng: np.random.Generator,
+             reward_model: RewardModel | None, rng: np.random.Generator,
              truth_own: np.ndarray | None = None) -> dict[str, Any]:
-    """The replay report for recommendations ``recs`` at feedback ``rows`` (same order, env order)."""
+    """The replay report for recommendations ``recs`` at feedback ``rows`` (same order, env order).
+    ``reward_model`` None: the rows hold no logged exposures (decision points of an imported log):
+    no off-policy estimates, every recommendation is judged by the label."""
     n = len(rows)
     if len(recs) != n:
         raise ValueError(f"{n} rows but {len(recs)} recommendations")
@@ -176,16 +209,18 @@ def evaluate(rows: Sequence[Row], recs: Sequence[Recommendation], truth: np.ndar
     has = np.array([bool(r.actions) for r in recs])
     exposed = has & np.array([r.exposed for r in recs], dtype=bool)  # the policy's gate decision
     types = [{(d["room"], d["device"]): d["type"] for d in r["devices"]} for r in rows]
-    shown = [frozenset(parse_actions(r["shown"])) for r in rows]
+    shown = [frozenset(parse_actions(r["shown"]) if r["shown"] else ()) for r in rows]  # "": nothing was shown
     matched = np.array([e and frozenset(rec.actions) == s for e, rec, s in zip(exposed, recs, shown, strict=True)])
 
     # off-policy estimates over the exposed contexts (acceptance among what the target shows)
     ix = np.flatnonzero(exposed)
-    reward = np.array([float(rows[i]["accepted"]) for i in ix])
-    prop = np.array([float(rows[i]["propensity"]) for i in ix])
-    rl = np.array([reward_model.predict(tuple(shown[i]), types[i]) for i in ix])
-    rt = np.array([reward_model.predict(recs[i].actions, types[i]) for i in ix])
-    est = estimate_all(reward, prop, matched[ix].astype(float), rl, rt, rng, cfg.n_boot, cfg.level)
+    est = {}
+    if reward_model is not None:
+        reward = np.array([float(rows[i]["accepted"]) for i in ix])
+        prop = np.array([float(rows[i]["propensity"]) for i in ix])
+        rl = np.array([reward_model.predict(tuple(shown[i]), types[i]) for i in ix])
+        rt = np.array([reward_model.predict(recs[i].actions, types[i]) for i in ix])
+        est = estimate_all(reward, prop, matched[ix].astype(float), rl, rt, rng, cfg.n_boot, cfg.level)
 
     judged, judged_by, env_reward = judge_in_env(rows, recs, exposed, cfg.penalty)
     exposed_dev = [(str(rows[i]["home_id"]), *a.target) for i in ix for a in recs[i].actions]
@@ -201,11 +236,12 @@ def evaluate(rows: Sequence[Row], recs: Sequence[Recommendation], truth: np.ndar
         "aurc": sel["aurc"], "ece": sel["ece"], "n_bins": cfg.n_bins,
         "n_decisions": n, "n_exposed": int(exposed.sum()), "n_matched": int(matched.sum()),
         "judged_by": {k: judged_by.count(k) for k in ("logged", "label", "abstain", "invalid")},
-        "level": cfg.level, "threshold": cfg.threshold,
+        "level": cfg.level, "threshold": cfg.threshold, "logged_feedback": reward_model is not None,
     }
     if truth is not None:
         report["ece_true"] = ece(np.clip(conf[has], 0, 1), truth[has], cfg.n_bins)  # against true P(accept)
-        report["inside"] = {k: bool(est[k].covers(live)) for k in ("replay", "ips", "snips", "dr")}
+        if est:
+            report["inside"] = {k: bool(est[k].covers(live)) for k in ("replay", "ips", "snips", "dr")}
     if truth_own is not None:
         report["live_acceptance_own_description"] = float(truth_own[ix].mean()) if len(ix) else float("nan")
     return report
@@ -289,40 +325,56 @@ def _fmt(x: Any) -> str:
     return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3f}"
 
 
+NO_FEEDBACK = ("No logged feedback (an imported log: no recommendations were shown, so there are no propensities): "
+               "the decision points are the split's sft rows, every recommendation is judged by the label (what "
+               "the user did), and there are no off-policy estimates.")
+NO_SIMULATOR = ("No simulator manifest (`.shards/generation.json`): not a simulated dataset, so there is no live "
+                "ground truth (the acceptance model's P(accept)) to compare with.")
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lv = report["level"]
-    rows = [f"| live ground truth | {_fmt(report['live_acceptance'])} | | | |"]
-    for k, name in (("replay", "replay (Li et al. 2011)"), ("ips", "IPS"), ("snips", "SNIPS"), ("dr", "DR")):
-        e = report[k]
-        inside = report.get("inside", {}).get(k)
-        rows.append(f"| {name} | {_fmt(e['value'])} | [{_fmt(e['lo'])}, {_fmt(e['hi'])}] | "
-                    f"{e.get('matched', e['n'])} | {'' if inside is None else ('yes' if inside else 'no')} |")
-    truth_note = {
-        "replay": ("the target's true acceptance: the acceptance model's probability `p_accept` of each exposed "
-                   "recommendation at the very same logged contexts (homes re-simulated from the generation "
-                   "config), averaged. The estimators match the log on actions only, so the descriptions are "
-                   "the logging policy's (a uniform draw of `sim.describe`'s phrasings): p is averaged over those "
-                   "phrasings, which makes it exactly the quantity the estimators estimate. With the target's "
-                   "own descriptions: " + _fmt(report.get("live_acceptance_own_description")) + "."),
-        "live": ("the target's acceptance when it runs in `homepilot/HomeLive-v0` over the same homes and "
-                 "period: the mean acceptance-model probability of the recommendations it exposed there (the "
-                 "simulated users' sampled answers are in `live.sampled`). A fresh rollout: accepted operations "
-                 "change the home and the logging policy is off, so the contexts differ from the logged ones."),
-    }[report["mode"]]
+    sim = report.get("simulator", {})
+    notes = [f"**{n}**" for n in (report.get("notes") or [])]
     lines = [
         f"# Offline acceptance evaluation: {report['policy']}", "",
         f"Data `{report['data']}`, split `{report['split']}`, threshold {report['threshold']}, "
         f"{report['n_decisions']} decision points, {report['n_exposed']} exposed, "
         f"{report['n_matched']} matching the logged operation.", "",
-        (f"Acceptance among exposed recommendations, {lv:.0%} percentile-bootstrap intervals "
-         f"({report['n_boot']} replicates):" if report["n_boot"] else
-         "Acceptance among exposed recommendations; no intervals (`--n-boot 0`):"), "",
-        "| estimate | value | interval | points (matched for replay) | truth inside |", "|---|---|---|---|---|",
-        *rows, "",
-        f"**Live ground truth** ({report['mode']} mode): {truth_note}", "",
-        *([f"Only {report['n_matched']} exposed recommendations match a logged one (< {FEW_MATCHED}): every "
-           "estimate rests on those few answers and the bootstrap intervals understate the uncertainty "
-           "(DR leans on its reward model).", ""] if report["n_matched"] < FEW_MATCHED else []),
+        *(x for n in notes for x in (n, "")),
+    ]
+    if "replay" in report:
+        rows = [f"| live ground truth | {_fmt(report['live_acceptance'])} | | | |"]
+        for k, name in (("replay", "replay (Li et al. 2011)"), ("ips", "IPS"), ("snips", "SNIPS"), ("dr", "DR")):
+            e = report[k]
+            inside = report.get("inside", {}).get(k)
+            rows.append(f"| {name} | {_fmt(e['value'])} | [{_fmt(e['lo'])}, {_fmt(e['hi'])}] | "
+                        f"{e.get('matched', e['n'])} | {'' if inside is None else ('yes' if inside else 'no')} |")
+        lines += [
+            (f"Acceptance among exposed recommendations, {lv:.0%} percentile-bootstrap intervals "
+             f"({report['n_boot']} replicates):" if report["n_boot"] else
+             "Acceptance among exposed recommendations; no intervals (`--n-boot 0`):"), "",
+            "| estimate | value | interval | points (matched for replay) | truth inside |", "|---|---|---|---|---|",
+            *rows, "",
+            *([f"Only {report['n_matched']} exposed recommendations match a logged one (< {FEW_MATCHED}): every "
+               "estimate rests on those few answers and the bootstrap intervals understate the uncertainty "
+               "(DR leans on its reward model).", ""] if report["n_matched"] < FEW_MATCHED else []),
+        ]
+    if sim.get("live_truth", True):
+        truth_note = {
+            "replay": ("the target's true acceptance: the acceptance model's probability `p_accept` of each exposed "
+                       "recommendation at the very same logged contexts (homes re-simulated from the generation "
+                       "config), averaged. The estimators match the log on actions only, so the descriptions are "
+                       "the logging policy's (a uniform draw of `sim.describe`'s phrasings): p is averaged over those "
+                       "phrasings, which makes it exactly the quantity the estimators estimate. With the target's "
+                       "own descriptions: " + _fmt(report.get("live_acceptance_own_description")) + "."),
+            "live": ("the target's acceptance when it runs in `homepilot/HomeLive-v0` over the same homes and "
+                     "period: the mean acceptance-model probability of the recommendations it exposed there (the "
+                     "simulated users' sampled answers are in `live.sampled`). A fresh rollout: accepted operations "
+                     "change the home and the logging policy is off, so the contexts differ from the logged ones."),
+        }[report["mode"]]
+        lines += [f"**Live ground truth** ({report['mode']} mode): {truth_note}", ""]
+    lines += [
         "## Exposure gate", "",
         "| metric | value |", "|---|---|",
         f"| acceptance rate (judged by HomeReplay-v0) | {_fmt(report['acceptance_rate'])} |",
@@ -379,41 +431,69 @@ def load_policy(cfg: ReplayEvalConfig) -> Policy:
     return RecommenderPolicy(cfg.model, cfg.threshold)
 
 
+def decision_config(data: str | Path) -> str:
+    """Where the decision points come from: ``feedback`` (logged exposures), or ``sft`` for a dataset
+    without one (an imported log)."""
+    return "feedback" if (Path(data) / "data" / "feedback").is_dir() else "sft"
+
+
+def sft_decisions(data: str | Path, split: str) -> list[Row]:
+    """The split's sft rows as feedback-shaped decision points without a logged exposure: nothing
+    was shown (``shown`` empty, propensity and ``p_accept`` unknown), the label is what the user did."""
+    cols = ["home_id", "user", "time", "prompt", "actions", "bucket", "categories", "devices"]
+    return [{**{k: r[k] for k in cols if k != "actions"}, "shown": "", "description": "", "propensity": float("nan"),
+             "accepted": False, "p_accept": float("nan"), "label": r["actions"]}
+            for r in read_rows(data, "sft", split, cols)]
+
+
 def feedback_rows(cfg: ReplayEvalConfig) -> list[Row]:
-    """The split's feedback rows in env order; ``DatasetError`` when there are none."""
-    rows = read_feedback(cfg.data, cfg.split)
+    """The decision points of the splits in env order (``sft_decisions`` when the dataset has no
+    feedback config); ``DatasetError`` when there are none."""
+    splits = cfg.resolve_splits()
+    rows: list[Row] = []
+    for split in splits:
+        rows += read_feedback(cfg.data, split) if decision_config(cfg.data) == "feedback" else sft_decisions(cfg.data, split)
     if not rows:
-        raise DatasetError(f"--data: {Path(cfg.data) / 'data' / 'feedback'} has no {cfg.split} rows: nothing to "
-                           "evaluate (pick another --split)")
+        raise DatasetError(f"--data: {Path(cfg.data) / 'data' / decision_config(cfg.data)} has no {','.join(splits)} "
+                           "rows: nothing to evaluate (pick another --splits)")
     return order_rows(rows)
 
 
 def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
         live: Callable[[ReplayEvalConfig, Policy], dict[str, float]] | None = None) -> dict[str, Any]:
-    """Evaluate ``policy`` on the split's feedback; the report dict (not written)."""
+    """Evaluate ``policy`` on the splits' decision points; the report dict (not written)."""
+    cfg.splits = cfg.resolve_splits()
     rows = feedback_rows(cfg)
-    try:
-        fit_rows = read_feedback(cfg.data, "train") if cfg.split != "train" else rows
-    except DatasetError:  # no train feedback: fit the reward model on the split itself
-        fit_rows = rows
+    logged = decision_config(cfg.data) == "feedback"
+    reward_model = None
+    if logged:
+        try:
+            fit_rows = read_feedback(cfg.data, "train") if "train" not in cfg.splits else rows
+        except DatasetError:  # no train feedback: fit the reward model on the split itself
+            fit_rows = rows
+        reward_model = RewardModel().fit(fit_rows or rows)
     recs = policy.recommend(rows)
     reproduced = None
-    if truth is not None and cfg.mode == "replay" and hasattr(truth, "check"):
+    if truth is not None and cfg.mode == "replay" and hasattr(truth, "check") and logged:
         reproduced = truth.check(rows)
     p_true = truth(rows, recs) if truth is not None and cfg.mode == "replay" else None
     own = getattr(truth, "own", None)
     p_own = own(rows, recs) if own is not None and cfg.mode == "replay" else None
-    report = evaluate(rows, recs, p_true, cfg, RewardModel().fit(fit_rows), np.random.default_rng(cfg.seed), p_own)
+    report = evaluate(rows, recs, p_true, cfg, reward_model, np.random.default_rng(cfg.seed), p_own)
     if cfg.mode == "live":
         if live is None:
             raise ValueError("mode 'live' needs a live runner")
         lv = live(cfg, policy)
         report["live_acceptance"] = lv["expected"]
         report["live"] = lv
-        report["inside"] = {k: bool(report[k]["lo"] <= lv["expected"] <= report[k]["hi"])
-                            for k in ("replay", "ips", "snips", "dr")}
-    report.update(policy=policy.name, data=str(cfg.data), split=cfg.split, mode=cfg.mode, n_boot=cfg.n_boot,
-                  penalty=cfg.penalty, seed=cfg.seed)
+        if reward_model is not None:
+            report["inside"] = {k: bool(report[k]["lo"] <= lv["expected"] <= report[k]["hi"])
+                                for k in ("replay", "ips", "snips", "dr")}
+    has_truth = truth is not None or (cfg.mode == "live" and live is not None)
+    report["simulator"] = {"live_truth": has_truth, "note": "" if has_truth else NO_SIMULATOR}
+    report["notes"] = [n for n in (NO_FEEDBACK if not logged else "", report["simulator"]["note"]) if n]
+    report.update(policy=policy.name, data=str(cfg.data), split=cfg.split, splits=list(cfg.splits), mode=cfg.mode,
+                  n_boot=cfg.n_boot, penalty=cfg.penalty, seed=cfg.seed)
     if reproduced is not None:
         report["truth_reproduces_log"] = reproduced  # share of logged p_accept the re-simulation reproduces
     return report
@@ -421,16 +501,23 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
 
 def main(cfg: ReplayEvalConfig) -> dict[str, Any]:
     """``homepilot replay``: evaluate, write replay.json and replay.md, return the report. The
-    feedback split and ``--out`` are checked before the policy is loaded."""
-    if not (Path(cfg.data) / "data" / "feedback").is_dir():
-        raise FileNotFoundError(f"--data: {cfg.data}/data/feedback/ not found (generate one with `homepilot generate`)")
-    feedback_rows(cfg)
-    from agent.replay_truth import SimulatorTruth, live_acceptance
+    decision points and ``--out`` are checked before the policy is loaded. A dataset without the
+    generator's manifest (an imported log) has no live ground truth: ``--mode live`` is refused,
+    ``--mode replay`` reports without it."""
+    from agent.replay_truth import SimulatorTruth, has_generation, live_acceptance
     from sim import outdir
 
+    if not (Path(cfg.data) / "data").is_dir():
+        raise FileNotFoundError(f"--data: {cfg.data}/data/ not found: no feedback (or sft) decision points to replay "
+                                "(a dataset made by `homepilot generate`, `import-log` or `import-ha`)")
+    simulated = has_generation(cfg.data)
+    if cfg.mode == "live" and not simulated:
+        raise ValueError(f"--mode live runs the simulated homes of a generated dataset; {cfg.data} has no simulator "
+                         "manifest (.shards/generation.json): an imported log. Use --mode replay")
+    feedback_rows(cfg)
     outdir.check(cfg.out, "replay")
     policy = load_policy(cfg)
-    truth = SimulatorTruth(cfg.data) if cfg.mode == "replay" else None
+    truth = SimulatorTruth(cfg.data) if cfg.mode == "replay" and simulated else None
     report = run(cfg, policy, truth, live_acceptance if cfg.mode == "live" else None)
     write_report(report, cfg.out)
     return report

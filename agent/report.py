@@ -14,7 +14,11 @@ Report dict keys (``report.json``):
   ``gate``: the same at the ``--threshold`` chosen
 - ``paired_diff_vs_best_baseline``: {method, baseline, metric: {diff, lo, hi}}: the main method
   minus the baseline with the best EM-Acc, paired percentile bootstrap on the same contexts
-- ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``
+- ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``, ``splits``
+- ``simulator``: {oracle, simulated_acceptance, note}: whether the hidden truth of a simulated dataset
+  was there; an imported log has none, and ``note`` (also a line of report.md) says what is left out
+- ``predictions_file``: ``predictions.jsonl`` when evaluated with ``format="ha"`` (one JSON line per
+  context: the main method's answer, its gate decision and its Home Assistant service calls)
 """
 
 from __future__ import annotations
@@ -125,14 +129,27 @@ def table4(report: dict) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: dict) -> str:
+def fig7a(report: dict) -> list[str]:
+    """The Fig. 7a section's lines: the curve and the gate, or why there are none."""
+    sim = report.get("simulator", {})
+    if not sim.get("simulated_acceptance", True):
+        return ["Not available: no simulated users judge the exposures of a dataset without a simulator (see above)."]
     g = report.get("gate_at_0_7", {})
+    return ["Acceptance = mean of the simulated users' acceptance probability over exposed recommendations.", "",
+            "![exposure curve](exposure_curve.png)", "",
+            f"Gate at 0.7 ({g.get('method', '')}): exposure {_fmt(g.get('exposure_rate'))}, acceptance "
+            f"{_fmt(g.get('acceptance_rate'))} (ungated {_fmt(g.get('ungated_acceptance_rate'))})."]
+
+
+def render_markdown(report: dict) -> str:
+    note = report.get("simulator", {}).get("note")
     parts = [
         "# HomePilot evaluation report",
         "",
-        f"Dataset: `{report.get('data', '')}` · seeds: {report.get('seeds', {})} · "
-        f"wall time: {_fmt(report.get('wall_seconds'), 1)} s",
+        f"Dataset: `{report.get('data', '')}` · splits: {', '.join(report.get('splits', [])) or '–'} · seeds: "
+        f"{report.get('seeds', {})} · wall time: {_fmt(report.get('wall_seconds'), 1)} s",
         "",
+        *([f"**{note}**", ""] if note else []),
         "## Whole test set",
         whole_table(report),
         "",
@@ -152,12 +169,7 @@ def render_markdown(report: dict) -> str:
         table4(report),
         "",
         "## Fig. 7a shape: exposure and acceptance against the confidence threshold",
-        "Acceptance = mean of the simulated users' acceptance probability over exposed recommendations.",
-        "",
-        "![exposure curve](exposure_curve.png)",
-        "",
-        f"Gate at 0.7 ({g.get('method', '')}): exposure {_fmt(g.get('exposure_rate'))}, acceptance "
-        f"{_fmt(g.get('acceptance_rate'))} (ungated {_fmt(g.get('ungated_acceptance_rate'))}).",
+        *fig7a(report),
         "",
         "## Legality and latency",
         "| method | legal-action rate | p50 ms | p95 ms |",
@@ -234,7 +246,7 @@ def _strict_json(x: Any) -> Any:
 
 #: What an evaluation writes in its report directory (``sim.outdir``): the report, its plots and the
 #: trained feature baselines (``agent.evaluate``).
-REPORT_PATHS = ("report.json", "report.md", "exposure_curve.png", "whole.png", "cgc", "gbdt")
+REPORT_PATHS = ("report.json", "report.md", "exposure_curve.png", "whole.png", "cgc", "gbdt", "predictions.jsonl")
 
 
 def write_report(report: dict, out_dir: str | Path) -> Path:
@@ -243,6 +255,11 @@ def write_report(report: dict, out_dir: str | Path) -> Path:
     from sim import outdir
 
     out = outdir.claim(out_dir, "report", REPORT_PATHS)
+    rows = report.get("predictions")
+    if rows is not None:  # one JSON line per context, not in report.json
+        atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(_strict_json(r), allow_nan=False) + "\n"
+                                                             for r in rows))
+        report = {**{k: v for k, v in report.items() if k != "predictions"}, "predictions_file": "predictions.jsonl"}
     atomic_write_text(out / "report.json", json.dumps(_strict_json(report), indent=2, default=str, allow_nan=False))
     plot_report(report, out)
     atomic_write_text(out / "report.md", render_markdown(report))

@@ -45,6 +45,11 @@ class ReplayMode(str, Enum):
     live = "live"
 
 
+class ReportFormat(str, Enum):
+    report = "report"
+    ha = "ha"
+
+
 class Split(str, Enum):
     test = "test"
     test_unseen = "test_unseen"
@@ -209,8 +214,14 @@ def evaluate(
     max_samples: int = typer.Option(600, help="test contexts evaluated (seeded subsample; 0 = all)"),
     threshold: float = typer.Option(0.7, help="exposure gate threshold"),
     seed: int = typer.Option(0, help="subsample, bootstrap and baseline seed"),
+    splits: str | None = typer.Option(None, help="comma-separated sft splits to evaluate (default: those of "
+                                                 "test,test_unseen the dataset has; an import has only test)"),
+    format: ReportFormat = typer.Option(ReportFormat.report, "--format",
+                                        help="report | ha: also predictions.jsonl, each decision's recommendation as "
+                                             "Home Assistant service calls"),
 ) -> None:
-    """Evaluate runs and baselines; write the paper-shaped report."""
+    """Evaluate runs and baselines; write the paper-shaped report. Without a simulator manifest (an
+    imported log) the oracle and the simulated users' acceptance are left out, and the report says so."""
     from rich.console import Console
 
     from agent.evaluate import EvaluateConfig
@@ -220,7 +231,7 @@ def evaluate(
     console = Console(stderr=True)
     try:
         cfg = EvaluateConfig(data=data, runs=list(runs), out=out, max_samples=max_samples or None,
-                             threshold=threshold, seed=seed)
+                             threshold=threshold, seed=seed, splits=splits, format=format.value)
         with console.status("evaluating") as status:
             report = run_evaluate(cfg, lambda m: status.update(f"evaluate: {m}"))
     except (ValueError, FileNotFoundError) as e:
@@ -228,6 +239,10 @@ def evaluate(
         raise typer.Exit(code=1) from None
     path = write_report(report, cfg.out)
     _print_whole(report)
+    if report["simulator"]["note"]:
+        typer.echo(report["simulator"]["note"])
+    if cfg.format == "ha":
+        typer.echo(f"predictions with Home Assistant service calls: {cfg.out / 'predictions.jsonl'}")
     typer.echo(f"report: {path}")
 
 
@@ -238,17 +253,22 @@ def replay(
     model: str = typer.Option("baseline", help="a run directory, or 'baseline' (time-of-day frequency)"),
     threshold: float = typer.Option(0.7, help="exposure gate: show when confidence >= threshold"),
     mode: ReplayMode = typer.Option(ReplayMode.replay, help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
-    split: Split = typer.Option(Split.test, help="feedback split"),
+    splits: str | None = typer.Option(None, help="comma-separated splits replayed together (default: those of "
+                                                 "test,test_unseen the dataset has; --mode live: test)"),
+    split: Split | None = typer.Option(None, hidden=True, help="one split (older spelling of --splits)"),
     n_boot: int = typer.Option(1000, help="bootstrap replicates per interval (0: no intervals; else >= 40 at 95%)"),
     seed: int = typer.Option(0, help="bootstrap and live-env seed"),
 ) -> None:
-    """Offline acceptance-rate evaluation from logged feedback, with off-policy estimates."""
+    """Offline acceptance-rate evaluation from logged feedback, with off-policy estimates. An imported log
+    (no feedback, no simulator) is replayed on its sft decision points, judged by what the user did."""
     from agent.replay_eval import ReplayEvalConfig
     from agent.replay_eval import main as replay_main
 
     try:
-        cfg = ReplayEvalConfig(data=data, out=out, model=model, threshold=threshold, mode=mode.value, split=split.value,
-                               n_boot=n_boot, seed=seed)
+        if split is not None and splits is not None:
+            raise ValueError("give --splits (or the older --split), not both")
+        cfg = ReplayEvalConfig(data=data, out=out, model=model, threshold=threshold, mode=mode.value,
+                               splits=split.value if split is not None else splits, n_boot=n_boot, seed=seed)
         report = replay_main(cfg)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"homepilot replay: {e}", err=True)
@@ -257,8 +277,52 @@ def replay(
     def est(e: dict) -> str:  # value [lo, hi]; no interval with --n-boot 0
         return f"{e['value']:.3f}" + (f" [{e['lo']:.3f}, {e['hi']:.3f}]" if n_boot else "")
 
-    typer.echo(f"wrote {out}/replay.json and replay.md: live {report['live_acceptance']:.3f}, "
-               f"SNIPS {est(report['snips'])}, DR {est(report['dr'])}" + ("" if n_boot else " (no intervals: --n-boot 0)"))
+    if "snips" in report:
+        typer.echo(f"wrote {out}/replay.json and replay.md: live {report['live_acceptance']:.3f}, "
+                   f"SNIPS {est(report['snips'])}, DR {est(report['dr'])}" + ("" if n_boot else " (no intervals: --n-boot 0)"))
+    else:
+        typer.echo(f"wrote {out}/replay.json and replay.md: acceptance judged by the label {report['acceptance_rate']:.3f}, "
+                   f"exposure {report['exposure_rate']:.3f} ({report['n_decisions']} decision points)")
+    for note in report.get("notes", []):
+        typer.echo(note)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    ha = "ha"
+    ha_script = "ha-script"
+
+
+@app.command()
+def recommend(
+    data: str = typer.Option(..., help="dataset directory (generated or imported)"),
+    run: str = typer.Option(..., help="a training run directory, or a baseline: frequency (alias baseline), gbdt, "
+                                      "cgc, random (gbdt and cgc are trained on the dataset's sft train split first)"),
+    at: str = typer.Option(..., help="decision time, the home's wall clock: 2026-01-20T07:30; only what happened "
+                                     "strictly before it is used"),
+    home: str = typer.Option(..., help="home id (the dataset's homes config; an import's: its --home-id)"),
+    format: Format = typer.Option(Format.text, "--format", help="text | json | ha (Home Assistant service calls, "
+                                                                "JSON) | ha-script (a YAML script: block)"),
+    threshold: float = typer.Option(0.7, help="exposure gate: shown when confidence >= threshold"),
+    seed: int = typer.Option(0, help="random baseline and GBDT/CGC training seed"),
+) -> None:
+    """Recommend for one home at one time, from the dataset's history before it; print it (or as HA calls)."""
+    from app.recommend import RecommendConfig, gate_note, render
+    from app.recommend import recommend as run_recommend
+    from sim.catalog import CatalogError
+
+    try:
+        cfg = RecommendConfig(data=data, run=run, at=at, home=home, format=format.value, threshold=threshold,
+                              seed=seed)
+        decision = run_recommend(cfg)
+        text = render(decision, cfg.format)
+    except (ValueError, FileNotFoundError, CatalogError) as e:  # DatasetError is a ValueError
+        typer.echo(f"homepilot recommend: {e}", err=True)
+        raise typer.Exit(code=1) from None
+    if cfg.format in ("ha", "ha-script") and gate_note(decision):
+        typer.echo(f"homepilot recommend: {gate_note(decision)}", err=True)
+    typer.echo(text)
 
 
 @app.command()
@@ -367,7 +431,8 @@ def import_log(
     sensors: str | None = typer.Option(None, help="sensors CSV: timestamp, room, indicator, value"),
     home_id: str = typer.Option("", help="home id (default: the events file name)"),
     burst_s: int = typer.Option(60, help="rows of one source within this many seconds form one operation"),
-    test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    test_days: int = typer.Option(1, help="the last N days that have operations form the test split (days with "
+                                          "none, e.g. away or a recorder gap, are not counted)"),
     timezone: str = typer.Option("UTC", help="the home's IANA time zone; times with a UTC offset are converted to it"),
     max_rows: int = typer.Option(10_000_000, help="rows per CSV file at most"),
     overwrite: bool = typer.Option(False, help="replace an earlier import in --out (deletes only the files "
@@ -420,7 +485,8 @@ def import_ha(
     rooms: str | None = typer.Option(None, help="YAML/JSON map entity_id -> room (or -> {room, device, type})"),
     home_id: str = typer.Option("", help="home id (default: the database file name)"),
     burst_s: int = typer.Option(60, help="changes of one source within this many seconds form one operation"),
-    test_days: int = typer.Option(1, help="last days of the log that form the test split"),
+    test_days: int = typer.Option(1, help="the last N days that have operations form the test split (days with "
+                                          "none, e.g. away or a recorder gap, are not counted)"),
     timezone: str = typer.Option("UTC", help="the home's IANA time zone (the recorder stores UTC)"),
 ) -> None:
     """Turn a Home Assistant recorder database into the dataset configs."""

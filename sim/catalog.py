@@ -3,7 +3,9 @@
 Pure data plus small pure functions. Everything that knows what a device *is* reads it here:
 the simulator (what people can operate), the grammar (what a legal action looks like), loose
 matching (``sim.matching``) and the metrics ("opposite" actions), the constrained decoder (value
-spaces) and the Home Assistant bridge (service calls).
+spaces) and the Home Assistant bridge: each field's ``HAMapping`` says which service call performs a
+setting (``ha_service_call``, on the entity ``ha_entity_id`` names) and how a call parses back
+(``actions_from_ha_call``); ``sim.ha_export`` renders whole operations, ``sim.dataset.ha`` imports.
 
 Values travel as strings (the canonical grammar is text). Numeric fields have a range, a step
 and a unit; `format_value` gives the one canonical spelling of a number (``26``, ``22.5``).
@@ -18,7 +20,8 @@ other's primary assertion.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -32,23 +35,40 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class HAMapping:
-    """How a field maps onto a Home Assistant service call.
+    """How a field maps onto a Home Assistant service call (and back: ``actions_from_ha_call``).
 
     ``service`` is one service for every value, or a mapping value -> service (``on`` ->
     ``turn_on``). ``attribute`` names the service-data key that carries the value (None when
     the service itself says everything); numeric values are multiplied by ``scale`` first
-    (``media_player.volume_set`` takes 0-1, the catalogue 0-100).
+    (``media_player.volume_set`` takes 0-1, the catalogue 0-100); ``values`` maps an enum value to
+    the attribute's value when they differ (a fan's ``oscillate=on`` is ``oscillating: true``).
+    ``entity``: "" when the field is set on the device's own entity; else HA models the field as
+    an entity of its own in ``domain`` (a washer's program is a ``select``, a fridge's temperature a
+    ``number``), whose object id is the device's followed by ``_<entity>`` (``ha_entity_id``).
     """
 
     domain: str
     service: str | Mapping[str, str]
     attribute: str | None = None
     scale: float = 1.0
+    values: Mapping[str, object] | None = None
+    entity: str = ""
 
     def service_for(self, value: str) -> str:
         if isinstance(self.service, str):
             return self.service
         return self.service[value]
+
+    def data_for(self, value: str, numeric: bool) -> dict[str, object]:
+        """The service data that carries ``value`` (empty when the service alone says it)."""
+        if self.attribute is None:
+            return {}
+        if self.values is not None:
+            return {self.attribute: self.values[value]}
+        if numeric:
+            x = float(value) * self.scale
+            return {self.attribute: int(x) if x == int(x) and self.scale == 1.0 else round(x, 4)}
+        return {self.attribute: value}
 
 
 @dataclass(frozen=True)
@@ -153,19 +173,20 @@ def _power(domain: str = "switch", default: str = "off") -> FieldSpec:
     return FieldSpec("power", HAMapping(domain, {"on": "turn_on", "off": "turn_off"}), ("on", "off"), default=default)
 
 
-def _onoff(name: str, domain: str, on: str, off: str) -> FieldSpec:
-    return FieldSpec(name, HAMapping(domain, {"on": on, "off": off}), ("on", "off"), default="off")
+def _onoff(name: str, ha: HAMapping) -> FieldSpec:
+    return FieldSpec(name, ha, ("on", "off"), default="off")
 
 
 def _num(name: str, domain: str, service: str, attribute: str, low: float, high: float, step: float,
-         unit: str, default: float, scale: float = 1.0, implies_on: bool = True) -> FieldSpec:
-    return FieldSpec(name, HAMapping(domain, service, attribute, scale), low=low, high=high, step=step,
+         unit: str, default: float, scale: float = 1.0, implies_on: bool = True, entity: str = "") -> FieldSpec:
+    return FieldSpec(name, HAMapping(domain, service, attribute, scale, entity=entity), low=low, high=high, step=step,
                      unit=unit, default=format_value(default), implies_on=implies_on)
 
 
-def _enum(name: str, domain: str, service: str, attribute: str | None, values: tuple[str, ...],
-          default: str, implies_on: bool = True) -> FieldSpec:
-    return FieldSpec(name, HAMapping(domain, service, attribute), values, default=default, implies_on=implies_on)
+def _enum(name: str, domain: str, service: str | Mapping[str, str], attribute: str | None, values: tuple[str, ...],
+          default: str, implies_on: bool = True, entity: str = "") -> FieldSpec:
+    return FieldSpec(name, HAMapping(domain, service, attribute, entity=entity), values, default=default,
+                     implies_on=implies_on)
 
 
 def _type(name: str, category: str, *fields: FieldSpec, **kw) -> DeviceType:
@@ -193,13 +214,15 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType({t.name: t for t in (
           _num("target_temperature", "climate", "set_temperature", "temperature", 20, 40, 1, "C", 32),
           inverse_pairs=_ON_OFF, description="bathroom heater / ventilator (Yuba)"),
     _type("curtain", "Curtain",
-          _enum("action", "cover", "", None, ("open", "close", "stop"), "stop", implies_on=False),
+          _enum("action", "cover", {"open": "open_cover", "close": "close_cover", "stop": "stop_cover"}, None,
+                ("open", "close", "stop"), "stop", implies_on=False),
           _num("position", "cover", "set_cover_position", "position", 0, 100, 1, "%", 0, implies_on=False),
           inverse_pairs=((("action", "open"), ("action", "close")), (("position", "100"), ("position", "0"))),
           aliases=((("action", "open"), ("position", "100")), (("action", "close"), ("position", "0"))),
           description="motorised curtain"),
     _type("camera", "Camera", _power("camera"),
-          _onoff("motion_detection", "camera", "enable_motion_detection", "disable_motion_detection"),
+          _onoff("motion_detection", HAMapping("camera", {"on": "enable_motion_detection",
+                                                          "off": "disable_motion_detection"})),
           inverse_pairs=(*_ON_OFF, (("motion_detection", "on"), ("motion_detection", "off"))),
           description="security camera"),
     _type("humidifier", "Humidity", _power("humidifier"),
@@ -213,7 +236,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType({t.name: t for t in (
           inverse_pairs=_ON_OFF, pluggable=True),
     _type("fan", "Air", _power("fan"),
           _num("speed", "fan", "set_percentage", "percentage", 10, 100, 10, "%", 50),
-          _onoff("oscillate", "fan", "oscillate", "oscillate"),
+          _onoff("oscillate", HAMapping("fan", "oscillate", "oscillating", values={"on": True, "off": False})),
           inverse_pairs=_ON_OFF, pluggable=True),
     _type("heater", "Heater", _power("climate"),
           _num("target_temperature", "climate", "set_temperature", "temperature", 10, 30, 1, "C", 22),
@@ -226,41 +249,38 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType({t.name: t for t in (
           inverse_pairs=_ON_OFF, pluggable=True),
     _type("speaker", "Media", _power("media_player"),
           _num("volume", "media_player", "volume_set", "volume_level", 0, 100, 1, "%", 30, scale=0.01),
-          _enum("playback", "media_player", "", None, ("play", "pause", "stop"), "stop"),
+          _enum("playback", "media_player", {"play": "media_play", "pause": "media_pause", "stop": "media_stop"}, None,
+                ("play", "pause", "stop"), "stop"),
           inverse_pairs=(*_ON_OFF, (("playback", "play"), ("playback", "pause")))),
     _type("robot_vacuum", "Cleaning",
-          _enum("command", "vacuum", "", None, ("start", "pause", "return_to_base"), "return_to_base", implies_on=False),
+          _enum("command", "vacuum", {"start": "start", "pause": "pause", "return_to_base": "return_to_base"}, None,
+                ("start", "pause", "return_to_base"), "return_to_base", implies_on=False),
           _enum("suction", "vacuum", "set_fan_speed", "fan_speed", ("quiet", "standard", "strong", "max"), "standard",
                 implies_on=False),
           inverse_pairs=((("command", "start"), ("command", "return_to_base")),)),
     _type("washer", "Appliance", _power("switch"),
-          _enum("program", "select", "select_option", "option", ("cotton", "quick", "delicate", "wool"), "cotton"),
+          _enum("program", "select", "select_option", "option", ("cotton", "quick", "delicate", "wool"), "cotton",
+                entity="program"),
           inverse_pairs=_ON_OFF),
     _type("dishwasher", "Appliance", _power("switch"),
-          _enum("program", "select", "select_option", "option", ("eco", "intensive", "quick"), "eco"),
+          _enum("program", "select", "select_option", "option", ("eco", "intensive", "quick"), "eco", entity="program"),
           inverse_pairs=_ON_OFF),
     _type("lock", "Security",
-          _enum("lock", "lock", "", None, ("locked", "unlocked"), "locked", implies_on=False),
+          _enum("lock", "lock", {"locked": "lock", "unlocked": "unlock"}, None, ("locked", "unlocked"), "locked",
+                implies_on=False),
           inverse_pairs=((("lock", "locked"), ("lock", "unlocked")),)),
     _type("kettle", "Kitchen", _power("water_heater"),
           _num("target_temperature", "water_heater", "set_temperature", "temperature", 40, 100, 5, "C", 100),
           inverse_pairs=_ON_OFF),
     _type("fridge", "Kitchen",
-          _num("target_temperature", "number", "set_value", "value", 2, 8, 1, "C", 4, implies_on=False),
+          _num("target_temperature", "number", "set_value", "value", 2, 8, 1, "C", 4, implies_on=False,
+               entity="target_temperature"),
           _enum("mode", "select", "select_option", "option", ("normal", "eco", "quick_cool"), "normal",
-                implies_on=False)),
+                implies_on=False, entity="mode")),
     _type("rice_cooker", "Kitchen", _power("switch"),
-          _enum("mode", "select", "select_option", "option", ("cook", "keep_warm", "porridge"), "cook"),
+          _enum("mode", "select", "select_option", "option", ("cook", "keep_warm", "porridge"), "cook", entity="mode"),
           inverse_pairs=_ON_OFF, pluggable=True),
 )})
-
-# Per-value services for enum fields whose HA service depends on the value.
-_VALUE_SERVICES: Mapping[tuple[str, str], Mapping[str, str]] = MappingProxyType({
-    ("curtain", "action"): {"open": "open_cover", "close": "close_cover", "stop": "stop_cover"},
-    ("speaker", "playback"): {"play": "media_play", "pause": "media_pause", "stop": "media_stop"},
-    ("robot_vacuum", "command"): {"start": "start", "pause": "pause", "return_to_base": "return_to_base"},
-    ("lock", "lock"): {"locked": "lock", "unlocked": "unlock"},
-})
 
 #: Categories the paper's Table 2 breaks results down by (plus Whole).
 REPORT_CATEGORIES: tuple[str, ...] = ("Light", "Switch", "Camera", "Warmer", "AC")
@@ -396,34 +416,147 @@ def numeric_close(type_name: str, a: tuple[str, str], b: tuple[str, str], rel_to
     return abs(x - y) / abs(y) <= rel_tol + 1e-12
 
 
+# ---------------------------------------------------------------- Home Assistant service calls
+
+#: HA's generic services (any entity): a ``power`` field whose device sits on an entity of another
+#: domain (an imported ``switch.kettle`` that drives a kettle) is switched with these.
+HA_GENERIC = "homeassistant"
+_SLUG = re.compile(r"[^a-z0-9_]+")
+
+
 @dataclass(frozen=True)
 class ServiceCall:
-    """A Home Assistant service call: ``domain.service`` with ``data``."""
+    """A Home Assistant service call: ``domain.service`` on ``entity_id`` with service ``data``.
+
+    ``to_json`` is the call as HA's REST API and scripts write it: ``{"service": "light.turn_on",
+    "target": {"entity_id": "light.bedroom_light"}, "data": {"brightness_pct": 60}}``.
+    """
 
     domain: str
     service: str
-    data: Mapping[str, object] = field(default_factory=dict)
+    entity_id: str
+    data: Mapping[str, object] = field(default_factory=dict)  # without the target
 
     @property
     def name(self) -> str:
         return f"{self.domain}.{self.service}"
 
+    def to_json(self) -> dict[str, object]:
+        return {"service": self.name, "target": {"entity_id": self.entity_id}, "data": dict(self.data)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object]) -> ServiceCall:
+        """A call as ``to_json`` writes it; also HA's ``action:`` key (2024.8+) and an ``entity_id``
+        inside ``data`` (the older form). ``CatalogError`` naming what is missing otherwise."""
+        name = obj.get("service", obj.get("action"))
+        if not isinstance(name, str) or name.count(".") != 1:
+            raise CatalogError(f"a service call needs 'service': 'domain.service', got {name!r}")
+        data = dict(obj.get("data") or {})  # type: ignore[call-overload]
+        target = obj.get("target") or {}
+        entity = target.get("entity_id") if isinstance(target, Mapping) else None
+        entity = entity if entity is not None else data.pop("entity_id", None)
+        data.pop("entity_id", None)
+        if isinstance(entity, list) and len(entity) == 1:
+            entity = entity[0]
+        if not isinstance(entity, str) or "." not in entity:
+            raise CatalogError(f"service call {name}: needs one target entity_id 'domain.object_id', got {entity!r}")
+        domain, service = name.split(".")
+        return cls(domain, service, entity, MappingProxyType(data))
+
+
+def ha_slug(text: str) -> str:
+    """``text`` as an HA object id: lower case, runs of other characters than ``a-z0-9_`` as ``_``."""
+    return _SLUG.sub("_", text.lower()).strip("_") or "device"
+
+
+def _is_power(spec: FieldSpec) -> bool:
+    return spec.name == "power" and set(spec.values) == {"on", "off"}
+
+
+def ha_entity_id(type_name: str, field_name: str, room: str, device: str, known: Sequence[str] = ()) -> str:
+    """The entity a setting's service call targets.
+
+    ``known``: the device's real entity ids (``homepilot import-ha`` records them): the one in the
+    field's HA domain (of a field on its own entity, the one whose object id ends in ``_<entity>``
+    when there are several); for ``power`` with none in that domain, the device's first (switched
+    with ``homeassistant.turn_on``/``turn_off``); else a sibling of the first named after it
+    (``select.<object id>_program``). Without real ids (synthetic homes, CSV imports) the id is
+    derived: ``<domain>.<room>_<device>`` (plus ``_<entity>``), e.g. ``light.bedroom_light_2``.
+    """
+    spec = device_type(type_name).field(field_name)
+    ha = spec.ha
+    suffix = f"_{ha.entity}" if ha.entity else ""
+    same = [e for e in known if e.partition(".")[0] == ha.domain]
+    if same:
+        return next((e for e in same if suffix and e.endswith(suffix)), same[0])
+    if known and _is_power(spec):
+        return known[0]
+    base = known[0].partition(".")[2] if known else ha_slug(f"{room}_{device}")
+    return f"{ha.domain}.{base}{suffix}"
+
 
 def ha_service_call(type_name: str, field_name: str, value: str, entity_id: str) -> ServiceCall:
-    """The Home Assistant service call that performs this setting on ``entity_id``."""
+    """The Home Assistant service call that performs this setting on ``entity_id`` (a ``power``
+    setting on an entity of another domain uses ``homeassistant.turn_on``/``turn_off``)."""
     validate(type_name, field_name, value)
     spec = device_type(type_name).field(field_name)
     ha = spec.ha
-    per_value = _VALUE_SERVICES.get((type_name, field_name))
-    service = per_value[value] if per_value is not None else ha.service_for(value)
-    data: dict[str, object] = {"entity_id": entity_id}
-    if ha.attribute is not None and per_value is None and not isinstance(ha.service, Mapping):
-        if spec.is_numeric:
-            x = float(value) * ha.scale
-            data[ha.attribute] = int(x) if x == int(x) and ha.scale == 1.0 else round(x, 4)
-        else:
-            data[ha.attribute] = value
-    return ServiceCall(ha.domain, service, MappingProxyType(data))
+    if entity_id.partition(".")[0] != ha.domain and _is_power(spec):
+        return ServiceCall(HA_GENERIC, ha.service_for(value), entity_id)
+    return ServiceCall(ha.domain, ha.service_for(value), entity_id,
+                       MappingProxyType(ha.data_for(value, spec.is_numeric)))
+
+
+def _from_data(spec: FieldSpec, raw: object) -> str | None:
+    """The catalogue value an attribute's value stands for (None when none does)."""
+    ha = spec.ha
+    if ha.values is not None:
+        return next((v for v, x in ha.values.items() if x == raw and type(x) is type(raw)), None)
+    if spec.is_numeric:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            return None
+        return format_value(float(raw) / ha.scale)
+    return raw if isinstance(raw, str) else None
+
+
+def actions_from_ha_call(type_name: str, call: ServiceCall) -> tuple[tuple[str, str], ...]:
+    """The catalogue settings ``(field, value)`` a service call makes on a device of this type: the
+    inverse of ``ha_service_call`` (one setting per call it emits). A call may carry several
+    attributes (``light.turn_on`` with brightness and colour temperature: two settings); a call that
+    only switches on (``light.turn_on`` without data) is ``power=on``. ``CatalogError`` naming the
+    call when it sets nothing this type has, or a value outside the catalogue (never clamped)."""
+    dt = device_type(type_name)
+    if call.domain == HA_GENERIC:
+        power = dt.fields.get("power")
+        if power is None or not _is_power(power) or call.service not in ("turn_on", "turn_off"):
+            raise CatalogError(f"{call.name}: a {type_name} has no power field it could switch")
+        return (("power", "on" if call.service == "turn_on" else "off"),)
+    out: list[tuple[str, str]] = []
+    switched: list[tuple[str, str]] = []  # settings named by the service alone (turn_on -> power=on)
+    for spec in dt.fields.values():
+        ha = spec.ha
+        if ha.domain != call.domain:
+            continue
+        if ha.attribute is not None:
+            if call.data.get(ha.attribute) is None or (isinstance(ha.service, str) and ha.service != call.service):
+                continue
+            value = _from_data(spec, call.data[ha.attribute])
+            if value is None or not spec.allows(value):
+                raise CatalogError(f"{call.name}: {ha.attribute}={call.data[ha.attribute]!r} is not a {type_name}."
+                                   f"{spec.name} value; allowed: {spec.describe_allowed()}")
+            out.append((spec.name, value))
+        elif not isinstance(ha.service, str):
+            switched += [(spec.name, v) for v, sv in ha.service.items() if sv == call.service]
+    if not out and not switched:
+        raise CatalogError(f"{call.name} sets nothing a {type_name} has (fields: {', '.join(dt.fields)})")
+    return tuple(out) if out else tuple(switched[:1])
+
+
+#: Fields Home Assistant models as an entity of their own (another domain than the device's main
+#: entity): (type, field) -> (domain, object-id suffix). Derived from the catalogue, for the docs.
+HA_OWN_ENTITY_FIELDS: Mapping[tuple[str, str], tuple[str, str]] = MappingProxyType({
+    (t.name, f.name): (f.ha.domain, f.ha.entity) for t in DEVICE_TYPES.values() for f in t.fields.values()
+    if f.ha.entity})
 
 
 def device_bucket(n_devices: int) -> str:

@@ -25,6 +25,7 @@ class DeviceSpec:
     name: str
     type: str
     plug: str | None = None  # name of the smart plug (same room) this appliance sits on
+    entity_ids: tuple[str, ...] = ()  # its real Home Assistant entities (import-ha); () = none known
 
     @property
     def target(self) -> tuple[str, str]:

@@ -34,6 +34,8 @@ COLUMNS: Mapping[str, Mapping[str, str]] = {
         "bucket": "device-count bucket of the paper's Table 2: 1-5, 6-10, 11-20, 20+",
         "climate_zone": "climate zone of the simulated weather", "rooms": "room ids",
         "residents": "persona id of each resident", "devices": "list of {room, device, type}: every device",
+        "entities": "list of {room, device, entity_id}: a device's real Home Assistant entities (imported from a "
+                    "recorder database; empty for synthetic homes, whose ids are derived: `<domain>.<room>_<device>`)",
     },
     "events": {
         "home_id": "home id", "time": "timestamp (naive local time, seconds)",

@@ -13,12 +13,15 @@ import hashlib
 import re
 import zlib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.dataset.schema import SCHEMAS, SPLITS
+from sim.log import DeviceSpec, Event, HomeLog, HomeSpec
 from sim.records import Operation, parse_operation
 
 #: One sft/dpo train prompt in this many is held out of training: the validation slice on which a
@@ -82,6 +85,27 @@ def split_files(root: str | Path, config: str, split: str, required: bool = True
     return files
 
 
+#: The held-out splits, in report order (``homepilot evaluate`` and ``replay`` default to those that exist).
+TEST_SPLITS: tuple[str, ...] = ("test", "test_unseen")
+
+
+def existing_splits(root: str | Path, config: str, candidates: Sequence[str] = TEST_SPLITS) -> tuple[str, ...]:
+    """The ``candidates`` for which ``config`` has shards (an import has no ``test_unseen``)."""
+    return tuple(s for s in candidates if split_files(root, config, s, required=False))
+
+
+def parse_splits(text: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``--splits``: a comma-separated list (``test,test_unseen``) or a sequence of split names,
+    each one of ``SPLITS``, without repeats; None or empty -> None (the caller's default)."""
+    if text is None:
+        return None
+    items = [s.strip() for part in ([text] if isinstance(text, str) else text) for s in part.split(",") if s.strip()]
+    bad = [s for s in items if s not in SPLITS]
+    if bad:
+        raise ValueError(f"--splits: unknown split {bad[0]!r}; allowed: {', '.join(SPLITS)}")
+    return tuple(dict.fromkeys(items)) or None
+
+
 def dataset_digest(root: str | Path, configs: Sequence[str], split: str = "train") -> str:
     """sha256 over the names and bytes of the ``split`` shards of ``configs`` (absent ones count as
     empty): whether two dataset directories hold the same training input."""
@@ -95,11 +119,12 @@ def dataset_digest(root: str | Path, configs: Sequence[str], split: str = "train
     return h.hexdigest()
 
 
-def read_file(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
-    """One shard (``columns`` only); ``DatasetError`` naming the file when it is not readable
+def read_file(path: Path, columns: Sequence[str] | None = None, home_id: str | None = None) -> pa.Table:
+    """One shard (``columns`` only; the rows of ``home_id`` only, when given: row groups of other
+    homes are skipped by their statistics); ``DatasetError`` naming the file when it is not readable
     parquet or lacks a column."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, filters=None if home_id is None else [("home_id", "=", home_id)])
     except (pa.ArrowException, OSError) as e:
         raise DatasetError(f"malformed parquet file {path}: {e}") from None
     if columns:
@@ -111,13 +136,14 @@ def read_file(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
 
 
 def read_table(root: str | Path, config: str, split: str, columns: Sequence[str] | None = None,
-               required: bool = True) -> pa.Table | None:
+               required: bool = True, home_id: str | None = None) -> pa.Table | None:
     """One config/split as a pyarrow Table (every shard, checked by ``split_files`` and
-    ``read_file``); ``required=False`` returns None when the split has no shards."""
+    ``read_file``; one home's rows with ``home_id``); ``required=False`` returns None when the split
+    has no shards."""
     files = split_files(root, config, split, required)
     if not files:
         return None
-    return pa.concat_tables([read_file(f, columns) for f in files])
+    return pa.concat_tables([read_file(f, columns, home_id) for f in files])
 
 
 def read_rows(root: str | Path, config: str, split: str, columns: Sequence[str] | None = None,
@@ -127,16 +153,71 @@ def read_rows(root: str | Path, config: str, split: str, columns: Sequence[str] 
     return [] if t is None else t.to_pylist()
 
 
+_OP_COLUMNS = ["home_id", "user", "source", "logged", "text"]
+
+
+def _operation(r: dict) -> Operation:
+    """An ``operations`` row as the ``Operation`` the simulator logged (home, user, source, logged)."""
+    op = parse_operation(r["text"])
+    return Operation(op.time, op.actions, op.environment, op.description, home=r["home_id"], user=r["user"] or "",
+                     source=r["source"], logged=bool(r["logged"]))
+
+
 def logged_operations(root: str | Path, splits: Iterable[str] = SPLITS) -> dict[str, list[Operation]]:
     """Every home's logged operations in ``splits``, by time: what a deployed recommender has seen."""
     by_home: dict[str, list[Operation]] = {}
     for split in splits:
-        for r in read_rows(root, "operations", split, ["home_id", "user", "source", "logged", "text"], required=False):
+        for r in read_rows(root, "operations", split, _OP_COLUMNS, required=False):
             if r["logged"]:
-                op = parse_operation(r["text"])
-                by_home.setdefault(r["home_id"], []).append(
-                    Operation(op.time, op.actions, op.environment, op.description, home=r["home_id"],
-                              user=r["user"] or "", source=r["source"], logged=True))
+                by_home.setdefault(r["home_id"], []).append(_operation(r))
     for ops in by_home.values():
         ops.sort(key=lambda o: o.time)
     return by_home
+
+
+def read_homes(root: str | Path, splits: Iterable[str] = SPLITS) -> dict[str, HomeSpec]:
+    """Every home of the ``homes`` config in ``splits`` (all by default), in file order, its devices
+    with their Home Assistant entity ids (``entities``; none in a ``homes`` file written before
+    generator 0.5.1, which lacks the column)."""
+    out: dict[str, HomeSpec] = {}
+    for split in splits:
+        table = read_table(root, "homes", split, required=False)
+        for r in [] if table is None else table.to_pylist():
+            ids: dict[tuple[str, str], list[str]] = {}
+            for e in r.get("entities") or ():
+                ids.setdefault((e["room"], e["device"]), []).append(e["entity_id"])
+            devices = tuple(DeviceSpec(d["room"], d["device"], d["type"], entity_ids=tuple(ids.get((d["room"], d["device"]), ())))
+                            for d in r["devices"])
+            out[r["home_id"]] = HomeSpec(r["home_id"], int(r["index"]), tuple(r["rooms"]), devices,
+                                         tuple(r["residents"]), r["climate_zone"])
+    return out
+
+
+def read_home_log(root: str | Path, home_id: str, before: datetime | None = None) -> HomeLog:
+    """One home as a ``HomeLog`` rebuilt from the dataset: its ``homes`` row, its ``events`` (readings
+    and device changes) and ``operations`` (logged and unlogged) of every split, those strictly before
+    ``before`` only (everything when None). No exposures and no hidden truth: what a deployed
+    recommender knows of the home. ``DatasetError`` naming the homes when ``home_id`` is not one."""
+    homes = read_homes(root)
+    if home_id not in homes:
+        known = ", ".join(list(homes)[:10]) + (", ..." if len(homes) > 10 else "")
+        raise DatasetError(f"home {home_id!r} is not in {Path(root) / 'data' / 'homes'} (homes: {known or 'none'})")
+    events: list[Event] = []
+    ops: list[Operation] = []
+    for split in SPLITS:
+        t = read_table(root, "events", split, required=False, home_id=home_id)
+        if t is not None and before is not None:
+            t = t.filter(pc.less(t["time"], pa.scalar(before, t["time"].type)))
+        for r in [] if t is None else t.to_pylist():
+            events.append(Event(r["time"], r["kind"], r["room"], r["device"], r["field"], r["value"], r["source"],
+                                r["user"], r["logged"]))
+        t = read_table(root, "operations", split, _OP_COLUMNS, required=False, home_id=home_id)
+        ops += [op for op in map(_operation, [] if t is None else t.to_pylist()) if before is None or op.time < before]
+    events.sort(key=lambda e: e.time)
+    ops.sort(key=lambda o: o.time)
+    times = [e.time for e in events[:1] + events[-1:]] + [o.time for o in ops[:1] + ops[-1:]]
+    first = min(times, default=before or datetime(2000, 1, 1))
+    last = max(times, default=first)
+    start = datetime.combine(first.date(), datetime.min.time())
+    days = (last.date() - start.date()).days + 1
+    return HomeLog(homes[home_id], start, days, events, ops, [], None)

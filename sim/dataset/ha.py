@@ -39,6 +39,10 @@ room ``bedroom``, device ``ceiling``; ``light.living_room`` -> ``living_room``/`
 id of one word and not in the map has no room: skipped and listed. Two entities that would share a
 device name get ``<device>_<domain>``.
 
+Each imported device keeps the entity it was read from in the ``homes`` config's ``entities``
+(``sim.dataset.files.read_homes`` gives them back as ``DeviceSpec.entity_ids``): a recommendation is
+exported as service calls on the real entities (``homepilot recommend --format ha``).
+
 Source: a state written in a context with a parent (``context_parent_id_bin``: something -- an
 automation or script -- triggered it) -> ``automation``; else one with a user
 (``context_user_id_bin``: a person through the app or UI) -> ``app``; else ``physical`` (the device
@@ -89,7 +93,7 @@ class HAConfig:
     rooms: str | None = None  # YAML/JSON map entity_id -> room or {room, device, type}
     home_id: str = ""  # default: the database file's stem
     burst_s: int = 60
-    test_days: int = 1
+    test_days: int = 1  # the last days with operations form the test split (empty days are not counted)
     timezone: str = "UTC"
     seed: int = 0
     sft_rate: float = 1.0
@@ -427,7 +431,8 @@ def _attrs(shared: str | None, cache: dict[str, dict]) -> dict:
 def main(cfg: HAConfig, progress: Progress | None = None) -> tuple[dict[str, int], HAImport]:
     """Write ``cfg.out`` from the recorder database; (rows per config/split, what was read and skipped)."""
     got = read_recorder(cfg)
-    log = home_log(got.events, got.sensors, cfg.home_id, cfg.burst_s)
+    entity_ids = {(room, device): (eid,) for eid, (room, device, _) in got.entities.items() if device}
+    log = home_log(got.events, got.sensors, cfg.home_id, cfg.burst_s, entity_ids)
     name = Path(cfg.db).name
     settings = {"source": "Home Assistant recorder database", "database": name, "home id": cfg.home_id,
                 "entities": " ".join(cfg.entities) or "all", "rooms": Path(cfg.rooms).name if cfg.rooms else "-",
@@ -443,8 +448,8 @@ def main(cfg: HAConfig, progress: Progress | None = None) -> tuple[dict[str, int
             "how": "Imported with `homepilot import-ha` (`sim.dataset.ha`): each state change of a supported entity "
                    "becomes the catalogue settings it changed; source from the state's context (parent -> automation, "
                    f"user -> app, else physical); changes of one source within {cfg.burst_s} s form one operation; "
-                   f"descriptions are template text (`sim.describe`); the last {cfg.test_days} day(s) form the test "
-                   "split; DPO negatives follow the paper's rules.",
+                   f"descriptions are template text (`sim.describe`); the last {cfg.test_days} day(s) with operations "
+                   "form the test split; DPO negatives follow the paper's rules.",
             "limits": "- One home, no unseen-home split, no logged feedback.\n- Users are unknown (empty).\n"
                       "- Descriptions are generated, not what the user said.\n"
                       "- Rooms come from entity names or the given map, not HA areas.\n"

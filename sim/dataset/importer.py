@@ -32,7 +32,8 @@ names, one ``Action`` per distinct action), so memory grows with the rows kept, 
 Rows of the same source within ``burst_s`` seconds of a burst's first row become one
 multi-action operation (a later value of the same field replaces the earlier one); its
 environment is the latest readings of its rooms and ``outdoor``; its description comes from
-``sim.describe``. The last ``test_days`` days form the ``test`` split (both sft splits must get
+``sim.describe``. The last ``test_days`` days *that have operations* form the ``test`` split (a day
+without any, e.g. away from home or a logging gap, is not counted: ``test_cutoff``; both sft splits must get
 rows). Only configs and splits with rows are written: no recommendations were logged, so there is
 no ``feedback`` config. Any bad input raises ``LogFormatError`` naming the file, line and column
 and what is allowed.
@@ -45,7 +46,7 @@ import json
 import os
 import re
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -96,7 +97,7 @@ class ImportConfig:
     sensors: str | None = None  # optional sensors CSV path
     home_id: str = ""  # home id in every row; default: the events file's stem
     burst_s: int = 60  # rows of one source within this many seconds form one operation
-    test_days: int = 1  # last days of the log that form the test split
+    test_days: int = 1  # the last days with operations form the test split (empty days are not counted)
     timezone: str = "UTC"  # the home's IANA time zone: times with a UTC offset are converted to it
     max_rows: int = MAX_ROWS  # rows per file at most
     seed: int = 0  # seed of the row sampler (DPO time negatives)
@@ -434,10 +435,12 @@ def group_operations(rows: EventRows, burst_s: int, env: Environment, home_id: s
     return ops
 
 
-def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s: int) -> HomeLog:
+def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s: int,
+             entity_ids: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> HomeLog:
     """The one home's log from checked rows (any reader's: ``read_events``/``read_sensors``, or
     ``sim.dataset.ha``): operations are bursts (``group_operations``), the log starts at midnight of
-    the first row's day."""
+    the first row's day. ``entity_ids``: (room, device) -> its real Home Assistant entities
+    (``import-ha``), kept in the ``homes`` config's ``entities``."""
     first, last = int(rows.wall[0]), int(rows.wall[-1])
     if sensors is not None and len(sensors.wall):
         first, last = min(first, int(sensors.wall[0])), max(last, int(sensors.wall[-1]))
@@ -445,7 +448,8 @@ def home_log(rows: EventRows, sensors: SensorRows | None, home_id: str, burst_s:
     start = datetime.combine(first.date(), datetime.min.time())
     events = event_table(rows, sensors, start)
     ops = group_operations(rows, burst_s, Environment(events, start), home_id)
-    devices = tuple(DeviceSpec(r, d, t) for (r, d), t in rows.types.items())
+    ids = entity_ids or {}
+    devices = tuple(DeviceSpec(r, d, t, entity_ids=tuple(ids.get((r, d), ()))) for (r, d), t in rows.types.items())
     home = HomeSpec(home_id, 0, tuple(dict.fromkeys(d.room for d in devices)), devices, ("unknown",))
     return HomeLog(home, start, (last.date() - start.date()).days + 1, events, ops, [], None)
 
@@ -509,6 +513,17 @@ LICENSE_NOTE = ("`license: other`: this dataset was imported from someone's own 
 IMPORT_TAGS = ("smart-home", "iot", "recommendation", "real-log", "dpo", "devpiolt")
 
 
+def test_cutoff(operations: list[Operation], test_days: int) -> datetime:
+    """Midnight of the ``test_days``-th last day on which the log has an operation: the test split's
+    first instant. Days without operations (away, a logging gap) are skipped, so ``test_days`` days
+    of data are held out however gappy the log. ``ValueError`` unless more days than that have one."""
+    days = sorted({o.time.date() for o in operations})
+    if len(days) <= test_days:
+        raise ValueError(f"test_days: the log has operations on {len(days)} day(s); need more than "
+                         f"test_days={test_days} (the test split is the last test_days days with operations)")
+    return datetime.combine(days[-test_days], datetime.min.time())
+
+
 def write_import(log: HomeLog, out: str | Path, test_days: int, info: dict, seed: int = 0, sft_rate: float = 1.0,
                  dpo_rate: float = 1.0, progress: Progress | None = None) -> dict[str, int]:
     """Write ``out`` (data shards and card) from one imported home's log; returns rows per config/split.
@@ -516,16 +531,14 @@ def write_import(log: HomeLog, out: str | Path, test_days: int, info: dict, seed
     ``license_note`` default to an imported log's). Shared by ``import-log`` and ``import-ha``."""
     from sim.dataset.card import write_card
 
-    if log.days <= test_days:
-        raise ValueError(f"test_days: the log spans {log.days} day(s); need more than test_days={test_days}")
-    cutoff = log.start + timedelta(days=log.days - test_days)
+    cutoff = test_cutoff(log.operations, test_days)
     spec = RowSpec(cutoff=cutoff, seed=seed, sft_rate=sft_rate, dpo_rate=dpo_rate)
     asked = [o.time >= cutoff for o in log.operations if o.source in spec.sources]
     for split, n in (("train", asked.count(False)), ("test", asked.count(True))):
         if not n:
             period = f"before {cutoff:%Y-%m-%d}" if split == "train" else f"from {cutoff:%Y-%m-%d} on"
             raise ValueError(f"test_days: the log {period} holds no {', '.join(spec.sources)} operation, so the sft "
-                             f"{split} split would be empty (test_days={test_days} of {log.days} days)")
+                             f"{split} split would be empty (test_days={test_days}: from {cutoff:%Y-%m-%d} on)")
     root = Path(out)
     (shard,) = plan_shards([0], [], 1)
     on_rows = (lambda done, total: progress("rows (operations)", done, total)) if progress else None
@@ -558,7 +571,7 @@ def main(cfg: ImportConfig, progress: Progress | None = None) -> dict[str, int]:
             "settings": settings,
             "how": "Imported with `homepilot import-log` (`sim.dataset.importer`): rows of one source within "
                    f"{cfg.burst_s} s form one operation; descriptions are template text (`sim.describe`); the last "
-                   f"{cfg.test_days} day(s) form the test split; DPO negatives follow the paper's rules.",
+                   f"{cfg.test_days} day(s) with operations form the test split; DPO negatives follow the paper's rules.",
             "limits": "- One home, no unseen-home split, no logged feedback.\n- Users are unknown (empty).\n"
                       "- Descriptions are generated, not what the user said."}
     return write_import(log, cfg.out, cfg.test_days, info, cfg.seed, cfg.sft_rate, cfg.dpo_rate, progress)

@@ -104,6 +104,11 @@ def device_rows(home: HomeSpec) -> list[dict[str, str]]:
     return [{"room": d.room, "device": d.name, "type": d.type} for d in home.devices]
 
 
+def entity_rows(home: HomeSpec) -> list[dict[str, str]]:
+    """The ``homes`` row's ``entities``: one {room, device, entity_id} per real entity of a device."""
+    return [{"room": d.room, "device": d.name, "entity_id": e} for d in home.devices for e in d.entity_ids]
+
+
 ROOM_INDICATORS: tuple[str, ...] = ("temperature", "humidity", "illuminance", "occupancy")  # a prompt's readings
 OUTDOOR_INDICATORS: tuple[str, ...] = ("temperature", "illuminance", "weather")
 
@@ -272,7 +277,7 @@ def home_rows(log: HomeLog, spec: RowSpec, progress: Callable[[int, int], None] 
     home_split = "test_unseen" if spec.unseen else "train"
     out.add("homes", home_split, home_id=hid, index=home.index, split=home_split, n_devices=home.n_devices,
             bucket=home.bucket, climate_zone=home.climate_zone, rooms=list(home.rooms),
-            residents=list(home.residents), devices=devices)
+            residents=list(home.residents), devices=devices, entities=entity_rows(home))
 
     if isinstance(log.events, EventTable):
         events = log.events.to_arrow(hid)

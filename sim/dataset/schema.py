@@ -13,6 +13,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 DEVICE = pa.struct([("room", pa.string()), ("device", pa.string()), ("type", pa.string())])
+# a device's Home Assistant entity (``homepilot import-ha`` records them; synthetic homes have none)
+ENTITY = pa.struct([("room", pa.string()), ("device", pa.string()), ("entity_id", pa.string())])
 TIME = pa.timestamp("s")
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -21,7 +23,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("home_id", pa.string()), ("index", pa.int32()), ("split", pa.string()),
         ("n_devices", pa.int32()), ("bucket", pa.string()), ("climate_zone", pa.string()),
         ("rooms", pa.list_(pa.string())), ("residents", pa.list_(pa.string())),
-        ("devices", pa.list_(DEVICE)),
+        ("devices", pa.list_(DEVICE)), ("entities", pa.list_(ENTITY)),
     ]),
     # raw environment and action log rows (sim.log.Event)
     "events": pa.schema([
@@ -57,6 +59,13 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("label", pa.string()),  # actions the user performed next (within the horizon), "" if none
         ("bucket", pa.string()), ("categories", pa.list_(pa.string())), ("devices", pa.list_(DEVICE)),
     ]),
+}
+
+#: Schemas of earlier generator versions that readers still accept, per config: ``homes`` without
+#: ``entities`` (before generator 0.5.1). ``sim.dataset.validate`` passes them; readers that want a
+#: column a legacy file lacks take its default (``sim.dataset.files.read_homes``: no entity ids).
+LEGACY_SCHEMAS: dict[str, tuple[pa.Schema, ...]] = {
+    "homes": (pa.schema([f for f in SCHEMAS["homes"] if f.name != "entities"]),),
 }
 
 CONFIGS: tuple[str, ...] = tuple(SCHEMAS)

@@ -8,11 +8,13 @@ Checks, in order, stopping at the first problem (``ValidationError`` names the f
 - every ``data/<config>/<split>-NNNNN-of-MMMMM.parquet`` has a known config and split, a
   consistent ``MMMMM`` per (config, split), no missing shard, is readable parquet (a truncated or
   empty file is one named error, never a traceback) with exactly the schema of
-  ``sim.dataset.schema.SCHEMAS[config]``;
+  ``sim.dataset.schema.SCHEMAS[config]`` (or one of its ``LEGACY_SCHEMAS``: a ``homes`` file
+  without ``entities``, written before generator 0.5.1);
 - the input checks of ``homepilot import-log`` (``sim.dataset.checks``): home ids, rooms and
   devices are printable names of bounded length, times lie in 2000..2099, sensor and weather
   readings are in the catalogue's ranges and canonical spelling;
-- homes: bucket matches the device count, device types are in the catalogue;
+- homes: bucket matches the device count, device types are in the catalogue, every entity
+  names a device of the home and is an HA entity id ``domain.object_id``;
 - every grammar column parses (operations text, pretrain histories, prompts, completions,
   actions, labels) and every action is legal for its home's device (``sim.catalog.validate``);
 - dpo: ``chosen != rejected``, ``negative_kind`` is ``time`` or ``conflict``;
@@ -38,7 +40,7 @@ from sim.catalog import CatalogError, device_bucket, device_type, validate
 from sim.dataset.checks import TIME_MAX, TIME_MIN, InputError, check_name, check_reading
 from sim.dataset.files import DatasetError, read_file, split_files
 from sim.dataset.negatives import NEGATIVE_KINDS
-from sim.dataset.schema import SCHEMAS, SPLITS
+from sim.dataset.schema import LEGACY_SCHEMAS, SCHEMAS, SPLITS
 from sim.records import (
     GrammarError,
     parse_actions,
@@ -188,10 +190,19 @@ def _check_readings(rel: str, table: pa.Table) -> None:
             raise ValidationError(rel, _first(where), why)
 
 
-def stored_schema(config: str) -> pa.Schema:
+def stored_schema(config: str, schema: pa.Schema | None = None) -> pa.Schema:
     """The schema as Parquet gives it back: ``timestamp[s]`` is stored as milliseconds (Parquet has no seconds)."""
     return pa.schema([pa.field(f.name, pa.timestamp("ms")) if f.type == pa.timestamp("s") else f
-                      for f in SCHEMAS[config]])
+                      for f in (schema or SCHEMAS[config])])
+
+
+def schema_ok(config: str, table: pa.Table) -> bool:
+    """The table has its config's schema, or one of the config's legacy schemas."""
+    return any(table.schema.equals(stored_schema(config, s), check_metadata=False)
+               for s in (SCHEMAS[config], *LEGACY_SCHEMAS.get(config, ())))
+
+
+ENTITY_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")  # Home Assistant entity ids: domain.object_id
 
 
 def _legal(actions, types: dict[tuple[str, str], str], what: str) -> None:
@@ -209,6 +220,12 @@ def _check_row(config: str, r: dict, types: dict[tuple[str, str], str]) -> None:
             raise ValueError(f"bucket/n_devices/devices disagree: {r['bucket']}, {r['n_devices']}, {len(r['devices'])}")
         for d in r["devices"]:
             device_type(d["type"])
+        names = {(d["room"], d["device"]) for d in r["devices"]}
+        for e in r.get("entities") or ():
+            if (e["room"], e["device"]) not in names:
+                raise ValueError(f"entities: {e['entity_id']} names device {e['room']}/{e['device']}, not in the home")
+            if not ENTITY_RE.match(e["entity_id"]):
+                raise ValueError(f"entities: {e['entity_id']!r} is not a Home Assistant entity id (domain.object_id)")
     elif config == "events":
         if r["kind"] not in ("sensor", "weather", "action"):
             raise ValueError(f"kind: {r['kind']!r} not in sensor, weather, action")
@@ -310,7 +327,7 @@ def validate_dir(root: str | Path) -> Report:
     for config, split, path in files:
         if config == "homes":
             table = _read(root, path)
-            if not table.schema.equals(stored_schema(config), check_metadata=False):
+            if not schema_ok(config, table):
                 continue  # reported below with the schema check
             for r in table.to_pylist():
                 home_types[r["home_id"]] = {(d["room"], d["device"]): d["type"] for d in r["devices"]}
@@ -321,7 +338,7 @@ def validate_dir(root: str | Path) -> Report:
     for config, split, path in files:
         rel = str(path.relative_to(root))
         table = _read(root, path)
-        if not table.schema.equals(stored_schema(config), check_metadata=False):
+        if not schema_ok(config, table):
             raise ValidationError(rel, None, f"schema differs from sim.dataset.schema.SCHEMAS[{config!r}]: "
                                              f"{table.schema.names} vs {SCHEMAS[config].names}")
         if config in TIMED:

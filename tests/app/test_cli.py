@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from app.cli import app
 
-SUBCOMMANDS = ("generate", "validate", "import-log", "train", "evaluate", "replay", "quickstart", "demo", "sim-report")
+SUBCOMMANDS = ("generate", "validate", "import-log", "import-ha", "train", "evaluate", "replay", "recommend", "quickstart",
+               "demo", "sim-report")
 
 
 def test_help_lists_every_subcommand():
@@ -42,7 +43,8 @@ def test_evaluate_names_a_missing_dataset_and_run(tmp_path):
 
 
 def test_choice_options_match_their_packages_and_name_the_option_when_wrong():
-    from app.cli import DataPreset, Device, Engine, ModelPreset, Order, ReplayMode, Split
+    from app.cli import DataPreset, Device, Engine, Format, ModelPreset, Order, ReplayMode, Split
+    from app.recommend import FORMATS
     from sim.dataset.build import ENGINES, PRESETS
     from sim.dataset.schema import SPLITS
     from sim.records import ORDERS
@@ -51,7 +53,7 @@ def test_choice_options_match_their_packages_and_name_the_option_when_wrong():
     assert [e.value for e in DataPreset] == list(PRESETS) and [e.value for e in Engine] == list(ENGINES)
     assert [e.value for e in ModelPreset] == list(MODEL_PRESETS) and [e.value for e in Order] == list(ORDERS)
     assert {e.value for e in Split} == set(SPLITS) and {e.value for e in Device} == {"auto", "cpu", "cuda"}
-    assert {e.value for e in ReplayMode} == {"replay", "live"}
+    assert {e.value for e in ReplayMode} == {"replay", "live"} and [e.value for e in Format] == list(FORMATS)
     err = CliRunner().invoke(app, ["generate", "--preset", "huge", "--out", "x"], standalone_mode=False).exception
     assert err.param.name == "preset" and err.exit_code == 2
     assert "'huge' is not one of 'tiny', 'quickstart', 'paper'" in err.format_message()

@@ -40,18 +40,21 @@ def rows(root: Path, config: str, split: str | None = None) -> list[dict]:
     return out
 
 
-def test_every_config_loads_with_datasets(tiny):
+def test_every_config_loads_with_datasets(tiny, tmp_path):
     import datasets
 
+    # a private cache: the shared one is keyed by the folder's name ("D") and served another run's
+    # homes table (without a column added since) instead of reading these files
+    cache = str(tmp_path / "hf_cache")
     for config in CONFIGS:
-        ds = datasets.load_dataset(str(tiny), config)
+        ds = datasets.load_dataset(str(tiny), config, cache_dir=cache)
         assert set(ds) >= {"train"} or config in ("homes",)
         for split in ds:
             assert ds[split].column_names == SCHEMAS[config].names
-    sft = datasets.load_dataset(str(tiny), "sft")
+    sft = datasets.load_dataset(str(tiny), "sft", cache_dir=cache)
     assert set(sft) == {"train", "test", "test_unseen"}
     assert all(n > 0 for n in sft.num_rows.values())
-    default = datasets.load_dataset(str(tiny))  # no config named: the card's default, sft
+    default = datasets.load_dataset(str(tiny), cache_dir=cache)  # no config named: the card's default, sft
     assert default.num_rows == sft.num_rows and default["train"]["prompt"] == sft["train"]["prompt"]
 
 

@@ -252,3 +252,19 @@ def test_import_ha_then_validate_exit_0_and_card_is_a_real_logs(recorder, tmp_pa
     front = card.split("\n---", 1)[0]
     assert "license: other" in front and "synthetic" not in front and "cannot know" in card
     assert "homepilot import-ha home-assistant_v2.db --out DIR" in card
+
+
+def test_each_imported_device_keeps_its_entity_id(recorder, tmp_path):
+    """The homes config records the entity each device was read from (what `recommend --format ha` targets)."""
+    from sim.dataset.files import read_homes
+
+    out = tmp_path / "D"
+    r = CliRunner().invoke(app, ["import-ha", str(recorder), "--out", str(out), "--test-days", "3"])
+    assert r.exit_code == 0, r.output
+    row = pq.read_table(out / "data" / "homes" / "train-00000-of-00001.parquet").to_pylist()[0]
+    assert sorted((e["room"], e["device"], e["entity_id"]) for e in row["entities"]) == [
+        ("bedroom", "ceiling", "light.bedroom_ceiling"), ("bedroom", "curtain", "cover.bedroom_curtain"),
+        ("hallway", "front_door", "lock.hallway_front_door"), ("living_room", "ac", "climate.living_room_ac"),
+        ("living_room", "lamp", "light.living_room_lamp"), ("living_room", "speaker", "media_player.living_room_speaker")]
+    (home,) = read_homes(out).values()
+    assert {d.target: d.entity_ids for d in home.devices}[("hallway", "front_door")] == ("lock.hallway_front_door",)

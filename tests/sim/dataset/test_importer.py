@@ -83,7 +83,29 @@ def test_import_writes_every_config_and_validates(tmp_path):
     assert "## License" in card and "cannot know" in card
     import datasets
 
-    assert datasets.load_dataset(str(out), "sft")["test"].num_rows == 2
+    assert datasets.load_dataset(str(out), "sft", cache_dir=str(tmp_path / "hf"))["test"].num_rows == 2
+
+
+def test_test_days_count_days_with_operations_not_calendar_days(tmp_path):
+    """A log with a gap (away 4 days): --test-days 2 holds out the last two days that have
+    operations, not the last two calendar days (which would hold one day of data)."""
+    days = [5, 6, 7, 8, 9, 14]  # nothing on Jan 10-13
+    rows = [f"2026-01-{d:02d}T07:0{k}:00,bedroom,curtain,curtain,action,{'open' if k == 0 else 'close'},app\n"
+            for d in days for k in (0, 5)]
+    events = write(tmp_path, "gap.csv", "timestamp,room,device,device_type,field,value,source\n" + "".join(rows))
+    out = tmp_path / "D"
+    r = CliRunner().invoke(app, ["import-log", events, "--out", str(out), "--test-days", "2"])
+    assert r.exit_code == 0, r.output
+    test = pq.read_table(out / "data" / "sft" / "test-00000-of-00001.parquet").to_pylist()
+    train = pq.read_table(out / "data" / "sft" / "train-00000-of-00001.parquet").to_pylist()
+    assert sorted({t["time"].day for t in test}) == [9, 14] and max(t["time"].day for t in train) == 8
+    r = CliRunner().invoke(app, ["import-log", events, "--out", str(tmp_path / "E"), "--test-days", "6"])
+    assert r.exit_code == 1 and "the log has operations on 6 day(s); need more than test_days=6" in r.output
+    import typer
+
+    for command in ("import-log", "import-ha"):  # the option's help says so (rich wraps --help: read the option)
+        (opt,) = [p for p in typer.main.get_command(app).commands[command].params if p.name == "test_days"]
+        assert "the last N days that have operations" in opt.help, command
 
 
 @pytest.mark.parametrize("line,bad,column", [
@@ -238,3 +260,24 @@ def test_rows_handed_to_a_sink_in_chunks_are_the_rows_returned(tmp_path, monkeyp
     assert max(len(v) for v in got.values()) > 1  # several chunks for some key
     assert {k: pa.concat_tables(v) for k, v in got.items()} == whole
     assert calls[0] == (0, 8) and calls[-1] == (8, 8)
+
+
+def test_an_occupancy_reading_from_sensors_reaches_the_prompt(tmp_path):
+    """Someone walks into the study (occupancy 0 -> 1 from --sensors) before the last test decision:
+    the study becomes a prompt room and its occupancy is in the sft prompt, which differs from the
+    import without that row."""
+    base = SENSORS + "2026-01-07T06:00:00,study,occupancy,0\n"
+    occupied = base + "2026-01-07T18:40:00,study,occupancy,1\n"
+    prompts = {}
+    for name, sensors in (("without", base), ("with", occupied)):
+        out = tmp_path / name
+        r = CliRunner().invoke(app, ["import-log", write(tmp_path, "home.csv", EVENTS), "--sensors",
+                                     write(tmp_path, f"{name}.csv", sensors), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        test = pq.read_table(out / "data" / "sft" / "test-00000-of-00001.parquet").to_pylist()
+        prompts[name] = {t["time"]: t["prompt"] for t in test}
+    at = datetime(2026, 1, 7, 19, 0)  # the AC set to 26 at 19:00, 20 minutes after the study was entered
+    assert "[study][occupancy][1]" in prompts["with"][at]
+    assert "[study]" not in prompts["without"][at] and prompts["with"][at] != prompts["without"][at]
+    earlier = datetime(2026, 1, 7, 7, 2)  # before anyone entered: the same prompt either way
+    assert prompts["with"][earlier] == prompts["without"][earlier]

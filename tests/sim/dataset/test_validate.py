@@ -90,3 +90,35 @@ def test_a_zero_row_shard_beside_others_is_fine_but_stored_values_are_checked(im
     assert f"data/events/train-00000-of-00001.parquet row {reading}: temperature '9999' must be a number in -30..50 C" in out
     out = broken(imported, tmp_path / "b", lambda d: set_value(d, 0, "bed\u202eroom", "room"))
     assert "data/events/train-00000-of-00001.parquet row 0: room: 'bed\\u202eroom'" in out
+
+
+def test_a_homes_file_from_before_entities_still_validates_and_reads(imported, tmp_path):
+    """Generator < 0.5.1 wrote ``homes`` without ``entities``: such a dataset stays valid and readable."""
+    from sim.dataset.files import read_homes
+    from sim.dataset.schema import LEGACY_SCHEMAS
+
+    d = tmp_path / "old"
+    shutil.copytree(imported, d)
+    t = pq.read_table(shard(d, "homes")).drop_columns(["entities"])
+    assert t.schema.names == LEGACY_SCHEMAS["homes"][0].names
+    pq.write_table(t, shard(d, "homes"))
+    r = CliRunner().invoke(app, ["validate", str(d)])
+    assert r.exit_code == 0, r.output
+    (home,) = read_homes(d).values()
+    assert home.devices and all(dev.entity_ids == () for dev in home.devices)
+    assert [x.target for x in home.devices] == [x.target for x in read_homes(imported)[home.home_id].devices]
+
+
+def test_an_entity_of_no_device_or_a_malformed_entity_id_is_named(imported, tmp_path):
+    def set_entities(d: Path, entities: list) -> None:
+        t = pq.read_table(shard(d, "homes"))
+        i = t.schema.get_field_index("entities")
+        pq.write_table(t.set_column(i, t.schema.field(i), pa.array([entities], t.schema.field(i).type)),
+                       shard(d, "homes"))
+
+    dev = pq.read_table(shard(imported, "homes")).to_pylist()[0]["devices"][0]
+    out = broken(imported, tmp_path / "a", lambda d: set_entities(d, [{"room": "attic", "device": "x", "entity_id": "light.x"}]))
+    assert "data/homes/train-00000-of-00001.parquet row 0: entities: light.x names device attic/x, not in the home" in out
+    out = broken(imported, tmp_path / "b", lambda d: set_entities(
+        d, [{"room": dev["room"], "device": dev["device"], "entity_id": "Light Bedroom"}]))
+    assert "entities: 'Light Bedroom' is not a Home Assistant entity id (domain.object_id)" in out
