@@ -439,48 +439,58 @@ def import_log(
                                                "HomePilot wrote there)"),
 ) -> None:
     """Turn a generic CSV event log into the dataset configs."""
-    import shutil
-    from pathlib import Path
-
-    from app.progress import StageProgress
-    from sim import outdir
-    from sim.dataset.card import CARD_FILES
     from sim.dataset.importer import ImportConfig, LogFormatError
     from sim.dataset.importer import main as run_import
-    from sim.dataset.schema import CONFIGS
-    from sim.dataset.shards import MARKERS_DIR
 
-    owned = [*(f"data/{c}" for c in CONFIGS), MARKERS_DIR, *CARD_FILES]  # an import makes its config folders whole
-
-    try:
+    def run(progress):
         cfg = ImportConfig(events=events, out=out, sensors=sensors, home_id=home_id, burst_s=burst_s,
                            test_days=test_days, timezone=timezone, max_rows=max_rows)
-        outdir.check(out, "imported-dataset")
-        if outdir.manifest(out) is not None:
-            if not overwrite:
-                raise ValueError(f"--out {out} holds an earlier import; pass --overwrite to replace it")
-            outdir.remove_owned(out)
-        fresh = not Path(out).exists()
-        outdir.claim(out, "imported-dataset", owned)
-        try:
-            with StageProgress("import-log") as progress:
-                counts = run_import(cfg, progress)
-        except BaseException:
-            if fresh:  # a folder this command made keeps no trace of a failed import
-                outdir.remove_owned(out)
-                if all(p.name == outdir.MANIFEST for p in Path(out).iterdir()):
-                    shutil.rmtree(out)
-            raise
+        return run_import(cfg, progress)
+
+    try:
+        counts = _import_into(out, overwrite, "import-log", run)
     except (LogFormatError, ValueError, OSError) as e:
         typer.echo(f"error: {e}", err=True)  # one plain line: file, line, column and what is allowed
         raise typer.Exit(code=1) from None
     typer.echo(", ".join(f"{k}: {n}" for k, n in counts.items()))
 
 
+def _import_into(out: str, overwrite: bool, command: str, run):
+    """Run an importer into ``out`` (``sim.outdir``): a new or empty folder, or an earlier import
+    with ``overwrite`` (only the files HomePilot wrote there are replaced). A folder this command
+    made keeps no trace of a failed import. Returns what ``run(progress)`` returns."""
+    import shutil
+    from pathlib import Path
+
+    from app.progress import StageProgress
+    from sim import outdir
+    from sim.dataset.card import CARD_FILES
+    from sim.dataset.schema import CONFIGS
+    from sim.dataset.shards import MARKERS_DIR
+
+    owned = [*(f"data/{c}" for c in CONFIGS), MARKERS_DIR, *CARD_FILES]  # an import makes its config folders whole
+    outdir.check(out, "imported-dataset")
+    if outdir.manifest(out) is not None:
+        if not overwrite:
+            raise ValueError(f"--out {out} holds an earlier import; pass --overwrite to replace it")
+        outdir.remove_owned(out)
+    fresh = not Path(out).exists()
+    outdir.claim(out, "imported-dataset", owned)
+    try:
+        with StageProgress(command) as progress:
+            return run(progress)
+    except BaseException:
+        if fresh:
+            outdir.remove_owned(out)
+            if all(p.name == outdir.MANIFEST for p in Path(out).iterdir()):
+                shutil.rmtree(out)
+        raise
+
+
 @app.command("import-ha")
 def import_ha(
     db: str = typer.Argument(..., help="Home Assistant recorder SQLite database (home-assistant_v2.db), schema 41+"),
-    out: str = typer.Option(..., help="dataset directory to write"),
+    out: str = typer.Option(..., help="dataset directory to write (new, empty, or an earlier import with --overwrite)"),
     entities: list[str] = typer.Option([], "--entities", help="glob of entity ids to import (repeat; default: all)"),
     rooms: str | None = typer.Option(None, help="YAML/JSON map entity_id -> room (or -> {room, device, type})"),
     home_id: str = typer.Option("", help="home id (default: the database file name)"),
@@ -488,17 +498,20 @@ def import_ha(
     test_days: int = typer.Option(1, help="the last N days that have operations form the test split (days with "
                                           "none, e.g. away or a recorder gap, are not counted)"),
     timezone: str = typer.Option("UTC", help="the home's IANA time zone (the recorder stores UTC)"),
+    overwrite: bool = typer.Option(False, help="replace an earlier import in --out (deletes only the files "
+                                               "HomePilot wrote there)"),
 ) -> None:
     """Turn a Home Assistant recorder database into the dataset configs."""
-    from app.progress import StageProgress
     from sim.dataset.ha import HAConfig, HAFormatError
     from sim.dataset.ha import main as run_import
 
-    try:
+    def run(progress):
         cfg = HAConfig(db=db, out=out, entities=tuple(entities), rooms=rooms, home_id=home_id, burst_s=burst_s,
                        test_days=test_days, timezone=timezone)
-        with StageProgress("import-ha") as progress:
-            counts, got = run_import(cfg, progress)
+        return run_import(cfg, progress)
+
+    try:
+        counts, got = _import_into(out, overwrite, "import-ha", run)
     except (HAFormatError, ValueError, OSError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from None

@@ -268,3 +268,26 @@ def test_each_imported_device_keeps_its_entity_id(recorder, tmp_path):
         ("living_room", "lamp", "light.living_room_lamp"), ("living_room", "speaker", "media_player.living_room_speaker")]
     (home,) = read_homes(out).values()
     assert {d.target: d.entity_ids for d in home.devices}[("hallway", "front_door")] == ("lock.hallway_front_door",)
+
+
+def test_import_ha_out_folder_is_claimed_like_import_log(recorder, tmp_path):
+    """A folder HomePilot did not make is refused untouched; an earlier import is replaced only with
+    --overwrite, which keeps the user's own files."""
+    from tests.sim.dataset.test_out_safety import snapshot
+
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"meow")
+    r = CliRunner().invoke(app, ["import-ha", str(recorder), "--out", str(foreign)])
+    assert r.exit_code == 1 and str(foreign) in r.output
+    assert sorted(p.name for p in foreign.iterdir()) == ["cat.jpg"]
+    out = tmp_path / "D"
+    assert CliRunner().invoke(app, ["import-ha", str(recorder), "--out", str(out), "--test-days", "3"]).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    r = CliRunner().invoke(app, ["import-ha", str(recorder), "--out", str(out), "--test-days", "3"])
+    assert r.exit_code == 1 and f"error: --out {out} holds an earlier import; pass --overwrite" in r.output
+    assert snapshot(out) == before
+    r = CliRunner().invoke(app, ["import-ha", str(recorder), "--out", str(out), "--test-days", "2", "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert (out / "notes.txt").read_text() == "mine" and (out / "data" / "sft").is_dir()
