@@ -36,6 +36,7 @@ from agent.policy import Recommendation
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
 from sim.dataset.files import logged_operations, read_rows
+from sim.prompts import HISTORY_K
 from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
 
 Types = dict[tuple[str, str], str]
@@ -63,8 +64,10 @@ Predictor = Callable[[Sequence[EvalSample]], list[Recommendation]]  # one answer
 
 
 def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_unseen"),
-                 max_samples: int | None = None, seed: int = 0) -> list[EvalSample]:
-    """Test contexts from the sft config; a seeded subsample of ``max_samples`` keeps dataset order."""
+                 max_samples: int | None = None, seed: int = 0, history_k: int | None = None) -> list[EvalSample]:
+    """Test contexts from the sft config; a seeded subsample of ``max_samples`` keeps dataset order
+    (the same contexts whatever ``history_k``). ``history_k``: rebuild each prompt's history window
+    with that many operations (``with_history``); None keeps the stored prompts."""
     cols = ["home_id", "user", "time", "prompt", "actions", "bucket", "categories", "devices"]
     out: list[EvalSample] = []
     for split in splits:
@@ -79,7 +82,17 @@ def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_un
     if max_samples is not None and len(out) > max_samples:
         keep = np.sort(np.random.default_rng(seed).choice(len(out), max_samples, replace=False))
         out = [out[i] for i in keep]
-    return out
+    return out if history_k is None else with_history(out, data_dir, history_k)
+
+
+def with_history(samples: Sequence[EvalSample], data_dir: str | Path, k: int) -> list[EvalSample]:
+    """The samples with each prompt's history window rebuilt with ``k`` operations from the
+    dataset's logged operations (``sim.dataset.files.rewindow_prompts``); labels and everything
+    else in the prompt stay."""
+    from sim.dataset.files import rewindow_prompts
+
+    texts = rewindow_prompts(data_dir, [s.home_id for s in samples], [s.prompt_text for s in samples], k)
+    return [replace(s, prompt_text=t, prompt=parse_prompt(t)) for s, t in zip(samples, texts, strict=True)]
 
 
 # ---------------------------------------------------------------- hidden truth (simulated datasets)
@@ -267,7 +280,8 @@ class MethodRun:
 # ---------------------------------------------------------------- LM runs
 
 
-def lm_predictor(model_dir: Path, order: str, search: str = "candidates", describe: bool = True) -> Predictor:
+def lm_predictor(model_dir: Path, order: str, search: str = "candidates", describe: bool = True,
+                 history_k: int = HISTORY_K) -> Predictor:
     """A trained model behind the recommender: legal-only answers and their confidence.
 
     ``search``: candidates (score the plausible action sets; confidence = posterior), greedy or
@@ -275,13 +289,15 @@ def lm_predictor(model_dir: Path, order: str, search: str = "candidates", descri
     model's full answer (the ungated metrics); the gate is applied afterwards from the confidence
     and the recommender's adapted threshold. The run's fitted confidence temperature is used
     (``agent.calibrate`` writes it to ``<model>/recommender.json``). ``describe=False``: template
-    descriptions (only the main method's are judged by the simulated users).
+    descriptions (only the main method's are judged by the simulated users). ``history_k``: operations
+    of the prompt's history window the model reads (the samples' prompts must hold at least that many
+    where the history has them: ``load_samples(history_k=...)``).
     """
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
 
     rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search,
-                                                            generate_description=describe))
+                                                            generate_description=describe, history_k=history_k))
 
     def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
@@ -312,6 +328,13 @@ def run_variants(run: Path) -> list[tuple[str, Path, str]]:
     if "dpo" in ran:
         out.append(("PT+FT+DPO" if pretrained else "FT+DPO", run / "dpo" / "final", order))
     return out
+
+
+def run_history_k(run: Path) -> int:
+    """The history window a run was trained with (``TrainConfig.history_k``; the dataset's own,
+    ``sim.prompts.HISTORY_K``, when the run kept the stored prompts)."""
+    cfg = json.loads((run / "config.json").read_text())
+    return int(cfg.get("history_k") or HISTORY_K)
 
 
 def unfinished_stages(run: Path) -> list[str]:
@@ -351,6 +374,10 @@ class EvaluateConfig:
     search: str = "candidates"  # how the LMs answer: candidates | greedy | beam (agent.recommender)
     compare_searches: tuple[str, ...] = ("greedy", "beam")  # also run the main model with these ...
     compare_samples: int = 200  # ... on the first this many contexts (accuracy and time per search)
+    # operations in every prompt's history window: None = the stored prompts, each LM reading the
+    # window it was trained with (``run_history_k``); an int rebuilds the test prompts with that many
+    # (``with_history``) and every LM reads them all (the test-time history-length study)
+    history_k: int | None = None
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
@@ -376,6 +403,8 @@ class EvaluateConfig:
                 raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {sname!r}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1 or None, got {self.max_samples}")
+        if self.history_k is not None and self.history_k < 1:
+            raise ValueError(f"history_k must be >= 1 or None, got {self.history_k}")
 
 
 def _gate(p: Recommendation, threshold: float) -> bool:
@@ -401,7 +430,8 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     t_start = _time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     progress("loading test contexts")
-    samples = load_samples(cfg.data, cfg.splits, cfg.max_samples, cfg.seed)
+    samples = load_samples(cfg.data, cfg.splits, cfg.max_samples, cfg.seed, cfg.history_k)
+    window = cfg.history_k or HISTORY_K  # operations the samples' prompts hold (at most)
     truth = SimulatorTruth(cfg.data) if has_generation(cfg.data) else None
 
     predictors: list[tuple[str, Callable[[], Predictor]]] = []
@@ -414,11 +444,18 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     if "Random" in cfg.baselines:
         predictors.append(("Random", lambda: random_predictor(cfg.seed)))
     orders: dict[str, str] = {}
-    variants = [v for run in cfg.runs for v in run_variants(run)]
+    windows: dict[str, int] = {}  # LM -> history window it reads
+    variants = [(*v, cfg.history_k or run_history_k(run)) for run in cfg.runs for v in run_variants(run)]
     main_name = next((n for n in MAIN_ORDER if n in {v[0] for v in variants}), None)
-    for name, model_dir, order in variants:
-        orders[name] = order
-        predictors.append((name, lambda d=model_dir, o=order, m=name == main_name: lm_predictor(d, o, cfg.search, m)))
+
+    def lm(model_dir: Path, order: str, search: str, describe: bool, k: int) -> Predictor:
+        """An LM reading its own history window: the samples' prompts rebuilt where it differs."""
+        inner = lm_predictor(model_dir, order, search, describe, k)
+        return inner if k == window else lambda part: inner(with_history(part, cfg.data, k))
+
+    for name, model_dir, order, k in variants:
+        orders[name], windows[name] = order, k
+        predictors.append((name, lambda d=model_dir, o=order, m=name == main_name, k=k: lm(d, o, cfg.search, m, k)))
     if cfg.oracle and truth is not None:
         predictors.append(("Oracle", lambda: oracle_predictor(truth)))
 
@@ -443,6 +480,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             report["by_split"][split] = {
                 name: summarize([samples[i] for i in idx], [mr.preds[i] for i in idx], rng, 0)[0]
                 for name, mr in runs.items()}
+    report["history_k"] = windows  # LM -> operations of the history window it read
     report["diversity"] = {name: diversity(mr.preds) for name, mr in runs.items()}
     report["legal_rate"] = {n: legal_rate(samples, mr.preds) for n, mr in runs.items()}
     report["latency_ms"] = {n: _latency(mr.preds) for n, mr in runs.items()}
@@ -467,14 +505,14 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             report["paired_diff_vs_best_baseline"] = {"method": main, "baseline": best, **diff}
 
     report["search"] = {}
-    main_dir = next((d for run in cfg.runs for n, d, _ in run_variants(run) if n == main), None)
+    main_dir = next((d for n, d, _, _ in variants if n == main), None)
     if main and main_dir is not None and cfg.compare_searches:
         part = samples[:cfg.compare_samples]
         for sname in (cfg.search, *cfg.compare_searches):
             progress(f"comparing searches: {main} with {sname}")
             t0 = _time.perf_counter()
             preds = (runs[main].preds[:len(part)] if sname == cfg.search
-                     else lm_predictor(main_dir, orders[main], sname)(part))
+                     else lm(main_dir, orders[main], sname, True, windows[main])(part))
             secs = runs[main].seconds * len(part) / len(samples) if sname == cfg.search else _time.perf_counter() - t0
             m = summarize(part, preds, rng, 0)[0]
             report["search"][sname] = {**{k: m[k] for k in ("em_acc", "lm_f1", "rule")}, "n": len(part),
@@ -524,6 +562,22 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     report["method_seconds"] = {n: round(mr.seconds, 2) for n, mr in runs.items()}
     report["wall_seconds"] = round(_time.perf_counter() - t_start, 2)
     return report
+
+
+def evaluate_model(data: str | Path, model_dir: str | Path, order: str = "action-first", *,
+                   history_k: int = HISTORY_K, splits: Sequence[str] = ("test", "test_unseen"),
+                   max_samples: int | None = 600, seed: int = 0, n_boot: int = 500) -> dict:
+    """One model alone on the test contexts, reading ``history_k`` operations of history (the prompts
+    rebuilt with that window): ``{em_acc, lm_f1, rule, n, ci95, history_k, seconds, distinct_per_100,
+    top_answer_share, top_answer}``. The same contexts, predictor and scoring as ``evaluate``, without
+    the baselines: the sensitivity studies of ``homepilot reproduce`` (Fig. 7b-d) call it once per
+    model or window."""
+    samples = load_samples(data, splits, max_samples, seed, history_k)
+    t0 = _time.perf_counter()
+    preds = lm_predictor(Path(model_dir), order, "candidates", False, history_k)(samples)
+    seconds = _time.perf_counter() - t0
+    whole, _ = summarize(samples, preds, np.random.default_rng(seed), n_boot)
+    return {**whole, "history_k": history_k, "seconds": round(seconds, 2), **diversity(preds)}
 
 
 def main(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> Path:

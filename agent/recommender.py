@@ -117,7 +117,8 @@ class Recommender:
     @classmethod
     def from_run(cls, run: str | Path, config: RecommenderConfig | None = None, calibrated: bool = True
                  ) -> Recommender:
-        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order in ``RUN/config.json``.
+        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order and history window
+        (``history_k``, when the run set one) in ``RUN/config.json``.
 
         ``calibrated``: use the confidence temperature fitted on held-out prompts after training
         (``agent.calibrate`` writes ``<model>/recommender.json``) unless ``config`` sets one."""
@@ -129,9 +130,10 @@ class Recommender:
             raise FileNotFoundError(f"no model in {model_dir}: expected config.json and model.safetensors")
         config = config or RecommenderConfig()
         cfg_file = run / "config.json"
-        if cfg_file.is_file() and model_dir != run:
-            order = json.loads(cfg_file.read_text()).get("order", config.order)
-            config = replace(config, order=order)
+        if cfg_file.is_file() and model_dir != run:  # a run directory: the order and window it was trained with
+            trained = json.loads(cfg_file.read_text())
+            config = replace(config, order=trained.get("order", config.order),
+                             history_k=int(trained.get("history_k") or config.history_k))
         try:
             from training.tokenizer import load_tokenizer
         except ImportError:  # the agent without the training extra
