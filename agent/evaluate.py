@@ -13,6 +13,8 @@ Methods (names used in the tables):
 - ``GBDT``: a LightGBM reranker over the prompt's plausible action sets (``agent.baselines.gbdt``),
   trained on train: the strongest honest feature model (prompt-only features).
 - ``Random``: a uniformly random legal action.
+- ``Prompted LM`` (with ``prompted_model``): a general local causal LM, zero-shot, reading an
+  instruction header and the same prompts (``agent.baselines.prompted``; the paper's LLM rows).
 - ``Base LM``: the pre-trained model only, prompted (``RUN/pretrain/final``).
 - ``FT``, ``PT+FT``, ``PT+FT+DPO``: the LM variants (Table 3); ``text-first`` (Table 4). They answer
   by candidate scoring by default (``agent.scoring``); the report compares greedy and beam search.
@@ -293,11 +295,26 @@ def lm_predictor(model_dir: Path, order: str, search: str = "candidates", descri
     of the prompt's history window the model reads (the samples' prompts must hold at least that many
     where the history has them: ``load_samples(history_k=...)``).
     """
-    from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
 
     rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search,
                                                             generate_description=describe, history_k=history_k))
+    return recommender_predictor(rec)
+
+
+def prompted_predictor(path: Path, search: str = "candidates", history_k: int = HISTORY_K) -> Predictor:
+    """A general local causal LM, zero-shot (``agent.baselines.prompted``): the instruction header and
+    the same prompts, answered by the same legal-only search; template descriptions."""
+    from agent.baselines.prompted import load_prompted
+    from agent.recommender import RecommenderConfig
+
+    return recommender_predictor(load_prompted(path, RecommenderConfig(
+        search=search, cascade=False, min_history=0, generate_description=False, history_k=history_k)))
+
+
+def recommender_predictor(rec) -> Predictor:
+    """An ``agent.recommender.Recommender`` over the samples' prompts (batched; mean latency per sample)."""
+    from agent.context import Context
 
     def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
@@ -355,6 +372,7 @@ def unfinished_stages(run: Path) -> list[str]:
 
 MAIN_ORDER = ("PT+FT+DPO", "PT+FT", "FT+DPO", "FT")
 BASELINES: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
+PROMPTED = "Prompted LM"  # the --prompted-model row (the paper's DeepSeek / GPT-4o rows)
 
 
 @dataclass
@@ -378,10 +396,15 @@ class EvaluateConfig:
     # window it was trained with (``run_history_k``); an int rebuilds the test prompts with that many
     # (``with_history``) and every LM reads them all (the test-time history-length study)
     history_k: int | None = None
+    prompted_model: Path | None = None  # a local HF causal LM scored zero-shot as the "Prompted LM" baseline
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
         self.runs = [Path(r) for r in self.runs]
+        if self.prompted_model is not None:
+            from agent.baselines.prompted import check_model_dir
+
+            self.prompted_model = check_model_dir(self.prompted_model)  # PromptedModelError (a ValueError)
         if not (self.data / "data").is_dir():
             raise FileNotFoundError(f"{self.data}: not a dataset directory (expected {self.data / 'data'})")
         for r in self.runs:
@@ -443,6 +466,8 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
         predictors.append(("GBDT", lambda: gbdt_predictor(cfg.data, cfg.seed, cfg.out / "gbdt")))
     if "Random" in cfg.baselines:
         predictors.append(("Random", lambda: random_predictor(cfg.seed)))
+    if cfg.prompted_model is not None:
+        predictors.append((PROMPTED, lambda: prompted_predictor(cfg.prompted_model, cfg.search, window)))
     orders: dict[str, str] = {}
     windows: dict[str, int] = {}  # LM -> history window it reads
     variants = [(*v, cfg.history_k or run_history_k(run)) for run in cfg.runs for v in run_variants(run)]
@@ -486,7 +511,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     report["latency_ms"] = {n: _latency(mr.preds) for n, mr in runs.items()}
 
     main = next((n for n in MAIN_ORDER if n in runs), None)
-    baselines = [n for n in runs if n in (*BASELINES, "Base LM")]
+    baselines = [n for n in runs if n in (*BASELINES, PROMPTED, "Base LM")]
     report["main_method"] = main
     if main and baselines:
         report["gain"] = {}

@@ -33,7 +33,7 @@ METRIC_NAMES = {"em_acc": "EM-Acc", "lm_f1": "LM-F1", "rule": "Rule"}
 TABLE2_COLUMNS = (*DEVICE_BUCKETS, *REPORT_CATEGORIES, "Whole")
 
 
-def _fmt(x: Any, digits: int = 3) -> str:
+def fmt(x: Any, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, float):
@@ -56,7 +56,7 @@ def table2(report: dict) -> str:
         lines.append("| method | " + " | ".join(f"DC {c}" if c[0].isdigit() else c for c in cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
         for method, subsets in report["by_subset"].items():
-            lines.append(f"| {method} | " + " | ".join(_fmt(subsets.get(c, {}).get(metric)) for c in cols) + " |")
+            lines.append(f"| {method} | " + " | ".join(fmt(subsets.get(c, {}).get(metric)) for c in cols) + " |")
         if report.get("gain"):
             lines.append("| Gain | " + " | ".join(_pct(report["gain"].get(c, {}).get(metric)) for c in cols) + " |")
     counts = report.get("counts", {})
@@ -72,8 +72,8 @@ def whole_table(report: dict) -> str:
         ci = m.get("ci95", {}).get("em_acc")
         ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
         d = div.get(method, {})
-        lines.append(f"| {method} | {_fmt(m['em_acc'])} | {_fmt(m['lm_f1'])} | {_fmt(m['rule'])} | {ci_s} | "
-                     f"{_fmt(d.get('distinct_per_100'), 1)} | {_fmt(d.get('top_answer_share'))} | {m['n']} |")
+        lines.append(f"| {method} | {fmt(m['em_acc'])} | {fmt(m['lm_f1'])} | {fmt(m['rule'])} | {ci_s} | "
+                     f"{fmt(d.get('distinct_per_100'), 1)} | {fmt(d.get('top_answer_share'))} | {m['n']} |")
     pd = report.get("paired_diff_vs_best_baseline")
     if pd:
         lines += ["", f"{pd['method']} minus the best baseline ({pd['baseline']}), paired bootstrap 95% intervals: "
@@ -90,7 +90,7 @@ def split_table(report: dict) -> str:
     head = " | ".join(f"{sp} {METRIC_NAMES[k]}" for sp in splits for k in METRICS)
     lines = [f"| method | {head} |", "|---|" + "---|" * (len(splits) * len(METRICS))]
     for method in report["whole"]:
-        cells = [_fmt(report["by_split"][sp].get(method, {}).get(k)) for sp in splits for k in METRICS]
+        cells = [fmt(report["by_split"][sp].get(method, {}).get(k)) for sp in splits for k in METRICS]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -102,9 +102,9 @@ def search_table(report: dict) -> str:
     lines = ["| search | EM-Acc | LM-F1 | Rule | distinct / 100 | top share | ms per context | n |",
              "|---|---|---|---|---|---|---|---|"]
     for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(m[k]) for k in METRICS)
-                     + f" | {_fmt(m.get('distinct_per_100'), 1)} | {_fmt(m.get('top_answer_share'))} | "
-                     f"{_fmt(m.get('ms_per_context'), 1)} | {m.get('n')} |")
+        lines.append(f"| {name} | " + " | ".join(fmt(m[k]) for k in METRICS)
+                     + f" | {fmt(m.get('distinct_per_100'), 1)} | {fmt(m.get('top_answer_share'))} | "
+                     f"{fmt(m.get('ms_per_context'), 1)} | {m.get('n')} |")
     return "\n".join(lines)
 
 
@@ -113,15 +113,15 @@ def table3(report: dict) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for variant, v in report.get("ablation", {}).items():
         u, g = v["ungated"], v["gated"]
-        lines.append(f"| {variant} | " + " | ".join(_fmt(u[m]) for m in METRICS) + " | "
-                     + " | ".join(_fmt(g[m]) for m in METRICS) + f" | {_fmt(g.get('exposure_rate'))} |")
+        lines.append(f"| {variant} | " + " | ".join(fmt(u[m]) for m in METRICS) + " | "
+                     + " | ".join(fmt(g[m]) for m in METRICS) + f" | {fmt(g.get('exposure_rate'))} |")
     return "\n".join(lines)
 
 
 def table4(report: dict) -> str:
     lines = ["| order | EM-Acc | LM-F1 | Rule |", "|---|---|---|---|"]
     for order, m in report.get("order", {}).items():
-        lines.append(f"| {order} | " + " | ".join(_fmt(m[k]) for k in METRICS) + " |")
+        lines.append(f"| {order} | " + " | ".join(fmt(m[k]) for k in METRICS) + " |")
     return "\n".join(lines)
 
 
@@ -131,7 +131,7 @@ def render_markdown(report: dict) -> str:
         "# HomePilot evaluation report",
         "",
         f"Dataset: `{report.get('data', '')}` · seeds: {report.get('seeds', {})} · "
-        f"wall time: {_fmt(report.get('wall_seconds'), 1)} s",
+        f"wall time: {fmt(report.get('wall_seconds'), 1)} s",
         "",
         "## Whole test set",
         whole_table(report),
@@ -156,13 +156,13 @@ def render_markdown(report: dict) -> str:
         "",
         "![exposure curve](exposure_curve.png)",
         "",
-        f"Gate at 0.7 ({g.get('method', '')}): exposure {_fmt(g.get('exposure_rate'))}, acceptance "
-        f"{_fmt(g.get('acceptance_rate'))} (ungated {_fmt(g.get('ungated_acceptance_rate'))}).",
+        f"Gate at 0.7 ({g.get('method', '')}): exposure {fmt(g.get('exposure_rate'))}, acceptance "
+        f"{fmt(g.get('acceptance_rate'))} (ungated {fmt(g.get('ungated_acceptance_rate'))}).",
         "",
         "## Legality and latency",
         "| method | legal-action rate | p50 ms | p95 ms |",
         "|---|---|---|---|",
-        *(f"| {m} | {_fmt(report.get('legal_rate', {}).get(m))} | {_fmt(lat.get('p50'), 1)} | {_fmt(lat.get('p95'), 1)} |"
+        *(f"| {m} | {fmt(report.get('legal_rate', {}).get(m))} | {fmt(lat.get('p50'), 1)} | {fmt(lat.get('p95'), 1)} |"
           for m, lat in report.get("latency_ms", {}).items()),
         "",
         "## Failure breakdown (paper Fig. 8 shape)",

@@ -188,17 +188,20 @@ def _print_whole(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from agent.report import fmt
+
     table = Table(title="Whole test set")
     for col in ("method", "EM-Acc", "LM-F1", "Rule", "95% CI (EM-Acc)"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for name, m in report["whole"].items():
-        lo, hi = m["ci95"]["em_acc"]
-        table.add_row(name, f"{m['em_acc']:.3f}", f"{m['lm_f1']:.3f}", f"{m['rule']:.3f}", f"[{lo:.3f}, {hi:.3f}]")
+        ci = m.get("ci95", {}).get("em_acc")
+        table.add_row(name, fmt(m["em_acc"]), fmt(m["lm_f1"]), fmt(m["rule"]),
+                      f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "–")
     Console().print(table)
     g = report.get("gate_at_0_7")
-    if g:
-        Console().print(f"gate at 0.7: exposure {g['exposure_rate']:.3f}, acceptance {g['acceptance_rate']:.3f} "
-                        f"(ungated {g['ungated_acceptance_rate']:.3f})")
+    if g:  # NaN (null in report.json) where the gate showed nothing
+        Console().print(f"gate at 0.7: exposure {fmt(g['exposure_rate'])}, acceptance {fmt(g['acceptance_rate'])} "
+                        f"(ungated {fmt(g['ungated_acceptance_rate'])})")
 
 
 @app.command()
@@ -209,6 +212,9 @@ def evaluate(
     max_samples: int = typer.Option(600, help="test contexts evaluated (seeded subsample; 0 = all)"),
     threshold: float = typer.Option(0.7, help="exposure gate threshold"),
     seed: int = typer.Option(0, help="subsample, bootstrap and baseline seed"),
+    prompted_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder scored zero-shot as the "
+                                                         "'Prompted LM' baseline (instruction + the same prompts, "
+                                                         "the same legal candidate scoring)"),
 ) -> None:
     """Evaluate runs and baselines; write the paper-shaped report."""
     from rich.console import Console
@@ -220,7 +226,7 @@ def evaluate(
     console = Console(stderr=True)
     try:
         cfg = EvaluateConfig(data=data, runs=list(runs), out=out, max_samples=max_samples or None,
-                             threshold=threshold, seed=seed)
+                             threshold=threshold, seed=seed, prompted_model=prompted_model)
         with console.status("evaluating") as status:
             report = run_evaluate(cfg, lambda m: status.update(f"evaluate: {m}"))
     except (ValueError, FileNotFoundError) as e:
