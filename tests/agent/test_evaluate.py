@@ -134,22 +134,12 @@ def test_report_renders_every_section(tmp_path):
     assert (tmp_path / "rep" / "whole.png").stat().st_size > 1000
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """A tiny simulated dataset (6 homes x 4 days, ~3 s): real prompts and the operations they came from."""
-    from sim.dataset.build import DatasetConfig, build
-
-    out = tmp_path_factory.mktemp("generated") / "data"
-    build(DatasetConfig(out=str(out), preset="tiny", workers=1))
-    return out
-
-
-def test_test_prompts_rebuilt_with_another_history_window(generated):
-    stored = load_samples(generated, max_samples=40, seed=1)
-    same = load_samples(generated, max_samples=40, seed=1, history_k=HISTORY_K)
+def test_test_prompts_rebuilt_with_another_history_window(tiny_preset_dataset):
+    stored = load_samples(tiny_preset_dataset, max_samples=40, seed=1)
+    same = load_samples(tiny_preset_dataset, max_samples=40, seed=1, history_k=HISTORY_K)
     assert [s.prompt_text for s in same] == [s.prompt_text for s in stored]  # its own window: the stored prompt
-    long = load_samples(generated, max_samples=40, seed=1, history_k=16)
-    short = load_samples(generated, max_samples=40, seed=1, history_k=2)
+    long = load_samples(tiny_preset_dataset, max_samples=40, seed=1, history_k=16)
+    short = load_samples(tiny_preset_dataset, max_samples=40, seed=1, history_k=2)
     assert max(len(s.prompt.history) for s in long) == 16 and max(len(s.prompt.history) for s in stored) == HISTORY_K
     for a, lg, sh in zip(stored, long, short, strict=True):
         assert (a.home_id, a.time, a.label) == (lg.home_id, lg.time, lg.label) == (sh.home_id, sh.time, sh.label)
