@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_subset
+from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_subset, scores_to_json
 from agent.policy import Recommendation
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
@@ -497,6 +497,9 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     progress("scoring")
     for name, mr in runs.items():
         report["whole"][name], report["by_subset"][name] = summarize(samples, mr.preds, rng, cfg.n_boot)
+    resolve, labels = _SampleTypes(samples), [s.label for s in samples]
+    scores = {name: per_sample(labels, [p.actions for p in mr.preds], resolve) for name, mr in runs.items()}
+    report["per_sample"] = {name: scores_to_json(sc) for name, sc in scores.items()}  # agent.report: per_sample.json
     report["counts"] = {k: v["n"] for k, v in next(iter(report["by_subset"].values())).items()}
     report["by_split"] = {}
     for split in cfg.splits:
@@ -524,9 +527,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     if main and baselines and cfg.n_boot > 0:  # the main model against the best baseline by EM-Acc
         best = max((b for b in baselines if b != "Base LM"), key=lambda b: report["whole"][b]["em_acc"], default=None)
         if best:
-            resolve, labels = _SampleTypes(samples), [s.label for s in samples]
-            diff = paired_bootstrap(per_sample(labels, [p.actions for p in runs[main].preds], resolve),
-                                    per_sample(labels, [p.actions for p in runs[best].preds], resolve), rng, cfg.n_boot)
+            diff = paired_bootstrap(scores[main], scores[best], rng, cfg.n_boot)
             report["paired_diff_vs_best_baseline"] = {"method": main, "baseline": best, **diff}
 
     report["search"] = {}

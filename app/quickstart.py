@@ -185,6 +185,7 @@ def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
 
     eval_opts = {**train_opts, "max_samples": cfg.max_samples, "prompted_model": cfg.prompted_model,
                  "compare_searches": cfg.compare_searches}
-    path = Path(steps("evaluate", evaluate_and_report, eval_opts, [ecfg.out / "report.json", ecfg.out / "report.md"]))
+    outputs = [ecfg.out / f for f in ("report.json", "report.md", "per_sample.json")]
+    path = Path(steps("evaluate", evaluate_and_report, eval_opts, outputs))
     report = json.loads((ecfg.out / "report.json").read_text())
     return {"report": path, "seconds": steps.seconds, "resumed": steps.resumed, "report_dict": report}
