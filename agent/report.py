@@ -446,12 +446,16 @@ def goal_text(r: dict) -> str:
 
 
 def study_table(study: dict, key: str, label: str) -> str:
+    """One sensitivity study: a row per model or window (parameters where the study varies them)."""
     rows = study.get("rows", [])
-    lines = [f"| {label} | parameters | EM-Acc | 95% CI (EM-Acc) | LM-F1 | Rule | n |", "|---|---|---|---|---|---|---|"]
+    params = any(row.get("n_parameters") for row in rows)
+    lines = [f"| {label} |" + (" parameters |" if params else "") + " EM-Acc | 95% CI (EM-Acc) | LM-F1 | Rule | n |",
+             "|---|" + ("---|" if params else "") + "---|---|---|---|---|"]
     for row in rows:
         ci = (row.get("ci95") or {}).get("em_acc")
-        lines.append(f"| {row[key]} | {fmt(row.get('n_parameters'))} | {fmt(row.get('em_acc'))} | "
-                     + (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–")
+        n_par = row.get("n_parameters")
+        lines.append(f"| {row[key]} |" + (f" {n_par:,} |" if params and n_par else " – |" if params else "")
+                     + f" {fmt(row.get('em_acc'))} | " + (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–")
                      + f" | {fmt(row.get('lm_f1'))} | {fmt(row.get('rule'))} | {fmt(row.get('n'))} |")
     for name, why in (study.get("skipped") or {}).items():
         lines.append(f"\n{name}: skipped ({why})")
