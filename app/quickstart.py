@@ -186,6 +186,7 @@ def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
     eval_opts = {**train_opts, "max_samples": cfg.max_samples, "prompted_model": cfg.prompted_model,
                  "compare_searches": cfg.compare_searches}
     outputs = [ecfg.out / f for f in ("report.json", "report.md", "per_sample.json")]
-    path = Path(steps("evaluate", evaluate_and_report, eval_opts, outputs))
+    steps("evaluate", evaluate_and_report, eval_opts, outputs)
     report = json.loads((ecfg.out / "report.json").read_text())
-    return {"report": path, "seconds": steps.seconds, "resumed": steps.resumed, "report_dict": report}
+    return {"report": ecfg.out / "report.md", "seconds": steps.seconds, "resumed": steps.resumed,
+            "report_dict": report}
