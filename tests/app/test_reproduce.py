@@ -168,3 +168,13 @@ def test_rerun_of_a_finished_reproduce_runs_only_the_report(reproduced):
     assert steps == ["report"]
     assert again["report_dict"]["whole"] == first["report_dict"]["whole"]
     assert again["report_dict"]["sensitivity"] == first["report_dict"]["sensitivity"]
+
+
+def test_no_sensitivity_leaves_the_studies_out(reproduced):  # last: it rewrites the shared report
+    out, first, _, _ = reproduced
+    steps: list[str] = []
+    again = run(ReproduceConfig(out=out, **CONFIG, sensitivity=False), steps.append)
+    r = json.loads((out / "report" / "report.json").read_text())
+    assert steps == ["report"] and r["sensitivity"] is None
+    assert r["whole"] == json.loads(json.dumps(first["report_dict"]["whole"]))  # the seeds' numbers unchanged
+    assert "(not run: --no-sensitivity)" in again["report"].read_text()
