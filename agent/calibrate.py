@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.prompts import HISTORY_K
+
 COLLAPSE_SHARE = 0.30  # one answer above this share of the held-out contexts = collapsed
 CALIBRATION_FILE = "recommender.json"
 
@@ -36,15 +38,20 @@ class HeldOut:
     labels: list[tuple]
 
 
-def held_out(data: str | Path, max_rows: int = 200) -> HeldOut:
-    """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order)."""
+def held_out(data: str | Path, max_rows: int = 200, history_k: int | None = None) -> HeldOut:
+    """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order); ``history_k``:
+    their history windows rebuilt with that many operations (``sim.dataset.files.rewindow_prompts``),
+    as a run trained with ``TrainConfig.history_k`` read them."""
     from agent.baselines.candidates import label_from_row, types_from_devices
-    from sim.dataset.files import is_held_out, read_rows
+    from sim.dataset.files import is_held_out, read_rows, rewindow_prompts
 
-    rows = [r for r in read_rows(data, "sft", "train", ["prompt", "devices", "actions"]) if is_held_out(r["prompt"])]
+    rows = [r for r in read_rows(data, "sft", "train", ["home_id", "prompt", "devices", "actions"])
+            if is_held_out(r["prompt"])]
     rows = rows[:max_rows]
-    return HeldOut([r["prompt"] for r in rows], [types_from_devices(r["devices"]) for r in rows],
-                   [label_from_row(r) for r in rows])
+    prompts = [r["prompt"] for r in rows]
+    if history_k is not None:
+        prompts = rewindow_prompts(data, [r["home_id"] for r in rows], prompts, history_k)
+    return HeldOut(prompts, [types_from_devices(r["devices"]) for r in rows], [label_from_row(r) for r in rows])
 
 
 def collapse_warning(answers: Sequence[tuple], share: float = COLLAPSE_SHARE) -> str | None:
@@ -59,15 +66,18 @@ def collapse_warning(answers: Sequence[tuple], share: float = COLLAPSE_SHARE) ->
             f"(> {share:.0%}); the model is not reading its prompt")
 
 
-def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: str = "candidates") -> dict:
+def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: str = "candidates",
+                    history_k: int = HISTORY_K) -> dict:
     """Fit the confidence calibration (temperature and bias) of one model on the held-out contexts and
-    write it next to the model; returns the figures (also for a model with too few answers: none)."""
+    write it next to the model; returns the figures (also for a model with too few answers: none).
+    ``history_k``: the history window the model was trained with."""
     from agent.confidence import calibrate, ece, fit_platt
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
     from sim.envs.replay import label_accepts
 
-    cfg = RecommenderConfig(order=order, search=search, cascade=False, min_history=0, generate_description=False)
+    cfg = RecommenderConfig(order=order, search=search, cascade=False, min_history=0, generate_description=False,
+                            history_k=history_k)
     rec = Recommender.from_run(model_dir, cfg, calibrated=False)
     contexts = [Context.from_prompt(p, t) for p, t in zip(data.prompts, data.types, strict=True)]
     recs = rec.recommend_batch(contexts)
@@ -104,7 +114,8 @@ def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates",
     run = Path(run)
     cfg = json.loads((run / "config.json").read_text())
     order = cfg.get("order", "action-first")
-    data_ho = held_out(data, max_rows)
+    data_ho = held_out(data, max_rows, cfg.get("history_k"))
+    window = int(cfg.get("history_k") or HISTORY_K)
     out: dict[str, dict] = {}
     if not data_ho.prompts:  # a very small log: nothing held out, nothing to calibrate on
         progress(f"{data}: no held-out validation prompt in the sft train split (one train prompt in ten is "
@@ -114,7 +125,7 @@ def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates",
         d = run / name
         if (d / "config.json").is_file():
             progress(f"calibrating {name} on {len(data_ho.prompts)} held-out contexts")
-            out[name] = calibrate_model(d, order, data_ho, search)
+            out[name] = calibrate_model(d, order, data_ho, search, window)
     final = run / str(cfg.get("final_from", ""))
     if (final / CALIBRATION_FILE).is_file() and (run / "model").is_dir():
         shutil.copyfile(final / CALIBRATION_FILE, run / "model" / CALIBRATION_FILE)

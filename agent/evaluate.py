@@ -19,6 +19,8 @@ Methods (names used in the tables):
 - ``GBDT``: a LightGBM reranker over the prompt's plausible action sets (``agent.baselines.gbdt``),
   trained on train: the strongest honest feature model (prompt-only features).
 - ``Random``: a uniformly random legal action.
+- ``Prompted LM`` (with ``prompted_model``): a general local causal LM, zero-shot, reading an
+  instruction header and the same prompts (``agent.baselines.prompted``; the paper's LLM rows).
 - ``Base LM``: the pre-trained model only, prompted (``RUN/pretrain/final``).
 - ``FT``, ``PT+FT``, ``PT+FT+DPO``: the LM variants (Table 3); ``text-first`` (Table 4). They answer
   by candidate scoring by default (``agent.scoring``); the report compares greedy and beam search.
@@ -37,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_subset
+from agent.metrics import bootstrap_ci, paired_bootstrap, per_sample, score_by_subset, scores_to_json
 from agent.policy import Recommendation
 from agent.replay_truth import SimulatorTruth, has_generation
 from sim.catalog import CatalogError, inverse, is_legal
 from sim.dataset.files import TEST_SPLITS, existing_splits, logged_operations, parse_splits, read_rows
+from sim.prompts import HISTORY_K
 from sim.records import Action, Operation, Prompt, parse_actions, parse_prompt
 
 Types = dict[tuple[str, str], str]
@@ -69,8 +72,10 @@ Predictor = Callable[[Sequence[EvalSample]], list[Recommendation]]  # one answer
 
 
 def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_unseen"),
-                 max_samples: int | None = None, seed: int = 0) -> list[EvalSample]:
-    """Test contexts from the sft config; a seeded subsample of ``max_samples`` keeps dataset order."""
+                 max_samples: int | None = None, seed: int = 0, history_k: int | None = None) -> list[EvalSample]:
+    """Test contexts from the sft config; a seeded subsample of ``max_samples`` keeps dataset order
+    (the same contexts whatever ``history_k``). ``history_k``: rebuild each prompt's history window
+    with that many operations (``with_history``); None keeps the stored prompts."""
     cols = ["home_id", "user", "time", "prompt", "actions", "bucket", "categories", "devices"]
     out: list[EvalSample] = []
     for split in splits:
@@ -85,7 +90,17 @@ def load_samples(data_dir: str | Path, splits: Sequence[str] = ("test", "test_un
     if max_samples is not None and len(out) > max_samples:
         keep = np.sort(np.random.default_rng(seed).choice(len(out), max_samples, replace=False))
         out = [out[i] for i in keep]
-    return out
+    return out if history_k is None else with_history(out, data_dir, history_k)
+
+
+def with_history(samples: Sequence[EvalSample], data_dir: str | Path, k: int) -> list[EvalSample]:
+    """The samples with each prompt's history window rebuilt with ``k`` operations from the
+    dataset's logged operations (``sim.dataset.files.rewindow_prompts``); labels and everything
+    else in the prompt stay."""
+    from sim.dataset.files import rewindow_prompts
+
+    texts = rewindow_prompts(data_dir, [s.home_id for s in samples], [s.prompt_text for s in samples], k)
+    return [replace(s, prompt_text=t, prompt=parse_prompt(t)) for s, t in zip(samples, texts, strict=True)]
 
 
 # ---------------------------------------------------------------- hidden truth (simulated datasets)
@@ -273,7 +288,8 @@ class MethodRun:
 # ---------------------------------------------------------------- LM runs
 
 
-def lm_predictor(model_dir: Path, order: str, search: str = "candidates", describe: bool = True) -> Predictor:
+def lm_predictor(model_dir: Path, order: str, search: str = "candidates", describe: bool = True,
+                 history_k: int = HISTORY_K) -> Predictor:
     """A trained model behind the recommender: legal-only answers and their confidence.
 
     ``search``: candidates (score the plausible action sets; confidence = posterior), greedy or
@@ -281,13 +297,30 @@ def lm_predictor(model_dir: Path, order: str, search: str = "candidates", descri
     model's full answer (the ungated metrics); the gate is applied afterwards from the confidence
     and the recommender's adapted threshold. The run's fitted confidence temperature is used
     (``agent.calibrate`` writes it to ``<model>/recommender.json``). ``describe=False``: template
-    descriptions (only the main method's are judged by the simulated users).
+    descriptions (only the main method's are judged by the simulated users). ``history_k``: operations
+    of the prompt's history window the model reads (the samples' prompts must hold at least that many
+    where the history has them: ``load_samples(history_k=...)``).
     """
-    from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
 
     rec = Recommender.from_run(model_dir, RecommenderConfig(order=order, cascade=False, min_history=0, search=search,
-                                                            generate_description=describe))
+                                                            generate_description=describe, history_k=history_k))
+    return recommender_predictor(rec)
+
+
+def prompted_predictor(path: Path, search: str = "candidates", history_k: int = HISTORY_K) -> Predictor:
+    """A general local causal LM, zero-shot (``agent.baselines.prompted``): the instruction header and
+    the same prompts, answered by the same legal-only search; template descriptions."""
+    from agent.baselines.prompted import load_prompted
+    from agent.recommender import RecommenderConfig
+
+    return recommender_predictor(load_prompted(path, RecommenderConfig(
+        search=search, cascade=False, min_history=0, generate_description=False, history_k=history_k)))
+
+
+def recommender_predictor(rec) -> Predictor:
+    """An ``agent.recommender.Recommender`` over the samples' prompts (batched; mean latency per sample)."""
+    from agent.context import Context
 
     def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
         contexts = [Context.from_prompt(s.prompt_text, s.types) for s in samples]
@@ -320,6 +353,13 @@ def run_variants(run: Path) -> list[tuple[str, Path, str]]:
     return out
 
 
+def run_history_k(run: Path) -> int:
+    """The history window a run was trained with (``TrainConfig.history_k``; the dataset's own,
+    ``sim.prompts.HISTORY_K``, when the run kept the stored prompts)."""
+    cfg = json.loads((run / "config.json").read_text())
+    return int(cfg.get("history_k") or HISTORY_K)
+
+
 def unfinished_stages(run: Path) -> list[str]:
     """The stages a run was asked for (``config.json``) that did not finish, in order; a run whose
     final model was never written counts its last stage as unfinished."""
@@ -344,6 +384,7 @@ NO_SIMULATOR = ("No simulator manifest (`.shards/generation.json`): this dataset
                 "recommendations (Fig. 7a, gate acceptance, ECE) are left out; the metrics compare each answer with "
                 "what the user actually did.")
 BASELINES: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
+PROMPTED = "Prompted LM"  # the --prompted-model row (the paper's DeepSeek / GPT-4o rows)
 
 
 @dataclass
@@ -364,10 +405,19 @@ class EvaluateConfig:
     compare_searches: tuple[str, ...] = ("greedy", "beam")  # also run the main model with these ...
     compare_samples: int = 200  # ... on the first this many contexts (accuracy and time per search)
     format: str = "report"  # report | ha: also predictions.jsonl with each decision's HA service calls
+    # operations in every prompt's history window: None = the stored prompts, each LM reading the
+    # window it was trained with (``run_history_k``); an int rebuilds the test prompts with that many
+    # (``with_history``) and every LM reads them all (the test-time history-length study)
+    history_k: int | None = None
+    prompted_model: Path | None = None  # a local HF causal LM scored zero-shot as the "Prompted LM" baseline
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
         self.runs = [Path(r) for r in self.runs]
+        if self.prompted_model is not None:
+            from agent.baselines.prompted import check_model_dir
+
+            self.prompted_model = check_model_dir(self.prompted_model)  # PromptedModelError (a ValueError)
         if not (self.data / "data").is_dir():
             raise FileNotFoundError(f"{self.data}: not a dataset directory (expected {self.data / 'data'})")
         if self.format not in FORMATS:
@@ -392,6 +442,8 @@ class EvaluateConfig:
                 raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {sname!r}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1 or None, got {self.max_samples}")
+        if self.history_k is not None and self.history_k < 1:
+            raise ValueError(f"history_k must be >= 1 or None, got {self.history_k}")
 
     def resolve_splits(self) -> tuple[str, ...]:
         """The sft splits to evaluate: the ones asked for (each must exist), else those of test and
@@ -430,7 +482,8 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     t_start = _time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     progress("loading test contexts")
-    samples = load_samples(cfg.data, cfg.splits, cfg.max_samples, cfg.seed)
+    samples = load_samples(cfg.data, cfg.splits, cfg.max_samples, cfg.seed, cfg.history_k)
+    window = cfg.history_k or HISTORY_K  # operations the samples' prompts hold (at most)
     truth = SimulatorTruth(cfg.data) if has_generation(cfg.data) else None
 
     predictors: list[tuple[str, Callable[[], Predictor]]] = []
@@ -442,12 +495,21 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
         predictors.append(("GBDT", lambda: gbdt_predictor(cfg.data, cfg.seed, cfg.out / "gbdt")))
     if "Random" in cfg.baselines:
         predictors.append(("Random", lambda: random_predictor(cfg.seed)))
+    if cfg.prompted_model is not None:
+        predictors.append((PROMPTED, lambda: prompted_predictor(cfg.prompted_model, cfg.search, window)))
     orders: dict[str, str] = {}
-    variants = [v for run in cfg.runs for v in run_variants(run)]
+    windows: dict[str, int] = {}  # LM -> history window it reads
+    variants = [(*v, cfg.history_k or run_history_k(run)) for run in cfg.runs for v in run_variants(run)]
     main_name = next((n for n in MAIN_ORDER if n in {v[0] for v in variants}), None)
-    for name, model_dir, order in variants:
-        orders[name] = order
-        predictors.append((name, lambda d=model_dir, o=order, m=name == main_name: lm_predictor(d, o, cfg.search, m)))
+
+    def lm(model_dir: Path, order: str, search: str, describe: bool, k: int) -> Predictor:
+        """An LM reading its own history window: the samples' prompts rebuilt where it differs."""
+        inner = lm_predictor(model_dir, order, search, describe, k)
+        return inner if k == window else lambda part: inner(with_history(part, cfg.data, k))
+
+    for name, model_dir, order, k in variants:
+        orders[name], windows[name] = order, k
+        predictors.append((name, lambda d=model_dir, o=order, m=name == main_name, k=k: lm(d, o, cfg.search, m, k)))
     if cfg.oracle and truth is not None:
         predictors.append(("Oracle", lambda: oracle_predictor(truth)))
     progress(f"splits: {', '.join(cfg.splits)}; simulator truth: {'yes' if truth is not None else 'no (imported data)'}")
@@ -468,6 +530,9 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     progress("scoring")
     for name, mr in runs.items():
         report["whole"][name], report["by_subset"][name] = summarize(samples, mr.preds, rng, cfg.n_boot)
+    resolve, labels = _SampleTypes(samples), [s.label for s in samples]
+    scores = {name: per_sample(labels, [p.actions for p in mr.preds], resolve) for name, mr in runs.items()}
+    report["per_sample"] = {name: scores_to_json(sc) for name, sc in scores.items()}  # agent.report: per_sample.json
     report["counts"] = {k: v["n"] for k, v in next(iter(report["by_subset"].values())).items()}
     report["by_split"] = {}
     for split in cfg.splits:
@@ -476,12 +541,13 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             report["by_split"][split] = {
                 name: summarize([samples[i] for i in idx], [mr.preds[i] for i in idx], rng, 0)[0]
                 for name, mr in runs.items()}
+    report["history_k"] = windows  # LM -> operations of the history window it read
     report["diversity"] = {name: diversity(mr.preds) for name, mr in runs.items()}
     report["legal_rate"] = {n: legal_rate(samples, mr.preds) for n, mr in runs.items()}
     report["latency_ms"] = {n: _latency(mr.preds) for n, mr in runs.items()}
 
     main = next((n for n in MAIN_ORDER if n in runs), None)
-    baselines = [n for n in runs if n in (*BASELINES, "Base LM")]
+    baselines = [n for n in runs if n in (*BASELINES, PROMPTED, "Base LM")]
     report["main_method"] = main
     if main and baselines:
         report["gain"] = {}
@@ -494,20 +560,18 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     if main and baselines and cfg.n_boot > 0:  # the main model against the best baseline by EM-Acc
         best = max((b for b in baselines if b != "Base LM"), key=lambda b: report["whole"][b]["em_acc"], default=None)
         if best:
-            resolve, labels = _SampleTypes(samples), [s.label for s in samples]
-            diff = paired_bootstrap(per_sample(labels, [p.actions for p in runs[main].preds], resolve),
-                                    per_sample(labels, [p.actions for p in runs[best].preds], resolve), rng, cfg.n_boot)
+            diff = paired_bootstrap(scores[main], scores[best], rng, cfg.n_boot)
             report["paired_diff_vs_best_baseline"] = {"method": main, "baseline": best, **diff}
 
     report["search"] = {}
-    main_dir = next((d for run in cfg.runs for n, d, _ in run_variants(run) if n == main), None)
+    main_dir = next((d for n, d, _, _ in variants if n == main), None)
     if main and main_dir is not None and cfg.compare_searches:
         part = samples[:cfg.compare_samples]
         for sname in (cfg.search, *cfg.compare_searches):
             progress(f"comparing searches: {main} with {sname}")
             t0 = _time.perf_counter()
             preds = (runs[main].preds[:len(part)] if sname == cfg.search
-                     else lm_predictor(main_dir, orders[main], sname)(part))
+                     else lm(main_dir, orders[main], sname, True, windows[main])(part))
             secs = runs[main].seconds * len(part) / len(samples) if sname == cfg.search else _time.perf_counter() - t0
             m = summarize(part, preds, rng, 0)[0]
             report["search"][sname] = {**{k: m[k] for k in ("em_acc", "lm_f1", "rule")}, "n": len(part),
@@ -589,6 +653,22 @@ def predictions(cfg: EvaluateConfig, samples: Sequence[EvalSample], runs: dict[s
                     "description": p.description, "confidence": p.confidence, "exposed": _gate(p, cfg.threshold),
                     "ha_calls": calls, **({"ha_error": why} if why else {})})
     return out
+
+
+def evaluate_model(data: str | Path, model_dir: str | Path, order: str = "action-first", *,
+                   history_k: int = HISTORY_K, splits: Sequence[str] = ("test", "test_unseen"),
+                   max_samples: int | None = 600, seed: int = 0, n_boot: int = 500) -> dict:
+    """One model alone on the test contexts, reading ``history_k`` operations of history (the prompts
+    rebuilt with that window): ``{em_acc, lm_f1, rule, n, ci95, history_k, seconds, distinct_per_100,
+    top_answer_share, top_answer}``. The same contexts, predictor and scoring as ``evaluate``, without
+    the baselines: the sensitivity studies of ``homepilot reproduce`` (Fig. 7b-d) call it once per
+    model or window."""
+    samples = load_samples(data, splits, max_samples, seed, history_k)
+    t0 = _time.perf_counter()
+    preds = lm_predictor(Path(model_dir), order, "candidates", False, history_k)(samples)
+    seconds = _time.perf_counter() - t0
+    whole, _ = summarize(samples, preds, np.random.default_rng(seed), n_boot)
+    return {**whole, "history_k": history_k, "seconds": round(seconds, 2), **diversity(preds)}
 
 
 def main(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: None) -> Path:

@@ -17,6 +17,9 @@ operation is executed, not of which operation it is).
   exactly, |label & prediction| / |label| (the paper writes 1/|E|; we read it as the recovered
   share, which equals 1/|E| when one of |E| label actions is recovered); 0 when none is. Averaged.
 
+Across seeds (``across_seeds``): the mean of a metric over independent runs (seeds), its sample
+standard deviation and a 95% Student-t interval of the mean, mean +- t(0.975, n-1) std / sqrt(n).
+
 Loose matching of one action (``sim.matching.loose_match``) needs each action's device type. By
 default it is read from the device name (``light_2`` -> ``light``); pass ``types`` (a mapping
 (room, device) -> type) for other names.
@@ -186,3 +189,52 @@ def score_by_subset(labels: Sequence[Actions], predictions: Sequence[Actions],
     out = {k: {**aggregate(s, np.asarray(v)), "n": len(v)} for k, v in members.items()}
     out[WHOLE] = {**aggregate(s), "n": len(labels)}
     return out
+
+
+# Student t quantiles t(0.975, df) for df = 1..30 (two-sided 95%); beyond, the Cornish-Fisher
+# expansion around the normal quantile (error < 1e-3 there).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_Z975 = 1.959964
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (two-sided 95% intervals)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def across_seeds(values: Sequence[float | None]) -> dict[str, float]:
+    """``{mean, std, lo, hi, n}`` of one metric over seeds: the mean, the sample standard deviation
+    (ddof=1) and the 95% t-interval of the mean, mean +- t975(n-1) * std / sqrt(n). Values that are
+    None or NaN (a metric a seed could not compute, e.g. the acceptance of a gate that showed
+    nothing) are left out; ``n`` counts the rest. One value: std, lo and hi are NaN; none: all NaN."""
+    v = np.array([float(x) for x in values if x is not None and not np.isnan(float(x))])
+    nan = float("nan")
+    if len(v) == 0:
+        return {"mean": nan, "std": nan, "lo": nan, "hi": nan, "n": 0}
+    mean = float(v.mean())
+    if len(v) == 1:
+        return {"mean": mean, "std": nan, "lo": nan, "hi": nan, "n": 1}
+    std = float(v.std(ddof=1))
+    half = t975(len(v) - 1) * std / np.sqrt(len(v))
+    return {"mean": mean, "std": std, "lo": mean - half, "hi": mean + half, "n": int(len(v))}
+
+
+def scores_to_json(s: SampleScores) -> dict[str, list[float]]:
+    """Per-sample scores as plain lists (``agent.evaluate`` writes them to ``per_sample.json``)."""
+    return {f: getattr(s, f).tolist() for f in ("exact", "rule", "matched", "n_pred", "n_label")}
+
+
+def scores_from_json(d: dict[str, Sequence[float]]) -> SampleScores:
+    return SampleScores(*(np.asarray(d[f], dtype=float) for f in ("exact", "rule", "matched", "n_pred", "n_label")))
+
+
+def concat_scores(parts: Sequence[SampleScores]) -> SampleScores:
+    """The samples of several evaluations (seeds) as one set (a pooled bootstrap draws from all of them)."""
+    return SampleScores(*(np.concatenate([getattr(p, f) for p in parts])
+                          for f in ("exact", "rule", "matched", "n_pred", "n_label")))

@@ -85,6 +85,9 @@ class RecommenderConfig:
     # candidates, action-first: generate the description after the chosen actions (False: the
     # catalogue's template text, sim.describe, ~25% faster; what evaluation uses for non-main rows)
     generate_description: bool = True
+    # text put before every prompt the model reads (a prompted general LM's instruction header,
+    # agent.baselines.prompted); the prompt and what is scored or decoded after it are unchanged
+    instruction: str = ""
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
 
     def __post_init__(self) -> None:
@@ -117,7 +120,8 @@ class Recommender:
     @classmethod
     def from_run(cls, run: str | Path, config: RecommenderConfig | None = None, calibrated: bool = True
                  ) -> Recommender:
-        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order in ``RUN/config.json``.
+        """Load ``RUN/model`` (or ``RUN`` itself if it holds the model) and the order and history window
+        (``history_k``, when the run set one) in ``RUN/config.json``.
 
         ``calibrated``: use the confidence temperature fitted on held-out prompts after training
         (``agent.calibrate`` writes ``<model>/recommender.json``) unless ``config`` sets one."""
@@ -129,9 +133,10 @@ class Recommender:
             raise FileNotFoundError(f"no model in {model_dir}: expected config.json and model.safetensors")
         config = config or RecommenderConfig()
         cfg_file = run / "config.json"
-        if cfg_file.is_file() and model_dir != run:
-            order = json.loads(cfg_file.read_text()).get("order", config.order)
-            config = replace(config, order=order)
+        if cfg_file.is_file() and model_dir != run:  # a run directory: the order and window it was trained with
+            trained = json.loads(cfg_file.read_text())
+            config = replace(config, order=trained.get("order", config.order),
+                             history_k=int(trained.get("history_k") or config.history_k))
         try:
             from training.tokenizer import load_tokenizer
         except ImportError:  # the agent without the training extra
@@ -207,7 +212,8 @@ class Recommender:
             types = {(r, d): t for r, d, t in ctx.legal_devices()}
             sets.append(plausible_sets(parse_prompt(text), types, drop_noops=cfg.drop_noops, current=ctx.current))
         live = [k for k, s in enumerate(sets) if s]
-        scored = score_sets(self.model, self.tokenizer, [chunk[k][2] for k in live], [sets[k] for k in live],
+        head = cfg.instruction
+        scored = score_sets(self.model, self.tokenizer, [head + chunk[k][2] for k in live], [sets[k] for k in live],
                             cfg.order, eos=cfg.order == "text-first")
         best: dict[int, tuple] = {}
         for k, sc in zip(live, scored, strict=True):
@@ -217,8 +223,8 @@ class Recommender:
                        tuple((sc.candidates[j], float(post[j])) for j in top[:5]))
         keys = sorted(best)
         if cfg.order == "action-first" and cfg.generate_description:
-            descs = describe_after(self.model, self.tokenizer, [chunk[k][2] for k in keys], [best[k][0] for k in keys],
-                                   cfg.max_desc_tokens)
+            descs = describe_after(self.model, self.tokenizer, [head + chunk[k][2] for k in keys],
+                                   [best[k][0] for k in keys], cfg.max_desc_tokens)
         else:
             descs = [describe(best[k][0]) for k in keys]
         desc_of = dict(zip(keys, descs, strict=True))
@@ -243,7 +249,7 @@ class Recommender:
 
     def _decode(self, chunk: list[tuple[int, Context, str]]) -> list[Decoded]:
         cfg, cc = self.config, self.config.confidence
-        prompts = [p for _, _, p in chunk]
+        prompts = [cfg.instruction + p for _, _, p in chunk]
         roots = [self.constraint.root(ctx.legal_devices()) for _, ctx, _ in chunk]
         if cfg.search == "beam":
             return generate_beam(self.model, self.tokenizer, self.constraint, prompts, roots, num_beams=cfg.num_beams,

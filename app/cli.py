@@ -193,17 +193,20 @@ def _print_whole(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from agent.report import fmt
+
     table = Table(title="Whole test set")
     for col in ("method", "EM-Acc", "LM-F1", "Rule", "95% CI (EM-Acc)"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for name, m in report["whole"].items():
-        lo, hi = m["ci95"]["em_acc"]
-        table.add_row(name, f"{m['em_acc']:.3f}", f"{m['lm_f1']:.3f}", f"{m['rule']:.3f}", f"[{lo:.3f}, {hi:.3f}]")
+        ci = m.get("ci95", {}).get("em_acc")
+        table.add_row(name, fmt(m["em_acc"]), fmt(m["lm_f1"]), fmt(m["rule"]),
+                      f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "–")
     Console().print(table)
     g = report.get("gate_at_0_7")
-    if g:
-        Console().print(f"gate at 0.7: exposure {g['exposure_rate']:.3f}, acceptance {g['acceptance_rate']:.3f} "
-                        f"(ungated {g['ungated_acceptance_rate']:.3f})")
+    if g:  # NaN (null in report.json) where the gate showed nothing
+        Console().print(f"gate at 0.7: exposure {fmt(g['exposure_rate'])}, acceptance {fmt(g['acceptance_rate'])} "
+                        f"(ungated {fmt(g['ungated_acceptance_rate'])})")
 
 
 @app.command()
@@ -219,6 +222,9 @@ def evaluate(
     format: ReportFormat = typer.Option(ReportFormat.report, "--format",
                                         help="report | ha: also predictions.jsonl, each decision's recommendation as "
                                              "Home Assistant service calls"),
+    prompted_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder scored zero-shot as the "
+                                                         "'Prompted LM' baseline (instruction + the same prompts, "
+                                                         "the same legal candidate scoring)"),
 ) -> None:
     """Evaluate runs and baselines; write the paper-shaped report. Without a simulator manifest (an
     imported log) the oracle and the simulated users' acceptance are left out, and the report says so."""
@@ -231,7 +237,8 @@ def evaluate(
     console = Console(stderr=True)
     try:
         cfg = EvaluateConfig(data=data, runs=list(runs), out=out, max_samples=max_samples or None,
-                             threshold=threshold, seed=seed, splits=splits, format=format.value)
+                             threshold=threshold, seed=seed, splits=splits, format=format.value,
+                             prompted_model=prompted_model)
         with console.status("evaluating") as status:
             report = run_evaluate(cfg, lambda m: status.update(f"evaluate: {m}"))
     except (ValueError, FileNotFoundError) as e:
@@ -348,6 +355,53 @@ def quickstart(
     _print_whole(result["report_dict"])
     secs = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items())
     typer.echo(f"quickstart done in {sum(result['seconds'].values()):.0f} s ({secs})")
+    typer.echo(f"report: {result['report']}")
+
+
+@app.command()
+def reproduce(
+    out: str = typer.Option("reproduce_out", help="folder for every seed's quickstart, the sensitivity runs and the "
+                                                  "combined report"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds: one dataset, training and evaluation each"),
+    data_preset: DataPreset = typer.Option(DataPreset.quickstart, help="dataset preset of every seed"),
+    model_preset: ModelPreset = typer.Option(ModelPreset.tiny, help="model preset of every seed's runs"),
+    max_samples: int = typer.Option(600, help="test contexts evaluated per seed (0 = all)"),
+    sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
+                                     help="the Fig. 7b-d studies on the first seed (model size, training context, "
+                                          "history length at test)"),
+    prompted_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder scored zero-shot as the "
+                                                         "'Prompted LM' baseline of every seed"),
+    workers: int = typer.Option(2, help="dataset generation processes"),
+) -> None:
+    """The paper's reproduction: every seed end to end, sensitivity studies, one report over seeds."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.report import fmt, goal_text
+    from app.progress import StageProgress
+    from app.reproduce import ReproduceConfig, run
+
+    try:
+        cfg = ReproduceConfig(out=out, seeds=seeds, data_preset=data_preset.value, model_preset=model_preset.value,
+                              max_samples=max_samples or None, sensitivity=sensitivity, prompted_model=prompted_model,
+                              workers=workers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    try:
+        with StageProgress("reproduce") as progress:
+            result = run(cfg, progress.note, progress)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:  # ValueError: DatasetError, OutDirError, bad model
+        typer.echo(f"homepilot reproduce: {e}", err=True)  # one unwrapped line: paths stay copyable
+        raise typer.Exit(code=1) from None
+    r = result["report_dict"]
+    table = Table(title=f"Whole test set, mean ± std over seeds {', '.join(map(str, r['seeds']))}")
+    for col in ("method", "EM-Acc", "LM-F1", "Rule"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name, m in r["whole"].items():
+        table.add_row(name, fmt(m["em_acc"]), fmt(m["lm_f1"]), fmt(m["rule"]))
+    Console().print(table)
+    typer.echo(goal_text(r))
+    typer.echo(f"reproduce done in {r['wall_seconds']:.0f} s ({len(result['resumed'])} steps resumed)")
     typer.echo(f"report: {result['report']}")
 
 

@@ -16,7 +16,8 @@ before they are written, so a killed command leaves a manifest that covers its p
 listed files and inside listed folders. A user's own file in the directory is never touched.
 
 Kinds: ``dataset`` (generate), ``imported-dataset`` (import-log), ``run`` (train), ``report``
-(evaluate), ``replay``, ``sim-report``, ``quickstart`` (a folder of the other kinds).
+(evaluate), ``replay``, ``sim-report``, ``quickstart`` (a folder of the other kinds), ``reproduce``
+(a folder of quickstart folders, one per seed, with the sensitivity runs and the combined report).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ MANIFEST = ".homepilot.json"
 KINDS: dict[str, str] = {
     "dataset": "a generated dataset", "imported-dataset": "an imported dataset", "run": "a training run",
     "report": "an evaluation report", "replay": "a replay report", "sim-report": "a simulator report",
-    "quickstart": "a quickstart folder",
+    "quickstart": "a quickstart folder", "reproduce": "a reproduce folder",
 }
 
 # Outputs written before HomePilot kept a manifest are recognised by one JSON file of the kind

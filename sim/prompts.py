@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -385,6 +386,20 @@ def make_prompt(history: Sequence[Operation] | HistoryIndex, now: datetime,
     known = index.state(now, devs) if state is None else tuple(tuple(s) for s in state)
     return Prompt(history=history_window(index.history, now, k, index.times), time=now,
                   environment=tuple(environment), devices=devs, usual=uses, state=known)
+
+
+def rewindow(prompt: Prompt, history: Sequence[Operation], k: int, times: Sequence[datetime] | None = None) -> Prompt:
+    """``prompt`` with its history window rebuilt from ``history`` (the household's operations by
+    time; ``times``: theirs, when at hand) with the last ``k`` logged operations before the
+    prompt's time. Everything else stays: the device ranking, state and usual operations count
+    every earlier operation, not the window, and the readings' rooms (``context_rooms``) depend
+    on the window only through its last operation, the same for every ``k >= 1``. So a dataset's
+    prompt rebuilt with its own ``k`` is the stored prompt, and with another ``k`` the prompt the
+    dataset would have held with ``HISTORY_K = k`` (the training-context and test-time history
+    studies of ``homepilot reproduce``)."""
+    if k < 1:
+        raise ValueError(f"a rebuilt history window needs k >= 1 (the readings' rooms follow its last operation), got {k}")
+    return replace(prompt, history=history_window(history, prompt.time, k, times))
 
 
 def prompt_text(history: Sequence[Operation] | HistoryIndex, now: datetime,

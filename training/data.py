@@ -85,9 +85,26 @@ def _keep(prompts: Sequence[str], split: str) -> list[int]:
     return [i for i, p in enumerate(prompts) if split != "train" or not is_held_out(p)]
 
 
-def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train") -> Dataset:
+def _rewindowed(root: str | Path, config: str, split: str, prompts: list[str], keep: list[int],
+                history_k: int | None) -> list[str]:
+    """The kept rows' prompts, their history windows rebuilt with ``history_k`` operations
+    (``sim.dataset.files.rewindow_prompts``; None: as stored). Which rows are held out is decided
+    on the stored prompts, so it does not depend on the window."""
+    kept = [prompts[i] for i in keep]
+    if history_k is None:
+        return kept
+    from sim.dataset.files import rewindow_prompts
+
+    homes = read_columns(root, config, ["home_id"], split)["home_id"]
+    return rewindow_prompts(root, [homes[i] for i in keep], kept, history_k)
+
+
+def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train",
+                history_k: int | None = None) -> Dataset:
     """Prompt-completion rows; ``order`` picks the ``completion`` or ``completion_text_first`` column.
     The train split leaves out the held-out validation prompts (``sim.dataset.files.is_held_out``).
+    ``history_k``: prompts with that many operations in their history window (rebuilt from the
+    ``operations`` config; None: as stored).
 
     The model reads ``prompt + completion`` with nothing in between: the prompt ends on the
     special ``<rec>`` token and the completion starts on ``<act>`` (or ``<desc>``).
@@ -98,17 +115,18 @@ def sft_dataset(root: str | Path, order: str = "action-first", split: str = "tra
     cols = read_columns(root, "sft", ["prompt", column], split)
     _check_prompts(Path(root), "sft", split, cols["prompt"])
     keep = _keep(cols["prompt"], split)
-    return Dataset.from_dict({"prompt": [cols["prompt"][i] for i in keep],
+    return Dataset.from_dict({"prompt": _rewindowed(root, "sft", split, cols["prompt"], keep, history_k),
                               "completion": [cols[column][i].strip() for i in keep]})
 
 
-def dpo_dataset(root: str | Path, split: str = "train") -> Dataset:
+def dpo_dataset(root: str | Path, split: str = "train", history_k: int | None = None) -> Dataset:
     """Preference rows (prompt, chosen, rejected) of the ``dpo`` config; completions action-first.
-    The train split leaves out the held-out validation prompts, as ``sft_dataset`` does."""
+    The train split leaves out the held-out validation prompts, as ``sft_dataset`` does;
+    ``history_k`` as there."""
     cols = read_columns(root, "dpo", ["prompt", "chosen", "rejected"], split)
     _check_prompts(Path(root), "dpo", split, cols["prompt"])
     keep = _keep(cols["prompt"], split)
-    return Dataset.from_dict({"prompt": [cols["prompt"][i] for i in keep],
+    return Dataset.from_dict({"prompt": _rewindowed(root, "dpo", split, cols["prompt"], keep, history_k),
                               "chosen": [cols["chosen"][i].strip() for i in keep],
                               "rejected": [cols["rejected"][i].strip() for i in keep]})
 

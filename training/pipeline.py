@@ -147,6 +147,10 @@ class TrainConfig:
     general_text: Path | None = None  # local UTF-8 text file mixed into pre-training
     general_ratio: float = 1.0  # general-domain characters per domain character (paper 1:1)
     pretrain_view: str = "full"  # full: as stored (+ env, desc) | actions: time + actions (the prompt's history layout)
+    # operations in the SFT/DPO prompts' history window, rebuilt from the operations config
+    # (sim.prompts.rewindow); None = the prompts as stored (sim.prompts.HISTORY_K). The recommender
+    # reads the window the run was trained with (agent.evaluate.run_history_k).
+    history_k: int | None = None
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -193,6 +197,8 @@ class TrainConfig:
             raise ValueError(f"general_ratio must be >= 0, got {self.general_ratio}")
         if self.lora_r < 1 or not 0 <= self.lora_dropout < 1:
             raise ValueError(f"lora_r must be >= 1 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}")
+        if self.history_k is not None and self.history_k < 1:
+            raise ValueError(f"history_k must be >= 1 or None, got {self.history_k}")
         if self.logging_steps < 1 or self.save_steps < 1:
             raise ValueError("logging_steps and save_steps must be >= 1")
         hyper = HYPER[self.preset]
@@ -371,9 +377,9 @@ def _stage_rows(cfg: TrainConfig, todo: list[str]) -> dict[str, datasets.Dataset
     """The sft/dpo train rows of the stages still to run, read (and so checked) before any training."""
     rows = {}
     if "sft" in todo:
-        rows["sft"] = D.sft_dataset(cfg.data, cfg.order)
+        rows["sft"] = D.sft_dataset(cfg.data, cfg.order, history_k=cfg.history_k)
     if "dpo" in todo:
-        rows["dpo"] = D.dpo_dataset(cfg.data)
+        rows["dpo"] = D.dpo_dataset(cfg.data, history_k=cfg.history_k)
     for stage, ds in rows.items():
         if len(ds) == 0:
             raise D.DatasetError(f"{cfg.data / 'data' / stage}: no {stage} train rows to train on (the held-out "

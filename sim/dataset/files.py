@@ -221,3 +221,24 @@ def read_home_log(root: str | Path, home_id: str, before: datetime | None = None
     start = datetime.combine(first.date(), datetime.min.time())
     days = (last.date() - start.date()).days + 1
     return HomeLog(homes[home_id], start, days, events, ops, [], None)
+
+
+def rewindow_prompts(root: str | Path, home_ids: Sequence[str], prompts: Sequence[str], k: int) -> list[str]:
+    """Prompt texts of ``root``'s rows (with their ``home_ids``) rebuilt with a history window of ``k``
+    operations from the dataset's logged operations (``sim.prompts.rewindow``): the prompts the
+    dataset would hold with ``HISTORY_K = k``. A home without logged operations keeps an empty window."""
+    from sim.prompts import rewindow
+    from sim.records import parse_prompt, serialize_prompt
+
+    if len(home_ids) != len(prompts):
+        raise ValueError(f"{len(home_ids)} home ids but {len(prompts)} prompts")
+    ops = logged_operations(root)
+    times = {h: [o.time for o in v] for h, v in ops.items()}
+    out = []
+    for i, (h, text) in enumerate(zip(home_ids, prompts, strict=True)):
+        p = parse_prompt(text)
+        if p.history and h not in ops:
+            raise DatasetError(f"{Path(root) / 'data' / 'operations'}: no logged operations of home {h!r}, whose "
+                               f"prompt {i} has a history; rebuilding history windows needs the operations config")
+        out.append(serialize_prompt(rewindow(p, ops.get(h, []), k, times.get(h, []))))
+    return out

@@ -1,6 +1,7 @@
 """The evaluation job's pieces: failure categories, exposure curve, legality, run naming, report files."""
 
 import json
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -12,11 +13,14 @@ from agent.evaluate import (
     exposure_curve,
     failure_kind,
     legal_rate,
+    load_samples,
+    run_history_k,
     run_variants,
     summarize,
 )
 from agent.policy import Recommendation
 from agent.report import render_markdown, write_report
+from sim.prompts import HISTORY_K
 from sim.records import Action, Prompt
 
 AC_ON = Action("bedroom", "ac", "power", "on")
@@ -128,3 +132,25 @@ def test_report_renders_every_section(tmp_path):
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["whole"]["Frequency"]["em_acc"] == 0.5
     assert (tmp_path / "rep" / "exposure_curve.png").stat().st_size > 1000
     assert (tmp_path / "rep" / "whole.png").stat().st_size > 1000
+
+
+def test_test_prompts_rebuilt_with_another_history_window(tiny_preset_dataset):
+    stored = load_samples(tiny_preset_dataset, max_samples=40, seed=1)
+    same = load_samples(tiny_preset_dataset, max_samples=40, seed=1, history_k=HISTORY_K)
+    assert [s.prompt_text for s in same] == [s.prompt_text for s in stored]  # its own window: the stored prompt
+    long = load_samples(tiny_preset_dataset, max_samples=40, seed=1, history_k=16)
+    short = load_samples(tiny_preset_dataset, max_samples=40, seed=1, history_k=2)
+    assert max(len(s.prompt.history) for s in long) == 16 and max(len(s.prompt.history) for s in stored) == HISTORY_K
+    for a, lg, sh in zip(stored, long, short, strict=True):
+        assert (a.home_id, a.time, a.label) == (lg.home_id, lg.time, lg.label) == (sh.home_id, sh.time, sh.label)
+        assert lg.prompt.history[len(lg.prompt.history) - len(a.prompt.history):] == a.prompt.history
+        assert len(lg.prompt.history) >= len(a.prompt.history)
+        assert sh.prompt.history == a.prompt.history[-2:]
+        assert replace(lg.prompt, history=()) == replace(a.prompt, history=()) == replace(sh.prompt, history=())
+
+
+def test_run_history_k_is_the_trained_window(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"order": "action-first", "history_k": None}))
+    assert run_history_k(tmp_path) == HISTORY_K
+    (tmp_path / "config.json").write_text(json.dumps({"order": "action-first", "history_k": 4}))
+    assert run_history_k(tmp_path) == 4

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from app.cli import app
 
 SUBCOMMANDS = ("generate", "validate", "import-log", "import-ha", "train", "evaluate", "replay", "recommend", "quickstart",
-               "demo", "sim-report")
+               "reproduce", "demo", "sim-report")
 
 
 def test_help_lists_every_subcommand():
@@ -83,3 +83,18 @@ def test_writing_commands_refuse_a_folder_they_did_not_make(tmp_path, command):
     assert r.exit_code == 1
     assert f"output directory {out} is not empty and HomePilot did not make it (it holds notes.md)" in r.output
     assert [p.name for p in out.iterdir()] == ["notes.md"] and (out / "notes.md").read_text() == "mine"
+
+
+def test_reproduce_names_bad_options_before_any_work(tmp_path):
+    err = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path / "o"), "--seeds", "0,x"],
+                             standalone_mode=False).exception
+    assert err.exit_code == 2 and "seeds must be comma-separated integers" in err.format_message()
+    err = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path / "o"), "--seeds", "1,1"],
+                             standalone_mode=False).exception
+    assert err.exit_code == 2 and "distinct" in err.format_message()
+    assert not (tmp_path / "o").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my own file")
+    r = CliRunner().invoke(app, ["reproduce", "--out", str(mine), "--seeds", "0", "--data-preset", "tiny"])
+    assert r.exit_code == 1 and "HomePilot did not make it" in r.output and (mine / "notes.txt").is_file()

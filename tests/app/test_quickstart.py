@@ -65,7 +65,22 @@ def test_oracle_is_the_ceiling(quick):
 def test_rerun_resumes_every_step(quick):
     out, first, _ = quick
     logs = {r: (out / "runs" / r / "metrics.jsonl").read_text() for r in ("main", "ft_only", "text_first")}
-    again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=16, train_overrides=TINY_TRAIN))
-    # nothing retrained: no new training steps logged, and the same models give the same numbers
+    report_bytes = (out / "report" / "report.json").read_bytes()
+    steps: list[str] = []
+    again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=16, train_overrides=TINY_TRAIN),
+                steps.append)
+    # nothing run again: no step announced, no new training steps logged, the report left as it was
+    assert steps == [] and again["resumed"] == ["generate", "train PT+FT+DPO", "train FT only", "train text-first",
+                                                "evaluate"]
     assert {r: (out / "runs" / r / "metrics.jsonl").read_text() for r in logs} == logs
-    assert again["report_dict"]["whole"] == first["report_dict"]["whole"]
+    assert (out / "report" / "report.json").read_bytes() == report_bytes
+    assert again["report_dict"] == first["report_dict"] and again["seconds"] == first["seconds"]
+
+
+def test_changed_evaluation_options_rerun_only_the_evaluation(quick):
+    out, first, _ = quick
+    steps: list[str] = []
+    again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=8, train_overrides=TINY_TRAIN,
+                                 compare_searches=False), steps.append)
+    assert [s for s in steps if not s.startswith("evaluate:")] == ["evaluate"]
+    assert again["report_dict"]["n_samples"] == 8 and first["report_dict"]["n_samples"] == 16

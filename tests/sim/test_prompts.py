@@ -14,6 +14,7 @@ from sim.prompts import (
     make_prompt,
     prompt_text,
     rank_devices,
+    rewindow,
     usual_operations,
 )
 from sim.records import Action, Operation, parse_prompt
@@ -174,3 +175,18 @@ def test_an_index_asked_in_time_order_answers_as_a_fresh_one():
         assert prompt_text(index, now, (), devices) == prompt_text(history, now, (), devices)
         assert usual_operations(index, now, devices, n=20) == usual_operations(history, now, devices, n=20)
     assert index._running is not None and index._running.pos > 0  # the forward pass ran on counts
+
+
+def test_rewindow_rebuilds_only_the_history_window():
+    history = [op(DAY0 + timedelta(hours=h), LAMP if h % 2 else AC, logged=h != 9) for h in range(6, 14)]
+    now = DAY0 + timedelta(hours=13, minutes=30)
+    stored = make_prompt(history, now, (), DEVICES, k=4)
+    assert [o.time.hour for o in stored.history] == [10, 11, 12, 13]  # 09:00 is unlogged: a history gap
+    for k, hours in ((2, [12, 13]), (4, [10, 11, 12, 13]), (16, [6, 7, 8, 10, 11, 12, 13])):
+        p = rewindow(stored, history, k)
+        assert [o.time.hour for o in p.history] == hours  # the last k logged operations before 13:30
+        assert (p.time, p.devices, p.usual, p.state, p.environment) == (
+            stored.time, stored.devices, stored.usual, stored.state, stored.environment)
+    assert rewindow(stored, history, 4) == make_prompt(history, now, (), DEVICES, k=4)
+    with pytest.raises(ValueError, match="k >= 1"):
+        rewindow(stored, history, 0)

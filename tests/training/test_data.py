@@ -151,3 +151,18 @@ def test_every_reader_refuses_an_incomplete_split(ds_copy):
     assert read_rows(ds_copy, "feedback", "test", required=False) == []  # absent, and allowed to be
     with pytest.raises(DatasetError, match=r"no feedback test split .*config folder .*data/feedback is missing"):
         read_rows(ds_copy, "feedback", "test")
+
+
+def test_training_prompts_rebuilt_with_a_shorter_window(tmp_path, tiny_dataset):
+    from sim.dataset.build import DatasetConfig, build
+
+    data = tmp_path / "data"
+    build(DatasetConfig(out=str(data), preset="tiny", workers=1))
+    for read in (lambda **kw: sft_dataset(data, **kw), lambda **kw: dpo_dataset(data, **kw)):
+        stored, short = read(), read(history_k=4)
+        assert len(short) == len(stored) > 0  # the same rows: held-out rows are picked on the stored prompts
+        for a, b in zip(stored["prompt"], short["prompt"], strict=True):
+            pa_, pb = parse_prompt(a), parse_prompt(b)
+            assert pb.history == pa_.history[-4:] and pb.devices == pa_.devices and pb.usual == pa_.usual
+    with pytest.raises(DatasetError, match="operations"):  # the hand-made dataset has no operations config
+        sft_dataset(tiny_dataset, history_k=4)
