@@ -239,11 +239,15 @@ def plot_report(report: dict, out_dir: Path) -> list[Path]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, then rename: a reader never sees half a file."""
+    """Write via a temp file in the same folder, then rename: a reader never sees half a file. The
+    file gets the permissions a plain ``open(path, "w")`` would (``mkstemp`` makes it owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 

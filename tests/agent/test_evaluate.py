@@ -154,3 +154,13 @@ def test_run_history_k_is_the_trained_window(tmp_path):
     assert run_history_k(tmp_path) == HISTORY_K
     (tmp_path / "config.json").write_text(json.dumps({"order": "action-first", "history_k": 4}))
     assert run_history_k(tmp_path) == 4
+
+
+def test_report_files_are_readable_like_any_written_file(tmp_path):
+    """atomic_write_text goes through mkstemp (owner-only) but leaves the file as open(..., 'w') would."""
+    from agent.report import atomic_write_text
+
+    atomic_write_text(tmp_path / "r.json", "{}")
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
