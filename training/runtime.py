@@ -100,8 +100,8 @@ class LMTrainer(SFTTrainer):
         labels = inputs.get("labels")
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         vocab = base.config.get_text_config().vocab_size
-        if (labels is None or self.args.loss_type != "nll" or self.label_smoother is not None
-                or self.compute_loss_func is not None or self.aux_loss_enabled
+        if (labels is None or getattr(self.args, "loss_type", "nll") != "nll" or self.label_smoother is not None
+                or self.compute_loss_func is not None or getattr(self, "aux_loss_enabled", False)
                 or "logits_to_keep" not in inspect.signature(base.forward).parameters
                 or labels.numel() * vocab > PLAIN_LOSS_MAX_LOGITS):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
@@ -117,17 +117,17 @@ class LMTrainer(SFTTrainer):
                                 reduction="sum")
         n = mask.sum() if num_items_in_batch is None else num_items_in_batch
         loss = total / torch.as_tensor(n, device=total.device).clamp(min=1)
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        if getattr(self.args, "average_tokens_across_devices", False) and num_items_in_batch is not None:
+            loss = loss * (self.accelerator.num_processes // getattr(self, "_tp_size", 1))
         mode = "train" if self.model.training else "eval"
         with torch.no_grad():
             valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
             correct = self.accelerator.gather_for_metrics(((logits.argmax(-1) == target) & mask).sum()).sum()
             self._metrics[mode]["mean_token_accuracy"].append((correct / valid).item() if valid > 0 else 0.0)
-            if mode == "train" and "attention_mask" in inputs:
+            if mode == "train" and "attention_mask" in inputs and hasattr(self, "_total_train_tokens"):
                 self._total_train_tokens += self.accelerator.gather_for_metrics(
-                    inputs["attention_mask"].sum()).sum().item() // self._tp_size
-            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+                    inputs["attention_mask"].sum()).sum().item() // getattr(self, "_tp_size", 1)
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return (loss, outputs) if return_outputs else loss
 
 
