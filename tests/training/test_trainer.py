@@ -25,11 +25,11 @@ def setup(tmp_path_factory):
     return tok, model, Dataset.from_list(rows), tmp_path_factory.mktemp("trainer")
 
 
-def _trainer(cls, model, tok, ds, out):
+def _trainer(cls, model, tok, ds, out, lora=None):
     rt = Runtime(seed=0, use_cpu=True, bf16=False, logging_steps=1, save_steps=100, metrics_path=out / "m.jsonl")
     args = SFTConfig(**trainer_args(rt, out, learning_rate=1e-3, epochs=1, batch_size=4), packing=False,
                      max_length=128, completion_only_loss=True, dataset_num_proc=None)
-    return cls(model=model, args=args, train_dataset=ds, processing_class=tok)
+    return cls(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=lora)
 
 
 def test_plain_loss_equals_trl_loss_and_gradients(setup):
@@ -66,3 +66,16 @@ def test_large_logits_go_to_trl(setup, monkeypatch):
     monkeypatch.setattr(R, "PLAIN_LOSS_MAX_LOGITS", 1)
     big = tr.compute_loss(tr.model, dict(batch)).item()
     assert called and big == pytest.approx(small, rel=1e-5)
+
+
+def test_lora_model_gets_the_same_loss(setup):
+    """The small preset's SFT: a PEFT-wrapped model takes the plain path with TRL's loss."""
+    from training.sft import lora_config
+
+    tok, model, ds, out = setup
+    ours = _trainer(LMTrainer, copy.deepcopy(model), tok, ds, out / "lora_ours", lora_config())
+    trl = _trainer(SFTTrainer, copy.deepcopy(model), tok, ds, out / "lora_trl", lora_config())
+    batch = next(iter(ours.get_train_dataloader()))
+    assert type(ours.model).__name__.startswith("Peft")
+    losses = [tr.compute_loss(tr.model, dict(batch)).item() for tr in (ours, trl)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
