@@ -630,27 +630,36 @@ def predictions(cfg: EvaluateConfig, samples: Sequence[EvalSample], runs: dict[s
     """``predictions.jsonl`` rows: per context, one method's answer (the main LM; without a run, the
     baseline with the best EM-Acc), whether the gate at ``cfg.threshold`` shows it, and the operation
     as Home Assistant service calls on the home's entities (real ids of an import, else derived)."""
+    name = main or max((n for n in runs if n != "Oracle"), key=lambda n: whole[n]["em_acc"], default=None)
+    if name is None:
+        return []
+    return ha_rows(cfg.data, [(s.home_id, s.split, s.time, s.label, p, _gate(p, cfg.threshold))
+                              for s, p in zip(samples, runs[name].preds, strict=True)], name)
+
+
+def ha_rows(data: str | Path, decisions: Sequence[tuple[str, str, Any, Sequence[Action], Recommendation, bool]],
+            method: str) -> list[dict[str, Any]]:
+    """One JSON-ready row per decision ``(home_id, split, time, label, recommendation, exposed)``: the
+    answer, whether it is shown, and its Home Assistant service calls on the home's entities
+    (``sim.ha_export``); ``ha_error`` names why a decision has none (a home missing from the homes
+    config). Shared by ``evaluate --format ha`` and ``replay --format ha``."""
     from sim.catalog import CatalogError
     from sim.dataset.files import read_homes
     from sim.ha_export import calls_json, device_map, service_calls
     from sim.records import serialize_actions
 
-    name = main or max((n for n in runs if n != "Oracle"), key=lambda n: whole[n]["em_acc"], default=None)
-    if name is None:
-        return []
-    homes = {h: device_map(spec.devices) for h, spec in read_homes(cfg.data).items()}
+    homes = {h: device_map(spec.devices) for h, spec in read_homes(data).items()}
     out = []
-    for s, p in zip(samples, runs[name].preds, strict=True):
-        devices = homes.get(s.home_id, {})
+    for home_id, split, t, label, p, exposed in decisions:
         try:
-            calls = calls_json(service_calls(p.actions, devices))
-        except CatalogError as e:  # a home missing from the homes config (a hand-made dataset)
+            calls = calls_json(service_calls(p.actions, homes.get(home_id, {})))
+        except CatalogError as e:
             calls, why = [], str(e)
         else:
             why = ""
-        out.append({"home_id": s.home_id, "split": s.split, "time": s.time.isoformat(), "method": name,
-                    "label": serialize_actions(s.label), "actions": serialize_actions(p.actions),
-                    "description": p.description, "confidence": p.confidence, "exposed": _gate(p, cfg.threshold),
+        out.append({"home_id": home_id, "split": split, "time": t.isoformat() if hasattr(t, "isoformat") else str(t),
+                    "method": method, "label": serialize_actions(label), "actions": serialize_actions(p.actions),
+                    "description": p.description, "confidence": p.confidence, "exposed": bool(exposed),
                     "ha_calls": calls, **({"ha_error": why} if why else {})})
     return out
 

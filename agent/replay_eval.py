@@ -126,6 +126,7 @@ class ReplayEvalConfig:
     n_bins: int = 10  # ECE bins (equal width)
     seed: int = 0  # bootstrap and live-env seed
     live_days: int = 0  # mode=live: simulated days per home (0 = the dataset's test days)
+    format: str = "report"  # report | ha: also predictions.jsonl, each decision's answer as HA service calls
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -143,6 +144,8 @@ class ReplayEvalConfig:
             raise ValueError(f"n_bins must be >= 1, got {self.n_bins}")
         if self.live_days < 0:
             raise ValueError(f"live_days must be >= 0, got {self.live_days}")
+        if self.format not in ("report", "ha"):
+            raise ValueError(f"format must be report or ha, got {self.format!r}")
         self.splits = parse_splits(self.splits)
         if self.mode == "live" and self.splits is not None and len(self.splits) != 1:
             raise ValueError(f"--mode live replays one split, got --splits {','.join(self.splits)}")
@@ -400,7 +403,7 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-REPLAY_PATHS = ("replay.json", "replay.md")  # what a replay writes in its --out (sim.outdir)
+REPLAY_PATHS = ("replay.json", "replay.md", "predictions.jsonl")  # what a replay writes in its --out (sim.outdir)
 
 
 def write_report(report: dict[str, Any], out: str | Path) -> Path:
@@ -408,6 +411,10 @@ def write_report(report: dict[str, Any], out: str | Path) -> Path:
     from sim import outdir
 
     d = outdir.claim(out, "replay", REPLAY_PATHS)
+    rows = report.get("predictions")
+    if rows is not None:  # one JSON line per decision (--format ha), not in replay.json
+        (d / "predictions.jsonl").write_text("".join(json.dumps(_jsonable(r)) + "\n" for r in rows))
+        report = {**{k: v for k, v in report.items() if k != "predictions"}, "predictions_file": "predictions.jsonl"}
     (d / "replay.json").write_text(json.dumps(_jsonable(report), indent=2, sort_keys=True) + "\n")
     (d / "replay.md").write_text(render_markdown(report))
     return d / "replay.json"
@@ -452,7 +459,8 @@ def feedback_rows(cfg: ReplayEvalConfig) -> list[Row]:
     splits = cfg.resolve_splits()
     rows: list[Row] = []
     for split in splits:
-        rows += read_feedback(cfg.data, split) if decision_config(cfg.data) == "feedback" else sft_decisions(cfg.data, split)
+        got = read_feedback(cfg.data, split) if decision_config(cfg.data) == "feedback" else sft_decisions(cfg.data, split)
+        rows += [{"split": split, **r} for r in got]  # where each decision point came from (predictions.jsonl)
     if not rows:
         raise DatasetError(f"--data: {Path(cfg.data) / 'data' / decision_config(cfg.data)} has no {','.join(splits)} "
                            "rows: nothing to evaluate (pick another --splits)")
@@ -496,6 +504,11 @@ def run(cfg: ReplayEvalConfig, policy: Policy, truth: TruthFn | None,
                   n_boot=cfg.n_boot, penalty=cfg.penalty, seed=cfg.seed)
     if reproduced is not None:
         report["truth_reproduces_log"] = reproduced  # share of logged p_accept the re-simulation reproduces
+    if cfg.format == "ha":
+        from agent.evaluate import ha_rows
+
+        report["predictions"] = ha_rows(cfg.data, [(str(r["home_id"]), str(r.get("split", "")), r["time"], _label(r), p,
+                                                    p.exposed) for r, p in zip(rows, recs, strict=True)], policy.name)
     return report
 
 

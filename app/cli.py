@@ -265,6 +265,9 @@ def replay(
     split: Split | None = typer.Option(None, hidden=True, help="one split (older spelling of --splits)"),
     n_boot: int = typer.Option(1000, help="bootstrap replicates per interval (0: no intervals; else >= 40 at 95%)"),
     seed: int = typer.Option(0, help="bootstrap and live-env seed"),
+    format: ReportFormat = typer.Option(ReportFormat.report, "--format",
+                                        help="report | ha: also predictions.jsonl, each decision's recommendation as "
+                                             "Home Assistant service calls"),
 ) -> None:
     """Offline acceptance-rate evaluation from logged feedback, with off-policy estimates. An imported log
     (no feedback, no simulator) is replayed on its sft decision points, judged by what the user did."""
@@ -275,7 +278,8 @@ def replay(
         if split is not None and splits is not None:
             raise ValueError("give --splits (or the older --split), not both")
         cfg = ReplayEvalConfig(data=data, out=out, model=model, threshold=threshold, mode=mode.value,
-                               splits=split.value if split is not None else splits, n_boot=n_boot, seed=seed)
+                               splits=split.value if split is not None else splits, n_boot=n_boot, seed=seed,
+                               format=format.value)
         report = replay_main(cfg)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"homepilot replay: {e}", err=True)
@@ -290,6 +294,8 @@ def replay(
     else:
         typer.echo(f"wrote {out}/replay.json and replay.md: acceptance judged by the label {report['acceptance_rate']:.3f}, "
                    f"exposure {report['exposure_rate']:.3f} ({report['n_decisions']} decision points)")
+    if report.get("predictions") is not None:
+        typer.echo(f"wrote {out}/predictions.jsonl: each decision's recommendation as Home Assistant calls")
     for note in report.get("notes", []):
         typer.echo(note)
 

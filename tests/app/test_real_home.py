@@ -129,3 +129,17 @@ def test_import_ha_validate_train_evaluate_through_the_cli(recorder, tmp_path, m
     assert all(m["n"] == report["n_samples"] > 0 for m in report["whole"].values())
     assert all(v == 1.0 for v in report["legal_rate"].values() if v == v)  # NaN: a method that abstained everywhere
     assert check_predictions(e / "predictions.jsonl", d, "PT+FT+DPO") > 0
+
+
+def test_replay_an_import_writes_ha_predictions(imported, tmp_path):
+    """replay --format ha: per decision point, the answer and its HA calls on the recorded entities."""
+    out = tmp_path / "R"
+    res = CliRunner().invoke(app, ["replay", "--data", str(imported), "--model", "baseline", "--out", str(out),
+                                   "--n-boot", "0", "--format", "ha"])
+    assert res.exit_code == 0, res.output
+    assert f"wrote {out}/predictions.jsonl" in res.output
+    rep = json.loads((out / "replay.json").read_text())
+    assert rep["predictions_file"] == "predictions.jsonl"
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == rep["n_decisions"]
+    assert check_predictions(out / "predictions.jsonl", imported, "frequency-baseline") > 0
