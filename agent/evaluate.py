@@ -15,6 +15,8 @@ gate shows it, and the operation as Home Assistant service calls on the home's e
 
 Methods (names used in the tables):
 - ``Frequency``: time-of-day frequency over the home's logged operations before the context.
+- ``Usual``: the prompt's most likely usual operation that its known state does not already hold
+  (``agent.baselines.usual``): counting made state-aware, read from the prompt alone.
 - ``CGC``: the paper's feature-based gated baseline (``agent.baselines.cgc``), trained on train.
 - ``GBDT``: a LightGBM reranker over the prompt's plausible action sets (``agent.baselines.gbdt``),
   trained on train: the strongest honest feature model (prompt-only features).
@@ -128,6 +130,21 @@ def frequency_predictor(history: dict[str, list[Operation]]) -> Predictor:
             t0 = _time.perf_counter()
             past = [o for o in history.get(s.home_id, []) if o.time < s.time]
             acts = FrequencyBaseline().fit(past).predict(s.time)
+            out.append(Recommendation(acts, latency_ms=1000 * (_time.perf_counter() - t0)))
+        return out
+
+    return predict
+
+
+def usual_predictor() -> Predictor:
+    """The usual-operation rule (``agent.baselines.usual``) on each context's prompt."""
+    from agent.baselines.usual import usual_rule
+
+    def predict(samples: Sequence[EvalSample]) -> list[Recommendation]:
+        out = []
+        for s in samples:
+            t0 = _time.perf_counter()
+            acts = usual_rule(s.prompt)
             out.append(Recommendation(acts, latency_ms=1000 * (_time.perf_counter() - t0)))
         return out
 
@@ -383,7 +400,7 @@ NO_SIMULATOR = ("No simulator manifest (`.shards/generation.json`): this dataset
                 "log), so there is no hidden truth: the Oracle row and the simulated users' acceptance of exposed "
                 "recommendations (Fig. 7a, gate acceptance, ECE) are left out; the metrics compare each answer with "
                 "what the user actually did.")
-BASELINES: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
+BASELINES: tuple[str, ...] = ("Frequency", "Usual", "CGC", "GBDT", "Random")
 PROMPTED = "Prompted LM"  # the --prompted-model row (the paper's DeepSeek / GPT-4o rows)
 
 
@@ -397,7 +414,7 @@ class EvaluateConfig:
     splits: tuple[str, ...] | None = None  # sft splits evaluated; None = those of test, test_unseen that exist
     max_samples: int | None = 600  # seeded subsample of the test contexts (None = all)
     threshold: float = 0.7  # exposure gate (paper default)
-    baselines: tuple[str, ...] = ("Frequency", "CGC", "GBDT", "Random")
+    baselines: tuple[str, ...] = BASELINES
     oracle: bool = True  # score the simulator's oracle (simulated datasets only)
     seed: int = 0  # subsampling, bootstrap, random baseline, CGC init
     n_boot: int = 500  # bootstrap resamples for the 95% intervals
@@ -489,6 +506,8 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     predictors: list[tuple[str, Callable[[], Predictor]]] = []
     if "Frequency" in cfg.baselines:
         predictors.append(("Frequency", lambda: frequency_predictor(logged_operations(cfg.data))))
+    if "Usual" in cfg.baselines:
+        predictors.append(("Usual", usual_predictor))
     if "CGC" in cfg.baselines:
         predictors.append(("CGC", lambda: cgc_predictor(cfg.data, cfg.seed, cfg.out / "cgc")))
     if "GBDT" in cfg.baselines:

@@ -227,8 +227,25 @@ def _num(x: Any, digits: int = 3) -> float | None:
     return round(float(x), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
+def over_seeds(report: dict[str, Any]) -> bool:
+    """True for a ``homepilot reproduce`` report: every figure is a summary over seeds,
+    ``{mean, std, lo, hi, n}`` (``agent.metrics.across_seeds``), instead of a number."""
+    return "per_seed_reports" in report or any(
+        isinstance(v, dict) and "mean" in v for m in (report.get("whole") or {}).values() if isinstance(m, dict)
+        for v in m.values())
+
+
+def _value(x: Any) -> Any:
+    """A figure as a number: a summary over seeds gives its mean."""
+    return x.get("mean") if isinstance(x, dict) and "mean" in x else x
+
+
 def _ci(m: dict[str, Any], metric: str) -> str:
-    ci = (m.get("ci95") or {}).get(metric)
+    x = m.get(metric)
+    if isinstance(x, dict) and "lo" in x:  # over seeds: the 95% t-interval of the mean
+        ci = [x.get("lo"), x.get("hi")]
+    else:
+        ci = (m.get("ci95") or {}).get(metric)
     if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_num(v) is not None for v in ci)):
         return ""
     return f"[{_num(ci[0]):.3f}, {_num(ci[1]):.3f}]"
@@ -236,20 +253,26 @@ def _ci(m: dict[str, Any], metric: str) -> str:
 
 def whole_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Whole-test-set metrics per method, in the paper's order: method, EM-Acc, LM-F1, Rule (each
-    rounded to 3 decimals, with its 95% CI where the report has one), n."""
+    rounded to 3 decimals, with its 95% CI where the report has one), n (test contexts). A report
+    over seeds (``over_seeds``) gives each metric's mean, its standard deviation over seeds
+    (``EM-Acc sd``...), the 95% t-interval of the mean and n = the seeds."""
     from agent.report import METRIC_NAMES, METRICS
 
     whole = report.get("whole") or {}
+    seeds = over_seeds(report)
     with_ci = any(_ci(m, k) for m in whole.values() for k in METRICS)
     out = []
     for method, m in whole.items():
         row: dict[str, Any] = {"method": method}
         for k in METRICS:
-            row[METRIC_NAMES[k]] = _num(m.get(k))
+            row[METRIC_NAMES[k]] = _num(_value(m.get(k)))
+        if seeds:
+            for k in METRICS:
+                row[f"{METRIC_NAMES[k]} sd"] = _num((m.get(k) or {}).get("std") if isinstance(m.get(k), dict) else None)
         if with_ci:
             for k in METRICS:
                 row[f"{METRIC_NAMES[k]} 95% CI"] = _ci(m, k)
-        row["n"] = m.get("n")
+        row["n"] = (m.get("em_acc") or {}).get("n") if seeds and isinstance(m.get("em_acc"), dict) else m.get("n")
         out.append(row)
     return out
 
@@ -278,16 +301,53 @@ def subset_rows(report: dict[str, Any], metric: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"method": method}
         for sub in cols:
             m = subsets_.get(sub)
-            row[f"DC {sub}" if sub[:1].isdigit() else sub] = _num(m.get(metric)) if isinstance(m, dict) else None
+            row[f"DC {sub}" if sub[:1].isdigit() else sub] = _num(_value(m.get(metric))) if isinstance(m, dict) else None
         out.append(row)
     return out
 
 
+SENSITIVITY_STUDIES = {"model_size": "Model size (Fig. 7b)", "context_length": "History window at training (Fig. 7c)",
+                       "history_length": "History window at test (Fig. 7d)"}
+
+
+def sensitivity_rows(report: dict[str, Any], study: str) -> list[dict[str, Any]]:
+    """One sensitivity study of a reproduce report (``SENSITIVITY_STUDIES``) as table rows: what
+    varies (preset and parameters, or the history window k), EM-Acc, LM-F1, Rule, 95% CI of EM-Acc,
+    distinct answers per 100, top answer share; ``[]`` when the report has no such study."""
+    from agent.report import METRIC_NAMES, METRICS
+
+    rows = []
+    for r in ((report.get("sensitivity") or {}).get(study) or {}).get("rows") or []:
+        row: dict[str, Any] = ({"preset": r.get("preset"), "parameters": r.get("n_parameters")} if study == "model_size"
+                               else {"history k": r.get("history_k")})
+        row.update({METRIC_NAMES[k]: _num(r.get(k)) for k in METRICS})
+        row["EM-Acc 95% CI"] = _ci(r, "em_acc")
+        row.update({"distinct per 100": _num(r.get("distinct_per_100"), 1),
+                    "top answer share": _num(r.get("top_answer_share"))})
+        rows.append(row)
+    return rows
+
+
+def goal_lines(report: dict[str, Any]) -> list[str]:
+    """A reproduce report's goal verdicts (``goal``), one line each: what is compared, met or not."""
+    out = []
+    for name, g in (report.get("goal") or {}).items():
+        if not isinstance(g, dict):
+            continue
+        verdict = "met" if g.get("met") else "not met"
+        who = g.get("methods") or [g.get("method"), g.get("baseline")]
+        held = [k for k, v in (g.get("metrics") or {}).items() if isinstance(v, dict) and v.get("holds")]
+        out.append(f"{name.replace('_', ' ')} ({' vs '.join(str(w) for w in who if w)}): {verdict}"
+                   f" (holds on: {', '.join(held) or 'no metric'})")
+    return out
+
+
 def curve_rows(report: dict[str, Any]) -> list[dict[str, float]]:
-    """The exposure curve (Fig. 7a): threshold, exposure rate, acceptance rate."""
+    """The exposure curve (Fig. 7a): threshold, exposure rate, acceptance rate (means over seeds
+    for a report over seeds)."""
     rows = []
     for p in report.get("exposure_curve") or []:
-        t, e, a = _num(p.get("threshold"), 6), _num(p.get("exposure_rate"), 6), _num(p.get("acceptance_rate"), 6)
+        t, e, a = (_num(_value(p.get(k)), 6) for k in ("threshold", "exposure_rate", "acceptance_rate"))
         if t is not None:
             rows.append({"threshold": t, "exposure_rate": e, "acceptance_rate": a})
     return rows

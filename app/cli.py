@@ -310,8 +310,8 @@ class Format(str, Enum):
 @app.command()
 def recommend(
     data: str = typer.Option(..., help="dataset directory (generated or imported)"),
-    run: str = typer.Option(..., help="a training run directory, or a baseline: frequency (alias baseline), gbdt, "
-                                      "cgc, random (gbdt and cgc are trained on the dataset's sft train split first)"),
+    run: str = typer.Option(..., help="a training run directory, or a baseline: frequency (alias baseline), usual, "
+                                      "gbdt, cgc, random (gbdt and cgc are trained on the dataset's sft train split first)"),
     at: str = typer.Option(..., help="decision time, the home's wall clock: 2026-01-20T07:30; only what happened "
                                      "strictly before it is used"),
     home: str = typer.Option(..., help="home id (the dataset's homes config; an import's: its --home-id)"),

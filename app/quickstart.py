@@ -183,8 +183,9 @@ def run(cfg: QuickstartConfig, step: Callable[[str], None] = lambda _s: None,
         report["wall_seconds"] = round(sum(report["quickstart_seconds"].values()), 1)
         return str(write_report(report, ecfg.out))
 
+    # the methods are options too: a report from before a baseline was added is made again
     eval_opts = {**train_opts, "max_samples": cfg.max_samples, "prompted_model": cfg.prompted_model,
-                 "compare_searches": cfg.compare_searches}
+                 "compare_searches": cfg.compare_searches, "baselines": list(ecfg.baselines)}
     outputs = [ecfg.out / f for f in ("report.json", "report.md", "per_sample.json")]
     steps("evaluate", evaluate_and_report, eval_opts, outputs)
     report = json.loads((ecfg.out / "report.json").read_text())

@@ -12,7 +12,9 @@ Who answers (``--run``):
 - a baseline name: ``frequency`` (alias ``baseline``; time-of-day counts over the home's logged
   operations before ``--at``; confidence ``FrequencyBaseline.confidence``), ``gbdt`` or ``cgc``
   (trained on the dataset's sft train split first: seconds on an imported log, minutes on a large
-  dataset), ``random`` (a random legal action, no confidence: never shown). The baselines are gated by
+  dataset), ``usual`` (the prompt's most likely usual operation not already in place,
+  ``agent.baselines.usual``; no confidence: never shown), ``random`` (a random legal action, no
+  confidence: never shown). The baselines are gated by
   ``agent.confidence.gate`` at ``--threshold`` (``agent.policy.gated``).
 
 Formats: ``text`` (one line per fact), ``json`` (the recommendation, its prompt and its service
@@ -33,7 +35,7 @@ from agent.policy import Recommendation, gated
 from sim.log import HomeSpec
 from sim.records import Operation, serialize_actions
 
-BASELINES: tuple[str, ...] = ("frequency", "gbdt", "cgc", "random")
+BASELINES: tuple[str, ...] = ("frequency", "usual", "gbdt", "cgc", "random")
 ALIASES = {"baseline": "frequency"}
 FORMATS: tuple[str, ...] = ("text", "json", "ha", "ha-script")
 
@@ -114,6 +116,13 @@ def baseline(name: str, data: Path, prompt: str, types: dict[tuple[str, str], st
         return gated(actions, describe(actions) if actions else "", model.confidence(at, actions), threshold,
                      "frequency: the home's most frequent operation at this time of day")
     p = parse_prompt(prompt)
+    if name == "usual":
+        from agent.baselines.usual import usual_rule
+
+        actions = usual_rule(p)
+        return Recommendation(actions, describe(actions) if actions else "", None, False,
+                              "usual: the prompt's most likely usual operation not already in place; no confidence, "
+                              "never shown", threshold=threshold)
     if name == "random":
         from agent.baselines.random_legal import RandomLegalBaseline
 

@@ -2,7 +2,7 @@
 
 Per seed K, the whole quickstart (``app.quickstart.run`` into ``OUT/seed-K/``): a dataset generated
 with seed K, the PT+FT+DPO, FT and text-first runs (their pre-trained and SFT models are the Base LM
-and PT+FT rows), every baseline (Frequency, CGC, GBDT, Random, the Oracle; a Prompted LM with
+and PT+FT rows), every baseline (Frequency, Usual, CGC, GBDT, Random, the Oracle; a Prompted LM with
 ``prompted_model``), calibration and the per-seed report. Then, on the first seed only, the
 sensitivity studies (paper Fig. 7b-d), each a PT+FT+DPO model scored ungated on the same test
 contexts (``agent.evaluate.evaluate_model``):

@@ -114,6 +114,14 @@ class Hyper:
 # per doubling. LMTrainer (training.runtime) made an SFT step 1.6x cheaper, so tiny now takes 800
 # steps in the time 500 took. On-policy DPO (rejected = the SFT model's own wrong pick, 616 pairs,
 # lr 1e-3) fell to 0.097: it pushes the model off the usual operations, which are right most often.
+# A listwise loss (tried, not adopted): cross-entropy over the decision's plausible sets' sequence
+# log-probabilities (agent.scoring's sets, no-ops dropped, the prompt's KV cache shared), same seed-0
+# contexts: from the pre-trained model, 3200 rows 0.215; after the 800 token-SFT steps, 3200 more
+# listwise rows 0.245 (twice the compute; 2000 token steps gave 0.225). That 0.245 model answers the
+# first usual operation not already in place 290 of 600 times (113 right), a window operation 48
+# times (0 right; such labels are 2.3% of train contexts), another single/inverse/toggle 85 times
+# (3 right): it is a noisy copy of the rule "first usual operation not in place", which alone
+# scores 0.293 (agent.baselines.usual, the "Usual" row of the report).
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,

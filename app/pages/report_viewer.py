@@ -14,7 +14,17 @@ import pandas as pd
 import streamlit as st
 
 from agent.report import METRIC_NAMES, METRICS
-from app.browse import BrowseError, curve_rows, load_report, subset_rows, whole_rows
+from app.browse import (
+    SENSITIVITY_STUDIES,
+    BrowseError,
+    curve_rows,
+    goal_lines,
+    load_report,
+    over_seeds,
+    sensitivity_rows,
+    subset_rows,
+    whole_rows,
+)
 from app.charts import exposure_chart
 
 ss = st.session_state
@@ -23,7 +33,8 @@ NUM = st.column_config.NumberColumn(format="%.3f")
 
 st.title("Evaluation report")
 st.text_input("Report directory", value=os.environ.get("HOMEPILOT_REPORT", ""), key="report_dir",
-              help="Written by `homepilot evaluate` or `homepilot quickstart` (report.json, report.md, PNGs).")
+              help="Written by `homepilot evaluate`, `homepilot quickstart` (OUT/report) or `homepilot reproduce` "
+                   "(OUT/report: means over seeds) (report.json, report.md, PNGs).")
 root = (ss.report_dir or "").strip()
 if not root:
     st.info("Give a report directory, e.g. `quickstart_out/report` after `make quickstart`.")
@@ -43,12 +54,21 @@ def numbers(rows: list[dict]) -> None:
 
 
 rep = view.report
+seeds = over_seeds(rep)
 try:
+    if seeds:
+        st.info(f"A reproduction over seeds {', '.join(map(str, rep.get('seeds') or []))}"
+                f"{' (' + rep['config_line'] + ')' if rep.get('config_line') else ''}: every figure is the mean "
+                "over seeds.")
+        for line in goal_lines(rep):
+            (st.success if ": met" in line else st.warning)(line)
     whole = whole_rows(rep)
     if whole:
         st.subheader("Whole test set")
         numbers(whole)
-        if any("EM-Acc 95% CI" in r for r in whole):
+        if seeds:
+            st.caption("sd: standard deviation over seeds; 95% CI: t-interval of the mean over seeds; n: seeds.")
+        elif any("EM-Acc 95% CI" in r for r in whole):
             st.caption("95% CI: bootstrap interval over test contexts (report.json `ci95`).")
     if rep.get("by_subset"):
         st.subheader("By sub-dataset (Table 2)")
@@ -64,6 +84,7 @@ try:
         shown = {k: v for k, v in gate.items() if k != "threshold"}
         cols = st.columns(len(shown))
         for col, (k, v) in zip(cols, shown.items(), strict=True):
+            v = v.get("mean") if isinstance(v, dict) else v  # over seeds: the mean
             col.metric(k.replace("_", " "), f"{v:.3f}" if isinstance(v, (int, float)) else str(v))
     curve = curve_rows(rep)
     if curve:
@@ -73,6 +94,15 @@ try:
         st.caption(f"Main method{' ' + str(gate.get('method')) if isinstance(gate, dict) else ''}: per gate "
                    "threshold, the share of test contexts whose recommendation would be shown, and the simulated "
                    "users' mean P(accept) over those.")
+    for study, title in SENSITIVITY_STUDIES.items():
+        rows = sensitivity_rows(rep, study)
+        if rows:
+            st.subheader(f"Sensitivity: {title}")
+            numbers(rows)
+            info = (rep.get("sensitivity") or {}).get(study) or {}
+            skipped = "; ".join(f"{k}: {v}" for k, v in (info.get("skipped") or {}).items())
+            if info.get("note") or skipped:
+                st.caption(" ".join(x for x in (info.get("note"), f"Skipped: {skipped}." if skipped else "") if x))
 except Exception as e:  # a report with the right file but the wrong shape
     st.error(f"{view.root / 'report.json'} does not have the expected report structure: {type(e).__name__}: {e}")
 

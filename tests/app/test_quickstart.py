@@ -32,7 +32,7 @@ def test_quickstart_runs_every_step_and_writes_the_report(quick):
     for key in ("whole", "by_subset", "ablation", "order", "exposure_curve", "gate_at_0_7", "wall_seconds",
                 "legal_rate", "latency_ms", "counts", "seeds", "failures", "gain", "paired_diff_vs_best_baseline"):
         assert key in report, key
-    assert set(report["whole"]) == {"Frequency", "CGC", "GBDT", "Random", "Base LM", "FT", "PT+FT", "PT+FT+DPO",
+    assert set(report["whole"]) == {"Frequency", "Usual", "CGC", "GBDT", "Random", "Base LM", "FT", "PT+FT", "PT+FT+DPO",
                                     "text-first", "Oracle"}
     assert set(report["diversity"]) == set(report["whole"]) and set(report["by_split"]) <= {"test", "test_unseen"}
     assert "gate" in report and set(report["search"]) == {"candidates", "greedy", "beam"}
@@ -42,7 +42,7 @@ def test_quickstart_runs_every_step_and_writes_the_report(quick):
         rate = report["legal_rate"][name]  # NaN when the method abstained everywhere
         assert math.isnan(rate) or rate == 1.0, name
     pd = report["paired_diff_vs_best_baseline"]
-    assert pd["method"] == "PT+FT+DPO" and pd["baseline"] in {"Frequency", "CGC", "GBDT", "Random"}
+    assert pd["method"] == "PT+FT+DPO" and pd["baseline"] in {"Frequency", "Usual", "CGC", "GBDT", "Random"}
     assert -1 <= pd["em_acc"]["lo"] <= pd["em_acc"]["hi"] <= 1
     g = report["gate_at_0_7"]
     assert 0.0 <= g["exposure_rate"] <= 1.0 and 0.0 <= g["ungated_acceptance_rate"] <= 1.0

@@ -123,7 +123,7 @@ def test_import_ha_validate_train_evaluate_through_the_cli(recorder, tmp_path, m
     cli("train", "--data", str(d), "--out", str(run), "--preset", "tiny", "--save-steps", "1000")
     out = cli("evaluate", "--data", str(d), "--runs", str(run), "--out", str(e), "--format", "ha")
     report = json.loads((e / "report.json").read_text())
-    assert {"Base LM", "PT+FT", "PT+FT+DPO", "Frequency", "CGC", "GBDT", "Random"} == set(report["whole"])
+    assert {"Base LM", "PT+FT", "PT+FT+DPO", "Frequency", "Usual", "CGC", "GBDT", "Random"} == set(report["whole"])
     assert report["main_method"] == "PT+FT+DPO" and report["splits"] == ["test"]
     assert report["simulator"]["oracle"] is False and report["simulator"]["note"] in " ".join(out.output.split())
     assert all(m["n"] == report["n_samples"] > 0 for m in report["whole"].values())

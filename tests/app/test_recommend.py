@@ -138,7 +138,7 @@ def test_recommend_with_a_trained_run(generated, trained_run):
     assert actions_from_calls(calls, device_map(home.devices)) == acts
 
 
-@pytest.mark.parametrize("name", ["random", "gbdt"])
+@pytest.mark.parametrize("name", ["random", "usual", "gbdt"])
 def test_other_baselines_answer_legally(imported, name):
     home = next(iter(read_homes(imported).values()))
     res = invoke("--data", str(imported), "--run", name, "--home", home.home_id, "--at", "2026-02-01T18:05",
@@ -147,8 +147,13 @@ def test_other_baselines_answer_legally(imported, name):
     out = json.loads(res.stdout)
     acts = parse_actions(out["actions"])
     assert acts and all(a.target in home.types() for a in acts)
-    if name == "random":
+    if name in ("random", "usual"):
         assert out["confidence"] is None and out["status"] == "withheld"
+    if name == "usual":  # the prompt's first usual operation not already in place
+        from agent.baselines.usual import usual_rule
+        from sim.records import parse_prompt
+
+        assert acts == usual_rule(parse_prompt(out["prompt"]))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -104,7 +104,7 @@ def test_report_combines_the_seed_reports(reproduced):
     assert len(r["exposure_curve"]) == len(seeds[0]["exposure_curve"])
     # paired differences: per seed on that seed's contexts, pooled on all of them
     pd = r["paired_diff_vs_best_baseline"]
-    assert pd["method"] == "PT+FT+DPO" and pd["baseline"] in ("Frequency", "CGC", "GBDT", "Random")
+    assert pd["method"] == "PT+FT+DPO" and pd["baseline"] in ("Frequency", "Usual", "CGC", "GBDT", "Random")
     assert set(pd["per_seed"]) == {"0", "1"}
     exact = {m: np.concatenate([json.loads((out / f"seed-{s}" / "report" / "per_sample.json").read_text())[m]["exact"]
                                 for s in (0, 1)]) for m in (pd["method"], pd["baseline"])}

@@ -14,7 +14,17 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app.browse import BrowseError, curve_rows, load_report, subset_rows, summarize_dataset, whole_rows  # noqa: E402
+from app.browse import (  # noqa: E402
+    BrowseError,
+    curve_rows,
+    goal_lines,
+    load_report,
+    over_seeds,
+    sensitivity_rows,
+    subset_rows,
+    summarize_dataset,
+    whole_rows,
+)
 from app.live_state import (  # noqa: E402
     AdvisorChoice,
     Decision,
@@ -247,6 +257,71 @@ def test_report_rows_are_rounded_in_the_papers_order_with_cis():
     row = subset_rows(rep, "em_acc")[0]
     assert list(row) == ["method", "DC 1-5", "DC 20+", "Light", "Curtain", "Whole"]  # buckets, paper, others, Whole
     assert row["Light"] == 0.123
+
+
+def _seeds_report() -> dict:
+    """A ``homepilot reproduce`` report over two seeds: every figure an ``across_seeds`` summary."""
+    from agent.metrics import across_seeds
+
+    def over(a, b):
+        return across_seeds([a, b])
+
+    return {
+        "seeds": [0, 1], "config_line": "data preset tiny, model preset tiny", "per_seed_reports": {},
+        "whole": {"GBDT": {"em_acc": over(0.3, 0.5), "lm_f1": over(0.4, 0.6), "rule": over(0.3, 0.3)},
+                  "PT+FT+DPO": {"em_acc": over(0.2, 0.2), "lm_f1": over(0.3, 0.3), "rule": over(0.2, 0.2)}},
+        "by_subset": {"GBDT": {"1-5": {"em_acc": over(0.6, 0.8)}}, "PT+FT+DPO": {"1-5": {"em_acc": over(0.1, 0.3)}}},
+        "exposure_curve": [{"threshold": over(0.7, 0.7), "exposure_rate": over(0.2, 0.4), "acceptance_rate": over(0.5, 0.7)}],
+        "gate_at_0_7": {"method": "PT+FT+DPO", "threshold": over(0.7, 0.7), "exposure_rate": over(0.2, 0.4)},
+        "goal": {"beats_gbdt": {"method": "PT+FT+DPO", "baseline": "GBDT", "met": False,
+                                "metrics": {"em_acc": {"holds": False}, "lm_f1": {"holds": False}}},
+                 "ablation_order": {"methods": ["FT", "PT+FT", "PT+FT+DPO"], "met": True,
+                                    "metrics": {"em_acc": {"holds": True}, "rule": {"holds": True}}}},
+        "sensitivity": {"model_size": {"rows": [{"preset": "tiny", "n_parameters": 1000, "em_acc": 0.21, "lm_f1": 0.3,
+                                                 "rule": 0.22, "ci95": {"em_acc": [0.18, 0.24]},
+                                                 "distinct_per_100": 6.5, "top_answer_share": 0.15}],
+                                        "note": "trained at each preset"},
+                        "history_length": {"rows": [{"history_k": 2, "em_acc": 0.2}, {"history_k": 8, "em_acc": 0.25}]}},
+    }
+
+
+def test_report_readers_over_seeds_give_means_sd_and_the_seed_interval():
+    rep = _seeds_report()
+    rows = whole_rows(rep)
+    assert list(rows[0]) == ["method", "EM-Acc", "LM-F1", "Rule", "EM-Acc sd", "LM-F1 sd", "Rule sd",
+                             "EM-Acc 95% CI", "LM-F1 95% CI", "Rule 95% CI", "n"]
+    # mean 0.4, sd 0.1414, t975(1) = 12.706: 0.4 +- 12.706 * 0.1414 / sqrt(2) = 0.4 +- 1.2706
+    assert rows[0]["EM-Acc"] == 0.4 and rows[0]["EM-Acc sd"] == 0.141 and rows[0]["n"] == 2
+    assert rows[0]["EM-Acc 95% CI"] == "[-0.871, 1.671]"
+    assert rows[1]["EM-Acc"] == 0.2 and rows[1]["EM-Acc sd"] == 0.0 and rows[1]["EM-Acc 95% CI"] == "[0.200, 0.200]"
+    assert subset_rows(rep, "em_acc")[0]["DC 1-5"] == 0.7
+    assert curve_rows(rep) == [{"threshold": 0.7, "exposure_rate": 0.3, "acceptance_rate": 0.6}]
+    assert sensitivity_rows(rep, "model_size") == [{
+        "preset": "tiny", "parameters": 1000, "EM-Acc": 0.21, "LM-F1": 0.3, "Rule": 0.22, "EM-Acc 95% CI": "[0.180, 0.240]",
+        "distinct per 100": 6.5, "top answer share": 0.15}]
+    assert [r["history k"] for r in sensitivity_rows(rep, "history_length")] == [2, 8]
+    assert sensitivity_rows(rep, "context_length") == [] and sensitivity_rows(_report(), "model_size") == []
+    assert goal_lines(rep) == ["beats gbdt (PT+FT+DPO vs GBDT): not met (holds on: no metric)",
+                               "ablation order (FT vs PT+FT vs PT+FT+DPO): met (holds on: em_acc, rule)"]
+    assert not over_seeds(_report()) and over_seeds(rep)
+
+
+def test_report_page_shows_a_reproduce_report(app_env, monkeypatch):
+    rep_dir = app_env / "reproduce_report"
+    rep_dir.mkdir()
+    (rep_dir / "report.json").write_text(json.dumps(_seeds_report()))
+    monkeypatch.setenv("HOMEPILOT_REPORT", str(rep_dir))
+    at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/report_viewer.py").run()
+    _clean(at)
+    assert not at.error and not at.exception
+    assert "seeds 0, 1" in at.info[0].value
+    assert [w.value for w in at.warning] == ["beats gbdt (PT+FT+DPO vs GBDT): not met (holds on: no metric)"]
+    assert len(at.success) == 1 and "ablation order" in at.success[0].value
+    whole = at.dataframe[0].value
+    assert whole["method"].tolist() == ["GBDT", "PT+FT+DPO"] and whole["EM-Acc"].tolist() == [0.4, 0.2]
+    assert any(m.label == "exposure rate" and m.value == "0.300" for m in at.metric)
+    assert {h.value for h in at.subheader} >= {"Sensitivity: Model size (Fig. 7b)", "Sensitivity: History window at test (Fig. 7d)"}
 
 
 def test_card_front_matter_and_images(tmp_path):
