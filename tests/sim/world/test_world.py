@@ -58,7 +58,7 @@ GOLDEN = (27, 2, 49, 44, 2280, 9)
 
 
 def test_log_contract():
-    log = simulate_home(SimConfig(seed=3, days=3), 5)
+    log = simulate_home(SimConfig(seed=3, days=3), 9)  # 25 devices (4 on plugs), 5 residents, 74 operations
     ops = log.operations
     assert ops and [o.time for o in ops] == sorted(o.time for o in ops)
     types = log.home.types()
