@@ -226,11 +226,13 @@ SYNTHETIC_TAGS = ("smart-home", "iot", "recommendation", "synthetic", "dpo", "de
 SYNTHETIC_HOW = """Each home is a SimPy simulation (`sim.world.simulate_home`): rooms and devices, outdoor weather
 and first-order room physics, residents with persona schedules who move between rooms (occupancy is a
 sensor stream), routines as ordered chains of habits whose conditions read the room's own sensors
-(illuminance, temperature) against each resident's thresholds, lights switched on entering dark rooms
-and off leaving them, comfort reactions, conflicting toggles, and unplanned operations (mostly one-step
-adjustments of a device in use, a few random); physical operations may go unlogged. At app-open decision
-points a randomised logging policy shows a recommendation with a known propensity and the simulated user
-accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset.rows`: prompts come from
+(illuminance, temperature) against each resident's thresholds, day modes drawn per day that switch
+schedules and habits (work from home, out all day, guests, sick, rainy weekend), children's-room
+operations only while the child is home, lights switched on entering dark rooms and off leaving them,
+comfort reactions, conflicting toggles, and unplanned operations (mostly one-step adjustments of a
+device in use, a few random); physical operations may go unlogged. At app-open decision points (fewer
+in homes of under 12 devices) a randomised logging policy shows a recommendation with a known propensity
+and the simulated user accepts or rejects it (`feedback`). Operations are cut into rows by `sim.dataset.rows`: prompts come from
 `sim.prompts` (the last logged operations strictly before the decision time, the sensor readings known
 before it for the room last entered, the last logged operation's and the usual operations' rooms (at
 most 3) and outdoors -- never the predicted operation's own

@@ -13,7 +13,8 @@ adds to the logit and is reported in ``Judgement.factors`` (0.0 when it does not
   Halved when the intent is more than INTENT_NEAR min away.
 - ``habit_window``: the recommendation is (part of) a habit of a resident who is home and
   awake, and now is within HABIT_NEAR (+HABIT_FULL) or HABIT_FAR (+HABIT_FULL/2) minutes of
-  that habit's usual time on this kind of day (weekday / weekend).
+  that habit's usual time on this kind of day (weekday / weekend, and the day's mode:
+  ``sim.world.behaviour.habit_active``).
 - ``conflict``: it undoes a manual operation on the same device within the conflict window
   (10 min, 2 min for high-frequency devices: ``sim.catalog.conflict_window_s``): CONFLICT.
 - ``time_inappropriate``: the device already is in that state (REDUNDANT), or nobody is home
@@ -41,7 +42,8 @@ from sim.catalog import room_label as _room_label
 from sim.describe import device_label
 from sim.log import HomeLog
 from sim.records import Action
-from sim.world.people import PERSONAS, PREP_BED
+from sim.world.behaviour import habit_active
+from sim.world.people import NORMAL_DAY, PERSONAS, PREP_BED
 from sim.world.weather import DARK_LUX
 
 BASE = -2.2
@@ -162,10 +164,12 @@ def _habit(h: dict, tl, t: float, rec: set[Action]) -> float:
     day = int(t // 1440)
     weekday = (h["weekday0"] + day) % 7
     weekend = weekday >= 5
+    modes = h.get("day_modes", ())
+    mode = modes[day] if day < len(modes) else NORMAL_DAY
     mod = t % 1440.0
     best = 0.0
     for hb, steps in zip(h["habits"], h["habit_actions"], strict=True):
-        if not rec <= steps or not hb.on_day(weekday) or tl.presence(hb.user, t)[0] != "home":
+        if not rec <= steps or not habit_active(hb, weekday, mode) or tl.presence(hb.user, t)[0] != "home":
             continue
         m = expected_minute(h, hb, day, weekend)
         if m is None:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from sim.catalog import DEVICE_TYPES, effects, format_value
 from sim.describe import describe
 from sim.records import Action, EnvReading, Operation
-from sim.world.behaviour import Habit, Intent, find_device
+from sim.world.behaviour import Habit, Intent, find_device, habit_active
+from sim.world.people import GUESTS
 from sim.world.timeline import OpRecord
 
 if TYPE_CHECKING:
@@ -208,7 +209,10 @@ def _next_in_chain(w: World, it: Intent, did: bool) -> None:
 
 def condition(w: World, h: Habit, due: float) -> bool:
     """Whether the habit's condition holds, read from what the home senses (``World.sensed``) in
-    the room of its first step, against the resident's own thresholds (``Prefs``)."""
+    the room of its first step, against the resident's own thresholds (``Prefs``). A habit that
+    operates a children's room needs one of its children home (``World.child_home``)."""
+    if not all(w.child_home(s[0]) for s in h.steps):
+        return False
     if not h.when:
         return True
     room = h.steps[0][0]
@@ -231,18 +235,19 @@ def condition(w: World, h: Habit, due: float) -> bool:
 
 def on_anchor(w: World, user: str, anchor: str) -> None:
     now = w.env.now
+    today = w.room_today(user, now)
     if anchor in ("wake", "return"):
-        set_presence(w, user, "home", w.day_rooms[user] if anchor == "return" else w.sleep_rooms[user])
+        set_presence(w, user, "home", today if anchor == "return" else w.sleep_rooms[user])
     elif anchor == "leave":
         set_presence(w, user, "away", "")
     elif anchor == "sleep":
         set_presence(w, user, "asleep", w.sleep_rooms[user])
     elif anchor == "prep_leave":
-        set_presence(w, user, "home", w.day_rooms[user])
-    wd = w.weekday(now)
-    start_chain(w, tuple(h for h in w.anchor_habits.get((user, anchor), ()) if h.on_day(wd)), now)
+        set_presence(w, user, "home", today)
+    wd, mode = w.weekday(now), w.day_mode(now)
+    start_chain(w, tuple(h for h in w.anchor_habits.get((user, anchor), ()) if habit_active(h, wd, mode)), now)
     for room, at, sd in MOVES.get(anchor, ()):
-        room = {"@day": w.day_rooms[user], "@sleep": w.sleep_rooms[user]}.get(room, room)
+        room = {"@day": today, "@sleep": w.sleep_rooms[user]}.get(room, room)
         if room in w.rooms:
             w.schedule(now + max(0.5, at + w.ch.normal(0.0, sd)), lambda room=room: move(w, user, room))
     if anchor in ("wake", "return"):
@@ -297,14 +302,28 @@ def set_presence(w: World, user: str, where: str, room: str) -> None:
                 w.report(r, "illuminance")
 
 
+def guests(w: World, room: str, n: int) -> None:
+    """``n`` guests arrive in ``room`` (``-n``: they leave): the presence sensor reports them."""
+    w.advance_room(room)
+    w.occ[room] = w.occ.get(room, 0) + n
+    w.report(room, "occupancy")
+
+
 def plan_day(w: World, day: int) -> None:
     """Schedule the day's clock habits and automations (each forms its intent PLAN_LEAD before
-    due) and each resident's sunset routine (a chain, ``start_chain``, from PLAN_LEAD before sunset)."""
-    wd = w.weekday(day * DAY)
+    due) and each resident's sunset routine (a chain, ``start_chain``, from PLAN_LEAD before sunset),
+    the habits that apply under the day's mode (``habit_active``); on a guests day, their visit."""
+    wd, mode = w.weekday(day * DAY), w.day_mode(day * DAY)
     sunset = day * DAY + w.outdoor.sun_hours(day)[1] * 60.0
+    if mode.name == "guests":
+        n = 1 + w.ch.index(4)  # guests, in the day room of the first adult it applies to
+        room = w.day_rooms[mode.users[0]]
+        come, go = (day * DAY + hour * 60.0 + w.ch.normal(0.0, 15.0) for hour in GUESTS)
+        w.schedule(come, lambda: guests(w, room, n))
+        w.schedule(go, lambda: guests(w, room, -n))
     dusk: dict[str, list[Habit]] = {}
     for h in list(w.habits) + w.automations:
-        if not h.on_day(wd) or h.anchor not in ("clock", "sunset"):
+        if not habit_active(h, wd, mode) or h.anchor not in ("clock", "sunset"):
             continue
         if h.anchor == "sunset" and h.user != "automation":
             dusk.setdefault(h.user, []).append(h)
@@ -437,7 +456,7 @@ def adjustment(w: World, user: str) -> tuple[Action, ...]:
     for pool in (list(recent), occupied):
         cands = []
         for k in pool:
-            if k not in w.devices or w.state[k].get("power", "on") != "on":
+            if k not in w.devices or w.state[k].get("power", "on") != "on" or not w.child_home(k[0]):
                 continue
             fields = DEVICE_TYPES[w.devices[k].type].fields
             f = next((f for f in ADJUSTABLE if f in fields), None)
@@ -468,6 +487,8 @@ def noise_op(w: World) -> None:
             perform(w, user, acts, source_of(w, user), cause="adjust")
             return
     d = w.home.devices[w.ch.index(len(w.home.devices))]
+    if not w.child_home(d.room):  # nobody touches a children's room while the children are out
+        return
     dt = DEVICE_TYPES[d.type]
     f = w.ch.pick(tuple(dt.fields))
     spec = dt.fields[f]

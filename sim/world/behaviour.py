@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.log import DeviceSpec, HomeSpec
-from sim.world.people import PERSONAS, Prefs
+from sim.world.people import PERSONAS, DayMode, Prefs
 
 # ---------------------------------------------------------------- the choice seam
 
@@ -104,6 +104,7 @@ class Habit:
     prob: float
     steps: tuple[Step, ...]
     when: str = ""
+    mode: str = ""  # a day mode's habit (``MODE_TEMPLATES``): only on such days; "": a usual habit
 
     def on_day(self, weekday: int) -> bool:
         return (self.days == "all" or (self.days == "weekday" and weekday < 5)
@@ -188,8 +189,68 @@ TEMPLATES: tuple[tuple[str, str, float, float, str, float, str, tuple[Step, ...]
      (("sleep", "air_purifier", "power", "on"), ("sleep", "air_purifier", "mode", "sleep"))),
     ("ac_night", "prep_bed", 90, 2, "all", 0.55, "acon", (("sleep", "ac", "target_temperature", "@sleep_ac"),)),
     ("light_night_off", "prep_bed", 94, 1, "all", 0.9, "", (("sleep", "light", "power", "off"),)),
+    # a parent in the children's room once the child is home from school, and at the child's bedtime
+    ("kids_homework", "clock", 16 * 60 + 40, 10, "weekday", 0.55, "dark",
+     (("kids_room", "light", "power", "on"), ("kids_room", "light", "brightness", "80"))),
+    ("kids_purifier", "clock", 19 * 60 + 30, 15, "all", 0.5, "",
+     (("kids_room", "air_purifier", "power", "on"), ("kids_room", "air_purifier", "mode", "sleep"))),
 )
+# Habits of day modes (``sim.world.people.DayMode``), for the residents the mode applies to, on
+# such days only: (name, mode, anchor, at, jitter, prob, when, steps); role ``work``: the study
+# if the home has one, else the day room.
+MODE_TEMPLATES: tuple[tuple[str, str, str, float, float, float, str, tuple[Step, ...]], ...] = (
+    ("wfh_light", "wfh", "wake", 45, 5, 0.8, "dark",
+     (("work", "light", "power", "on"), ("work", "light", "brightness", "@bright"))),
+    ("wfh_music", "wfh", "wake", 50, 5, 0.6, "", (("work", "speaker", "playback", "play"), ("work", "speaker", "volume", "@vol"))),
+    ("wfh_kettle", "wfh", "clock", 10 * 60 + 30, 20, 0.6, "",
+     (("*", "kettle", "power", "on"), ("*", "kettle", "target_temperature", "@kettle"))),
+    ("wfh_done", "wfh", "clock", 17 * 60 + 30, 20, 0.7, "",
+     (("work", "speaker", "playback", "pause"), ("work", "light", "power", "off"))),
+    ("trip_camera", "out_all_day", "prep_leave", 8, 1, 0.8, "empty",
+     (("*", "camera", "power", "on"), ("*", "camera", "motion_detection", "on"))),
+    ("trip_vacuum", "out_all_day", "prep_leave", 7, 2, 0.7, "empty", (("*", "robot_vacuum", "command", "start"),)),
+    ("trip_heat", "out_all_day", "return", 3, 1, 0.6, "cold",
+     (("day", "heater", "power", "on"), ("day", "heater", "target_temperature", "@heat"))),
+    ("guests_light", "guests", "clock", 18 * 60 + 10, 10, 0.85, "",
+     (("day", "light", "power", "on"), ("day", "light", "brightness", "100"))),
+    ("guests_music", "guests", "clock", 18 * 60 + 20, 10, 0.65, "",
+     (("day", "speaker", "playback", "play"), ("day", "speaker", "volume", "@vol"))),
+    ("guests_kitchen", "guests", "clock", 18 * 60 + 40, 10, 0.6, "", (("kitchen", "light", "power", "on"),)),
+    ("guests_bye", "guests", "clock", 21 * 60 + 35, 10, 0.7, "",
+     (("day", "speaker", "playback", "pause"), ("day", "light", "brightness", "@bright"))),
+    ("sick_purifier", "sick", "wake", 10, 3, 0.7, "",
+     (("sleep", "air_purifier", "power", "on"), ("sleep", "air_purifier", "mode", "sleep"))),
+    ("sick_humidifier", "sick", "wake", 12, 3, 0.7, "",
+     (("sleep", "humidifier", "power", "on"), ("sleep", "humidifier", "target_humidity", "50"))),
+    ("sick_heat", "sick", "wake", 15, 3, 0.6, "cold",
+     (("sleep", "heater", "power", "on"), ("sleep", "heater", "target_temperature", "@heat"))),
+    ("sick_kettle", "sick", "clock", 10 * 60, 30, 0.7, "",
+     (("*", "kettle", "power", "on"), ("*", "kettle", "target_temperature", "@kettle"))),
+    ("rainy_dry", "rainy_weekend", "clock", 11 * 60 + 30, 30, 0.6, "",
+     (("*", "dehumidifier", "power", "on"), ("*", "dehumidifier", "target_humidity", "50"))),
+    ("rainy_light", "rainy_weekend", "clock", 13 * 60, 30, 0.7, "dark",
+     (("day", "light", "power", "on"), ("day", "light", "brightness", "@bright"))),
+    ("rainy_tv", "rainy_weekend", "clock", 14 * 60 + 30, 30, 0.7, "",
+     (("day", "tv", "power", "on"), ("day", "tv", "volume", "@vol"))),
+)
+# the usual habits a day mode replaces for the residents it applies to
+MODE_REPLACES: dict[str, frozenset[str]] = {
+    "sick": frozenset({"curtain_morning", "curtain_day_morning", "music_morning", "kettle", "tv_afternoon"}),
+    "guests": frozenset({"tv_evening", "return_tv", "dishwasher"}),
+    "rainy_weekend": frozenset({"tv_afternoon", "curtain_day_morning"}),
+    "wfh": frozenset({"music_morning"}),
+}
 HABIT_KEEP = 0.8  # chance that a resident has a template habit at all (homes differ)
+
+
+def habit_active(h: Habit, weekday: int, mode: DayMode) -> bool:
+    """Whether habit ``h`` applies on a day (``weekday``, the household's ``mode``): a usual habit
+    on its days unless the resident's mode replaces it (``MODE_REPLACES``), a mode's habit only
+    when the resident lives that mode."""
+    own = mode.of(h.user)
+    if h.mode:
+        return h.mode == own
+    return h.on_day(weekday) and h.name not in MODE_REPLACES.get(own, ())
 
 
 BEDROOMS = ("master_bedroom", "bedroom", "guest_room", "kids_room")
@@ -214,6 +275,11 @@ def day_room(home: HomeSpec, persona: str) -> str:
     return "living_room" if "living_room" in home.rooms else home.rooms[0]
 
 
+def work_room(home: HomeSpec, persona: str) -> str:
+    """Where a resident works from home: the study if there is one, else their day room."""
+    return "study" if "study" in home.rooms else day_room(home, persona)
+
+
 def find_device(home: HomeSpec, room: str, type_name: str) -> DeviceSpec | None:
     """First device of ``type_name`` in ``room`` (``*``: anywhere). A day-room role falls back to
     the other day rooms (living room, study, dining room)."""
@@ -229,16 +295,27 @@ def find_device(home: HomeSpec, room: str, type_name: str) -> DeviceSpec | None:
 
 
 def make_habits(home: HomeSpec, users: Sequence[str], prefs: dict[str, Prefs], ch: Chooser) -> list[Habit]:
-    """Each resident's habits: the templates whose devices exist, kept with prob HABIT_KEEP."""
+    """Each resident's habits: the templates (usual ones, then the day modes') whose devices exist,
+    kept with prob HABIT_KEEP. Children have no clock or sunset habits; the children's room
+    templates exist only in homes with a child."""
     out: list[Habit] = []
+    with_child = "child" in home.residents
+    templates = [(name, "", *rest) for name, *rest in TEMPLATES]
+    templates += [(name, mode, anchor, at, jitter, "all", prob, when, steps)
+                  for name, mode, anchor, at, jitter, prob, when, steps in MODE_TEMPLATES]
     for k, user in enumerate(users):
         persona = PERSONAS[home.residents[k]]
-        rooms = {"sleep": sleep_room(home, persona.name, k), "day": day_room(home, persona.name)}
+        rooms = {"sleep": sleep_room(home, persona.name, k), "day": day_room(home, persona.name),
+                 "work": work_room(home, persona.name)}
         pf = prefs[user]
         tokens = {"@bright": str(pf.brightness), "@vol": str(pf.volume), "@kettle": ch.pick(("100", "90", "80")),
-                  "@sleep_ac": str(min(30, pf.cool_target + 1))}
-        for name, anchor, at, jitter, days, prob, when, steps in TEMPLATES:
-            if persona.name == "child" and anchor in ("clock", "sunset") or not ch.chance(HABIT_KEEP):
+                  "@sleep_ac": str(min(30, pf.cool_target + 1)), "@heat": str(pf.heat_target)}
+        for name, mode, anchor, at, jitter, days, prob, when, steps in templates:
+            if persona.name == "child" and anchor in ("clock", "sunset"):
+                continue
+            if not with_child and any(role == "kids_room" for role, *_ in steps):
+                continue
+            if not ch.chance(HABIT_KEEP):
                 continue
             concrete = []
             for role, type_name, fld, value in steps:
@@ -248,5 +325,5 @@ def make_habits(home: HomeSpec, users: Sequence[str], prefs: dict[str, Prefs], c
             if concrete:
                 p = min(0.97, prob * persona.activity)
                 at_k = at + (ch.normal(0.0, 20.0) if anchor in ("clock",) else 0.0)
-                out.append(Habit(name, user, anchor, at_k, jitter, days, p, tuple(concrete), when))
+                out.append(Habit(name, user, anchor, at_k, jitter, days, p, tuple(concrete), when, mode))
     return out

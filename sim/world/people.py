@@ -7,6 +7,11 @@ their physical operations leave no log. ``Prefs`` are one resident's drawn comfo
 ``day_schedule`` gives one resident's anchors for one day: wake, prepare to leave, leave,
 return, prepare for bed, sleep (absolute minutes after the simulation start).
 
+A ``DayMode`` breaks the household's routine for a day (work from home, out all day, guests,
+sick, rainy weekend): ``draw_day_modes`` draws one per day for the whole run, for some residents;
+it moves their anchors (``day_schedule``) and switches which of their habits apply
+(``sim.world.behaviour.habit_active``).
+
 The stochastic parts go through a ``Chooser`` (``sim.world.behaviour``), so a test can replace them.
 """
 
@@ -88,8 +93,63 @@ def is_weekend(day: int, start_weekday: int) -> bool:
     return (start_weekday + day) % 7 >= 5
 
 
+# ---------------------------------------------------------------- day modes
+
+
+@dataclass(frozen=True)
+class DayMode:
+    """What kind of day it is for the household. ``users``: the residents it applies to (the
+    others live a normal day); a normal day applies to nobody."""
+
+    name: str = "normal"  # normal | wfh | out_all_day | guests | sick | rainy_weekend
+    users: tuple[str, ...] = ()
+
+    def of(self, user: str) -> str:
+        """The mode ``user`` lives today."""
+        return self.name if user in self.users else "normal"
+
+
+NORMAL_DAY = DayMode()
+DAY_MODES = ("normal", "wfh", "out_all_day", "guests", "sick", "rainy_weekend")
+# chance of a mode on a day (weekday, weekend), tried in this order, the first drawn wins:
+# a rainy or snowy weekend day keeps the family in; someone falls ill; a commuter works from home;
+# the family spends a weekend day out; friends come for the evening
+P_RAINY_WEEKEND = 0.7
+P_SICK = 0.04
+P_WFH = 0.2
+P_OUT_ALL_DAY = 0.15
+P_GUESTS = (0.06, 0.15)
+OUT_ALL_DAY = (9.75, 19.5)  # hours: the family leaves and comes back
+GUESTS = (18.25, 21.5)  # hours: guests arrive and leave (they are in the day room)
+SICK_LATER = 60.0  # minutes: a sick resident wakes this much later and goes to bed this much earlier
+GUESTS_LATER = 45.0  # minutes: bedtime on an evening with guests
+
+
+def draw_day_modes(users: list[str], personas: dict[str, Persona], weekend: list[bool], bad_weather: list[bool],
+                   ch: Chooser) -> list[DayMode]:
+    """One ``DayMode`` per day (``weekend``/``bad_weather``: one flag per day)."""
+    commuters = [u for u in users if personas[u].works_out and personas[u].name != "child"
+                 and not personas[u].night_shift]
+    adults = tuple(u for u in users if personas[u].name != "child")
+    out = []
+    for we, bad in zip(weekend, bad_weather, strict=True):
+        if we and bad and ch.chance(P_RAINY_WEEKEND):
+            out.append(DayMode("rainy_weekend", tuple(users)))
+        elif ch.chance(P_SICK):
+            out.append(DayMode("sick", (ch.pick(users),)))
+        elif not we and commuters and ch.chance(P_WFH):
+            out.append(DayMode("wfh", (ch.pick(commuters),)))
+        elif we and ch.chance(P_OUT_ALL_DAY):
+            out.append(DayMode("out_all_day", tuple(users)))
+        elif adults and ch.chance(P_GUESTS[we]):
+            out.append(DayMode("guests", adults))
+        else:
+            out.append(NORMAL_DAY)
+    return out
+
+
 def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser,
-                 bad_weather: bool = False) -> list[tuple[float, str]]:
+                 bad_weather: bool = False, mode: str = "normal") -> list[tuple[float, str]]:
     """Anchors of one day as (minute after simulation start, anchor), in time order.
 
     Anchors: ``wake``, ``prep_leave`` (10 min before ``leave``), ``leave``, ``return``,
@@ -97,6 +157,10 @@ def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser,
     A night-shift week (odd weeks for a shift worker) inverts the day: return in the morning,
     sleep until afternoon, leave at night.
     Optional outings (weekends; errands of those who stay home) are rarer on a rainy or snowy day.
+    ``mode`` (the resident's ``DayMode.of``): ``wfh`` and ``sick`` keep them home (a sick resident
+    wakes ``SICK_LATER`` later and goes to bed as much earlier), ``out_all_day`` takes them out from
+    ``OUT_ALL_DAY[0]`` to ``OUT_ALL_DAY[1]``, ``guests`` puts bedtime ``GUESTS_LATER`` later,
+    ``rainy_weekend`` has no outing.
     """
     base = day * 1440.0
     weekend = is_weekend(day, start_weekday)
@@ -111,14 +175,20 @@ def day_schedule(p: Persona, day: int, start_weekday: int, ch: Chooser,
         out += [(ret, "return"), (ret + 5, "prep_bed"), (ret + 5 + PREP_BED, "sleep"), (at(14.5), "wake"),
                 (base + 21.0 * 60, "prep_leave"), (base + 21.0 * 60 + 10, "leave")]
         return out
-    wake = at(p.wake_weekend if weekend else p.wake)
+    wake = at(p.wake_weekend if weekend else p.wake) + (SICK_LATER if mode == "sick" else 0.0)
     out.append((wake, "wake"))
-    if not weekend and p.works_out:
+    if mode == "out_all_day":
+        leave = max(at(OUT_ALL_DAY[0]), wake + 45)
+        out += [(leave - 10, "prep_leave"), (leave, "leave"), (max(at(OUT_ALL_DAY[1]), leave + 300), "return")]
+    elif mode in ("wfh", "sick", "rainy_weekend"):
+        pass  # at home all day
+    elif not weekend and p.works_out:
         leave = max(at(p.leave), wake + 20)
         out += [(leave - 10, "prep_leave"), (leave, "leave"), (max(at(p.back), leave + 60), "return")]
     elif ch.chance(p.p_out_weekend * (1.0 if weekend else 0.5) * (0.4 if bad_weather else 1.0)):
         leave = max(at(14.0 if weekend else p.leave), wake + 30)
         out += [(leave - 10, "prep_leave"), (leave, "leave"), (leave + max(45.0, ch.normal(180.0, 40.0)), "return")]
-    sleep = max(at(p.bed_weekend if weekend else p.bed), out[-1][0] + PREP_BED + 10)
+    later = {"sick": -SICK_LATER, "guests": GUESTS_LATER}.get(mode, 0.0)
+    sleep = max(at(p.bed_weekend if weekend else p.bed) + later, out[-1][0] + PREP_BED + 10)
     out += [(sleep - PREP_BED, "prep_bed"), (sleep, "sleep")]
     return out

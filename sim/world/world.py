@@ -19,6 +19,7 @@ identical whatever the worker count.
 ``personas`` (user -> persona id), ``prefs`` (user -> ``sim.world.people.Prefs``), ``habits`` (every
 resident's ``Habit``) and ``habit_actions`` (their action sets), ``sleep_rooms``/``day_rooms``,
 ``automations``, ``outdoor`` (``sim.world.weather.Outdoor``), ``weekday0`` (weekday of day 0),
+``day_modes`` (one ``sim.world.people.DayMode`` per day),
 ``intents`` (every ``Intent``, sorted by due: pending ones are the near-future plans) and
 ``timeline`` (``sim.world.timeline.Timeline``: device states, presence, room climate and every
 operation with its cause, queryable at any past time).
@@ -38,14 +39,15 @@ from sim.catalog import DEVICE_TYPES, format_value
 from sim.log import EventTable, HomeLog, HomeSpec
 from sim.records import Action
 from sim.world.activity import decision_point, draw_automations, noise_op, on_anchor, plan_day, react_all, sensor_tick
-from sim.world.behaviour import Chooser, Habit, Intent, day_room, make_habits, sleep_room
+from sim.world.behaviour import Chooser, Habit, Intent, day_room, make_habits, sleep_room, work_room
 from sim.world.homes import sample_home, validate_home
 from sim.world.logging_policy import LoggingPolicy
-from sim.world.people import PERSONAS, day_schedule, sample_prefs
+from sim.world.people import PERSONAS, DayMode, day_schedule, draw_day_modes, is_weekend, sample_prefs
 from sim.world.timeline import Timeline
 from sim.world.weather import CLIMATES, Outdoor, Room, set_drives
 
 DAY = 1440.0
+APP_FULL_DEVICES = 12  # devices from which residents open the app ``app_opens_per_day`` times a day
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class SimConfig:
     start: date = date(2026, 1, 5)  # first simulated day (a Monday by default)
     noise_scale: float = 1.0  # multiplies the rate of unplanned (noise) operations, 0..5
     unlogged_scale: float = 1.0  # multiplies each persona's share of unlogged physical operations, 0..3
-    app_opens_per_day: float = 3.0  # app-open decision points per resident per day, 0..50
+    app_opens_per_day: float = 3.0  # app-open decision points per resident per day, 0..50 (in a home of
+    # APP_FULL_DEVICES or more devices; fewer devices, proportionally fewer: there is less to control)
     sensor_interval_min: int = 60  # minutes between periodic sensor readings, 5..240
     sensor_noise: float = 1.0  # multiplies the sensor noise (0.3 C, 2 %, 5 % lux), 0..5
     p_automation: float = 0.35  # chance that a home runs automations (scenes), 0..1
@@ -92,7 +95,8 @@ class World:
     """The state and processes of one home. ``simulate_home`` and ``sim.world.live.LiveHome`` drive it."""
 
     def __init__(self, config: SimConfig, index: int, home: HomeSpec | None = None,
-                 chooser: Chooser | None = None, live: bool = False) -> None:
+                 chooser: Chooser | None = None, live: bool = False,
+                 day_modes: list[DayMode] | None = None) -> None:
         if not isinstance(index, int) or index < 0:
             raise ValueError(f"home index must be an integer >= 0, got {index!r}")
         self.config = config
@@ -117,6 +121,20 @@ class World:
         self.day_rooms = {u: day_room(home, p) for u, p in zip(self.users, home.residents, strict=True)}
         self.habits = make_habits(home, self.users, self.prefs, self.ch)
         self.outdoor = Outdoor(CLIMATES[home.climate_zone], config.start.timetuple().tm_yday - 1, config.days, self.rng)
+        self.work_rooms = {u: work_room(home, p) for u, p in zip(self.users, home.residents, strict=True)}
+        # the children's rooms: room -> the children who sleep there (its operations need one of them home)
+        self.child_rooms: dict[str, list[str]] = {}
+        for u in self.users:
+            if self.personas[u].name == "child":
+                self.child_rooms.setdefault(self.sleep_rooms[u], []).append(u)
+        if day_modes is None:
+            day_modes = draw_day_modes(
+                self.users, self.personas, [is_weekend(d, self.weekday0) for d in range(config.days + 1)],
+                [self.outdoor.weather[min(d, len(self.outdoor.weather) - 1)] in ("rain", "snow")
+                 for d in range(config.days + 1)], self.ch)
+        if len(day_modes) < config.days:
+            raise ValueError(f"day_modes: one DayMode per simulated day ({config.days}), got {len(day_modes)}")
+        self.day_modes = list(day_modes)
         self.devices = {d.target: d for d in home.devices}
         self.state: dict[tuple[str, str], dict[str, str]] = {
             d.target: {f: s.default for f, s in DEVICE_TYPES[d.type].fields.items()} for d in home.devices}
@@ -153,7 +171,7 @@ class World:
             "personas": {u: p.name for u, p in self.personas.items()}, "prefs": self.prefs,
             "habits": tuple(self.habits), "sleep_rooms": self.sleep_rooms, "day_rooms": self.day_rooms,
             "automations": tuple(self.automations), "outdoor": self.outdoor, "timeline": self.timeline,
-            "intents": self.timeline.intents, "weekday0": self.weekday0,
+            "intents": self.timeline.intents, "weekday0": self.weekday0, "day_modes": self.day_modes,
             "habit_actions": tuple(frozenset(Action(*st) for st in h.steps) for h in self.habits),
         })
         self.decision_hook: Callable[[str], None] | None = None
@@ -176,6 +194,24 @@ class World:
 
     def weekday(self, minute: float) -> int:
         return (self.weekday0 + int(minute // DAY)) % 7
+
+    def day_mode(self, minute: float) -> DayMode:
+        """The household's ``DayMode`` on the day of ``minute``."""
+        day = int(minute // DAY)
+        return self.day_modes[day] if day < len(self.day_modes) else DayMode()
+
+    def room_today(self, user: str, minute: float) -> str:
+        """Where ``user`` spends the day: in bed when sick, the work room when working from home,
+        else their day room."""
+        mode = self.day_mode(minute).of(user)
+        if mode == "sick":
+            return self.sleep_rooms[user]
+        return self.work_rooms[user] if mode == "wfh" else self.day_rooms[user]
+
+    def child_home(self, room: str) -> bool:
+        """False when ``room`` is a children's room and none of its children is home (awake or asleep)."""
+        kids = self.child_rooms.get(room)
+        return kids is None or any(self.where[u][0] != "away" for u in kids)
 
     def at_home_awake(self) -> list[str]:
         return [u for u in self.users if self.where[u][0] == "home"]
@@ -227,7 +263,8 @@ class World:
         env = self.env
         for day in range(self.config.days + 1):
             bad = self.outdoor.weather[min(day, len(self.outdoor.weather) - 1)] in ("rain", "snow")
-            for t, anchor in day_schedule(persona, day, self.weekday0, self.ch, bad):
+            mode = self.day_mode(day * DAY).of(user)
+            for t, anchor in day_schedule(persona, day, self.weekday0, self.ch, bad, mode):
                 if t >= self.horizon:
                     return
                 if t > env.now:
@@ -256,7 +293,9 @@ class World:
             noise_op(self)
 
     def _app_opens(self):
-        rate = self.config.app_opens_per_day * len(self.users)
+        # a home of 3 devices sees a quarter of the app opens: its accepted recommendations would
+        # otherwise be ~17% of its operations (4-6% in larger homes), and no habit predicts them
+        rate = self.config.app_opens_per_day * len(self.users) * min(1.0, self.home.n_devices / APP_FULL_DEVICES)
         while True:
             yield self.env.timeout(self.ch.exponential(DAY / rate))
             if self.env.now >= self.horizon:
@@ -271,13 +310,14 @@ class World:
 
 
 def simulate_home(config: SimConfig, index: int, *, home: HomeSpec | None = None,
-                  chooser: Chooser | None = None) -> HomeLog:
+                  chooser: Chooser | None = None, day_modes: list[DayMode] | None = None) -> HomeLog:
     """Simulate home ``index`` for ``config.days`` days and return its log.
 
-    ``home`` replaces the sampled home and ``chooser`` every stochastic choice of its people
-    (tests use ``FixedChooser``); by default both come from ``default_rng([config.seed, index])``.
+    ``home`` replaces the sampled home, ``chooser`` every stochastic choice of its people
+    (tests use ``FixedChooser``) and ``day_modes`` the drawn kind of each day
+    (``sim.world.people.draw_day_modes``); by default all come from ``default_rng([config.seed, index])``.
     """
-    w = World(config, index, home=home, chooser=chooser)
+    w = World(config, index, home=home, chooser=chooser, day_modes=day_modes)
     w.run()
     return w.log
 

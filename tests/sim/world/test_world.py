@@ -52,11 +52,13 @@ def test_golden_counts_for_a_fixed_seed():
     assert got == GOLDEN
 
 
-GOLDEN = (27, 2, 40, 37, 2265, 11)  # devices, residents, operations, logged, events, exposures
+# devices, residents, operations, logged, events, exposures. Generator 0.6.0: day modes (day 0 is a
+# sick day for u0, who stays in the master bedroom) and the draws of the day modes' habits shift the stream.
+GOLDEN = (27, 2, 49, 44, 2280, 9)
 
 
 def test_log_contract():
-    log = simulate_home(SimConfig(seed=3, days=3), 5)
+    log = simulate_home(SimConfig(seed=3, days=3), 9)  # 25 devices (4 on plugs), 5 residents, 74 operations
     ops = log.operations
     assert ops and [o.time for o in ops] == sorted(o.time for o in ops)
     types = log.home.types()
@@ -238,7 +240,7 @@ def test_a_routine_is_a_chain_each_step_drawn_when_the_previous_one_runs():
     log = simulate_home(QUIET, 42, home=FIXED_HOME, chooser=FixedChooser())
     ran = {o.time.strftime("%H:%M"): o for o in log.operations}
     intents = {i.habit: i for i in log.hidden["intents"] if i.due < 12 * 60}
-    assert [h.name for h in log.hidden["habits"] if h.anchor == "wake"] == [
+    assert [h.name for h in log.hidden["habits"] if h.anchor == "wake" and not h.mode] == [
         "curtain_morning", "curtain_day_morning", "light_morning", "light_morning_off"]  # as drawn
     minute = lambda hhmm: int(hhmm[:2]) * 60 + int(hhmm[3:])  # noqa: E731
     assert round(intents["curtain_morning"].created) == round(intents["light_morning"].due)  # formed at 05:46
@@ -267,7 +269,7 @@ def test_a_routine_is_a_chain_each_step_drawn_when_the_previous_one_runs():
 def test_unplanned_operations_mostly_adjust_a_device_in_use_by_one_step():
     from collections import Counter
 
-    log = simulate_home(SimConfig(seed=3, days=7), 6)  # 20 devices: 11 adjustments, 2 random of 106 operations
+    log = simulate_home(SimConfig(seed=3, days=7), 7)  # 20 devices: 11 adjustments, 6 random of 106 operations
     causes = Counter(op.cause for op in log.hidden["timeline"].ops)
     assert causes["adjust"] > causes["noise"] > 0  # a few stay truly random
     types = log.home.types()
@@ -278,3 +280,98 @@ def test_unplanned_operations_mostly_adjust_a_device_in_use_by_one_step():
             step = 5 if a.field in ("brightness", "volume") else (10 if a.field == "speed" else
                                                                    5 if a.field == "target_humidity" else 1)
             assert abs(float(a.value) - float(before[a.field])) == step, (types[a.target], a, before)
+
+
+def _day(log) -> list[tuple[str, str]]:
+    return [(o.time.strftime("%H:%M"), serialize_actions(o.actions)) for o in log.operations]
+
+
+def test_an_out_all_day_saturday_has_no_daytime_habits_at_home():
+    """Hand-worked with FixedChooser on Saturday 10 January: the early bird wakes at 7:30 and runs
+    the usual morning. On a normal Saturday they stay in until an outing at 14:00 (leave_off
+    13:54) and come back before dusk (curtain and light 17:01). Out all day (leaving 9:45, back
+    19:30) the leave routine runs at 9:39, nothing happens at home until they come back into the
+    dark living room, and the evening is the usual one."""
+    from dataclasses import replace
+
+    from sim.world.people import DayMode
+
+    saturday = replace(QUIET, start=date(2026, 1, 10))
+    normal = _day(simulate_home(saturday, 42, home=FIXED_HOME, chooser=FixedChooser(), day_modes=[DayMode()]))
+    log = simulate_home(saturday, 42, home=FIXED_HOME, chooser=FixedChooser(),
+                        day_modes=[DayMode("out_all_day", ("u0",))])
+    out = _day(log)
+    morning = [("07:31", "[bedroom][light][power][on] [bedroom][light][brightness][40]"),
+               ("07:45", "[bedroom][curtain][action][open]"), ("07:54", "[bedroom][light][power][off]"),
+               ("07:59", "[living_room][light][power][on] [living_room][light][brightness][40]"),
+               ("08:10", "[living_room][curtain][action][open]")]
+    assert normal[:5] == out[:5] == morning
+    assert [t for t, _ in normal if "09:40" < t < "19:30"] == ["13:54", "17:01", "17:01"]
+    assert out[5:7] == [("09:39", "[living_room][light][power][off]"),  # leave_off, prep_leave + 4
+                        ("19:31", "[living_room][light][power][on] [living_room][light][brightness][40]")]
+    assert log.hidden["timeline"].presence("u0", 12 * 60)[0] == "away"
+    assert normal[-4:] == out[-4:]  # the same bedtime routine
+
+
+def test_a_work_from_home_day_switches_the_habits_and_the_day_room():
+    """The same Monday as ``test_fixed_choice_persona_produces_the_expected_day``, working from home
+    (a home with a study): no leave routine at 7:09, the resident is in the study from 6:14, and
+    the mode's ``wfh_light`` (wake + 45: the study is dark before sunrise) and ``wfh_done``
+    (17:30) switch its light."""
+    from sim.world.people import DayMode
+
+    home = HomeSpec("h00042", 42, ("living_room", "bedroom", "study"), (
+        *FIXED_HOME.devices, DeviceSpec("study", "light", "light")), ("early_bird",), "temperate")
+    log = simulate_home(QUIET, 42, home=home, chooser=FixedChooser(), day_modes=[DayMode("wfh", ("u0",))])
+    got = _day(log)
+    assert ("07:09", "[living_room][light][power][off]") not in got
+    assert ("06:14", "[study][light][power][on] [study][light][brightness][40]") in got  # walks in: dark
+    assert [i.habit for i in log.hidden["intents"] if i.habit.startswith("wfh_")] == ["wfh_done"]  # light already on
+    assert ("17:30", "[study][light][power][off]") in got
+    assert log.hidden["timeline"].presence("u0", 12 * 60) == ("home", "study")
+    assert not [h for h in log.hidden["habits"] if h.mode == "wfh" and h.steps[0][0] != "study"]
+
+
+def test_a_childs_room_habit_needs_the_child_home():
+    """A parent's ``kids_purifier`` habit on a Monday: at noon the child is at school (7:36-16:15)
+    and it does not fire although the parent is home; at 17:00 it does."""
+    from sim.world.activity import fire, set_presence
+    from sim.world.world import World
+
+    home = HomeSpec("h00043", 43, ("living_room", "bedroom", "kids_room"), (
+        DeviceSpec("living_room", "light", "light"), DeviceSpec("bedroom", "light", "light"),
+        DeviceSpec("kids_room", "light", "light"), DeviceSpec("kids_room", "air_purifier", "air_purifier")),
+        ("family_parent", "child"), "temperate")
+    w = World(QUIET, 43, home=home, chooser=FixedChooser())
+    habit = next(h for h in w.habits if h.name == "kids_purifier")
+    assert habit.user == "u0" and w.personas["u1"].name == "child" and w.child_rooms == {"kids_room": ["u1"]}
+    w.run(until=12 * 60)
+    set_presence(w, "u0", "home", "living_room")
+    assert w.where["u1"][0] == "away" and not w.child_home("kids_room")
+    assert fire(w, habit, w.env.now, w.env.now + 5) is None
+    w.run(until=17 * 60)
+    assert w.where["u1"] == ("home", "living_room")
+    it = fire(w, habit, w.env.now, w.env.now + 5)
+    assert it is not None and it.actions == (Action("kids_room", "air_purifier", "power", "on"),
+                                             Action("kids_room", "air_purifier", "mode", "sleep"))
+
+
+def test_day_modes_are_drawn_per_day_for_some_residents():
+    """Over 400 days of a couple (a commuter and a child): each mode appears, applies to the right
+    residents, and a rainy weekend only on a rainy or snowy weekend day; FixedChooser (every chance
+    below 0.5 fails) gives a normal weekday."""
+    from sim.world.behaviour import Chooser
+    from sim.world.people import PERSONAS, draw_day_modes
+
+    personas = {"u0": PERSONAS["family_parent"], "u1": PERSONAS["child"]}
+    weekend = [d % 7 >= 5 for d in range(400)]
+    bad = [d % 3 == 0 for d in range(400)]
+    modes = draw_day_modes(["u0", "u1"], personas, weekend, bad, Chooser(np.random.default_rng(0)))
+    names = {m.name for m in modes}
+    assert names == {"normal", "wfh", "out_all_day", "guests", "sick", "rainy_weekend"}
+    for m, we, b in zip(modes, weekend, bad, strict=True):
+        assert m.name != "rainy_weekend" or (we and b)
+        assert m.name != "wfh" or (not we and m.users == ("u0",))
+        assert m.name != "guests" or m.users == ("u0",)
+        assert m.name != "out_all_day" or (we and m.users == ("u0", "u1"))
+    assert draw_day_modes(["u0", "u1"], personas, [False], [True], FixedChooser())[0].name == "normal"
