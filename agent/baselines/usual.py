@@ -8,9 +8,9 @@ scoring drops no-ops with); when every one is, the first; with no usual operatio
 (abstain). No confidence: it is never exposed.
 
 It is time-of-day counting made state-aware, and the floor a model that reads its prompt should
-clear: on the quickstart preset (generator 0.5.1, 600 test contexts) it scores EM-Acc 0.293 /
-0.320 / 0.323 on seeds 0 / 1 / 2, where the time-of-day Frequency baseline (which recommends
-settings a device already has) scores 0.233 / 0.258 on seeds 0 / 1.
+clear: on the quickstart preset (generator 0.5.1, each seed's 600 evaluated test contexts,
+``docs/reproduce``) it scores EM-Acc 0.293 / 0.330 / 0.300 on seeds 0 / 1 / 2, where the time-of-day
+Frequency baseline (which recommends settings a device already has) scores 0.233 / 0.258 / 0.222.
 """
 
 from __future__ import annotations
