@@ -328,8 +328,8 @@ def sensitivity_rows(report: dict[str, Any], study: str) -> list[dict[str, Any]]
     return rows
 
 
-def goal_lines(report: dict[str, Any]) -> list[str]:
-    """A reproduce report's goal verdicts (``goal``), one line each: what is compared, met or not."""
+def goal_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """A reproduce report's goal verdicts (``goal``), one (line, met) each: what is compared, met or not."""
     out = []
     for name, g in (report.get("goal") or {}).items():
         if not isinstance(g, dict):
@@ -337,8 +337,8 @@ def goal_lines(report: dict[str, Any]) -> list[str]:
         verdict = "met" if g.get("met") else "not met"
         who = g.get("methods") or [g.get("method"), g.get("baseline")]
         held = [k for k, v in (g.get("metrics") or {}).items() if isinstance(v, dict) and v.get("holds")]
-        out.append(f"{name.replace('_', ' ')} ({' vs '.join(str(w) for w in who if w)}): {verdict}"
-                   f" (holds on: {', '.join(held) or 'no metric'})")
+        out.append((f"{name.replace('_', ' ')} ({' vs '.join(str(w) for w in who if w)}): {verdict}"
+                    f" (holds on: {', '.join(held) or 'no metric'})", bool(g.get("met"))))
     return out
 
 

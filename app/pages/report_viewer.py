@@ -60,8 +60,8 @@ try:
         st.info(f"A reproduction over seeds {', '.join(map(str, rep.get('seeds') or []))}"
                 f"{' (' + rep['config_line'] + ')' if rep.get('config_line') else ''}: every figure is the mean "
                 "over seeds.")
-        for line in goal_lines(rep):
-            (st.success if ": met" in line else st.warning)(line)
+        for line, met in goal_lines(rep):
+            (st.success if met else st.warning)(line)
     whole = whole_rows(rep)
     if whole:
         st.subheader("Whole test set")

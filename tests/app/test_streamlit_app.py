@@ -301,8 +301,8 @@ def test_report_readers_over_seeds_give_means_sd_and_the_seed_interval():
         "distinct per 100": 6.5, "top answer share": 0.15}]
     assert [r["history k"] for r in sensitivity_rows(rep, "history_length")] == [2, 8]
     assert sensitivity_rows(rep, "context_length") == [] and sensitivity_rows(_report(), "model_size") == []
-    assert goal_lines(rep) == ["beats gbdt (PT+FT+DPO vs GBDT): not met (holds on: no metric)",
-                               "ablation order (FT vs PT+FT vs PT+FT+DPO): met (holds on: em_acc, rule)"]
+    assert goal_lines(rep) == [("beats gbdt (PT+FT+DPO vs GBDT): not met (holds on: no metric)", False),
+                               ("ablation order (FT vs PT+FT vs PT+FT+DPO): met (holds on: em_acc, rule)", True)]
     assert not over_seeds(_report()) and over_seeds(rep)
 
 
