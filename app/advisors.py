@@ -1,8 +1,11 @@
-"""Who recommends in the live app: a trained run (``agent.recommender``) or, without one, the
-time-of-day frequency baseline (``agent.baselines.frequency``), behind one small interface.
+"""Who recommends in the live app, behind one small interface: a trained run
+(``agent.recommender``), the gradient-boosted reranker (``agent.baselines.gbdt``), the
+usual-operation rule (``agent.baselines.usual``) or the time-of-day frequency baseline
+(``agent.baselines.frequency``), so a person can watch the strongest baseline beside the model.
 
-``choose_advisor`` loads the run and falls back to the baseline when there is none or it fails
-to load, returning what the page must say (an info line and, for a broken run, an error box).
+``choose_advisor`` builds the chosen one and falls back to the frequency baseline when a run is
+missing or fails to load (or the reranker cannot be trained), returning what the page must say
+(an info line and, for a failure, an error box).
 ``Suggestion`` is a recommendation as the app shows it, whatever produced it.
 
 No advisor recommends what the home already has: the live app passes the devices' true state in
@@ -10,7 +13,8 @@ No advisor recommends what the home already has: the live app passes the devices
 (``agent.baselines.candidates.is_noop`` with the catalogue's effects, the simulated user's
 definition of a redundant recommendation). The model's candidate scoring drops them before
 scoring (``plausible_sets(current=...)``); the frequency baseline takes the most frequent set of
-the slot that is not in place (``FrequencyBaseline.predict(keep=...)``).
+the slot that is not in place (``FrequencyBaseline.predict(keep=...)``); the reranker and the rule
+score only sets not in place.
 """
 
 from __future__ import annotations
@@ -216,6 +220,67 @@ class FrequencyAdvisor:
                           self.why(context.time, actions))
 
 
+class UsualAdvisor:
+    """The usual-operation rule (``agent.baselines.usual``): the prompt's most likely usual
+    operation at this time that the devices do not already have (the true state, ``Context.current``,
+    where the app knows it; else the prompt's logged state).
+
+    The rule has no confidence of its own; the app gates it with the frequency baseline's
+    (``FrequencyBaseline.confidence`` of the answer: how often the home did it in this hour), the
+    same definition as ``FrequencyAdvisor``'s."""
+
+    name = "usual-operation rule"
+
+    def __init__(self, history: Sequence[Operation]) -> None:
+        self.counts = FrequencyAdvisor(history)
+
+    def suggest(self, context: Any) -> Suggestion:
+        from agent.baselines.candidates import is_noop
+
+        self.counts.observe(context.history)
+        prompt = context.prompt()
+        current = getattr(context, "current", None)
+        state = prompt.known_state() if current is None else current
+        types = dict(context.types) if current is not None else None
+        usual = [tuple(u) for u in prompt.usual]
+        pick = next((u for u in usual if not is_noop(u, state, types)), ())
+        if not pick:
+            why = ("no usual operation at this time yet" if not usual
+                   else "every usual operation at this time is already in place")
+            return Suggestion((), "", 0.0, (), why)
+        rank = usual.index(pick) + 1
+        why = (f"The home's usual operation number {rank} of {len(usual)} around this time"
+               + (f" (the {rank - 1} more usual one(s) are already in place)" if rank > 1 else "")
+               + ". Confidence: how often the home did it in this hour (the frequency baseline's).")
+        return Suggestion(pick, describe_actions(pick), self.counts.confidence(context.time, pick), (), why)
+
+
+class GBDTAdvisor:
+    """The gradient-boosted reranker (``agent.baselines.gbdt``) over the decision's plausible sets,
+    leaving out those already in place (``Context.current``). Confidence: its probability
+    renormalised over the candidates; the runner-ups come with theirs.
+
+    ``reranker``: a trained ``GBDTReranker``; the live page trains one on simulated homes of the
+    same seed (``train_gbdt_simulated``), never the home it advises."""
+
+    name = "GBDT reranker"
+    N_ALTERNATIVES = 3
+
+    def __init__(self, reranker: Any) -> None:
+        self.reranker = reranker
+
+    def suggest(self, context: Any) -> Suggestion:
+        ranked = self.reranker.rank(context.prompt(), context.types, getattr(context, "current", None))
+        if not ranked:
+            return Suggestion((), "", 0.0, (), "no plausible setting that is not already in place")
+        best = ranked[0]
+        why = (f"Of the {len(ranked)} settings weighed (the home's usual operations at this time, its latest ones "
+               f"and their opposites; none already in place) the reranker gives this one {best.confidence:.0%} "
+               "of its probability" + ("; runner-ups below." if len(ranked) > 1 else "."))
+        alts = tuple((r.actions, r.confidence) for r in ranked[1:1 + self.N_ALTERNATIVES])
+        return Suggestion(best.actions, describe_actions(best.actions), best.confidence, (), why, alternatives=alts)
+
+
 @dataclass
 class AdvisorChoice:
     """Which advisor runs, and what the page must say about it (``error`` goes in an error box)."""
@@ -225,21 +290,50 @@ class AdvisorChoice:
     error: str = ""  # a model (or the fallback) that failed to load, in one line
 
 
+ADVISORS: dict[str, str] = {
+    "auto": "the trained model when a run is given, else the frequency baseline",
+    "model": "trained model",
+    "gbdt": "GBDT reranker",
+    "usual": "usual-operation rule",
+    "frequency": "frequency baseline",
+}
+"""Who may advise in the live app (``SessionConfig.advisor``), key -> words."""
+
+
 def choose_advisor(model: str | None, history: Sequence[Operation],
                    load_model: Callable[[str], Advisor] = ModelAdvisor,
-                   fallback: Callable[[Sequence[Operation]], Advisor] = FrequencyAdvisor) -> AdvisorChoice:
-    """The trained model at ``model``; with none, or one that fails to load, the frequency baseline."""
-    error = ""
-    if model:
+                   fallback: Callable[[Sequence[Operation]], Advisor] = FrequencyAdvisor,
+                   kind: str = "auto", load_gbdt: Callable[[], Advisor] | None = None) -> AdvisorChoice:
+    """The advisor ``kind`` names (``ADVISORS``). ``auto``/``model``: the trained model at
+    ``model``; with none, or one that fails to load, the frequency baseline. ``gbdt``: what
+    ``load_gbdt()`` returns (the frequency baseline if it fails). ``usual``, ``frequency``: the rules,
+    fitted on ``history``."""
+    if kind not in ADVISORS:
+        raise ValueError(f"advisor must be one of {', '.join(ADVISORS)}, got {kind!r}")
+    error, why = "", ""
+    if kind == "usual":
+        return AdvisorChoice(UsualAdvisor(history), "Recommender: the usual-operation rule (the first of the "
+                             "home's usual operations at this time not already in place).")
+    if kind == "gbdt":
+        try:
+            if load_gbdt is None:
+                raise ValueError("no GBDT reranker to load")
+            adv = load_gbdt()
+            return AdvisorChoice(adv, f"Recommender: {adv.name}.")
+        except Exception as e:  # lightgbm missing, a failed training: fall back and say so
+            error = f"Could not train the GBDT reranker: {type(e).__name__}: {e}"
+            why = "the GBDT reranker is unavailable"
+    elif kind in ("auto", "model") and model:
         try:
             adv = load_model(model)
             return AdvisorChoice(adv, f"Recommender: {adv.name}.")
         except Exception as e:  # a corrupt or missing run: fall back and say so
             error = f"Could not load the model run {model!r}: {type(e).__name__}: {e}"
+            why = "the model failed to load"
     try:
         fb = fallback(history)
     except Exception as e:
         msg = f"The frequency-baseline fallback is unavailable: {type(e).__name__}: {e}"
         return AdvisorChoice(None, "", f"{error}\n\n{msg}" if error else msg)
-    why = "the model failed to load" if model else "no trained model was given"
+    why = why or ("chosen" if kind == "frequency" else "no trained model was given")
     return AdvisorChoice(fb, f"Recommender: frequency baseline ({why}).", error)

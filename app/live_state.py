@@ -2,7 +2,8 @@
 
 A ``LiveSession`` owns one simulated home (``sim.world.live.LiveHome``, a plain SimPy environment kept
 in the app's session state and advanced on each tick), an *advisor* (``app.advisors``: the
-trained recommender, or the frequency baseline when there is none) and the decisions so far:
+trained recommender, the GBDT reranker, the usual-operation rule or the frequency baseline;
+``SessionConfig.advisor``) and the decisions so far:
 
 - ``step()`` advances the home to its next app-open decision point, asks the advisor for a
   recommendation (given the devices' true state, so it never recommends what is already in
@@ -39,11 +40,14 @@ import numpy as np
 from agent.confidence import gate
 from agent.selective import acceptance_rate, exposure_rate
 from app.advisors import (  # noqa: F401  (re-exported: the app's one import point)
+    ADVISORS,
     Advisor,
     AdvisorChoice,
     FrequencyAdvisor,
+    GBDTAdvisor,
     ModelAdvisor,
     Suggestion,
+    UsualAdvisor,
     _clip01,
     _first,
     choose_advisor,
@@ -110,6 +114,7 @@ class SessionConfig:
     days: int = 14  # simulated days the home runs for, 1..365
     warmup_days: int = 2  # days simulated before going live (history for the advisor), 0..days-1
     model: str | None = None  # trained run directory; None = frequency baseline
+    advisor: str = "auto"  # who recommends: app.advisors.ADVISORS (auto = the model if given, else frequency)
     threshold: float = DEFAULT_THRESHOLD  # exposure gate: show when confidence >= threshold
     app_opens_per_day: float = 6.0  # decision points per resident per day (simulator default 3: livelier demo)
 
@@ -124,8 +129,19 @@ class SessionConfig:
             raise ValueError(f"warmup_days must be in 0..days-1, got {self.warmup_days}")
         if not 0.0 < self.app_opens_per_day <= 50.0:
             raise ValueError(f"app_opens_per_day must be in (0, 50], got {self.app_opens_per_day}")
+        if self.advisor not in ADVISORS:
+            raise ValueError(f"advisor must be one of {', '.join(ADVISORS)}, got {self.advisor!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+
+
+def simulated_gbdt(seed: int) -> GBDTAdvisor:
+    """The GBDT reranker trained on simulated homes of simulator seed ``seed``
+    (``agent.baselines.gbdt.train_gbdt_simulated``: 30 homes x 14 days, ~20 s on one core), never
+    the live home itself."""
+    from agent.baselines.gbdt import train_gbdt_simulated
+
+    return GBDTAdvisor(train_gbdt_simulated(seed))
 
 
 def make_live_home(config: SessionConfig) -> Any:
@@ -147,7 +163,8 @@ class LiveSession:
     """One live home with its advisor and decisions (see the module docstring)."""
 
     def __init__(self, config: SessionConfig, home: Any = None, advisor_choice: AdvisorChoice | None = None,
-                 load_model: Callable[[str], Advisor] = ModelAdvisor) -> None:
+                 load_model: Callable[[str], Advisor] = ModelAdvisor,
+                 load_gbdt: Callable[[int], Advisor] = simulated_gbdt) -> None:
         self.config = config
         self.threshold = config.threshold
         self.home = home if home is not None else make_live_home(config)
@@ -156,7 +173,8 @@ class LiveSession:
             self.home.advance(start.replace(hour=0, minute=0, second=0, microsecond=0)
                               + timedelta(days=config.warmup_days))
         self.choice = advisor_choice if advisor_choice is not None else choose_advisor(
-            config.model, self.home.log.operations, load_model=load_model)
+            config.model, self.home.log.operations, load_model=load_model, kind=config.advisor,
+            load_gbdt=lambda: load_gbdt(config.seed))
         self.advisor = self.choice.advisor
         self.decisions: list[Decision] = []
         # what the last accepted recommendation changed, (room, device) -> field -> (before, after);

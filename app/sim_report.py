@@ -38,12 +38,11 @@ import numpy as np
 
 from agent.baselines.candidates import plausible_sets
 from agent.baselines.frequency import FrequencyBaseline
-from agent.baselines.gbdt import ENV_FEATURES, FEATURES, GBDTConfig, features, fit_matrix
+from agent.baselines.gbdt import ENV_FEATURES, FEATURES, GBDTConfig, features, fit_matrix, log_contexts
 from agent.metrics import score
 from sim.catalog import DEVICE_BUCKETS, device_type
-from sim.dataset.rows import SFT_SOURCES, DecisionPrompts
 from sim.describe import describe
-from sim.records import SOURCES, parse_prompt
+from sim.records import SOURCES
 from sim.world import SimConfig, simulate_home
 from sim.world.acceptance import p_accept
 from sim.world.oracle import oracle_predict
@@ -103,12 +102,9 @@ def home_summary(cfg: SimReportConfig, index: int) -> dict:
                     acts = freq.predict(t, keep=_is_curtain)
                     if acts:
                         curtain[h].append(p_accept(log, t, acts, describe(acts)).p)
-    prompt = DecisionPrompts(log)
-    types = log.home.types()
     probe = {"train": [], "test": []}  # (prompt, types, label actions)
-    for o in log.operations:
-        if o.logged and o.source in SFT_SOURCES:
-            probe["train" if o.time < cut else "test"].append((parse_prompt(prompt(o.time)), types, o.actions))
+    for c in log_contexts(log):
+        probe["train" if c[0].time < cut else "test"].append(c)
     probe_freq = [freq.predict(o[0].time) for o in probe["test"]]
     weekday = FrequencyBaseline().fit(o for o in train if o.time.weekday() < 5)
     weekend = FrequencyBaseline().fit(o for o in train if o.time.weekday() >= 5)

@@ -24,7 +24,7 @@ Features of a candidate (one row per (context, candidate)):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +145,23 @@ class GBDTReranker:
     def __init__(self, booster) -> None:
         self.booster = booster
 
-    def scores(self, prompt: Prompt, types: Types) -> tuple[list[tuple[Action, ...]], np.ndarray]:
-        cands = plausible_sets(prompt, types)
+    def scores(self, prompt: Prompt, types: Types, current: Mapping[tuple[str, str], Mapping[str, str]] | None = None
+               ) -> tuple[list[tuple[Action, ...]], np.ndarray]:
+        """The decision's candidates and their P(is the next operation). ``current``: the devices'
+        true state where the caller knows it (the live app); the sets it already holds are left out
+        (``plausible_sets(drop_noops=True, current=...)``)."""
+        cands = plausible_sets(prompt, types, drop_noops=current is not None, current=current)
         if not cands:
             return [], np.zeros(0)
         return cands, self.booster.predict(features(prompt, types, cands))
+
+    def rank(self, prompt: Prompt, types: Types, current: Mapping[tuple[str, str], Mapping[str, str]] | None = None
+             ) -> list[Ranked]:
+        """Every candidate, best first, with its probability renormalised over the candidates."""
+        cands, p = self.scores(prompt, types, current)
+        total = max(float(p.sum()), 1e-12)
+        order = sorted(range(len(cands)), key=lambda i: -p[i])  # stable: ties keep candidate order
+        return [Ranked(cands[i], float(p[i] / total)) for i in order]
 
     def predict_batch(self, contexts: Sequence[tuple[Prompt, Types]]) -> list[Ranked]:
         out = []
@@ -219,6 +231,41 @@ def fit_gbdt(contexts: Sequence[Context], cfg: GBDTConfig | None = None) -> GBDT
 def contexts_from_rows(rows: Sequence[Mapping]) -> list[Context]:
     """Labelled contexts from ``sft`` rows (prompt, devices, actions columns)."""
     return [(*context_from_row(r), label_from_row(r)) for r in rows]
+
+
+def log_contexts(log) -> list[Context]:
+    """Labelled contexts of a simulated home (``sim.world.HomeLog``): every logged operation a
+    recommender could have made (``SFT_SOURCES``), with the decision-time prompt the dataset's sft
+    rows carry (``sim.dataset.rows.DecisionPrompts``)."""
+    from sim.dataset.rows import SFT_SOURCES, DecisionPrompts
+    from sim.records import parse_prompt
+
+    prompts = DecisionPrompts(log)
+    types = log.home.types()
+    return [(parse_prompt(prompts(o.time)), types, o.actions)
+            for o in log.operations if o.logged and o.source in SFT_SOURCES]
+
+
+SIMULATED_FIRST_INDEX = 100_000  # home indices of train_gbdt_simulated: far from the ones people pick
+
+
+def train_gbdt_simulated(seed: int, homes: int = 30, days: int = 14, cfg: GBDTConfig | None = None,
+                         progress: Callable[[int], None] | None = None) -> GBDTReranker:
+    """Fit the reranker on freshly simulated homes ``SIMULATED_FIRST_INDEX`` .. ``+ homes - 1`` of
+    simulator seed ``seed`` (``days`` days each): what the live app uses when no dataset is at hand.
+    The homes it then advises are never among them (unseen homes, like the ``test_unseen`` split).
+    ``progress(done_homes)`` after each home."""
+    from sim.world import SimConfig, simulate_home
+
+    if homes < 1 or days < 2:
+        raise ValueError(f"train_gbdt_simulated needs homes >= 1 and days >= 2, got homes={homes}, days={days}")
+    sim = SimConfig(seed=seed, days=days)
+    contexts: list[Context] = []
+    for i in range(homes):
+        contexts += log_contexts(simulate_home(sim, SIMULATED_FIRST_INDEX + i))
+        if progress is not None:
+            progress(i + 1)
+    return fit_gbdt(contexts, cfg or GBDTConfig(seed=seed))
 
 
 def train_gbdt(data_dir: str | Path, cfg: GBDTConfig | None = None) -> GBDTReranker:

@@ -2,7 +2,7 @@
 
 A thin shell over ``app.live_state.LiveSession`` (kept in ``st.session_state["live_session"]``) and
 ``app.floorplan`` (the plan, an inline SVG). Widget keys: live_seed, live_index, live_days,
-live_model, live_start, live_play, live_pause, live_step, live_speed, live_auto, live_threshold,
+live_advisor, live_model, live_start, live_play, live_pause, live_step, live_speed, live_auto, live_threshold,
 live_accept, live_reject.
 """
 
@@ -19,6 +19,7 @@ from app.floorplan import Highlight, floor_plan_svg
 from app.live_state import (
     DEFAULT_THRESHOLD,
     Decision,
+    GBDTAdvisor,
     LiveSession,
     ModelAdvisor,
     SessionConfig,
@@ -27,11 +28,17 @@ from app.live_state import (
     factor_rows,
     fmt_rate,
     gate_text,
+    simulated_gbdt,
     timeline_rows,
 )
 
 SPEEDS = {"slow (3 s)": 3.0, "normal (1.5 s)": 1.5, "fast (0.5 s)": 0.5}  # seconds per tick (one decision)
 ss = st.session_state
+
+
+ADVISOR_LABELS = {"auto": "Trained model (the run below; frequency baseline without one)",
+                  "gbdt": "GBDT reranker (the strongest baseline)", "usual": "Usual-operation rule",
+                  "frequency": "Frequency baseline"}
 
 
 @st.cache_resource(show_spinner="Loading the model run...")
@@ -40,14 +47,21 @@ def load_model(run: str) -> ModelAdvisor:
     return ModelAdvisor(run)
 
 
+@st.cache_resource(show_spinner="Training the GBDT reranker on 30 simulated homes of this seed (about 20 s)...")
+def load_gbdt(seed: int) -> GBDTAdvisor:
+    """One reranker per simulator seed, shared by every session (trained on homes the page never shows)."""
+    return simulated_gbdt(seed)
+
+
 def start_session() -> None:
     """Build a new live home from the setup widgets (errors go to an error box)."""
     ss.live_playing = False
     ss.live_setup_error = ""
     try:
         cfg = SessionConfig(seed=int(ss.live_seed), index=int(ss.live_index), days=int(ss.live_days),
-                            model=(ss.live_model or "").strip() or None, threshold=float(ss.live_threshold))
-        ss.live_session = LiveSession(cfg, load_model=load_model)
+                            model=(ss.live_model or "").strip() or None, threshold=float(ss.live_threshold),
+                            advisor=ss.get("live_advisor", "auto"))
+        ss.live_session = LiveSession(cfg, load_model=load_model, load_gbdt=load_gbdt)
     except Exception as e:  # a bad seed/index or a broken simulator: say so, keep the page alive
         ss.live_session = None
         ss.live_setup_error = f"Could not start the home: {type(e).__name__}: {e}"
@@ -96,8 +110,11 @@ with st.sidebar:
     st.number_input("Home index", min_value=0, value=0, step=1, key="live_index",
                     help="Which home of the seed's stream (a different persona mix and device set).")
     st.number_input("Days", min_value=3, max_value=60, value=14, step=1, key="live_days")
+    st.selectbox("Recommender", list(ADVISOR_LABELS), format_func=ADVISOR_LABELS.get, key="live_advisor",
+                 help="Who recommends. The GBDT reranker and the usual-operation rule read the same prompt as "
+                      "the model; the reranker is trained on 30 other simulated homes of this seed.")
     st.text_input("Model run", value=os.environ.get("HOMEPILOT_MODEL", ""), key="live_model",
-                  help="A trained run directory; empty = the frequency baseline.")
+                  help="A trained run directory (used by the first choice above); empty = the frequency baseline.")
     st.button("Start home", key="live_start", on_click=start_session, type="primary")
 
 ss.setdefault("live_playing", False)

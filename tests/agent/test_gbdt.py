@@ -61,3 +61,43 @@ def test_features_are_read_from_the_prompt_by_hand():
     assert x[k, col["noop_share"]] == 0.0 and x[k, col["state_known"]] == 1.0
     assert x[k, col["hour"]] == 7 and x[k, col["weekday"]] == 0
     assert np.isnan(x[k, col["room_temperature"]])  # the prompt shows no reading
+
+
+def test_rank_orders_every_candidate_and_drops_what_is_in_place(trained, tiny_sft_dataset):
+    prompt, types = context_from_row(read_sft_rows(tiny_sft_dataset, "test")[0])
+    ranked = trained.rank(prompt, types)
+    cands, p = trained.scores(prompt, types)
+    assert len(ranked) == len(cands) and {r.actions for r in ranked} == set(cands)
+    assert [r.confidence for r in ranked] == sorted((r.confidence for r in ranked), reverse=True)
+    assert sum(r.confidence for r in ranked) == pytest.approx(1.0)
+    (best,) = trained.predict_batch([(prompt, types)])
+    assert (ranked[0].actions, ranked[0].confidence) == (best.actions, pytest.approx(best.confidence))
+    # with the devices' true state, the set already in place is never ranked
+    top = ranked[0].actions
+    from sim.catalog import effects
+
+    current = {a.target: dict(effects(types[a.target], a.field, a.value)) for a in top}  # what it asserts holds
+    again = trained.rank(prompt, types, current)
+    assert top not in [r.actions for r in again] and len(again) < len(ranked)
+    assert sum(r.confidence for r in again) == pytest.approx(1.0)
+
+
+def test_train_gbdt_simulated_learns_from_other_homes_and_is_deterministic():
+    from agent.baselines.gbdt import SIMULATED_FIRST_INDEX, log_contexts, train_gbdt_simulated
+    from sim.world import SimConfig, simulate_home
+
+    cfg = GBDTConfig(seed=0, num_boost_round=40)
+    done: list[int] = []
+    a = train_gbdt_simulated(0, homes=3, days=5, cfg=cfg, progress=done.append)
+    b = train_gbdt_simulated(0, homes=3, days=5, cfg=cfg)
+    assert done == [1, 2, 3]
+    home = log_contexts(simulate_home(SimConfig(seed=0, days=5), 0))  # a home it never saw (index 0)
+    assert home and SIMULATED_FIRST_INDEX > 0
+    ctx = [(p, t) for p, t, _ in home]
+    pa, pb = a.predict_batch(ctx), b.predict_batch(ctx)
+    assert [(p.actions, p.confidence) for p in pa] == [(p.actions, p.confidence) for p in pb]
+    labels = [label for *_, label in home]
+    rand = score(labels, RandomLegalBaseline(seed=0).predict_batch(ctx))["em_acc"]
+    assert score(labels, [p.actions for p in pa])["em_acc"] > rand + 0.1
+    with pytest.raises(ValueError, match="homes >= 1"):
+        train_gbdt_simulated(0, homes=0)

@@ -1,7 +1,8 @@
 """No advisor recommends what the home already has: over 200 live decision points, no
 recommendation (shown or withheld) sets only what the devices' true state already holds
 (``is_noop`` with the catalogue's effects, the simulated user's own test of a redundant
-recommendation), for the frequency baseline and for a tiny trained model."""
+recommendation), for the frequency baseline, the usual-operation rule, the GBDT reranker and a
+tiny trained model."""
 
 from __future__ import annotations
 
@@ -42,6 +43,23 @@ def test_the_frequency_baseline_never_recommends_what_is_already_in_place():
     # the test has teeth: the baseline's unfiltered answer would have been a no-op here and there
     unfiltered = [s.advisor.baseline.predict(d.time) for d, s, _ in recs]
     assert sum(is_noop(a, state, s.types) for a, (d, s, state) in zip(unfiltered, recs, strict=True)) >= 20  # 88 of 200
+
+
+@pytest.mark.parametrize("kind", ["usual", "gbdt"])
+def test_the_usual_rule_and_the_gbdt_reranker_never_recommend_what_is_already_in_place(kind):
+    from dataclasses import replace
+
+    from agent.baselines.gbdt import GBDTConfig, train_gbdt_simulated
+    from app.live_state import GBDTAdvisor
+
+    gbdt = (GBDTAdvisor(train_gbdt_simulated(0, homes=4, days=7, cfg=GBDTConfig(seed=0, num_boost_round=60)))
+            if kind == "gbdt" else None)
+    points = run_decisions(lambda i: LiveSession(replace(_config(i), advisor=kind), load_gbdt=lambda seed: gbdt))
+    recs = [(d, s, state) for d, s, state in points if not d.suggestion.abstained]
+    assert len(recs) >= 0.8 * N
+    assert [d for d, s, state in recs if is_noop(d.suggestion.actions, state, s.types)] == []
+    assert all(not is_noop(a, state, s.types) for d, s, state in recs for a, _ in d.suggestion.alternatives)
+    assert len({d.suggestion.actions for d, _, _ in recs}) >= 10  # it answers, and not one answer everywhere
 
 
 class Recorder:

@@ -29,9 +29,11 @@ from app.live_state import (  # noqa: E402
     AdvisorChoice,
     Decision,
     FrequencyAdvisor,
+    GBDTAdvisor,
     LiveSession,
     SessionConfig,
     Suggestion,
+    UsualAdvisor,
     acceptance_by_hour,
     choose_advisor,
     exposure_curve,
@@ -187,6 +189,93 @@ def test_choose_advisor_falls_back_and_says_why(tmp_path):
 
     c = choose_advisor(None, [], fallback=broken)
     assert c.advisor is None and "boom" in c.error
+
+
+def _two_device_context(current):
+    """Three evenings of "light off" then "curtain close" at 21:00-21:20; the decision is 21:10 on the fourth."""
+    from agent.context import Context
+
+    off, close = (Action("bedroom", "light", "power", "off"),), (Action("bedroom", "curtain", "action", "close"),)
+    hist = []
+    for day in (2, 3, 4):
+        hist += [Operation(datetime(2026, 3, day, 21, 0), off), Operation(datetime(2026, 3, day, 21, 20), close)]
+    hist.append(Operation(datetime(2026, 3, 4, 21, 40), off))  # light off once more: its count is 4 of 7
+    ctx = Context(devices=(("bedroom", "light", "light"), ("bedroom", "curtain", "curtain")), history=tuple(hist),
+                  time=datetime(2026, 3, 5, 21, 10), current=current)
+    return ctx, off, close
+
+
+def test_usual_advisor_skips_what_is_in_place_and_gates_with_the_hour_share():
+    ctx, off, close = _two_device_context({("bedroom", "light"): {"power": "on"}, ("bedroom", "curtain"): {}})
+    assert [tuple(u) for u in ctx.prompt().usual][:2] == [off, close]  # most likely first
+    adv = UsualAdvisor(ctx.history)
+    s = adv.suggest(ctx)
+    assert s.actions == off and s.confidence == pytest.approx(4 / 7) and "number 1 of" in s.reason
+    # the light is already off: the curtain is next, and the page says why
+    ctx, *_ = _two_device_context({("bedroom", "light"): {"power": "off"}, ("bedroom", "curtain"): {}})
+    s = adv.suggest(ctx)
+    assert s.actions == close and s.confidence == pytest.approx(3 / 7) and "already in place" in s.reason
+    ctx, *_ = _two_device_context({("bedroom", "light"): {"power": "off"},
+                                   ("bedroom", "curtain"): {"action": "close", "position": "0"}})
+    s = adv.suggest(ctx)
+    assert s.abstained and "already in place" in s.reason
+
+
+def test_gbdt_advisor_answers_the_rerankers_best_set_not_in_place():
+    from agent.baselines.gbdt import Ranked
+
+    ctx, off, close = _two_device_context({("bedroom", "light"): {"power": "on"}, ("bedroom", "curtain"): {}})
+    seen = []
+
+    class Reranker:
+        def rank(self, prompt, types, current):
+            seen.append((prompt.time, current))
+            return [Ranked(close, 0.6), Ranked(off, 0.3), Ranked((Action("bedroom", "light", "power", "on"),), 0.1)]
+
+    s = GBDTAdvisor(Reranker()).suggest(ctx)
+    assert s.actions == close and s.confidence == 0.6 and s.description
+    assert [a for a, _ in s.alternatives] == [off, (Action("bedroom", "light", "power", "on"),)]
+    assert seen == [(ctx.time, ctx.current)]  # the true state reaches the reranker
+
+    class Empty:
+        def rank(self, prompt, types, current):
+            return []
+
+    assert GBDTAdvisor(Empty()).suggest(ctx).abstained
+
+
+def test_choose_advisor_by_kind():
+    assert isinstance(choose_advisor(None, [], kind="usual").advisor, UsualAdvisor)
+    c = choose_advisor("some/run", [], kind="frequency", load_model=lambda r: pytest.fail("loaded a model"))
+    assert isinstance(c.advisor, FrequencyAdvisor) and "(chosen)" in c.notice
+    sentinel = UsualAdvisor([])
+    assert choose_advisor(None, [], kind="gbdt", load_gbdt=lambda: sentinel).advisor is sentinel
+
+    def no_lightgbm():
+        raise ImportError("no lightgbm here")
+
+    c = choose_advisor(None, [], kind="gbdt", load_gbdt=no_lightgbm)
+    assert isinstance(c.advisor, FrequencyAdvisor) and "no lightgbm here" in c.error and "unavailable" in c.notice
+    with pytest.raises(ValueError, match="advisor must be one of"):
+        choose_advisor(None, [], kind="oracle")
+    with pytest.raises(ValueError, match="advisor must be one of"):
+        SessionConfig(advisor="oracle")
+
+
+def test_a_live_session_with_the_gbdt_reranker_trained_on_other_homes():
+    from agent.baselines.gbdt import GBDTConfig, train_gbdt_simulated
+
+    seeds = []
+
+    def small(seed):
+        seeds.append(seed)
+        return GBDTAdvisor(train_gbdt_simulated(seed, homes=3, days=5, cfg=GBDTConfig(seed=seed, num_boost_round=40)))
+
+    s = LiveSession(SessionConfig(seed=2, index=0, days=6, threshold=0.0, advisor="gbdt"), load_gbdt=small)
+    assert seeds == [2] and isinstance(s.advisor, GBDTAdvisor) and "GBDT" in s.choice.notice
+    shown = [d for _ in range(15) if (d := s.step()) is not None and d.exposed]
+    assert shown and all(0.0 < d.suggestion.confidence <= 1.0 for d in shown)
+    assert len({d.suggestion.actions for d in shown}) >= 3
 
 
 def test_suggestion_from_a_recommendation_like_object():
@@ -475,6 +564,31 @@ def test_live_corrupt_model_shows_an_error_box_and_falls_back(app_env, monkeypat
     assert any("frequency baseline" in i.value for i in at.info)
     at.button(key="live_step").click().run()
     assert not at.exception and _metric(at, "Decision points") == "1"
+
+
+def test_live_page_switches_to_the_usual_rule_and_the_gbdt_reranker(app_env, monkeypatch):
+    import app.live_state
+    from agent.baselines.gbdt import GBDTConfig, train_gbdt_simulated
+
+    def small(seed):  # the page's reranker, trained on fewer homes to keep the test short
+        return GBDTAdvisor(train_gbdt_simulated(seed, homes=2, days=4, cfg=GBDTConfig(seed=seed, num_boost_round=20)))
+
+    monkeypatch.setattr(app.live_state, "simulated_gbdt", small)
+    at = _live(app_env)
+    assert at.selectbox(key="live_advisor").value == "auto"
+    for kind, name in (("usual", "usual-operation rule"), ("gbdt", "GBDT reranker")):
+        at.selectbox(key="live_advisor").set_value(kind).run()
+        at.button(key="live_start").click().run()
+        _clean(at)
+        assert any(name in i.value for i in at.info), [i.value for i in at.info]
+        assert at.session_state["live_session"].config.advisor == kind
+        at.slider(key="live_threshold").set_value(0.0).run()
+        for _ in range(20):
+            at.button(key="live_step").click().run()
+            _clean(at)
+            if not at.button(key="live_accept").disabled:
+                break
+        assert not at.button(key="live_accept").disabled, f"the {name} showed no recommendation"
 
 
 def test_live_start_builds_another_home(app_env):
