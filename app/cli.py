@@ -78,12 +78,13 @@ def generate(
     json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object instead of a table"),
 ) -> None:
     """Generate a synthetic dataset (homes, events, operations, pretrain, sft, dpo, feedback)."""
+    import sys
     import time
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from app.progress import StageProgress
     from sim.dataset.build import DatasetConfig, build
 
     try:
@@ -91,17 +92,21 @@ def generate(
                             engine=engine.value, overwrite=overwrite)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    console = Console(stderr=True)
     t0 = time.perf_counter()
     try:
-        with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("shards", total=None)
+        # a bar on a terminal, plain lines on stderr otherwise (stdout keeps the summary or the --json object)
+        with StageProgress("generate", out=sys.stderr) as progress:
+            shards = {"done": 0, "total": 0}
 
             def on_plan(total: int, todo: int) -> None:
-                bar.update(task, total=total, completed=total - todo)
+                shards.update(total=total, done=total - todo)
+                progress("shards", shards["done"], total)
 
-            result = build(cfg, on_done=lambda s, c: bar.advance(task), on_plan=on_plan)
+            def on_done(*_args) -> None:
+                shards["done"] += 1
+                progress("shards", shards["done"], shards["total"])
+
+            result = build(cfg, on_done=on_done, on_plan=on_plan)
     except ValueError as e:  # sim.outdir.OutDirError, another config in --out
         typer.echo(f"error: {e}", err=True)  # plain echo: rich would wrap and elide the path
         raise typer.Exit(code=1) from None
@@ -444,8 +449,7 @@ def sim_report(
     """Simulate homes and report calibration figures (ops per day, oracle and frequency accuracy)."""
     import datetime as _dt
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from app.progress import StageProgress
     from app.sim_report import SimReportConfig
     from app.sim_report import main as report_main
 
@@ -459,9 +463,16 @@ def sim_report(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     try:
-        with Progress(TextColumn("simulating homes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-            task = bar.add_task("homes", total=homes)
-            r = report_main(cfg, progress=lambda n: bar.advance(task, n))
+        with StageProgress("sim-report") as progress:
+            done = [0]
+
+            def on_homes(n: int) -> None:
+                done[0] += n
+                progress("simulating homes", done[0], homes)
+                if done[0] == homes:
+                    progress.note("learnability probe: training the GBDT reranker with and without the readings")
+
+            r = report_main(cfg, progress=on_homes)
     except ValueError as e:  # sim.outdir.OutDirError
         typer.echo(f"homepilot sim-report: {e}", err=True)
         raise typer.Exit(code=1) from None

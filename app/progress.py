@@ -79,14 +79,14 @@ class LineProgress:
 class StageProgress:
     """Context manager giving a ``progress(stage, step, total)`` callback: bar or lines."""
 
-    def __init__(self, label: str, metrics: Path | None = None, every_s: float = 30.0) -> None:
-        self.label, self.metrics, self.every_s = label, metrics, every_s
+    def __init__(self, label: str, metrics: Path | None = None, every_s: float = 30.0, out: TextIO | None = None) -> None:
+        self.label, self.metrics, self.every_s, self.out = label, metrics, every_s, out  # out: lines' stream (stdout)
         self._bar = None
         self._tasks: dict[str, int] = {}
         self._lines: LineProgress | None = None
 
     def __enter__(self) -> StageProgress:
-        if sys.stdout.isatty():
+        if (self.out or sys.stdout).isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -94,7 +94,7 @@ class StageProgress:
                                  TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             self._bar.__enter__()
         else:
-            self._lines = LineProgress(self.label, metrics=self.metrics, every_s=self.every_s)
+            self._lines = LineProgress(self.label, out=self.out, metrics=self.metrics, every_s=self.every_s)
         return self
 
     def __exit__(self, *exc) -> None:

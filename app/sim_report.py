@@ -13,7 +13,8 @@ model (``sim.world.acceptance.p_accept``), averaged over homes with a curtain an
 
 Learnability probe: the gradient-boosted reranker baseline (``agent.baselines.gbdt``, the one
 implementation) is trained on the decision-time prompts (``sim.dataset.rows.DecisionPrompts``, as
-the dataset's sft rows) of every home's training days and scored on the held-out days:
+the dataset's sft rows) of every home's training days (its number of rounds chosen on the last
+two of them, ``GBDTConfig``) and scored on the held-out days:
 ``probe_em_acc``; ``probe_em_acc_without_env`` is the same probe trained and scored on prompts
 with their environment readings removed; ``probe_over_frequency`` = ``probe_em_acc`` over the
 time-of-day frequency baseline's EM-Acc on the same samples (``probe_frequency_em_acc``). The
@@ -30,7 +31,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,7 +39,15 @@ import numpy as np
 
 from agent.baselines.candidates import plausible_sets
 from agent.baselines.frequency import FrequencyBaseline
-from agent.baselines.gbdt import ENV_FEATURES, FEATURES, GBDTConfig, features, fit_matrix, log_contexts
+from agent.baselines.gbdt import (
+    ENV_FEATURES,
+    FEATURES,
+    GBDTConfig,
+    features,
+    fit_matrix,
+    log_contexts,
+    training_matrix,
+)
 from agent.metrics import score
 from sim.catalog import DEVICE_BUCKETS, device_type
 from sim.describe import describe
@@ -152,7 +161,7 @@ def _previous(logged, times, op):
     return prev if prev is not None and op.time - prev.time <= SUCCESSOR_WINDOW else None
 
 
-PROBE = GBDTConfig(seed=0, num_boost_round=200)
+PROBE = GBDTConfig(seed=0)  # the baseline's own options: rounds chosen on the last 2 training days
 
 
 def _matrices(contexts) -> tuple[list[np.ndarray], list[list]]:
@@ -182,20 +191,21 @@ def learnability_probe(summaries: list[dict]) -> dict:
         return out
     labels = [label for _, _, label in test]
     buckets = [s["bucket"] for s in summaries for _ in s["probe"]["test"]]
-    tx, tc = _matrices(train)
-    ys = [np.array([frozenset(c) == frozenset(label) for c in cs], dtype=np.float64)
-          for cs, (_, _, label) in zip(tc, train, strict=True)]
-    vx, vc = _matrices(test)
-    x, y = np.concatenate(tx), np.concatenate(ys)
     freq = score(labels, [p for s in summaries for p in s["probe_frequency"]])["em_acc"]
     out["probe_frequency_em_acc"] = freq
-    if not y.any():  # no label among the candidates (a tiny run)
+    try:
+        tm = training_matrix(train)
+    except ValueError:  # no training context has a candidate (a tiny run)
         return out
+    if not tm.y.any():  # no label among the candidates (a tiny run)
+        return out
+    vx, vc = _matrices(test)
     for key, strip in (("probe_em_acc", False), ("probe_em_acc_without_env", True)):
         if strip:
-            x = x.copy()
+            x = tm.x.copy()
             x[:, list(ENV_FEATURES)] = np.nan
-        booster = fit_matrix(x, y, PROBE).booster
+            tm = replace(tm, x=x)
+        booster = fit_matrix(tm, PROBE).booster
         pred = []
         for m, cs in zip(vx, vc, strict=True):
             if strip and len(m):

@@ -18,6 +18,9 @@ Features of a candidate (one row per (context, candidate)):
   and field of the first action (categorical), same room / device as the latest operation,
   minutes since the latest operation and since its device was last operated in the window;
 - time: hour, minute of day, weekday;
+- the first action's value (categorical, or the number) and its field's known value in the prompt
+  (categorical, number, and the change a numeric value makes); how often the device appears in the
+  history window and among the usual operations;
 - environment readings of the candidate's room and outdoor when the prompt carries them
   (temperature, humidity, illuminance, occupancy).
 """
@@ -45,14 +48,27 @@ from sim.records import Action, Prompt
 _TYPES = {name: i for i, name in enumerate(DEVICE_TYPES)}
 _FIELDS = {f: i for i, f in enumerate(sorted({f for dt in DEVICE_TYPES.values() for f in dt.fields}))}
 _INDICATORS = ("temperature", "humidity", "illuminance", "occupancy")
+
+
+def _is_number(x: str) -> bool:
+    try:
+        float(x)
+    except ValueError:
+        return False
+    return True
+
+
+_VALUES = {v: i for i, v in enumerate(sorted({v for dt in DEVICE_TYPES.values() for spec in dt.fields.values()
+                                             for v in spec.grid() if not _is_number(v)}))}
 FEATURES: tuple[str, ...] = (
     "usual_rank", "hist_rank", "hist_count", "single", "inverse_of_listed", "toggle",
     "noop_share", "state_known", "undoes_latest", "follows_latest", "device_rank", "n_actions",
     "type", "field", "same_room_as_latest", "same_device_as_latest", "min_since_latest",
     "min_since_device", "hour", "minute_of_day", "weekday",
+    "value", "value_number", "state_value", "state_number", "value_change", "device_in_history", "device_in_usual",
     *(f"room_{k}" for k in _INDICATORS), *(f"outdoor_{k}" for k in _INDICATORS),
 )
-CATEGORICAL = ("type", "field")
+CATEGORICAL = ("type", "field", "value", "state_value")
 ENV_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.startswith(("room_", "outdoor_")))
 """Columns read from the prompt's environment readings (all NaN for a prompt without them)."""
 
@@ -84,6 +100,14 @@ def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ..
     for o in prompt.history:
         for a in o.actions:
             last_op_on[a.target] = o.time
+    in_history: dict[tuple[str, str], int] = {}
+    for o in prompt.history:
+        for a in o.actions:
+            in_history[a.target] = in_history.get(a.target, 0) + 1
+    in_usual: dict[tuple[str, str], int] = {}
+    for u in prompt.usual:
+        for target in {a.target for a in u}:
+            in_usual[target] = in_usual.get(target, 0) + 1
     env: dict[tuple[str, str], float] = {}
     for r in prompt.environment:
         env[(r.room, r.indicator)] = _num(r.value)
@@ -103,6 +127,8 @@ def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ..
             undoes = float(any(inverse_action(b, types) == a for a in acts for b in latest.actions))
         noop = np.mean([state.get(a.target, {}).get(a.field) == a.value for a in acts])
         since_dev = [(t - last_op_on[a.target]).total_seconds() / 60 for a in acts if a.target in last_op_on]
+        known = state.get(first.target, {}).get(first.field)  # the first action's field as the prompt knows it
+        value, known_number = _num(first.value), _num(known) if known is not None else np.nan
         row = [
             usual.get(key, USUAL_N), hist_rank.get(key, HISTORY_K), hist.count(key),
             float(key not in listed and len(acts) == 1 and first in listed_actions), inv_listed, toggle,
@@ -114,6 +140,8 @@ def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ..
             (t - latest.time).total_seconds() / 60 if latest is not None else np.nan,
             min(since_dev) if since_dev else np.nan,
             t.hour, t.hour * 60 + t.minute, t.weekday(),
+            _VALUES.get(first.value, -1), value, _VALUES.get(known, -1) if known is not None else -2, known_number,
+            value - known_number, in_history.get(first.target, 0), in_usual.get(first.target, 0),
             *(env.get((first.room, k), np.nan) for k in _INDICATORS),
             *(env.get(("outdoor", k), np.nan) for k in _INDICATORS),
         ]
@@ -123,14 +151,22 @@ def features(prompt: Prompt, types: Types, candidates: Sequence[tuple[Action, ..
 
 @dataclass
 class GBDTConfig:
-    """LightGBM reranker options (binary objective over (context, candidate) rows)."""
+    """LightGBM reranker options (binary objective over (context, candidate) rows).
+
+    The number of rounds is chosen on held-out time: the contexts of the training period's last
+    ``valid_days`` days are left out, the booster grows up to ``num_boost_round`` rounds while the
+    share of those contexts whose best candidate is the label (MAP@1) still improves within
+    ``early_stopping_rounds``, and that booster is kept. With ``valid_days=0`` (or no labelled
+    context in those days) every round is trained on every context."""
 
     seed: int = 0
-    num_boost_round: int = 300
+    num_boost_round: int = 2000  # the most rounds
     learning_rate: float = 0.05
-    num_leaves: int = 31
+    num_leaves: int = 63
     min_data_in_leaf: int = 20
     max_rows: int | None = None  # train contexts used (None = all sft train rows)
+    valid_days: float = 2.0  # the last days of training that pick the number of rounds (0: no validation)
+    early_stopping_rounds: int = 100
 
 
 @dataclass(frozen=True)
@@ -188,9 +224,32 @@ class GBDTReranker:
 Context = tuple[Prompt, Types, tuple[Action, ...]]  # (prompt, device types, label actions)
 
 
-def training_matrix(contexts: Sequence[Context]) -> tuple[np.ndarray, np.ndarray, int]:
-    """(features, labels, contexts whose label is among the candidates) over labelled contexts."""
-    xs, ys, covered = [], [], 0
+@dataclass
+class Matrix:
+    """(context, candidate) rows of labelled contexts: features ``x``, labels ``y`` (1 = the
+    candidate is the label), ``sizes`` (candidates per context, in order), ``times`` (each
+    context's decision time) and ``covered`` (contexts whose label is among their candidates)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    sizes: list[int]
+    times: list
+    covered: int
+
+    def held_out(self, days: float) -> np.ndarray:
+        """Row mask of the contexts in the last ``days`` days (empty mask for ``days <= 0``)."""
+        from datetime import timedelta
+
+        ctx = np.zeros(len(self.sizes), dtype=bool)
+        if days > 0 and self.times:
+            cut = max(self.times) - timedelta(days=days)
+            ctx = np.array([t > cut for t in self.times], dtype=bool)
+        return np.repeat(ctx, self.sizes)
+
+
+def training_matrix(contexts: Sequence[Context]) -> Matrix:
+    """The (context, candidate) rows of labelled contexts (those with a candidate)."""
+    xs, ys, sizes, times, covered = [], [], [], [], 0
     for prompt, types, label_actions in contexts:
         cands = plausible_sets(prompt, types)
         if not cands:
@@ -200,13 +259,15 @@ def training_matrix(contexts: Sequence[Context]) -> tuple[np.ndarray, np.ndarray
         covered += int(y.any())
         xs.append(features(prompt, types, cands))
         ys.append(y)
+        sizes.append(len(cands))
+        times.append(prompt.time)
     if not xs:
         raise ValueError("no training context has a plausible candidate: cannot train the GBDT reranker")
-    return np.concatenate(xs), np.concatenate(ys), covered
+    return Matrix(np.concatenate(xs), np.concatenate(ys), sizes, times, covered)
 
 
-def fit_matrix(x: np.ndarray, y: np.ndarray, cfg: GBDTConfig | None = None) -> GBDTReranker:
-    """Fit the reranker on a ``training_matrix`` (rows: (context, candidate) features; y: is the label)."""
+def fit_matrix(m: Matrix, cfg: GBDTConfig | None = None) -> GBDTReranker:
+    """Fit the reranker on a ``training_matrix``, the rounds chosen on its last days (``GBDTConfig``)."""
     try:
         import lightgbm as lgb
     except ImportError as e:  # pragma: no cover - the train extra installs it
@@ -215,7 +276,17 @@ def fit_matrix(x: np.ndarray, y: np.ndarray, cfg: GBDTConfig | None = None) -> G
     params = {"objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
               "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
               "force_row_wise": True, "num_threads": 1, "verbose": -1}
-    ds = lgb.Dataset(x, y, feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL), free_raw_data=False)
+    held = m.held_out(cfg.valid_days)
+    context_held = np.array([held[i] for i in np.cumsum([0, *m.sizes[:-1]])], dtype=bool)
+    if held.any() and not held.all() and m.y[held].any():
+        sizes = np.asarray(m.sizes)
+        train = lgb.Dataset(m.x[~held], m.y[~held], feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL),
+                            group=sizes[~context_held], free_raw_data=False)
+        valid = lgb.Dataset(m.x[held], m.y[held], reference=train, group=sizes[context_held], free_raw_data=False)
+        booster = lgb.train({**params, "metric": "map", "eval_at": [1]}, train, num_boost_round=cfg.num_boost_round,
+                            valid_sets=[valid], callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
+        return GBDTReranker(booster)
+    ds = lgb.Dataset(m.x, m.y, feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL), free_raw_data=False)
     return GBDTReranker(lgb.train(params, ds, num_boost_round=cfg.num_boost_round))
 
 
@@ -224,8 +295,7 @@ def fit_gbdt(contexts: Sequence[Context], cfg: GBDTConfig | None = None) -> GBDT
     cfg = cfg or GBDTConfig()
     if cfg.max_rows is not None:
         contexts = contexts[:cfg.max_rows]
-    x, y, _ = training_matrix(contexts)
-    return fit_matrix(x, y, cfg)
+    return fit_matrix(training_matrix(contexts), cfg)
 
 
 def contexts_from_rows(rows: Sequence[Mapping]) -> list[Context]:

@@ -101,3 +101,21 @@ def test_train_gbdt_simulated_learns_from_other_homes_and_is_deterministic():
     assert score(labels, [p.actions for p in pa])["em_acc"] > rand + 0.1
     with pytest.raises(ValueError, match="homes >= 1"):
         train_gbdt_simulated(0, homes=0)
+
+
+def test_the_number_of_rounds_is_chosen_on_the_last_training_days(tiny_sft_dataset):
+    from datetime import timedelta
+
+    from agent.baselines.gbdt import contexts_from_rows, fit_matrix, training_matrix
+
+    m = training_matrix(contexts_from_rows(read_sft_rows(tiny_sft_dataset, "train")))
+    held = m.held_out(2)
+    last = max(m.times)
+    by_context = [t > last - timedelta(days=2) for t in m.times]
+    assert 0 < sum(by_context) < len(by_context)
+    assert held.sum() == sum(n for n, h in zip(m.sizes, by_context, strict=True) if h) and len(held) == len(m.y)
+    assert not m.held_out(0).any()
+    stopped = fit_matrix(m, GBDTConfig(seed=0, num_boost_round=400, early_stopping_rounds=10, min_data_in_leaf=5))
+    assert 0 < stopped.booster.best_iteration < 400  # MAP@1 on the held-out days stopped it
+    fixed = fit_matrix(m, GBDTConfig(seed=0, num_boost_round=30, valid_days=0, min_data_in_leaf=5))
+    assert fixed.booster.best_iteration == 0 and fixed.booster.current_iteration() == 30

@@ -19,6 +19,8 @@ def test_tiny_run_writes_every_key_and_plot(tmp_path):
     r = CliRunner().invoke(app, ["sim-report", "--homes", "3", "--days", "2", "--test-days", "1", "--seed", "5",
                                  "--out", str(out)])
     assert r.exit_code == 0, r.output
+    # not a terminal: progress as plain lines, and a word before the probe's silent training
+    assert "[sim-report] simulating homes: step 3/3 (100%)" in r.stdout and "learnability probe" in r.stdout
     data = json.loads((out / "sim_report.json").read_text())
     for k in KEYS:
         assert k in data, k

@@ -28,7 +28,9 @@ def tiny(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "D"
     r = CliRunner().invoke(app, ["generate", "--preset", "tiny", "--out", str(out), "--workers", "2", "--json"])
     assert r.exit_code == 0, r.output
-    summary = json.loads(r.output)  # structured: independent of the terminal width
+    summary = json.loads(r.stdout)  # structured: independent of the terminal width
+    # not a terminal: progress goes to stderr as plain lines, one per shard's end at least
+    assert "[generate] shards: started, 3 steps" in r.stderr and "shards: step 3/3 (100%)" in r.stderr
     assert summary["shards_run"] == 3 and summary["rows"]["sft/test_unseen"] > 0 and summary["rows"]["sft/train"] > 0
     return out
 
