@@ -352,17 +352,28 @@ def _plots(r: dict, out: Path) -> list[str]:
         files.append(name)
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(range(24), r["curtain_acceptance_by_hour"], color="tab:blue")
-    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender")
+    for name, hours in CURTAIN_HOURS.items():  # the bands the targets compare
+        ax.axvspan(hours[0] - 0.5, hours[-1] + 0.5, color="0.92" if name == "midday" else "#fff3d6", zorder=0)
+    ax.bar(range(24), r["curtain_acceptance_by_hour"], color="tab:blue", zorder=2)
+    ax.axhline(TARGETS["curtain_peak_min"], color="tab:red", linestyle="--", linewidth=1, zorder=3,
+               label=f"target peak {TARGETS['curtain_peak_min']} (morning or night band, shaded)")
+    top = max([TARGETS["curtain_peak_min"], *(v for v in r["curtain_acceptance_by_hour"] if v == v)])
+    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender",
+           xticks=range(0, 24, 2), ylim=(0, 1.2 * top))
+    ax.legend(loc="upper left", fontsize=8)
     save(fig, "curtain_acceptance_by_hour.png")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     b = r["em_acc_by_device_bucket"]
+    probe = r.get("probe_em_acc_by_device_bucket", {})
+    series = [("oracle", [b["oracle"][k] for k in DEVICE_BUCKETS]),
+              ("GBDT probe", [probe.get(k, float("nan")) for k in DEVICE_BUCKETS]),
+              ("frequency", [b["frequency"][k] for k in DEVICE_BUCKETS])]
     xs = range(len(DEVICE_BUCKETS))
-    ax.bar([x - 0.2 for x in xs], [b["oracle"][k] for k in DEVICE_BUCKETS], 0.4, label="oracle")
-    ax.bar([x + 0.2 for x in xs], [b["frequency"][k] for k in DEVICE_BUCKETS], 0.4, label="frequency")
+    for i, (label, ys) in enumerate(series):
+        ax.bar([x + (i - 1) * 0.27 for x in xs], ys, 0.27, label=label)
     ax.set_xticks(list(xs), DEVICE_BUCKETS)
-    ax.set(xlabel="devices in home", ylabel="EM-Acc (held-out week)", title="Accuracy by device-count bucket")
-    ax.legend()
+    ax.set(xlabel="devices in home", ylabel="EM-Acc (held-out week)", title="Accuracy by device-count bucket", ylim=(0, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, "em_acc_by_bucket.png")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.bar(range(24), r["ops_per_hour"] if "ops_per_hour" in r else r["ops_by_hour"], color="tab:green")
