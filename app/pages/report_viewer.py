@@ -30,6 +30,7 @@ from app.charts import exposure_chart
 ss = st.session_state
 FIG7A_PNG = "exposure_curve.png"  # drawn interactively from report.json instead
 NUM = st.column_config.NumberColumn(format="%.3f")
+ONE_DECIMAL = st.column_config.NumberColumn(format="%.1f")  # counts per 100: "6.5", not "6.500"
 
 st.title("Evaluation report")
 st.text_input("Report directory", value=os.environ.get("HOMEPILOT_REPORT", ""), key="report_dir",
@@ -47,9 +48,9 @@ except BrowseError as e:
 
 
 def numbers(rows: list[dict]) -> None:
-    """A table whose float columns show 3 decimals."""
+    """A table whose float columns show 3 decimals (counts per 100: one)."""
     df = pd.DataFrame(rows)
-    cfg = {c: NUM for c in df.columns if pd.api.types.is_float_dtype(df[c])}
+    cfg = {c: ONE_DECIMAL if "per 100" in c else NUM for c in df.columns if pd.api.types.is_float_dtype(df[c])}
     st.dataframe(df, hide_index=True, column_config=cfg)
 
 
@@ -80,12 +81,13 @@ try:
                        + ". DC = device count of the home.")
     gate = rep.get("gate_at_0_7")
     if isinstance(gate, dict) and gate:
-        st.subheader("Exposure gate at 0.7")
-        shown = {k: v for k, v in gate.items() if k != "threshold"}
-        cols = st.columns(len(shown))
-        for col, (k, v) in zip(cols, shown.items(), strict=True):
+        st.subheader("Exposure gate at 0.7" + (f": {gate['method']}" if gate.get("method") else ""))
+        shown = {k: v for k, v in gate.items() if k not in ("threshold", "method")}
+        cols = st.columns(max(1, len(shown)))
+        for col, (k, v) in zip(cols, shown.items(), strict=False):
             v = v.get("mean") if isinstance(v, dict) else v  # over seeds: the mean
-            col.metric(k.replace("_", " "), f"{v:.3f}" if isinstance(v, (int, float)) else str(v))
+            col.metric(k.replace("_", " "), f"{v:.3f}" if isinstance(v, (int, float)) else "–",
+                       help="nothing was shown at this threshold" if v is None and k == "acceptance_rate" else None)
     curve = curve_rows(rep)
     if curve:
         st.subheader("Exposure vs acceptance (Fig. 7a)")

@@ -410,7 +410,9 @@ def test_report_page_shows_a_reproduce_report(app_env, monkeypatch):
     whole = at.dataframe[0].value
     assert whole["method"].tolist() == ["GBDT", "PT+FT+DPO"] and whole["EM-Acc"].tolist() == [0.4, 0.2]
     assert any(m.label == "exposure rate" and m.value == "0.300" for m in at.metric)
-    assert {h.value for h in at.subheader} >= {"Sensitivity: Model size (Fig. 7b)", "Sensitivity: History window at test (Fig. 7d)"}
+    assert not any(m.label == "method" for m in at.metric)  # the method names the section instead
+    assert {h.value for h in at.subheader} >= {"Sensitivity: Model size (Fig. 7b)", "Sensitivity: History window at test (Fig. 7d)",
+                                               "Exposure gate at 0.7: PT+FT+DPO"}
 
 
 def test_card_front_matter_and_images(tmp_path):
