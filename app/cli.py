@@ -424,13 +424,16 @@ def demo(
     port: int = typer.Option(8501, help="local port"),
     address: str = typer.Option("localhost", help="interface to bind (0.0.0.0 serves the network)"),
     headless: bool = typer.Option(False, help="do not open a browser window"),
+    advisor: str = typer.Option("auto", help="who recommends when the live page opens: auto (the --model run, "
+                                "else the frequency baseline), gbdt, usual or frequency"),
 ) -> None:
     """Start the Streamlit live-home app."""
     from app.demo import DemoConfig
     from app.demo import main as demo_main
 
     try:
-        cfg = DemoConfig(model=model, data=data, report=report, port=port, address=address, headless=headless)
+        cfg = DemoConfig(model=model, data=data, report=report, port=port, address=address, headless=headless,
+                         advisor=advisor)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     raise typer.Exit(code=demo_main(cfg))

@@ -1,7 +1,7 @@
 """``homepilot demo``: start the Streamlit app (``app/streamlit_app.py``) with ``streamlit run``.
 
 The options reach the app as environment variables (``HOMEPILOT_MODEL``, ``HOMEPILOT_DATA``,
-``HOMEPILOT_REPORT``), so the pages read them the same way under ``streamlit run``, AppTest and
+``HOMEPILOT_REPORT``, ``HOMEPILOT_ADVISOR``), so the pages read them the same way under ``streamlit run``, AppTest and
 the browser test.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENTRY = Path(__file__).resolve().parent / "streamlit_app.py"
+ADVISOR_CHOICES: tuple[str, ...] = ("auto", "gbdt", "usual", "frequency")  # the live page's Recommender choices
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,11 @@ class DemoConfig:
     port: int = 8501  # local port the app listens on, 1..65535
     address: str = "localhost"  # interface to bind: localhost, or 0.0.0.0 to serve the network
     headless: bool = False  # do not open a browser window
+    advisor: str = "auto"  # who recommends when the live page opens (app.advisors.ADVISORS but "model")
 
     def __post_init__(self) -> None:
+        if self.advisor not in ADVISOR_CHOICES:
+            raise ValueError(f"--advisor must be one of {', '.join(ADVISOR_CHOICES)}, got {self.advisor!r}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
         for name in ("model", "data", "report"):
@@ -53,6 +57,7 @@ def environment(cfg: DemoConfig, base: dict[str, str] | None = None) -> dict[str
     for name in ("model", "data", "report"):
         v = getattr(cfg, name)
         env[f"HOMEPILOT_{name.upper()}"] = str(Path(v).resolve()) if v else ""
+    env["HOMEPILOT_ADVISOR"] = cfg.advisor
     return env
 
 

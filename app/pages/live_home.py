@@ -15,6 +15,7 @@ import streamlit as st
 
 from app.advisors import describe_actions
 from app.charts import exposure_chart, hour_chart
+from app.demo import ADVISOR_CHOICES
 from app.floorplan import Highlight, floor_plan_svg
 from app.live_state import (
     DEFAULT_THRESHOLD,
@@ -36,9 +37,9 @@ SPEEDS = {"slow (3 s)": 3.0, "normal (1.5 s)": 1.5, "fast (0.5 s)": 0.5}  # seco
 ss = st.session_state
 
 
-ADVISOR_LABELS = {"auto": "Trained model (the run below; frequency baseline without one)",
-                  "gbdt": "GBDT reranker (the strongest baseline)", "usual": "Usual-operation rule",
-                  "frequency": "Frequency baseline"}
+ADVISOR_LABELS = dict(zip(ADVISOR_CHOICES, ("Trained model (the run below; frequency baseline without one)",
+                                            "GBDT reranker (the strongest baseline)", "Usual-operation rule",
+                                            "Frequency baseline"), strict=True))
 
 
 @st.cache_resource(show_spinner="Loading the model run...")
@@ -110,6 +111,9 @@ with st.sidebar:
     st.number_input("Home index", min_value=0, value=0, step=1, key="live_index",
                     help="Which home of the seed's stream (a different persona mix and device set).")
     st.number_input("Days", min_value=3, max_value=60, value=14, step=1, key="live_days")
+    if "live_advisor" not in ss:  # homepilot demo --advisor; an unknown value keeps the default
+        ss.live_advisor = os.environ.get("HOMEPILOT_ADVISOR", "auto") if os.environ.get(
+            "HOMEPILOT_ADVISOR") in ADVISOR_LABELS else "auto"
     st.selectbox("Recommender", list(ADVISOR_LABELS), format_func=ADVISOR_LABELS.get, key="live_advisor",
                  help="Who recommends. The GBDT reranker and the usual-operation rule read the same prompt as "
                       "the model; the reranker is trained on 30 other simulated homes of this seed.")

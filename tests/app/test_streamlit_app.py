@@ -451,7 +451,7 @@ def test_summarize_rejects_corrupt_and_missing(tmp_path):
 
 @pytest.fixture
 def app_env(monkeypatch, tmp_path):
-    for k in ("HOMEPILOT_MODEL", "HOMEPILOT_DATA", "HOMEPILOT_REPORT"):
+    for k in ("HOMEPILOT_MODEL", "HOMEPILOT_DATA", "HOMEPILOT_REPORT", "HOMEPILOT_ADVISOR"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("HOMEPILOT_DEMO_CACHE", str(tmp_path / "demo_cache"))
     return tmp_path
@@ -578,6 +578,10 @@ def test_live_page_switches_to_the_usual_rule_and_the_gbdt_reranker(app_env, mon
     monkeypatch.setattr(app.live_state, "simulated_gbdt", small)
     at = _live(app_env)
     assert at.selectbox(key="live_advisor").value == "auto"
+    monkeypatch.setenv("HOMEPILOT_ADVISOR", "usual")  # homepilot demo --advisor usual
+    opened = _live(app_env)
+    assert opened.selectbox(key="live_advisor").value == "usual"
+    assert any("usual-operation rule" in i.value for i in opened.info)
     for kind, name in (("usual", "usual-operation rule"), ("gbdt", "GBDT reranker")):
         at.selectbox(key="live_advisor").set_value(kind).run()
         at.button(key="live_start").click().run()
@@ -714,6 +718,9 @@ def test_demo_command_and_environment(tmp_path):
     env = environment(cfg, base={"PYTHONPATH": "/x"})
     assert env["HOMEPILOT_MODEL"] == str(tmp_path.resolve()) and env["HOMEPILOT_DATA"] == ""
     assert env["PYTHONPATH"].endswith(":/x") and env["PYTHONPATH"].startswith(str(ENTRY.parent.parent))
+    assert env["HOMEPILOT_ADVISOR"] == "auto" and environment(DemoConfig(advisor="gbdt"))["HOMEPILOT_ADVISOR"] == "gbdt"
+    with pytest.raises(ValueError, match="--advisor must be one of auto, gbdt, usual, frequency"):
+        DemoConfig(advisor="model")
     with pytest.raises(ValueError, match="port"):
         DemoConfig(port=0)
     with pytest.raises(ValueError, match="--data .*no such file"):
