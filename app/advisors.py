@@ -235,15 +235,13 @@ class UsualAdvisor:
         self.counts = FrequencyAdvisor(history)
 
     def suggest(self, context: Any) -> Suggestion:
-        from agent.baselines.candidates import is_noop
+        from agent.baselines.usual import usual_rule
 
         self.counts.observe(context.history)
         prompt = context.prompt()
         current = getattr(context, "current", None)
-        state = prompt.known_state() if current is None else current
-        types = dict(context.types) if current is not None else None
         usual = [tuple(u) for u in prompt.usual]
-        pick = next((u for u in usual if not is_noop(u, state, types)), ())
+        pick = usual_rule(prompt, current, dict(context.types)) if current is not None else usual_rule(prompt)
         if not pick:
             why = ("no usual operation at this time yet" if not usual
                    else "every usual operation at this time is already in place")

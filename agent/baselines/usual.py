@@ -15,13 +15,22 @@ Frequency baseline (which recommends settings a device already has) scores 0.233
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agent.baselines.candidates import is_noop
 from sim.records import Action, Prompt
 
 
-def usual_rule(prompt: Prompt) -> tuple[Action, ...]:
-    """The first of ``prompt.usual`` that the known state does not already hold (see the module)."""
+def usual_rule(prompt: Prompt, current: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+               types: Mapping[tuple[str, str], str] | None = None) -> tuple[Action, ...]:
+    """The first of ``prompt.usual`` that the known state does not already hold (see the module).
+
+    ``current``: the devices' true state where the caller knows it (the live app), judged with the
+    catalogue's effects (``is_noop(..., types)``) instead of the prompt's logged state; then nothing
+    in place is ever answered: ``()`` when every usual operation already holds."""
     if not prompt.usual:
         return ()
+    if current is not None:
+        return next((tuple(u) for u in prompt.usual if not is_noop(u, current, types)), ())
     state = prompt.known_state()
     return next((tuple(u) for u in prompt.usual if not is_noop(u, state)), tuple(prompt.usual[0]))

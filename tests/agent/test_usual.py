@@ -41,3 +41,14 @@ def test_a_partly_new_operation_counts_and_all_in_place_gives_the_first():
 
 def test_no_usual_operation_abstains():
     assert usual_rule(prompt(())) == ()
+
+
+def test_with_the_true_state_nothing_in_place_is_answered():
+    usual = ((on("power", "on"),), (curtain("action", "close"),))
+    types = {LIGHT: "light", CURTAIN: "curtain"}
+    # the logged state says the light is on; the true state says it is off: the light is the answer
+    assert usual_rule(prompt(usual), {LIGHT: {"power": "off"}, CURTAIN: {}}, types) == (on("power", "on"),)
+    # everything already holds: abstain instead of the prompt-only rule's fallback to the first
+    held = {LIGHT: {"power": "on"}, CURTAIN: {"action": "close", "position": "0"}}
+    assert usual_rule(prompt(usual), held, types) == ()
+    assert usual_rule(prompt(usual, state=((("power", "on"),), (("action", "close"),)))) == (on("power", "on"),)
