@@ -88,6 +88,8 @@ class RecommenderConfig:
     # text put before every prompt the model reads (a prompted general LM's instruction header,
     # agent.baselines.prompted); the prompt and what is scored or decoded after it are unchanged
     instruction: str = ""
+    # where the model runs: auto (a CUDA GPU when one is visible, else the CPU) | cpu | cuda
+    device: str = "auto"
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
 
     def __post_init__(self) -> None:
@@ -100,8 +102,19 @@ class RecommenderConfig:
         for name in ("num_beams", "max_actions", "max_desc_tokens", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be one of auto, cpu, cuda, got {self.device!r}")
         if self.history_k < 0 or self.min_history < 0:
             raise ValueError(f"history_k and min_history must be >= 0, got {self.history_k}, {self.min_history}")
+
+
+def torch_device(device: str) -> str:
+    """The torch device for ``RecommenderConfig.device``: auto is CUDA when a GPU is visible."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' asked for but no CUDA GPU is visible")
+    return "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
 
 
 def _abstain(reason: str) -> Recommendation:
@@ -112,9 +125,9 @@ class Recommender:
     """A causal LM and its tokenizer behind legal-only decoding and the confidence gate."""
 
     def __init__(self, model, tokenizer, config: RecommenderConfig | None = None) -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
         self.config = config or RecommenderConfig()
+        self.model = model.eval().to(torch_device(self.config.device))
+        self.tokenizer = tokenizer
         self.constraint = Constraint(tokenizer, Grammar(self.config.order, self.config.max_actions))
 
     @classmethod

@@ -128,6 +128,11 @@ class Hyper:
 # script on the labels 0.202 (43% agreement); 300 steps on the rule then 500 on the labels 0.193;
 # labels with a usual list that leaves out operations already in place 0.212. Reading the prompt
 # is what the 1M-parameter model does not learn in ~1M tokens of fine-tuning.
+# Nor does size alone (H200, same 600 contexts, benchmarks/results/lm_scaling.md): base (30M) as below
+# 0.182; base fine-tuning every weight, 4 epochs at 1e-3, 0.228 (seed 1: 0.230); small 0.162. The same
+# 30M model on 6x the distinct SFT rows (160 homes, every operation, one epoch) reached 0.255 (PT+FT):
+# data, not parameters, moved it, and ~20k rows do not fit a 2-core budget. base's pre-training below
+# is short (~55 steps on the quickstart corpus, loss 4.1; small reaches 1.05): not yet measured longer.
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,

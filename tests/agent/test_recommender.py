@@ -15,7 +15,7 @@ import torch
 
 from agent.confidence import ConfidenceConfig, calibrate
 from agent.context import Context, random_contexts
-from agent.recommender import BadInput, Recommender, RecommenderConfig
+from agent.recommender import BadInput, Recommender, RecommenderConfig, torch_device
 from sim.catalog import is_legal
 from sim.dataset.rows import Environment, RowSpec, home_rows
 from sim.log import DeviceSpec, Event, HomeLog, HomeSpec
@@ -225,6 +225,20 @@ def test_config_checks_name_the_field():
         RecommenderConfig(search="sample")
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         RecommenderConfig(batch_size=0)
+    with pytest.raises(ValueError, match="device must be one of auto, cpu, cuda, got 'gpu'"):
+        RecommenderConfig(device="gpu")
+
+
+def test_the_model_runs_where_the_config_says(tok, model):
+    assert torch_device("cpu") == "cpu"
+    assert torch_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        assert torch_device("cuda") == "cuda"
+    else:
+        with pytest.raises(ValueError, match="no CUDA GPU is visible"):
+            torch_device("cuda")
+    r = Recommender(model, tok, RecommenderConfig(device="cpu"))
+    assert next(r.model.parameters()).device.type == "cpu"
 
 
 # ---------------------------------------------------------------- batching, legality, calibration, runs
