@@ -143,7 +143,7 @@ def train(
                                                    "final model replace RUN/model"),
     full_finetune: bool | None = typer.Option(None, "--full-finetune/--lora",
                                               help="SFT trains every weight, or LoRA (default: the preset's: "
-                                                   "tiny full fine-tune, small/base LoRA)"),
+                                                   "tiny and base full fine-tune, small LoRA)"),
     seed: int = typer.Option(0, help="model init, data order and dropout seed"),
     device: Device = typer.Option(Device.auto, help="where to train"),
     general_text: str | None = typer.Option(None, help="local UTF-8 text file mixed into pre-training"),

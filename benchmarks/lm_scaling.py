@@ -11,8 +11,8 @@ quickstart's report, so the baseline rows of ``--report`` (Frequency, Usual, CGC
 quickstart's own tiny PT+FT+DPO) compare like for like when its seed and sample size match.
 
 Configurations (``CONFIGS``):
-- ``base-lora``: the ``base`` preset as it stands (the paper's SFT: LoRA r=16, 2 epochs at 4e-4);
-- ``base-full``: ``base`` with every weight fine-tuned, 4 SFT epochs at 1e-3;
+- ``base-lora``: the ``base`` model with the paper's SFT (LoRA r=16, 2 epochs at 4e-4);
+- ``base-full``: the ``base`` preset as it stands (every weight fine-tuned, 4 SFT epochs at 1e-3);
 - ``small-lora``: the ``small`` preset as it stands;
 - ``base-full-more-data``: ``base``, every weight, one epoch at 1e-3 over up to 20,000 SFT rows of a
   larger dataset generated here with the same seed and preset, ``--more-homes`` homes and every
@@ -41,7 +41,7 @@ METRICS = ("em_acc", "lm_f1", "rule", "n", "ci95", "distinct_per_100", "top_answ
 BASELINES = ("Frequency", "Usual", "CGC", "GBDT", "PT+FT+DPO")
 # name -> (model preset, TrainConfig overrides, stages, trained on the larger dataset)
 CONFIGS: dict[str, tuple[str, dict, tuple[str, ...], bool]] = {
-    "base-lora": ("base", {}, ("pretrain", "sft", "dpo"), False),
+    "base-lora": ("base", {"full_finetune": False, "sft_epochs": 2, "sft_lr": 4e-4}, ("pretrain", "sft", "dpo"), False),
     "base-full": ("base", {"full_finetune": True, "sft_epochs": 4, "sft_lr": 1e-3}, ("pretrain", "sft", "dpo"), False),
     "small-lora": ("small", {}, ("pretrain", "sft", "dpo"), False),
     "base-full-more-data": ("base", {"full_finetune": True, "sft_epochs": 1, "sft_lr": 1e-3, "sft_max_rows": 20000},
