@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,10 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, PrinterCallback, TrainerCallback
 from trl import SFTTrainer
+
+# TRL 1.16 reads ``model.is_gradient_checkpointing``, which transformers 5.2x deprecated (renamed
+# ``is_activation_checkpointing``): one FutureWarning per DPO stage that the user can do nothing about.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 #: progress(stage, step, total_steps): called after each optimizer step (the CLI draws a bar)
 ProgressFn = Callable[[str, int, int], None]
