@@ -29,8 +29,10 @@ test: $(STAMP)
 quickstart: $(STAMP)
 	$(VENV)/bin/homepilot quickstart --out $(OUT)
 
+# after `make quickstart`, the demo opens on its trained model, dataset and report
+QS_ARGS = $(if $(wildcard $(OUT)/runs/main/model/config.json),--model $(OUT)/runs/main --data $(OUT)/data --report $(OUT)/report)
 demo: $(STAMP)
-	$(VENV)/bin/homepilot demo
+	$(VENV)/bin/homepilot demo $(QS_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
