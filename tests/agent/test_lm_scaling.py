@@ -66,3 +66,18 @@ def test_unknown_configurations_and_mismatched_baselines_are_refused(lm_scaling,
         "Frequency": {"em_acc": 0.22, "lm_f1": 0.27, "rule": 0.23, "n": 600}, "Random": {"em_acc": 0.0}}}))
     assert lm_scaling.baselines(report, seed=0, max_samples=600) == {
         "Frequency": {"em_acc": 0.22, "lm_f1": 0.27, "rule": 0.23}}
+
+
+def test_a_tiny_configuration_trains_and_scores_end_to_end(lm_scaling, tiny_preset_dataset, tmp_path, monkeypatch):
+    tiny = {"sft_min_steps": 2, "sft_max_rows": 8, "pretrain_tokens": 2000, "dpo_max_rows": 4}
+    monkeypatch.setitem(lm_scaling.CONFIGS, "tiny-test", ("tiny", tiny, ("pretrain", "sft", "dpo"), False))
+    args = lm_scaling.parse(["--data", str(tiny_preset_dataset), "--out", str(tmp_path / "res"), "--work",
+                             str(tmp_path / "work"), "--configs", "tiny-test", "--max-samples", "12"])
+    row = lm_scaling.main(args)["configs"]["tiny-test"]
+    assert "error" not in row, row.get("error")
+    assert row["preset"] == "tiny" and row["n_parameters"] > 100_000
+    assert set(row["last_loss"]) == {"pretrain", "sft", "dpo"}
+    for label in ("PT+FT+DPO", "PT+FT"):
+        assert row[label]["n"] == 12 and 0.0 <= row[label]["em_acc"] <= 1.0
+    md = (tmp_path / "res" / "lm_scaling.md").read_text()
+    assert "| tiny-test PT+FT+DPO |" in md and "| tiny-test PT+FT |" in md
