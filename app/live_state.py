@@ -360,6 +360,7 @@ FACTOR_WORDS: dict[str, str] = {
     "conflict": "It undoes something a resident did by hand a few minutes ago.",
     "time_inappropriate": "Wrong moment: the device is already so, or nobody is at home and awake.",
     "environment_inconsistent": "It does not suit the room now (cooling a cool room, light on in a bright one, ...).",
+    "environment_need": "The moment calls for it: a curtain closed after dark, or opened in daylight, with someone home.",
     "unclear_description": "Its description does not say which room or device.",
     "illegal": "The home has no such device or setting.",
 }

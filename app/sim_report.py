@@ -8,8 +8,10 @@ training days), both by device-count bucket, two signal checks (the frequency ba
 weekday/weekend; the most frequent successor of the previous logged operation within an hour),
 and ``curtain_acceptance_by_hour``: at minutes 10, 30 and 50 of every hour of every held-out
 day, the curtain operation the frequency recommender (fitted on the training days, restricted
-to curtain operations) proposes, judged by the acceptance
-model (``sim.world.acceptance.p_accept``), averaged over homes with a curtain and days.
+to curtain operations) proposes, judged by the acceptance model (``sim.world.acceptance.p_accept``),
+averaged over homes with a curtain and days. A proposal the logged operations before it already
+put in place (``sim.prompts.device_state``, ``is_noop``: closing a curtain the logs show closed) is
+not made, as no HomePilot recommender makes it; ``curtain_samples_by_hour`` counts those made.
 
 Learnability probe: the gradient-boosted reranker baseline (``agent.baselines.gbdt``, the one
 implementation) is trained on the decision-time prompts (``sim.dataset.rows.DecisionPrompts``, as
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.baselines.candidates import plausible_sets
+from agent.baselines.candidates import is_noop, plausible_sets
 from agent.baselines.frequency import FrequencyBaseline
 from agent.baselines.gbdt import (
     ENV_FEATURES,
@@ -51,6 +53,7 @@ from agent.baselines.gbdt import (
 from agent.metrics import score
 from sim.catalog import DEVICE_BUCKETS, device_type
 from sim.describe import describe
+from sim.prompts import HistoryIndex, device_state
 from sim.records import SOURCES
 from sim.world import SimConfig, simulate_home
 from sim.world.acceptance import p_accept
@@ -104,12 +107,16 @@ def home_summary(cfg: SimReportConfig, index: int) -> dict:
             cats[device_type(log.home.types()[a.target]).category] += 1
     curtain = [[] for _ in range(24)]
     if any(d.type == "curtain" for d in log.home.devices):
+        types = log.home.types()
+        curtains = [t for t, ty in types.items() if ty == "curtain"]
+        index = HistoryIndex(log.operations)
         for d in range(cfg.test_days):
             for h in range(24):
                 for minute in CURTAIN_MINUTES:
                     t = cut + timedelta(days=d, hours=h, minutes=minute)
                     acts = freq.predict(t, keep=_is_curtain)
-                    if acts:
+                    known = dict(zip(curtains, (dict(s) for s in device_state(index, t, curtains)), strict=True))
+                    if acts and not is_noop(acts, known, types):  # what the logs say is in place is not proposed
                         curtain[h].append(p_accept(log, t, acts, describe(acts)).p)
     probe = {"train": [], "test": []}  # (prompt, types, label actions)
     for c in log_contexts(log):
@@ -358,7 +365,7 @@ def _plots(r: dict, out: Path) -> list[str]:
     ax.axhline(TARGETS["curtain_peak_min"], color="tab:red", linestyle="--", linewidth=1, zorder=3,
                label=f"target peak {TARGETS['curtain_peak_min']} (morning or night band, shaded)")
     top = max([TARGETS["curtain_peak_min"], *(v for v in r["curtain_acceptance_by_hour"] if v == v)])
-    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender",
+    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender (not already in place)",
            xticks=range(0, 24, 2), ylim=(0, 1.2 * top))
     ax.legend(loc="upper left", fontsize=8)
     save(fig, "curtain_acceptance_by_hour.png")

@@ -44,7 +44,7 @@ from sim.dataset.shards import (
 )
 from sim.log import HomeLog
 
-GENERATOR_VERSION = "0.6.0"  # bump when the bytes of a generated dataset change for the same config
+GENERATOR_VERSION = "0.7.0"  # bump when the bytes of a generated dataset change for the same config
 
 #: Splits each config has in each shard group.
 SPLITS_BY_GROUP: Mapping[str, Mapping[str, tuple[str, ...]]] = {

@@ -23,6 +23,10 @@ adds to the logit and is reported in ``Judgement.factors`` (0.0 when it does not
 - ``environment_inconsistent``: cooling a room already cooler than its residents like, heating
   a warm one, lights on in a bright room, curtains opened in the dark, humidifying humid air
   (ENV each, at most twice).
+- ``environment_need``: curtains only: closing them after dark while they are open, or opening
+  them in daylight while they are closed, with a resident home and awake (+NEED). The moment calls
+  for it whatever the habit (the paper's example: someone in the bedroom at night, close the
+  bedroom curtain); a curtain suggestion at any other moment gets nothing from the room.
 - ``unclear_description``: no description (NO_DESC), or one that does not name the room
   (NO_ROOM) or the device (NO_DEVICE).
 
@@ -53,9 +57,15 @@ HABIT_NEAR, HABIT_FAR, HABIT_FULL = 30.0, 60.0, 2.0
 CONFLICT = -4.5
 REDUNDANT, ASLEEP, AWAY = -2.0, -2.5, -1.5
 ENV = -1.8
+# A curtain recommendation the moment calls for (see ``environment_need``): alone it lifts P(accept)
+# from 0.10 to 0.33, with the habit window from 0.45 to 0.79. Measured on the sim-report's curtain
+# protocol (80 homes, seeds 0 and 1, generator 0.6.0 homes): the night band's peak hour goes from
+# 0.25 / 0.30 to 0.43 / 0.49 and the morning band keeps above midday (0.17 vs 0.13); without it,
+# a curtain suggestion outside the resident's habit window was as unwelcome as any other (0.10).
+NEED = 1.5
 NO_DESC, NO_ROOM, NO_DEVICE = -0.6, -0.8, -0.3
 FACTORS = ("base", "intent_match", "habit_window", "conflict", "time_inappropriate",
-           "environment_inconsistent", "unclear_description")
+           "environment_inconsistent", "environment_need", "unclear_description")
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ def judge_minute(log: HomeLog, t: float, actions: Sequence[Action], description:
     f["conflict"] = _conflict(tl, t, actions, types)
     f["time_inappropriate"] = _time(h, tl, t, actions, types)
     f["environment_inconsistent"] = _environment(h, tl, t, actions, types)
+    f["environment_need"] = _need(h, tl, t, actions, types)
     f["unclear_description"] = _description(description, actions)
     z = sum(f.values())
     return Judgement(1.0 / (1.0 + math.exp(-z)), f)
@@ -242,6 +253,36 @@ def _environment(h: dict, tl, t: float, actions: Sequence[Action], types) -> flo
         elif ty == "dehumidifier" and a.value != "off" and hum < hum_lo + 5.0:
             n += 1
     return ENV * min(n, 2) if n else 0.0
+
+
+_OPEN = {("action", "open"), ("position", "100")}
+_CLOSE = {("action", "close"), ("position", "0")}
+
+
+def _curtain_open(state: dict) -> bool | None:
+    """Whether a curtain is (mostly) open from its state: position >= 50, else its last action;
+    None when neither is known."""
+    if state.get("position") not in (None, ""):
+        return float(state["position"]) >= 50.0
+    if state.get("action") in ("open", "close"):
+        return state["action"] == "open"
+    return None
+
+
+def _need(h: dict, tl, t: float, actions: Sequence[Action], types) -> float:
+    """NEED when every action is a curtain closed after dark while open or opened in daylight while
+    closed, and a resident is home and awake; else 0."""
+    if not actions or any(types[a.target] != "curtain" for a in actions):
+        return 0.0
+    if not any(tl.presence(u, t)[0] == "home" for u in h["personas"]):
+        return 0.0
+    dark = h["outdoor"].is_dark(t)
+    for a in actions:
+        is_open = _curtain_open(tl.device_state(a.target, t))
+        fv = (a.field, a.value)
+        if not (fv in _CLOSE and dark and is_open is True or fv in _OPEN and not dark and is_open is False):
+            return 0.0
+    return NEED
 
 
 def _description(description: str, actions: Sequence[Action]) -> float:

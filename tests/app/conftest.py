@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory (``RUN/model`` + ``RUN/config.json``) of a tiny model trained on seed 0,
-    home 0 (the live page's default home) by ``tests.app.tiny_run.train_live_run``: ~15 s on
+    home 0 (the live page's default home) by ``tests.app.tiny_run.train_live_run``: ~30 s on
     2 idle cores, once per session."""
     pytest.importorskip("torch")
     from tests.app.tiny_run import train_live_run

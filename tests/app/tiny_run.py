@@ -6,7 +6,8 @@ generated dataset), trains the domain tokenizer on them and fits a 2-layer Llama
 AdamW steps on the completions (a plain loop: TRL's per-run overhead is most of a tiny run), and
 saves a run directory that ``Recommender.from_run`` loads (``RUN/model`` + ``RUN/config.json``).
 The live app's default home is seed 0, home 0: the model has seen that home's habits, so some of
-its answers clear the 0.7 gate, as a trained per-home model's would.
+its answers clear the 0.7 gate, as a trained per-home model's would. 300 steps: with 150 (generator
+0.7.0) none of the first 30 decision points reached 0.7 (at most 0.48); with 300, 11 of them did.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 
-def train_live_run(out: Path, seed: int = 0, index: int = 0, days: int = 8, steps: int = 150,
+def train_live_run(out: Path, seed: int = 0, index: int = 0, days: int = 8, steps: int = 300,
                    hidden: int = 64, batch: int = 8, lr: float = 3e-3) -> Path:
     import numpy as np
     import torch

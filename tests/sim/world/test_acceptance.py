@@ -1,5 +1,7 @@
 """The acceptance model's factors and the oracle, on hand-made situations in a fixed home."""
 
+import math
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -102,6 +104,35 @@ def test_near_future_intent_and_habit_window_raise_acceptance(day_log):
 def test_environment_inconsistent(day_log):
     dark = p_accept(day_log, at(23, 0) + timedelta(days=1), CURTAIN_OPEN, describe(CURTAIN_OPEN))
     assert dark.factors["environment_inconsistent"] == A.ENV
+
+
+CURTAIN_CLOSE = (Action("bedroom", "curtain", "action", "close"),)
+
+
+def test_a_curtain_the_moment_calls_for_is_welcome(day_log):
+    """Monday: the early bird opens the bedroom curtain at 06:00, is away 08-17 h, home in the living
+    room 17-22 h (dark from ~17 h in January), closes the bedroom curtain at 21:25 and sleeps."""
+    need = lambda t, acts: p_accept(day_log, t, acts, describe(acts)).factors["environment_need"]  # noqa: E731
+    assert need(at(19), CURTAIN_CLOSE) == A.NEED  # open after dark, someone home and awake
+    assert need(at(19), CURTAIN_OPEN) == 0.0  # already open (and dark)
+    assert need(at(12), CURTAIN_CLOSE) == 0.0  # daylight, and nobody home
+    assert need(at(23), CURTAIN_CLOSE) == 0.0  # closed already, everyone asleep
+    assert need(at(6) + timedelta(days=1), CURTAIN_OPEN) == 0.0  # closed and someone up, but still dark
+    assert need(at(19), CURTAIN_CLOSE + LIGHT_OFF) == 0.0  # only curtain recommendations
+    welcome = p_accept(day_log, at(19), CURTAIN_CLOSE, describe(CURTAIN_CLOSE))
+    assert welcome.p == pytest.approx(1 / (1 + math.exp(-(A.BASE + A.NEED))))  # nothing else applies at 19:00
+
+
+def test_opening_a_closed_curtain_in_daylight_is_welcome():
+    """Saturday noon, the early bird home: the bedroom curtain closed by hand at 12:00."""
+    home = LiveHome(replace(QUIET, start=date(2026, 1, 10)), 42, home=HOME, chooser=FixedChooser())
+    sat = lambda h, m=0: datetime(2026, 1, 10, h, m)  # noqa: E731
+    home.advance(sat(12))
+    assert home.judge(CURTAIN_OPEN, describe(CURTAIN_OPEN)).factors["environment_need"] == 0.0  # open already
+    home.apply(CURTAIN_CLOSE)
+    home.advance(sat(12, 30))
+    j = home.judge(CURTAIN_OPEN, describe(CURTAIN_OPEN))
+    assert j.factors["environment_need"] == A.NEED and j.factors["time_inappropriate"] == 0.0
 
 
 def test_oracle_is_exact_when_nothing_is_unplanned(day_log):
