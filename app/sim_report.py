@@ -94,6 +94,30 @@ def _is_curtain(acts) -> bool:
     return all(a.device.split("_")[0] == "curtain" for a in acts)
 
 
+def curtain_proposals(log, freq: FrequencyBaseline, cut, days: int) -> list[tuple]:
+    """(time, actions) of the curtain recommendations the report judges: at ``CURTAIN_MINUTES`` of
+    every hour of ``days`` days from ``cut``, the frequency recommender's curtain operation, unless
+    the logged operations before that time already put it in place (``device_state``, ``is_noop``
+    with the catalogue's effects); none in a home without a curtain."""
+    types = log.home.types()
+    curtains = [t for t, ty in types.items() if ty == "curtain"]
+    if not curtains:
+        return []
+    history = HistoryIndex(log.operations)
+    out = []
+    for d in range(days):
+        for h in range(24):
+            for minute in CURTAIN_MINUTES:
+                t = cut + timedelta(days=d, hours=h, minutes=minute)
+                acts = freq.predict(t, keep=_is_curtain)
+                if not acts:
+                    continue
+                known = dict(zip(curtains, (dict(s) for s in device_state(history, t, curtains)), strict=True))
+                if not is_noop(acts, known, types):
+                    out.append((t, acts))
+    return out
+
+
 def home_summary(cfg: SimReportConfig, index: int) -> dict:
     """Everything the report needs from one home (small and picklable: runs in a worker)."""
     log = simulate_home(cfg.sim_config(), index)
@@ -106,18 +130,8 @@ def home_summary(cfg: SimReportConfig, index: int) -> dict:
         for a in o.actions:
             cats[device_type(log.home.types()[a.target]).category] += 1
     curtain = [[] for _ in range(24)]
-    if any(d.type == "curtain" for d in log.home.devices):
-        types = log.home.types()
-        curtains = [t for t, ty in types.items() if ty == "curtain"]
-        index = HistoryIndex(log.operations)
-        for d in range(cfg.test_days):
-            for h in range(24):
-                for minute in CURTAIN_MINUTES:
-                    t = cut + timedelta(days=d, hours=h, minutes=minute)
-                    acts = freq.predict(t, keep=_is_curtain)
-                    known = dict(zip(curtains, (dict(s) for s in device_state(index, t, curtains)), strict=True))
-                    if acts and not is_noop(acts, known, types):  # what the logs say is in place is not proposed
-                        curtain[h].append(p_accept(log, t, acts, describe(acts)).p)
+    for t, acts in curtain_proposals(log, freq, cut, cfg.test_days):
+        curtain[t.hour].append(p_accept(log, t, acts, describe(acts)).p)
     probe = {"train": [], "test": []}  # (prompt, types, label actions)
     for c in log_contexts(log):
         probe["train" if c[0].time < cut else "test"].append(c)
