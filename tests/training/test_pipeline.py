@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,21 @@ def _metrics(run: Path) -> list[dict]:
 def run(tiny_dataset, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("run") / "run"
     seen: list[tuple[str, int, int]] = []
-    info = main(TrainConfig(data=tiny_dataset, out=out, preset="tiny", seed=0, **FAST),
-                progress=lambda s, d, t: seen.append((s, d, t)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = main(TrainConfig(data=tiny_dataset, out=out, preset="tiny", seed=0, **FAST),
+                    progress=lambda s, d, t: seen.append((s, d, t)))
     info["progress"] = seen
+    info["warnings"] = [str(w.message) for w in caught]
     return out, info
+
+
+def test_a_lora_run_reuses_no_peft_config(run):
+    """SFT and DPO each get their own LoraConfig: PEFT writes the base model's path into the one it
+    is given, and a shared one warned "base_model_name_or_path was renamed" in every LoRA run."""
+    _, info = run
+    assert info["full_finetune"] is False
+    assert not [m for m in info["warnings"] if "was renamed" in m or "with PEFT for a second time" in m]
 
 
 def test_sft_mode_comes_from_the_preset_unless_given(tiny_dataset, tmp_path):
