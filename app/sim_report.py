@@ -379,7 +379,7 @@ def _plots(r: dict, out: Path) -> list[str]:
     ax.axhline(TARGETS["curtain_peak_min"], color="tab:red", linestyle="--", linewidth=1, zorder=3,
                label=f"target peak {TARGETS['curtain_peak_min']} (morning or night band, shaded)")
     top = max([TARGETS["curtain_peak_min"], *(v for v in r["curtain_acceptance_by_hour"] if v == v)])
-    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender (not already in place)",
+    ax.set(xlabel="hour of day", ylabel="P(accept)", title="Curtain operation proposed by frequency recommender\n(only when not already in place)",
            xticks=range(0, 24, 2), ylim=(0, 1.2 * top))
     ax.legend(loc="upper left", fontsize=8)
     save(fig, "curtain_acceptance_by_hour.png")

@@ -14,7 +14,7 @@ preset     homes  days test days  meant for
 ========== ====== ==== ========== =========================================================
 tiny       6      4    1          tests, seconds
 quickstart 40     21   4          CPU quickstart training of a ~1M-param model (~half a minute)
-paper      219    98   8          the paper's sizes: ~45k pre-training ops/month x 3 months,
+paper      219    98   8          the paper's sizes: ~58k pre-training ops/month x 3 months,
                                   ~15k SFT, ~9k DPO, ~4.9k test (bucket mix 970:1037:1650:1225)
 ========== ====== ==== ========== =========================================================
 """
@@ -63,11 +63,12 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
                  test_keep={}, sim_options={}),
     "quickstart": dict(homes=40, days=21, test_days=4, unseen_every=8, homes_per_shard=4, sft_rate=0.5,
                        dpo_rate=0.7, test_keep={}, sim_options={}),
-    # 192 seen homes x 90 train days x ~7.8 logged ops/home-day ~ 135k pre-training ops; sft 11% of
-    # them ~ 15k; dpo 62% of sft ~ 9k; test_keep thins the ~13k test rows to ~4.9k in the paper's
-    # bucket mix 970:1037:1650:1225 (keep = target / rows the simulator gives per bucket, seed 0)
-    "paper": dict(homes=219, days=98, test_days=8, unseen_every=8, homes_per_shard=8, sft_rate=0.11,
-                  dpo_rate=0.62, test_keep={"1-5": 0.765, "6-10": 0.53, "11-20": 0.363, "20+": 0.275},
+    # 192 seen homes x 90 train days x ~10 logged ops/home-day ~ 173k pre-training ops (generator
+    # 0.7.0); sft 8.7% of them ~ 15k; dpo 62% of sft ~ 9k; test_keep thins the ~17k test rows to ~4.9k in
+    # the paper's bucket mix 970:1037:1650:1225 (keep = target / rows the simulator gives per bucket,
+    # seed 0; recalibrated on generator 0.7.0, where the 0.5-era values gave 1034:1458:2105:1686)
+    "paper": dict(homes=219, days=98, test_days=8, unseen_every=8, homes_per_shard=8, sft_rate=0.087,
+                  dpo_rate=0.62, test_keep={"1-5": 0.718, "6-10": 0.397, "11-20": 0.2845, "20+": 0.1998},
                   sim_options={"app_opens_per_day": 1.0}),
 }
 ENGINES: tuple[str, ...] = ("local", "ray")
