@@ -255,10 +255,6 @@ def _environment(h: dict, tl, t: float, actions: Sequence[Action], types) -> flo
     return ENV * min(n, 2) if n else 0.0
 
 
-_OPEN = {("action", "open"), ("position", "100")}
-_CLOSE = {("action", "close"), ("position", "0")}
-
-
 def _curtain_open(state: dict) -> bool | None:
     """Whether a curtain is (mostly) open from its state: position >= 50, else its last action;
     None when neither is known."""
@@ -279,8 +275,9 @@ def _need(h: dict, tl, t: float, actions: Sequence[Action], types) -> float:
     dark = h["outdoor"].is_dark(t)
     for a in actions:
         is_open = _curtain_open(tl.device_state(a.target, t))
-        fv = (a.field, a.value)
-        if not (fv in _CLOSE and dark and is_open is True or fv in _OPEN and not dark and is_open is False):
+        sets = effects("curtain", a.field, a.value)  # the catalogue's aliases: action open = position 100
+        closes, opens = ("position", "0") in sets, ("position", "100") in sets
+        if not (closes and dark and is_open is True or opens and not dark and is_open is False):
             return 0.0
     return NEED
 
