@@ -9,13 +9,13 @@ row early (cascade pruning) once its current action's device probability falls b
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from agent.automaton import Constraint, Node, State
+from agent.scoring import cache_of, model_kwargs
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,6 @@ def encode_left_padded(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, tor
             ids[i, width - len(e):] = torch.tensor(e)
             am[i, width - len(e):] = 1
     return ids, am
-
-
-def _cache_kwarg(model) -> str:
-    """transformers >= 5.2x names the KV cache ``cache``; older releases ``past_key_values``."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _cache_of(out):
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
 
 
 def _device(model) -> torch.device:
@@ -138,13 +128,13 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
     done_bias = torch.full((constraint.vocab.size,), float("-inf"))
     done_bias[pad] = 0.0
     pos = _positions(am)
-    cache_kw = _cache_kwarg(model)
-    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    cache_kw = model_kwargs(model)[0]
+    keep = {"logits_to_keep": 1} if model_kwargs(model)[1] else {}
     static = _static_cache(model, ids.shape[1] + max_new_tokens + 1) if static_cache else None
     if static is not None:
         keep[cache_kw] = static
     out = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True, **keep)
-    past, logits = _cache_of(out), out.logits[:, -1, :].float()  # (batch, vocab)
+    past, logits = cache_of(out), out.logits[:, -1, :].float()  # (batch, vocab)
     next_pos = pos[:, -1:] + 1  # (batch, 1)
     use_legal = distribution == "legal"
     for _ in range(max_new_tokens):
@@ -170,7 +160,7 @@ def generate_greedy(model, tokenizer, constraint: Constraint, prompts: list[str]
         feed = tok[:, None]  # rows already done were masked to emit pad
         am = torch.cat([am, torch.ones((len(rows), 1), dtype=am.dtype, device=dev)], dim=1)
         out = model(input_ids=feed, attention_mask=am, position_ids=next_pos, use_cache=True, **{cache_kw: past})
-        past, logits = _cache_of(out), out.logits[:, -1, :].float()
+        past, logits = cache_of(out), out.logits[:, -1, :].float()
         next_pos = next_pos + 1
     return [_finish(constraint, r) for r in rows]
 

@@ -60,12 +60,15 @@ class Scored:
         return z / z.sum()
 
 
-def _model_kwargs(model) -> tuple[str, bool]:
+def model_kwargs(model) -> tuple[str, bool]:
+    """(name of the forward's KV-cache argument: ``cache`` in transformers >= 5.2x, ``past_key_values``
+    before; whether it takes ``logits_to_keep``)."""
     params = inspect.signature(model.forward).parameters
     return ("cache" if "cache" in params else "past_key_values"), "logits_to_keep" in params
 
 
-def _cache_of(out):
+def cache_of(out):
+    """The KV cache a forward returned (``cache`` in newer transformers, else ``past_key_values``)."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 
@@ -95,12 +98,12 @@ def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Ca
         return out
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     dev = next(iter(model.parameters())).device
-    cache_kw, keep_last = _model_kwargs(model)
+    cache_kw, keep_last = model_kwargs(model)
     ids, am = (t.to(dev) for t in _encode_left(tokenizer, prompts, pad))
     pos = (am.cumsum(-1) - 1).clamp(min=0)
     first = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True,
                   **({"logits_to_keep": 1} if keep_last else {}))
-    cache = _cache_of(first)
+    cache = cache_of(first)
     last_logp = torch.log_softmax(first.logits[:, -1, :].float(), -1)  # (batch, vocab)
 
     # candidate slot j of every prompt in one forward pass over the shared cache, which is cropped
@@ -124,7 +127,7 @@ def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Ca
             cpos = pos[:, -1:] + torch.arange(1, width, device=dev)[None, :]
             nxt = model(input_ids=cids[:, :-1], attention_mask=torch.cat([am, cam[:, :-1]], dim=1),
                         position_ids=cpos, use_cache=True, **{cache_kw: cache})
-            cache = _cache_of(nxt)
+            cache = cache_of(nxt)
             cache.crop(-(width - 1))  # drop the candidate tokens: back to the prompts
             step_logp = torch.log_softmax(nxt.logits.float(), -1)  # (batch, width-1, vocab)
             rest = (step_logp.gather(2, cids[:, 1:, None]).squeeze(2) * cam[:, 1:]).sum(1)
@@ -148,13 +151,13 @@ def describe_after(model, tokenizer, prompts: Sequence[str], actions: Sequence[S
         return []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     dev = next(iter(model.parameters())).device
-    cache_kw, _ = _model_kwargs(model)
+    cache_kw, _ = model_kwargs(model)
     texts = [p + completion_text(a, "action-first") for p, a in zip(prompts, actions, strict=True)]
     ids, am = (t.to(dev) for t in _encode_left(tokenizer, texts, pad))
     bias = _text_bias(tokenizer).to(dev)
     pos = (am.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True)
-    cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+    cache, logits = cache_of(out), out.logits[:, -1, :].float()
     if bias.shape[0] < logits.shape[-1]:  # the model's vocabulary may be padded past the tokenizer's
         bias = torch.cat([bias, torch.full((logits.shape[-1] - bias.shape[0],), float("-inf"), device=dev)])
     nxt = pos[:, -1:] + 1
@@ -173,7 +176,7 @@ def describe_after(model, tokenizer, prompts: Sequence[str], actions: Sequence[S
             break
         am = torch.cat([am, torch.ones((len(texts), 1), dtype=am.dtype, device=dev)], dim=1)
         out = model(input_ids=tok[:, None], attention_mask=am, position_ids=nxt, use_cache=True, **{cache_kw: cache})
-        cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+        cache, logits = cache_of(out), out.logits[:, -1, :].float()
         nxt = nxt + 1
     descs = tokenizer.batch_decode(gen, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     return [" ".join(d.split()) for d in descs]

@@ -148,7 +148,10 @@ def train(
     device: Device = typer.Option(Device.auto, help="where to train"),
     general_text: str | None = typer.Option(None, help="local UTF-8 text file mixed into pre-training"),
     general_ratio: float = typer.Option(1.0, help="general-domain characters per domain character (paper 1:1)"),
-    dpo_beta: float | None = typer.Option(None, help="DPO beta (default: the preset's, 0.1)"),
+    dpo_beta: float | None = typer.Option(None, help="DPO beta (default: the preset's: tiny 1.0, else 0.1)"),
+    dpo_loss: str | None = typer.Option(None, help="preference loss: sigmoid (the paper's DPO on the dpo config's "
+                                                   "pairs) | listwise (softmax DPO over each decision's plausible "
+                                                   "sets; default: the preset's: tiny listwise, else sigmoid)"),
     sft_epochs: float | None = typer.Option(None, help="SFT epochs (default: the preset's)"),
     sft_lr: float | None = typer.Option(None, help="SFT learning rate (default: the preset's)"),
     save_steps: int = typer.Option(50, help="optimizer steps between checkpoints"),
@@ -166,7 +169,7 @@ def train(
         cfg = TrainConfig(data=data, out=out, preset=preset.value, stages=stages, order=order.value,
                           base_model=base_model, resume=resume, replace_model=replace_model, full_finetune=full_finetune, seed=seed,
                           device=device.value,
-                          general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta,
+                          general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta, dpo_loss=dpo_loss,
                           sft_epochs=sft_epochs, sft_lr=sft_lr, save_steps=save_steps)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None

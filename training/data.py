@@ -22,7 +22,7 @@ import pyarrow as pa
 from datasets import Dataset
 
 from sim.dataset.files import DatasetError, read_table  # noqa: F401 - DatasetError: what these readers raise
-from sim.records import ORDERS, REC
+from sim.records import ORDERS, REC, GrammarError, parse_prompt, parse_target, serialize_target
 
 
 def read_columns(root: str | Path, config: str, columns: Sequence[str], split: str = "train") -> dict[str, list]:
@@ -60,7 +60,7 @@ def history_view(texts: Sequence[str], view: str = "full") -> list[str]:
         raise DatasetError(f"pretrain view must be one of {', '.join(PRETRAIN_VIEWS)}, got {view!r}")
     if view == "full":
         return list(texts)
-    from sim.records import GrammarError, parse_history, serialize_history
+    from sim.records import parse_history, serialize_history
 
     out = []
     for i, t in enumerate(texts):
@@ -119,16 +119,61 @@ def sft_dataset(root: str | Path, order: str = "action-first", split: str = "tra
                               "completion": [cols[column][i].strip() for i in keep]})
 
 
-def dpo_dataset(root: str | Path, split: str = "train", history_k: int | None = None) -> Dataset:
-    """Preference rows (prompt, chosen, rejected) of the ``dpo`` config; completions action-first.
+def dpo_dataset(root: str | Path, split: str = "train", history_k: int | None = None,
+                order: str = "action-first") -> Dataset:
+    """Preference rows (prompt, chosen, rejected) of the ``dpo`` config, completions in ``order``
+    (stored action-first; a text-first run learns ``<desc> TEXT <act> ACTIONS``, as in its SFT).
     The train split leaves out the held-out validation prompts, as ``sft_dataset`` does;
     ``history_k`` as there."""
+    if order not in ORDERS:
+        raise DatasetError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     cols = read_columns(root, "dpo", ["prompt", "chosen", "rejected"], split)
     _check_prompts(Path(root), "dpo", split, cols["prompt"])
     keep = _keep(cols["prompt"], split)
+
+    def completion(text: str, i: int, column: str) -> str:
+        if order == "action-first":
+            return text.strip()
+        try:
+            return serialize_target(*parse_target(text.strip()), order="text-first")
+        except GrammarError as e:
+            raise DatasetError(f"dpo {split} row {i} ({column}): not an action-first completion ({e})") from None
+
     return Dataset.from_dict({"prompt": _rewindowed(root, "dpo", split, cols["prompt"], keep, history_k),
-                              "chosen": [cols["chosen"][i].strip() for i in keep],
-                              "rejected": [cols["rejected"][i].strip() for i in keep]})
+                              "chosen": [completion(cols["chosen"][i], i, "chosen") for i in keep],
+                              "rejected": [completion(cols["rejected"][i], i, "rejected") for i in keep]})
+
+
+def listwise_dataset(root: str | Path, order: str = "action-first", split: str = "train",
+                     history_k: int | None = None) -> Dataset:
+    """Rows of the listwise preference stage (``training.listwise``): ``prompt``, ``candidates`` (the
+    completion of every plausible action set of the decision, ``agent.baselines.candidates.plausible_sets``
+    with no-ops left out, in ``order``: what candidate scoring ranks) and ``label`` (the index of the
+    user's operation among them). From the ``sft`` config; the train split leaves out the held-out
+    prompts, and decisions whose label is not among at least two sets are left out (nothing to rank).
+    ``history_k`` as in ``sft_dataset``: the sets come from the prompt the model reads."""
+    from agent.baselines.candidates import label_from_row, plausible_sets, types_from_devices
+    from agent.scoring import completion_text
+
+    if order not in ORDERS:
+        raise DatasetError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    from sim.dataset.files import read_rows
+
+    rows = read_rows(root, "sft", split, ["prompt", "devices", "actions"])
+    stored = [r["prompt"] for r in rows]
+    _check_prompts(Path(root), "sft", split, stored)
+    keep = _keep(stored, split)
+    prompts = _rewindowed(root, "sft", split, stored, keep, history_k)
+    out: dict[str, list] = {"prompt": [], "candidates": [], "label": []}
+    for prompt, i in zip(prompts, keep, strict=True):
+        label = frozenset(label_from_row(rows[i]))
+        sets = plausible_sets(parse_prompt(prompt), types_from_devices(rows[i]["devices"]), drop_noops=True)
+        hit = [j for j, c in enumerate(sets) if frozenset(c) == label]
+        if hit and len(sets) > 1:
+            out["prompt"].append(prompt)
+            out["candidates"].append([completion_text(c, order) for c in sets])
+            out["label"].append(hit[0])
+    return Dataset.from_dict(out)
 
 
 def general_texts(path: str | Path) -> list[str]:
@@ -171,8 +216,16 @@ def fits(tokenizer, ds: Dataset, max_length: int, completion_columns: Sequence[s
     column; returns (kept rows, number dropped)."""
     plen = [len(ids) for ids in tokenizer(list(ds["prompt"]), add_special_tokens=False)["input_ids"]]
     keep = np.ones(len(ds), dtype=bool)
-    for c in completion_columns:
-        clen = np.array([len(ids) for ids in tokenizer(list(ds[c]), add_special_tokens=False)["input_ids"]])
+
+    def lengths(texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    for c in completion_columns:  # a column of strings, or of lists of them (the longest counts)
+        values = list(ds[c])
+        if values and not isinstance(values[0], str):
+            clen = np.array([max(lengths(v), default=0) for v in values])
+        else:
+            clen = np.array(lengths(values))
         keep &= (np.array(plen) + clen + 1) <= max_length
     idx = np.flatnonzero(keep).tolist()
     return ds.select(idx), len(ds) - len(idx)

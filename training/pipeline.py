@@ -43,6 +43,7 @@ from sim.dataset.files import dataset_digest
 from sim.records import ORDERS
 from training import data as D
 from training.dpo import dpo, preference_margin
+from training.listwise import encode, label_top1, listwise
 from training.models import PRESETS, build_model, count_parameters, load_model
 from training.pretrain import count_tokens, pretrain, pretrain_steps
 from training.runtime import ProgressFn, Runtime, detect_device, is_done, mark_done, save_final
@@ -50,6 +51,7 @@ from training.sft import lora_config, sft
 from training.tokenizer import load_tokenizer, train_tokenizer
 
 STAGES: tuple[str, ...] = ("pretrain", "sft", "dpo")
+DPO_LOSSES: tuple[str, ...] = ("sigmoid", "listwise")
 
 
 def _is_main() -> bool:
@@ -81,6 +83,9 @@ class Hyper:
     dpo_epochs: float
     dpo_beta: float
     dpo_max_rows: int | None
+    # preference stage: "sigmoid" = the paper's DPO on the dpo config's pairs (TRL, training.dpo);
+    # "listwise" = softmax DPO over each decision's plausible sets (training.listwise)
+    dpo_loss: str = "sigmoid"
     full_finetune: bool = False  # SFT trains every weight instead of LoRA
     # SFT takes at least this many optimizer steps (more epochs over a small dataset): the
     # from-scratch model needs steps, not epochs, to learn to read its prompt
@@ -146,8 +151,8 @@ class Hyper:
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
-                  sft_max_rows=3200, dpo_batch_size=8, dpo_lr=1e-3, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=160,
-                  full_finetune=True, sft_min_steps=800),
+                  sft_max_rows=3200, dpo_batch_size=4, dpo_lr=5e-4, dpo_epochs=1, dpo_beta=1.0, dpo_max_rows=1000,
+                  dpo_loss="listwise", full_finetune=True, sft_min_steps=800),
     "small": Hyper(vocab_size=2048, block_size=512, pretrain_batch_size=16, pretrain_lr=1.5e-3, pretrain_epochs=3,
                    pretrain_tokens=2_000_000, sft_batch_size=8, sft_lr=1.5e-3, sft_epochs=2, sft_max_length=1024,
                    sft_max_rows=3000, dpo_batch_size=8, dpo_lr=5e-4, dpo_epochs=1, dpo_beta=0.1, dpo_max_rows=1000),
@@ -205,6 +210,7 @@ class TrainConfig:
     dpo_epochs: float | None = None
     dpo_beta: float | None = None
     dpo_max_rows: int | None = None
+    dpo_loss: str | None = None  # sigmoid | listwise (DPO_LOSSES)
     hyper_from_preset: list[str] = field(default_factory=list)  # derived: which fields the preset filled
 
     def __post_init__(self) -> None:
@@ -238,6 +244,8 @@ class TrainConfig:
             if getattr(self, f.name) is None and getattr(hyper, f.name) is not None:
                 setattr(self, f.name, getattr(hyper, f.name))
                 self.hyper_from_preset.append(f.name)
+        if self.dpo_loss not in DPO_LOSSES:
+            raise ValueError(f"dpo_loss must be one of {', '.join(DPO_LOSSES)}, got {self.dpo_loss!r}")
         if self.dpo_beta is not None and self.dpo_beta <= 0:
             raise ValueError(f"dpo_beta must be > 0, got {self.dpo_beta}")
 
@@ -411,7 +419,8 @@ def _stage_rows(cfg: TrainConfig, todo: list[str]) -> dict[str, datasets.Dataset
     if "sft" in todo:
         rows["sft"] = D.sft_dataset(cfg.data, cfg.order, history_k=cfg.history_k)
     if "dpo" in todo:
-        rows["dpo"] = D.dpo_dataset(cfg.data, history_k=cfg.history_k)
+        rows["dpo"] = (D.listwise_dataset(cfg.data, cfg.order, history_k=cfg.history_k) if cfg.dpo_loss == "listwise"
+                       else D.dpo_dataset(cfg.data, history_k=cfg.history_k, order=cfg.order))
     for stage, ds in rows.items():
         if len(ds) == 0:
             raise D.DatasetError(f"{cfg.data / 'data' / stage}: no {stage} train rows to train on (the held-out "
@@ -423,7 +432,9 @@ def _fitting(cfg: TrainConfig, tok, rows: dict[str, datasets.Dataset]) -> dict[s
     """(rows the stage trains on, rows dropped as longer than sft_max_length) per stage."""
     out = {}
     for stage, ds in rows.items():
-        kept, dropped = D.fits(tok, ds, cfg.sft_max_length, ["completion"] if stage == "sft" else ["chosen", "rejected"])
+        columns = ["completion"] if stage == "sft" else ["candidates"] if "candidates" in ds.column_names else [
+            "chosen", "rejected"]
+        kept, dropped = D.fits(tok, ds, cfg.sft_max_length, columns)
         if len(kept) == 0:
             raise D.DatasetError(f"{cfg.data / 'data' / stage}: none of the {len(ds)} {stage} train rows fits "
                                  f"sft_max_length={cfg.sft_max_length} tokens (prompt + completion)")
@@ -500,10 +511,20 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
             model = sft(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora(),
                         max_length=cfg.sft_max_length, batch_size=cfg.sft_batch_size, learning_rate=cfg.sft_lr,
                         epochs=epochs, resume=cfg.resume)
+        elif cfg.dpo_loss == "listwise":
+            ds, dropped = fitted["dpo"]
+            probe = encode(tok, ds.select(range(min(len(ds), 64))))
+            s.update(loss="listwise", rows=len(ds), dropped_too_long=dropped,
+                     label_top1_before=round(label_top1(model, tok, probe), 4))
+            model = listwise(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora(), beta=cfg.dpo_beta,
+                             batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr, epochs=cfg.dpo_epochs,
+                             resume=cfg.resume)
+            s["label_top1_after"] = round(label_top1(model, tok, probe), 4)
         else:
             ds, dropped = fitted["dpo"]
             probe = ds.select(range(min(len(ds), 64)))
-            s.update(rows=len(ds), dropped_too_long=dropped, margin_before=round(preference_margin(model, tok, probe), 4))
+            s.update(loss="sigmoid", rows=len(ds), dropped_too_long=dropped,
+                     margin_before=round(preference_margin(model, tok, probe), 4))
             model = dpo(model, tok, ds, sdir, rt, lora=lora(), beta=cfg.dpo_beta, max_length=cfg.sft_max_length,
                         batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr, epochs=cfg.dpo_epochs,
                         resume=cfg.resume)

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(vocab_size=400, block_size=128, pretrain_batch_size=8, pretrain_epochs=3, pretrain_tokens=None,
             sft_batch_size=8, sft_epochs=2, sft_max_rows=24, dpo_batch_size=8, dpo_epochs=1, dpo_max_rows=24,
             logging_steps=1, save_steps=1000, full_finetune=False,  # LoRA SFT (the paper's); tiny's default is full
+            dpo_loss="sigmoid", dpo_beta=0.1,  # the paper's DPO (tiny's default, listwise, has its own tests below)
             sft_min_steps=0)  # tiny's 800-step floor off: these runs pin plumbing, not quality
 
 
