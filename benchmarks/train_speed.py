@@ -10,7 +10,8 @@ Writes ``train_speed.json`` and ``train_speed.md``:
   (forward, backward, step, zero_grad) on the same initial model and *the same packed batches*
   (taken from the stage's own dataloader), timed in the same run, alternating with the stage;
   ratio = median stage tokens/s / median plain tokens/s (goal >= 0.8);
-- ``sft_tokens_per_s``, ``dpo_pairs_per_s``: medians over the logged intervals of the quickstart run;
+- ``sft_tokens_per_s``, ``dpo_rows_per_s``: medians over the logged intervals of the quickstart run (a
+  DPO row is a pair for the sigmoid loss, a decision with all its candidate sets for tiny's listwise one);
 - ``quickstart_train_seconds``: wall time of ``homepilot train --preset tiny`` (all three stages)
   on the quickstart dataset (goal <= 600 s on 2 CPU cores).
 The quickstart dataset is generated into a temporary folder unless ``--data`` names one.
@@ -99,12 +100,13 @@ def quickstart_run(data: Path, work: Path) -> dict:
         return round(statistics.median(vals), 2) if vals else 0.0
 
     return {"quickstart_train_seconds": round(seconds, 1), "sft_tokens_per_s": med("sft", "tokens_per_s"),
-            "dpo_pairs_per_s": med("dpo", "samples_per_s"), "dpo_tokens_per_s": med("dpo", "tokens_per_s"),
+            "dpo_rows_per_s": med("dpo", "samples_per_s"), "dpo_tokens_per_s": med("dpo", "tokens_per_s"),
             "quickstart_pretrain_tokens_per_s": med("pretrain", "tokens_per_s"),
             "quickstart_stage_seconds": {s: v["seconds"] for s, v in info["stages"].items()},
             "quickstart_losses": {s: [v.get("first_loss"), v.get("last_loss")] for s, v in info["stages"].items()},
-            "quickstart_dpo_margin": [info["stages"]["dpo"].get("margin_before"),
-                                      info["stages"]["dpo"].get("margin_after")],
+            "quickstart_dpo_probe": {k: v for k, v in info["stages"]["dpo"].items()
+                                     if k.startswith(("margin_", "label_top1_"))} | {
+                                         "loss": info["stages"]["dpo"].get("loss")},
             "quickstart_rows": {s: v.get("rows") for s, v in info["stages"].items()}}
 
 
@@ -117,11 +119,12 @@ def write_md(res: dict, path: Path) -> None:
              f"| pretrain_ratio_to_plain_loop | {res['pretrain_ratio_to_plain_loop']:.3f} | >= 0.8 |"]
     if "quickstart_train_seconds" in res:
         lines += [f"| sft_tokens_per_s (quickstart run) | {res['sft_tokens_per_s']:.0f} | |",
-                  f"| dpo_pairs_per_s (quickstart run) | {res['dpo_pairs_per_s']:.2f} | |",
+                  f"| dpo_rows_per_s (quickstart run, {res['quickstart_dpo_probe'].get('loss')} loss) | "
+                  f"{res['dpo_rows_per_s']:.2f} | |",
                   f"| quickstart_train_seconds (PT+FT+DPO, tiny) | {res['quickstart_train_seconds']:.0f} | <= 600 |",
                   "", f"Stage seconds: {res['quickstart_stage_seconds']}; rows: {res['quickstart_rows']}; "
-                  f"loss first->last: {res['quickstart_losses']}; DPO margin before->after: "
-                  f"{res['quickstart_dpo_margin']}."]
+                  f"loss first->last: {res['quickstart_losses']}; DPO probe before -> after: "
+                  f"{res['quickstart_dpo_probe']}."]
     lines += ["", "Medians over repeats (pre-training) or logged intervals (SFT, DPO). The machine is shared, so",
               "absolute figures move with its load; the ratio is measured within one run.", ""]
     path.write_text("\n".join(lines))

@@ -17,8 +17,8 @@ paper's DPO targets, drawn from the same generator the recommender decodes with.
 ``sft`` train decisions (held-out validation prompts left out) whose label is one of at least two
 sets; the reference is the SFT model, its log-probabilities computed once before training.
 
-Each step runs the prompts once (KV cache kept, with gradients) and every candidate slot over that
-cache, which is cropped back after each slot (as ``agent.scoring.score_sets`` does at inference).
+Each step runs the prompts once (KV cache kept, with gradients), then every candidate of every
+prompt in one pass over that cache repeated per candidate slot.
 """
 
 from __future__ import annotations
@@ -61,7 +61,12 @@ def _right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, t
 def candidate_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                        cand_ids: Sequence[Sequence[Sequence[int]]], pad: int) -> torch.Tensor:
     """(batch, max candidates) summed log-probabilities of each prompt's candidates (left-padded
-    prompts, candidate token lists per prompt); absent slots get ``_MASKED``. Differentiable."""
+    prompts, candidate token lists per prompt); absent slots get ``_MASKED``. Differentiable.
+
+    The prompts run once; their KV cache is then repeated once per candidate slot
+    (``batch_repeat_interleave``) and every candidate of every prompt runs in one forward pass over
+    it: one pass instead of one per slot (``agent.scoring.score_sets``, which never holds all the
+    candidates' logits at once, loops over the slots; the log-probabilities are the same)."""
     from agent.scoring import cache_of, model_kwargs
 
     dev = prompt_ids.device
@@ -70,28 +75,22 @@ def candidate_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tenso
     pos = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
     first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=pos, use_cache=True,
                   **({"logits_to_keep": 1} if keep_last else {}))
-    cache = cache_of(first)
-    last_logp = torch.log_softmax(first.logits[:, -1, :].float(), -1)
-    n_slots = max(len(c) for c in cand_ids)
-    cols = []
-    for j in range(n_slots):
-        ids, cam = _right_pad([c[j] if j < len(c) else [pad] for c in cand_ids], pad)
-        ids, cam = ids.to(dev), cam.to(dev)
-        head = last_logp.gather(1, ids[:, :1]).squeeze(1)
-        width = ids.shape[1]
-        if width > 1:
-            cpos = pos[:, -1:] + torch.arange(1, width, device=dev)[None, :]
-            nxt = model(input_ids=ids[:, :-1], attention_mask=torch.cat([prompt_mask, cam[:, :-1]], dim=1),
-                        position_ids=cpos, use_cache=True, **{cache_kw: cache})
-            cache = cache_of(nxt)
-            cache.crop(-(width - 1))  # back to the prompts for the next slot
-            step = torch.log_softmax(nxt.logits.float(), -1)
-            rest = (step.gather(2, ids[:, 1:, None]).squeeze(2) * cam[:, 1:]).sum(1)
-        else:
-            rest = torch.zeros_like(head)
-        present = torch.tensor([j < len(c) for c in cand_ids], device=dev)
-        cols.append(torch.where(present, head + rest, torch.full_like(head, _MASKED)))
-    return torch.stack(cols, dim=1)
+    n, k = len(cand_ids), max(len(c) for c in cand_ids)
+    ids, cam = _right_pad([c[j] if j < len(c) else [pad] for c in cand_ids for j in range(k)], pad)  # row i*k + j
+    ids, cam = ids.to(dev), cam.to(dev)
+    last_logp = torch.log_softmax(first.logits[:, -1, :].float(), -1).repeat_interleave(k, dim=0)
+    total = last_logp.gather(1, ids[:, :1]).squeeze(1)
+    width = ids.shape[1]
+    if width > 1:
+        cache = cache_of(first)
+        cache.batch_repeat_interleave(k)  # each prompt's cache once per candidate slot
+        cpos = pos[:, -1:].repeat_interleave(k, dim=0) + torch.arange(1, width, device=dev)[None, :]
+        am = torch.cat([prompt_mask.repeat_interleave(k, dim=0), cam[:, :-1]], dim=1)
+        nxt = model(input_ids=ids[:, :-1], attention_mask=am, position_ids=cpos, use_cache=True, **{cache_kw: cache})
+        step = torch.log_softmax(nxt.logits.float(), -1)
+        total = total + (step.gather(2, ids[:, 1:, None]).squeeze(2) * cam[:, 1:]).sum(1)
+    present = torch.tensor([j < len(c) for c in cand_ids for j in range(k)], device=dev)
+    return torch.where(present, total, torch.full_like(total, _MASKED)).view(n, k)
 
 
 def listwise_loss(logp: torch.Tensor, ref: torch.Tensor, label: torch.Tensor, beta: float) -> torch.Tensor:
