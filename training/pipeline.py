@@ -43,7 +43,7 @@ from sim.dataset.files import dataset_digest
 from sim.records import ORDERS
 from training import data as D
 from training.dpo import dpo, preference_margin
-from training.listwise import encode, label_top1, listwise
+from training.listwise import label_top1, listwise
 from training.models import PRESETS, build_model, count_parameters, load_model
 from training.pretrain import count_tokens, pretrain, pretrain_steps
 from training.runtime import ProgressFn, Runtime, detect_device, is_done, mark_done, save_final
@@ -524,13 +524,13 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
                         epochs=epochs, resume=cfg.resume)
         elif cfg.dpo_loss == "listwise":
             ds, dropped = fitted["dpo"]
-            probe = encode(tok, ds.select(range(min(len(ds), 64))))
+            probe = ds.select(range(min(len(ds), 64)))
             s.update(loss="listwise", rows=len(ds), dropped_too_long=dropped,
-                     label_top1_before=round(label_top1(model, tok, probe), 4))
-            model = listwise(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora(), beta=cfg.dpo_beta,
-                             batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr, epochs=cfg.dpo_epochs,
-                             resume=cfg.resume)
-            s["label_top1_after"] = round(label_top1(model, tok, probe), 4)
+                     label_top1_before=round(label_top1(model, tok, probe, cfg.order), 4))
+            model = listwise(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora(),
+                             beta=cfg.dpo_beta, batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr,
+                             epochs=cfg.dpo_epochs, resume=cfg.resume)
+            s["label_top1_after"] = round(label_top1(model, tok, probe, cfg.order), 4)
         else:
             ds, dropped = fitted["dpo"]
             probe = ds.select(range(min(len(ds), 64)))
