@@ -1,23 +1,26 @@
-"""Stage 3 with ``dpo_loss="listwise"``: a softmax preference loss over the decision's plausible action sets.
+"""Stage 3 with ``dpo_loss="listwise"``: softmax DPO over the decision's plausible action sets.
 
 The paper's DPO (``training.dpo``) contrasts the user's operation with one negative at a time. The
 recommender, though, answers by *candidate scoring*: it ranks every plausible action set of the
 decision (``agent.baselines.candidates.plausible_sets``: usual operations, the history window's
 operations, their actions and inverses, toggles; no-ops left out) by its sequence log-probability
 (``agent.scoring``). The listwise loss trains exactly that ranking, with all of a decision's sets as
-negatives at once::
+negatives at once (the S-DPO loss of Chen et al. 2024, "On Softmax Direct Preference Optimization
+for Recommendation")::
 
-    L = -log softmax_j(beta * log pi(c_j | x))[label]   (log pi: sequence log-probability of set j)
+    h_j = log pi(c_j | x) - log ref(c_j | x)            (sequence log-probabilities of candidate j)
+    L   = -log softmax_j(beta * h_j)[label]  =  log(1 + sum_{j != label} exp(beta * (h_j - h_label)))
 
-This is the softmax DPO of Chen et al. 2024 ("On Softmax Direct Preference Optimization for
-Recommendation", S-DPO) with a uniform reference: S-DPO subtracts the SFT model's log-probabilities,
-``beta * (log pi - log ref)``. On the quickstart (seed 0, 1000 rows, 600 test contexts) the two scored
-0.242 (with the SFT reference) and 0.240 (without) from the same PT+FT model (0.227); the reference
-pass costs ~24 s of a ~100 s stage on 2 CPU cores, so the stage goes without it. The negatives are the
-time-sensitive (usual operations of other hours, operations from earlier in the window) and
-conflicting ones (inverses, toggles) the paper's DPO targets, drawn from the same generator the
-recommender decodes with. Rows are the ``sft`` train decisions (held-out validation prompts left
-out) whose label is one of at least two sets.
+With one negative it is DPO's sigmoid loss. The reference is the SFT model, its log-probabilities
+computed once before training by the recommender's own candidate scoring. It matters for the model
+as a generator, not as a ranker: on the quickstart (seed 0, 1000 rows) candidate scoring scored 0.242
+with it and 0.240 without, but without it greedy decoding fell from 0.14 to 0.00 EM-Acc on the first
+100 test contexts (half its answers one action), with it 0.14 (the SFT model's: 0.12).
+
+The negatives are the time-sensitive (usual operations of other hours, operations from earlier in
+the window) and conflicting ones (inverses, toggles) the paper's DPO targets, drawn from the same
+generator the recommender decodes with. Rows are the ``sft`` train decisions (held-out validation
+prompts left out) whose label is one of at least two sets.
 
 Each step runs the prompts once (KV cache kept, with gradients), then every candidate of every
 prompt in one pass over that cache repeated per candidate slot.
@@ -96,11 +99,11 @@ def candidate_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tenso
     return torch.where(present, total, torch.full_like(total, _MASKED)).view(n, k)
 
 
-def listwise_loss(logp: torch.Tensor, label: torch.Tensor, beta: float) -> torch.Tensor:
-    """Mean over rows of ``-log softmax(beta * logp)[label]``; absent slots (``logp`` at ``_MASKED``)
-    stay out of the softmax."""
+def listwise_loss(logp: torch.Tensor, ref: torch.Tensor, label: torch.Tensor, beta: float) -> torch.Tensor:
+    """Mean over rows of ``-log softmax(beta * (logp - ref))[label]``; absent slots (``logp`` at
+    ``_MASKED``) stay out of the softmax."""
     present = logp > _MASKED / 2
-    z = torch.where(present, beta * logp, torch.full_like(logp, _MASKED))
+    z = torch.where(present, beta * (logp - ref), torch.full_like(logp, _MASKED))
     return F.cross_entropy(z, label)
 
 
@@ -110,7 +113,10 @@ class _Collator:
 
     def __call__(self, rows: list[dict]) -> dict:
         ids, am = _left_pad([r["prompt_ids"] for r in rows], self.pad)
-        return {"input_ids": ids, "attention_mask": am, "cand_ids": [r["cand_ids"] for r in rows],
+        ref = torch.zeros((len(rows), max(len(r["ref"]) for r in rows)))
+        for i, r in enumerate(rows):
+            ref[i, :len(r["ref"])] = torch.tensor(r["ref"])
+        return {"input_ids": ids, "attention_mask": am, "cand_ids": [r["cand_ids"] for r in rows], "ref": ref,
                 "label": torch.tensor([r["label"] for r in rows], dtype=torch.long)}
 
 
@@ -123,7 +129,7 @@ class ListwiseTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         logp = candidate_logprobs(model, inputs["input_ids"], inputs["attention_mask"], inputs["cand_ids"], self.pad)
-        loss = listwise_loss(logp, inputs["label"].to(logp.device), self.beta)
+        loss = listwise_loss(logp, inputs["ref"].to(logp.device), inputs["label"].to(logp.device), self.beta)
         return (loss, {"logp": logp}) if return_outputs else loss
 
 
@@ -159,11 +165,11 @@ def label_top1(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ds: D
 
 
 def listwise(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ds: Dataset, stage_dir: Path, rt: Runtime, *,
-             lora: LoraConfig | None, beta: float, batch_size: int, learning_rate: float, epochs: float,
+             order: str, lora: LoraConfig | None, beta: float, batch_size: int, learning_rate: float, epochs: float,
              resume: bool = False) -> PreTrainedModel:
-    """Train ``model`` (the SFT policy) on ``ds`` (prompt, candidates, label) with the listwise loss;
-    LoRA when ``lora`` is given (merged into the returned model)."""
-    enc = encode(tokenizer, ds)
+    """Train ``model`` (the SFT policy, also the reference) on ``ds`` (prompt, candidates in ``order``,
+    label) with the listwise loss; LoRA when ``lora`` is given (merged into the returned model)."""
+    enc = encode(tokenizer, ds).add_column("ref", candidate_scores(model, tokenizer, ds, order))
     if lora is not None:
         from peft import get_peft_model
 

@@ -162,7 +162,7 @@ class Hyper:
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
-                  sft_max_rows=3200, dpo_batch_size=4, dpo_lr=5e-4, dpo_epochs=1, dpo_beta=1.0, dpo_max_rows=1000,
+                  sft_max_rows=3200, dpo_batch_size=4, dpo_lr=5e-4, dpo_epochs=1, dpo_beta=1.0, dpo_max_rows=800,
                   dpo_loss="listwise", full_finetune=True, sft_min_steps=800),
     "small": Hyper(vocab_size=2048, block_size=512, pretrain_batch_size=16, pretrain_lr=1.5e-3, pretrain_epochs=3,
                    pretrain_tokens=2_000_000, sft_batch_size=8, sft_lr=1.5e-3, sft_epochs=2, sft_max_length=1024,
@@ -527,7 +527,7 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
             probe = ds.select(range(min(len(ds), 64)))
             s.update(loss="listwise", rows=len(ds), dropped_too_long=dropped,
                      label_top1_before=round(label_top1(model, tok, probe, cfg.order), 4))
-            model = listwise(model, tok, ds, sdir, rt, lora=None if cfg.full_finetune else lora(),
+            model = listwise(model, tok, ds, sdir, rt, order=cfg.order, lora=None if cfg.full_finetune else lora(),
                              beta=cfg.dpo_beta, batch_size=cfg.dpo_batch_size, learning_rate=cfg.dpo_lr,
                              epochs=cfg.dpo_epochs, resume=cfg.resume)
             s["label_top1_after"] = round(label_top1(model, tok, probe, cfg.order), 4)

@@ -24,18 +24,20 @@ from training.tokenizer import load_tokenizer, train_tokenizer
 
 
 def test_listwise_loss_by_hand():
-    """Two rows: 3 candidates, and 2 with an absent third slot: the softmax cross-entropy of
-    beta x the log-probabilities; the absent slot takes no probability."""
-    logp = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -1.5, -1e9]])
+    """Two rows: 3 candidates, and 2 with an absent third slot. With beta 1 and ref 0 the loss is
+    the softmax cross-entropy of the log-probabilities; the absent slot takes no probability."""
+    logp = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, -1e9]])
+    ref = torch.tensor([[-1.0, -1.0, -1.0], [0.0, -1.0, 0.0]])
     label = torch.tensor([0, 1])
-    # row 0: -log softmax([-1, -2, -3])[0] = log(1 + e^-1 + e^-2); row 1: -log softmax([-0.5, -1.5])[1] = log(1 + e^1)
-    want = (math.log(1 + math.exp(-1) + math.exp(-2)) + math.log(1 + math.exp(1))) / 2
-    assert listwise_loss(logp, label, beta=1.0).item() == pytest.approx(want, rel=1e-6)
-    # beta scales the log-probabilities: row 1 at beta 2 is log(1 + e^2)
-    assert listwise_loss(logp[1:], label[1:], beta=2.0).item() == pytest.approx(math.log(1 + math.exp(2)), rel=1e-6)
-    # equal scores: every candidate equally likely, loss = log(number of candidates)
-    flat = torch.tensor([[-2.0, -2.0, -2.0], [-1.0, -1.0, -1e9]])
-    assert listwise_loss(flat, label, beta=1.0).item() == pytest.approx((math.log(3) + math.log(2)) / 2)
+    # row 0: beta*(logp-ref) = [0, -1, -2]; -log softmax[0] = log(1 + e^-1 + e^-2)
+    # row 1: [-0.5, 0.5]; -log softmax[1] = log(1 + e^-1)
+    want = (math.log(1 + math.exp(-1) + math.exp(-2)) + math.log(1 + math.exp(-1))) / 2
+    assert listwise_loss(logp, ref, label, beta=1.0).item() == pytest.approx(want, rel=1e-6)
+    # beta scales the differences: row 1 at beta 2 is log(1 + e^-2)
+    one = listwise_loss(logp[1:], ref[1:], label[1:], beta=2.0).item()
+    assert one == pytest.approx(math.log(1 + math.exp(-2)), rel=1e-6)
+    # policy == reference: every candidate equally likely, loss = log(number of candidates)
+    assert listwise_loss(logp, logp.clone(), label, beta=1.0).item() == pytest.approx((math.log(3) + math.log(2)) / 2)
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +99,8 @@ def test_a_text_first_run_prefers_text_first_completions(tiny_dataset):
 
 
 def test_tiny_pipeline_runs_the_listwise_stage(tiny_dataset, tmp_path):
-    """tiny's default preference stage: one step over every row, whose logged loss is the listwise
-    loss of the SFT model's own candidate scores (recomputed here by candidate scoring), then its
-    record in config.json."""
+    """tiny's default preference stage: one step over every row (policy == reference, so the first
+    loss is the mean log number of candidates), then its record in config.json."""
     cfg = TrainConfig(data=tiny_dataset, out=tmp_path / "run", preset="tiny", seed=0, vocab_size=400, block_size=128,
                       pretrain_batch_size=8, pretrain_epochs=1, pretrain_tokens=None, sft_batch_size=8, sft_epochs=1,
                       sft_max_rows=16, sft_min_steps=0, dpo_max_rows=8, dpo_batch_size=8, dpo_epochs=2,
@@ -111,13 +112,13 @@ def test_tiny_pipeline_runs_the_listwise_stage(tiny_dataset, tmp_path):
     tok = load_tokenizer(tmp_path / "run" / "tokenizer")
     kept, _ = fits(tok, listwise_dataset(tiny_dataset), cfg.sft_max_length, ["candidates"])
     rows = subsample(kept, 8, 0)
-    sft_model = load_model(tmp_path / "run" / "sft" / "final")
-    scores = candidate_scores(sft_model, tok, rows, "action-first")
-    want = np.mean([-torch.log_softmax(torch.tensor(s), 0)[lab].item() for s, lab in zip(scores, rows["label"], strict=True)])
     first = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["stage"] == "dpo"][0]
-    assert first["step"] == 1 and first["loss"] == pytest.approx(want, rel=1e-3)
-    top1 = np.mean([int(np.argmax(s)) == lab for s, lab in zip(scores[:64], rows["label"][:64], strict=True)])
+    # policy == reference at the first step: every candidate equally likely
+    assert first["step"] == 1
+    assert first["loss"] == pytest.approx(float(np.mean([math.log(len(c)) for c in rows["candidates"]])), rel=1e-3)
+    scores = candidate_scores(load_model(tmp_path / "run" / "sft" / "final"), tok, rows, "action-first")
+    top1 = np.mean([int(np.argmax(s)) == lab for s, lab in zip(scores, rows["label"], strict=True)])
     assert stage["label_top1_before"] == pytest.approx(top1, abs=1e-4)
     with pytest.raises(ValueError, match="dpo_loss must be one of sigmoid, listwise, got 'hinge'"):
         TrainConfig(data=tiny_dataset, out=tmp_path / "bad", dpo_loss="hinge")
