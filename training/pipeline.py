@@ -151,9 +151,11 @@ class Hyper:
 # Session 11 (generator 0.7.0, 600 test contexts drawn with seed 0; seed 1 = reproduce's seed-1 dataset and
 # run): tiny's preference stage is the listwise loss (training.listwise: softmax DPO over the decision's
 # plausible sets, what candidate scoring ranks). From the same PT+FT model (0.227 / 0.215), 1000 rows at
-# 5e-4: 0.242 (beta 1, reference = SFT) and 0.240 (no reference) on seed 0, 0.240 on seed 1, where the
-# paper's pairwise DPO (160 pairs of the dpo config) gave 0.232 / 0.217; 2000 rows 0.245 (twice the
-# time), lr 2e-3 0.220. Measured and not adopted: contextual calibration (score minus a * the score
+# 5e-4: 0.242 (beta 1, reference = SFT) and 0.240 (no reference; its greedy decoding fell to 0.00) on
+# seed 0, 0.240 (no reference) on seed 1, where the paper's pairwise DPO (160 pairs of the dpo config)
+# gave 0.232 / 0.217; 2000 rows 0.245 (twice the time), lr 2e-3 0.220. tiny takes 800 rows: the
+# quickstart trains the stage twice (main and text-first) and must stay within 15 minutes with the
+# install. Measured and not adopted: contextual calibration (score minus a * the score
 # under a content-free prompt, three such prompts, a 0.25-1): accuracy flat or down (to 0.06), the top
 # answer's share below 0.10 only where accuracy fell; length normalisation (log P / tokens^a): +0.008
 # on seed 0 at a = 0.75, -0.025 on seed 1; SFT on the rows whose label is a plausible set only: 0.237
@@ -403,7 +405,8 @@ def write_model_card(cfg: TrainConfig, info: dict) -> None:
             continue
         init = cfg.base_model.name if cfg.base_model and s.get("init") == str(cfg.base_model) else s.get("init", "")
         notes = "; ".join(f"{k}={v}" for k, v in s.items()
-                          if k in ("dropped_too_long", "margin_before", "margin_after", "general_ratio"))
+                          if k in ("loss", "dropped_too_long", "margin_before", "margin_after", "label_top1_before",
+                                   "label_top1_after", "general_ratio"))
         lines.append(f"| {stage} | {init} | {s.get('rows', '')} | {s.get('steps', '')} "
                      f"| {s.get('first_loss', float('nan')):.3f} | {s.get('last_loss', float('nan')):.3f} "
                      f"| {s.get('median_tokens_per_s', 0):.0f} | {s.get('seconds', 0):.0f} | {notes} |")
