@@ -436,6 +436,10 @@ def _stage_rows(cfg: TrainConfig, todo: list[str]) -> dict[str, datasets.Dataset
         rows["dpo"] = (D.listwise_dataset(cfg.data, cfg.order, history_k=cfg.history_k) if cfg.dpo_loss == "listwise"
                        else D.dpo_dataset(cfg.data, history_k=cfg.history_k, order=cfg.order))
     for stage, ds in rows.items():
+        if len(ds) == 0 and stage == "dpo" and cfg.dpo_loss == "listwise":
+            raise D.DatasetError(f"{cfg.data / 'data' / 'sft'}: no train decision whose label is among at least two "
+                                 "plausible sets (the held-out validation prompts left out): the listwise preference "
+                                 "stage has nothing to rank; use --dpo-loss sigmoid or leave dpo out of --stages")
         if len(ds) == 0:
             raise D.DatasetError(f"{cfg.data / 'data' / stage}: no {stage} train rows to train on (the held-out "
                                  f"validation prompts left out); --stages {stage} needs some")
