@@ -73,15 +73,19 @@ def cache_of(out):
     return cache if cache is not None else out.past_key_values
 
 
-def _encode_left(tokenizer, texts: Sequence[str], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    enc = tokenizer(list(texts))["input_ids"]
-    width = max(len(e) for e in enc)
-    ids = torch.full((len(enc), width), pad, dtype=torch.long)
-    am = torch.zeros((len(enc), width), dtype=torch.long)
-    for i, e in enumerate(enc):
-        ids[i, width - len(e):] = torch.tensor(e, dtype=torch.long)
-        am[i, width - len(e):] = 1
+def left_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists as a left-padded batch: (ids, attention mask), both (batch, longest)."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    am = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
+        am[i, width - len(s):] = 1
     return ids, am
+
+
+def _encode_left(tokenizer, texts: Sequence[str], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return left_pad(tokenizer(list(texts))["input_ids"], pad)
 
 
 @torch.inference_mode()

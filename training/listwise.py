@@ -38,20 +38,11 @@ from datasets import Dataset
 from peft import LoraConfig
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
+from agent.scoring import cache_of, left_pad, model_kwargs, score_sets
 from sim.records import parse_target
 from training.runtime import Runtime, callbacks, last_checkpoint, quiet, trainer_args
 
 _MASKED = -1e9  # score of an absent candidate slot
-
-
-def _left_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    am = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-        am[i, width - len(s):] = 1
-    return ids, am
 
 
 def _right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,8 +64,6 @@ def candidate_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tenso
     (``batch_repeat_interleave``) and every candidate of every prompt runs in one forward pass over
     it: one pass instead of one per slot (``agent.scoring.score_sets``, which never holds all the
     candidates' logits at once, loops over the slots; the log-probabilities are the same)."""
-    from agent.scoring import cache_of, model_kwargs
-
     dev = prompt_ids.device
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     cache_kw, keep_last = model_kwargs(base)
@@ -112,7 +101,7 @@ class _Collator:
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def __call__(self, rows: list[dict]) -> dict:
-        ids, am = _left_pad([r["prompt_ids"] for r in rows], self.pad)
+        ids, am = left_pad([r["prompt_ids"] for r in rows], self.pad)
         ref = torch.zeros((len(rows), max(len(r["ref"]) for r in rows)))
         for i, r in enumerate(rows):
             ref[i, :len(r["ref"])] = torch.tensor(r["ref"])
@@ -145,8 +134,6 @@ def candidate_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     """Every row's candidate log-probabilities under ``model``, by the recommender's own candidate
     scoring (``agent.scoring.score_sets``, inference mode: one pass per candidate slot over the
     shared prompt cache, cheaper without gradients than one repeated cache)."""
-    from agent.scoring import score_sets
-
     was_training = model.training
     model.eval()
     out: list[list[float]] = []

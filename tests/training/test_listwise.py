@@ -13,11 +13,11 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from agent.baselines.candidates import label_from_row, plausible_sets, types_from_devices
-from agent.scoring import completion_text, score_sets
+from agent.scoring import completion_text, left_pad, score_sets
 from sim.dataset.files import is_held_out, read_rows
 from sim.records import parse_prompt, parse_target
 from training.data import dpo_dataset, fits, listwise_dataset, subsample
-from training.listwise import _left_pad, candidate_logprobs, candidate_scores, encode, listwise_loss
+from training.listwise import candidate_logprobs, candidate_scores, encode, listwise_loss
 from training.models import load_model
 from training.pipeline import TrainConfig, main
 from training.tokenizer import load_tokenizer, train_tokenizer
@@ -58,7 +58,7 @@ def test_training_scores_are_the_recommenders_scores(tiny_dataset, tok_model):
     tok, model = tok_model
     ds = listwise_dataset(tiny_dataset).select(range(5))
     enc = encode(tok, ds)
-    ids, am = _left_pad(enc["prompt_ids"], tok.pad_token_id)
+    ids, am = left_pad(enc["prompt_ids"], tok.pad_token_id)
     logp = candidate_logprobs(model, ids, am, enc["cand_ids"], tok.pad_token_id)
     assert logp.requires_grad
     sets = [[parse_target(c)[0] for c in cands] for cands in ds["candidates"]]
