@@ -148,10 +148,10 @@ def train(
     device: Device = typer.Option(Device.auto, help="where to train"),
     general_text: str | None = typer.Option(None, help="local UTF-8 text file mixed into pre-training"),
     general_ratio: float = typer.Option(1.0, help="general-domain characters per domain character (paper 1:1)"),
-    dpo_beta: float | None = typer.Option(None, help="DPO beta (default: the preset's: tiny 1.0, else 0.1)"),
+    dpo_beta: float | None = typer.Option(None, help="DPO beta (default: the preset's: tiny and small 1.0, base 0.1)"),
     dpo_loss: str | None = typer.Option(None, help="preference loss: sigmoid (the paper's DPO on the dpo config's "
                                                    "pairs) | listwise (softmax DPO over each decision's plausible "
-                                                   "sets; default: the preset's: tiny listwise, else sigmoid)"),
+                                                   "sets; default: the preset's: tiny and small listwise, base sigmoid)"),
     sft_epochs: float | None = typer.Option(None, help="SFT epochs (default: the preset's)"),
     sft_lr: float | None = typer.Option(None, help="SFT learning rate (default: the preset's)"),
     save_steps: int = typer.Option(50, help="optimizer steps between checkpoints"),
