@@ -42,7 +42,7 @@ def held_out(data: str | Path, max_rows: int = 200, history_k: int | None = None
     """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order); ``history_k``:
     their history windows rebuilt with that many operations (``sim.dataset.files.rewindow_prompts``),
     as a run trained with ``TrainConfig.history_k`` read them."""
-    from agent.baselines.candidates import label_from_row, types_from_devices
+    from sim.candidates import label_from_row, types_from_devices
     from sim.dataset.files import is_held_out, read_rows, rewindow_prompts
 
     rows = [r for r in read_rows(data, "sft", "train", ["home_id", "prompt", "devices", "actions"])

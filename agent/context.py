@@ -50,7 +50,7 @@ class Context:
     current: the devices' true state now, (room, device) -> {field: value}, where the caller
     reads it from the devices (the live app); None = unknown. The prompt does not show it (the
     model reads the logged state it was trained on); candidate scoring and the app's advisors
-    leave out recommendations it shows already in place (``agent.baselines.candidates.is_noop``).
+    leave out recommendations it shows already in place (``sim.candidates.is_noop``).
     """
 
     devices: tuple[Device, ...]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from agent.automaton import Constraint, Node, State
-from agent.scoring import cache_of, model_kwargs
+from training.scoring import cache_of, model_kwargs
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ Methods (names used in the tables):
   instruction header and the same prompts (``agent.baselines.prompted``; the paper's LLM rows).
 - ``Base LM``: the pre-trained model only, prompted (``RUN/pretrain/final``).
 - ``FT``, ``PT+FT``, ``PT+FT+DPO``: the LM variants (Table 3); ``text-first`` (Table 4). They answer
-  by candidate scoring by default (``agent.scoring``); the report compares greedy and beam search.
+  by candidate scoring by default (``training.scoring``); the report compares greedy and beam search.
 - ``Oracle``: the simulator's pending intent (hidden truth; the ceiling).
 """
 

@@ -14,7 +14,7 @@ Outcomes and their ``reason`` (prefix before the colon is stable, for reports):
   a ``BadInput`` error names the problem instead;
 - ``abstained: decoding budget ...`` (the token budget ran out before the grammar completed);
 - ``abstained: no plausible candidate ...`` (``search="candidates"`` with nothing to score).
-``search="candidates"`` (``agent.scoring``) answers the best-scored plausible action set with its
+``search="candidates"`` (``training.scoring``) answers the best-scored plausible action set with its
 posterior as confidence; ``homepilot evaluate``, ``replay`` and the app use it.
 Recommendations are legal by construction (``agent.automaton``); every parsed action is checked
 against the home once more, and a failed check abstains rather than returning it. An action the
@@ -63,7 +63,7 @@ class RecommenderConfig:
 
     order: str = "action-first"  # completion order the model was trained in (RUN/config.json "order")
     # greedy (with cascade pruning) | beam (cascade applied to the chosen beam) | candidates (score the
-    # plausible action sets, agent.scoring; confidence = posterior over them, no cascade)
+    # plausible action sets, training.scoring; confidence = posterior over them, no cascade)
     search: str = "greedy"
     num_beams: int = 4  # beam width for search="beam"
     max_actions: int = 3  # actions per recommendation
@@ -212,12 +212,12 @@ class Recommender:
         return [r for r in out if r is not None]
 
     def _score(self, chunk: list[tuple[int, Context, str]]) -> list[Recommendation]:
-        """Candidate scoring (``agent.scoring``): the best plausible action set, its posterior as
+        """Candidate scoring (``training.scoring``): the best plausible action set, its posterior as
         confidence, the gate; the description generated after it (action-first) or the template."""
-        from agent.baselines.candidates import plausible_sets
-        from agent.scoring import completion_text, describe_after, score_sets
+        from sim.candidates import plausible_sets
         from sim.describe import describe
         from sim.records import parse_prompt
+        from training.scoring import completion_text, describe_after, score_sets
 
         cfg, cc = self.config, self.config.confidence
         sets = []

@@ -10,7 +10,7 @@ missing or fails to load (or the reranker cannot be trained), returning what the
 
 No advisor recommends what the home already has: the live app passes the devices' true state in
 ``Context.current`` and both advisors leave out every action set that is already in place
-(``agent.baselines.candidates.is_noop`` with the catalogue's effects, the simulated user's
+(``sim.candidates.is_noop`` with the catalogue's effects, the simulated user's
 definition of a redundant recommendation). The model's candidate scoring drops them before
 scoring (``plausible_sets(current=...)``); the frequency baseline takes the most frequent set of
 the slot that is not in place (``FrequencyBaseline.predict(keep=...)``); the reranker and the rule
@@ -107,7 +107,7 @@ def suggestion_from(rec: Any, base_threshold: float | None = None, reason: str |
 def _in_place(context: Any) -> Callable[[Sequence[Action]], bool]:
     """``actions -> True`` when everything they set already holds in ``context.current`` (the
     devices' true state); always False when the context has no true state."""
-    from agent.baselines.candidates import is_noop
+    from sim.candidates import is_noop
 
     current = getattr(context, "current", None)
     if current is None:

@@ -382,7 +382,7 @@ def factor_rows(factors: Mapping[str, Any]) -> list[dict[str, Any]]:
 def change_rows(actions: Sequence[Action], current: Mapping[tuple[str, str], Mapping[str, str]],
                 types: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
     """Per action: the device, the field, its value now and the proposed one, in words."""
-    from agent.baselines.candidates import is_noop
+    from sim.candidates import is_noop
     from sim.catalog import room_label
 
     rows = []

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.baselines.candidates import is_noop, plausible_sets
 from agent.baselines.frequency import FrequencyBaseline
 from agent.baselines.gbdt import (
     ENV_FEATURES,
@@ -51,6 +50,7 @@ from agent.baselines.gbdt import (
     training_matrix,
 )
 from agent.metrics import score
+from sim.candidates import is_noop, plausible_sets
 from sim.catalog import DEVICE_BUCKETS, device_type
 from sim.describe import describe
 from sim.prompts import HistoryIndex, device_state

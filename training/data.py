@@ -147,13 +147,13 @@ def dpo_dataset(root: str | Path, split: str = "train", history_k: int | None = 
 def listwise_dataset(root: str | Path, order: str = "action-first", split: str = "train",
                      history_k: int | None = None) -> Dataset:
     """Rows of the listwise preference stage (``training.listwise``): ``prompt``, ``candidates`` (the
-    completion of every plausible action set of the decision, ``agent.baselines.candidates.plausible_sets``
+    completion of every plausible action set of the decision, ``sim.candidates.plausible_sets``
     with no-ops left out, in ``order``: what candidate scoring ranks) and ``label`` (the index of the
     user's operation among them). From the ``sft`` config; the train split leaves out the held-out
     prompts, and decisions whose label is not among at least two sets are left out (nothing to rank).
     ``history_k`` as in ``sft_dataset``: the sets come from the prompt the model reads."""
-    from agent.baselines.candidates import label_from_row, plausible_sets, types_from_devices
-    from agent.scoring import completion_text
+    from sim.candidates import label_from_row, plausible_sets, types_from_devices
+    from training.scoring import completion_text
 
     if order not in ORDERS:
         raise DatasetError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")

@@ -2,9 +2,9 @@
 
 The paper's DPO (``training.dpo``) contrasts the user's operation with one negative at a time. The
 recommender, though, answers by *candidate scoring*: it ranks every plausible action set of the
-decision (``agent.baselines.candidates.plausible_sets``: usual operations, the history window's
+decision (``sim.candidates.plausible_sets``: usual operations, the history window's
 operations, their actions and inverses, toggles; no-ops left out) by its sequence log-probability
-(``agent.scoring``). The listwise loss trains exactly that ranking, with all of a decision's sets as
+(``training.scoring``). The listwise loss trains exactly that ranking, with all of a decision's sets as
 negatives at once (the S-DPO loss of Chen et al. 2024, "On Softmax Direct Preference Optimization
 for Recommendation")::
 
@@ -38,9 +38,9 @@ from datasets import Dataset
 from peft import LoraConfig
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-from agent.scoring import cache_of, left_pad, model_kwargs, score_sets
 from sim.records import parse_target
 from training.runtime import Runtime, callbacks, last_checkpoint, quiet, trainer_args
+from training.scoring import cache_of, left_pad, model_kwargs, score_sets
 
 _MASKED = -1e9  # score of an absent candidate slot
 
@@ -62,7 +62,7 @@ def candidate_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tenso
 
     The prompts run once; their KV cache is then repeated once per candidate slot
     (``batch_repeat_interleave``) and every candidate of every prompt runs in one forward pass over
-    it: one pass instead of one per slot (``agent.scoring.score_sets``, which never holds all the
+    it: one pass instead of one per slot (``training.scoring.score_sets``, which never holds all the
     candidates' logits at once, loops over the slots; the log-probabilities are the same)."""
     dev = prompt_ids.device
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -132,7 +132,7 @@ def encode(tokenizer: PreTrainedTokenizerBase, ds: Dataset) -> Dataset:
 def candidate_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ds: Dataset, order: str,
                      batch_size: int = 16) -> list[list[float]]:
     """Every row's candidate log-probabilities under ``model``, by the recommender's own candidate
-    scoring (``agent.scoring.score_sets``, inference mode: one pass per candidate slot over the
+    scoring (``training.scoring.score_sets``, inference mode: one pass per candidate slot over the
     shared prompt cache, cheaper without gradients than one repeated cache)."""
     was_training = model.training
     model.eval()

@@ -121,7 +121,7 @@ class Hyper:
 # steps in the time 500 took. On-policy DPO (rejected = the SFT model's own wrong pick, 616 pairs,
 # lr 1e-3) fell to 0.097: it pushes the model off the usual operations, which are right most often.
 # A listwise loss (tried, not adopted): cross-entropy over the decision's plausible sets' sequence
-# log-probabilities (agent.scoring's sets, no-ops dropped, the prompt's KV cache shared), same seed-0
+# log-probabilities (training.scoring's sets, no-ops dropped, the prompt's KV cache shared), same seed-0
 # contexts: from the pre-trained model, 3200 rows 0.215; after the 800 token-SFT steps, 3200 more
 # listwise rows 0.245 (twice the compute; 2000 token steps gave 0.225). That 0.245 model answers the
 # first usual operation not already in place 290 of 600 times (113 right), a window operation 48
@@ -398,7 +398,7 @@ def write_model_card(cfg: TrainConfig, info: dict) -> None:
              f"`<act> ACTIONS <desc> TEXT` (order: **{cfg.order}**).", "",
              "**The model needs HomePilot's decoding.** Its free-running text is not guaranteed to be a well-formed "
              "action list for the home: use it through `agent.recommender`, whose legal-only decoding "
-             "(`agent.automaton`) or candidate scoring (`search=\"candidates\"`, `agent.scoring`) produces "
+             "(`agent.automaton`) or candidate scoring (`search=\"candidates\"`, `training.scoring`) produces "
              "well-formed, legal actions and a confidence for the exposure gate.", "",
              "## Training", "",
              f"- parameters: {info['n_parameters']:,}; vocabulary: {info['vocab_size']}; device: {info['device']}",

@@ -50,7 +50,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from agent.baselines.candidates import Types
 from agent.baselines.cgc_features import (
     CATEGORIES,
     FIELD_KEYS,
@@ -62,6 +61,7 @@ from agent.baselines.cgc_features import (
     Vocab,
     featurize,
 )
+from sim.candidates import Types
 from sim.catalog import DEVICE_TYPES
 from sim.records import Action, Prompt
 

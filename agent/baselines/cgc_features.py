@@ -27,7 +27,7 @@ from datetime import datetime
 import numpy as np
 import torch
 
-from agent.baselines.candidates import Types, home_devices
+from sim.candidates import Types, home_devices
 from sim.catalog import DEVICE_TYPES, INDICATORS, OUTDOOR, WEATHER, CatalogError, device_type
 from sim.records import Action, Prompt
 

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from agent.baselines.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
 from agent.baselines.cgc import CGCConfig, CGCModel, decode, torch_threads
 from agent.baselines.cgc_features import N_SLOTS, Vocab, field_set_key, group_by_device
 from agent.metrics import score
+from sim.candidates import Types, context_from_row, home_devices, label_from_row, read_sft_rows
 from sim.catalog import DEVICE_TYPES, CatalogError, validate
 from sim.records import Action, Prompt
 

@@ -1,7 +1,7 @@
 """The gradient-boosted reranker: the strongest honest feature model (LightGBM).
 
 It answers from the prompt alone, like the LM: the candidates are the decision's plausible action
-sets (``agent.baselines.candidates.plausible_sets``, the same sets the LM's candidate scoring
+sets (``sim.candidates.plausible_sets``, the same sets the LM's candidate scoring
 ranks) and every feature is computed from the parsed prompt (``sim.records.Prompt``) and the
 home's device types. A binary LightGBM model learns P(candidate == the user's next operation)
 on the ``sft`` train rows; the answer is the best candidate, its confidence that probability
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.baselines.candidates import (
+from sim.candidates import (
     Types,
     context_from_row,
     inverse_action,

@@ -4,7 +4,7 @@ Any local Hugging Face causal LM (a folder written by ``save_pretrained``: ``con
 safetensors weights, its tokenizer) reads ``INSTRUCTION`` followed by the very prompt text the
 trained recommenders read (``sim.prompts``), and answers through the same recommender
 (``agent.recommender``): candidate scoring over the prompt's plausible action sets
-(``agent.scoring``) by default, or legal-only greedy/beam decoding (``agent.decoding``). Its
+(``training.scoring``) by default, or legal-only greedy/beam decoding (``agent.decoding``). Its
 answers are therefore legal and well-formed by construction, like every other LM row; what it
 lacks is training on this grammar and these homes.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.baselines.candidates import Types, legal_actions
+from sim.candidates import Types, legal_actions
 from sim.records import Action, Prompt
 
 

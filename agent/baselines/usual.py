@@ -3,7 +3,7 @@
 It reads the prompt alone, like the LM and the GBDT reranker: ``Prompt.usual`` (the home's
 operations around this time of day, most likely first: ``sim.prompts.usual_operations``) and the
 devices' known state (``Prompt.known_state``). The answer is the first usual operation that is not
-a no-op under that state (``agent.baselines.candidates.is_noop``, the test the LM's candidate
+a no-op under that state (``sim.candidates.is_noop``, the test the LM's candidate
 scoring drops no-ops with); when every one is, the first; with no usual operation, ``()``
 (abstain). No confidence: it is never exposed.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.baselines.candidates import is_noop
+from sim.candidates import is_noop
 from sim.records import Action, Prompt
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from agent.baselines.candidates import context_from_row, is_legal_action, label_from_row, read_sft_rows
 from agent.baselines.cgc import CGCConfig, CGCModel
 from agent.baselines.cgc_train import train_cgc
 from agent.baselines.random_legal import RandomLegalBaseline
 from agent.metrics import score
+from sim.candidates import context_from_row, is_legal_action, label_from_row, read_sft_rows
 from sim.catalog import CatalogError
 from sim.dataset.files import DatasetError
 from sim.records import Action, Prompt

@@ -8,10 +8,10 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from agent.baselines.candidates import context_from_row, is_legal_action, label_from_row, plausible_sets, read_sft_rows
 from agent.baselines.gbdt import FEATURES, GBDTConfig, features, train_gbdt
 from agent.baselines.random_legal import RandomLegalBaseline
 from agent.metrics import score
+from sim.candidates import context_from_row, is_legal_action, label_from_row, plausible_sets, read_sft_rows
 from sim.prompts import prompt_text
 from sim.records import Action, Operation, parse_prompt
 

@@ -14,12 +14,12 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from typer.testing import CliRunner
 
-from agent.baselines.candidates import plausible_sets, types_from_devices
 from agent.baselines.prompted import INSTRUCTION, PromptedModelError, check_model_dir, load_prompted
 from agent.evaluate import PROMPTED, EvaluateConfig, evaluate
-from agent.scoring import score_sets
+from sim.candidates import plausible_sets, types_from_devices
 from sim.dataset.files import read_rows
 from sim.records import parse_prompt
+from training.scoring import score_sets
 
 
 @pytest.fixture(scope="module")

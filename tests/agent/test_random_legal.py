@@ -7,7 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from agent.baselines.candidates import (
+from agent.baselines.random_legal import RandomLegalBaseline
+from sim.candidates import (
     context_from_row,
     is_legal_action,
     label_from_row,
@@ -15,7 +16,6 @@ from agent.baselines.candidates import (
     legal_fields,
     read_sft_rows,
 )
-from agent.baselines.random_legal import RandomLegalBaseline
 from sim.catalog import CatalogError
 from sim.records import Action, Prompt
 

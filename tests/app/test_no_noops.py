@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.baselines.candidates import is_noop
 from app.live_state import AdvisorChoice, Decision, LiveSession, SessionConfig, Suggestion
+from sim.candidates import is_noop
 
 N = 200
 

@@ -1,5 +1,5 @@
 """The listwise preference stage (``training.listwise``): the loss by hand, training-time candidate
-scores equal to the recommender's (``agent.scoring.score_sets``), the rows it trains on, and a tiny
+scores equal to the recommender's (``training.scoring.score_sets``), the rows it trains on, and a tiny
 run through the pipeline (tiny's default preference loss)."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from agent.baselines.candidates import label_from_row, plausible_sets, types_from_devices
-from agent.scoring import completion_text, left_pad, score_sets
+from sim.candidates import label_from_row, plausible_sets, types_from_devices
 from sim.dataset.files import is_held_out, read_rows
 from sim.records import parse_prompt, parse_target
 from training.data import dpo_dataset, fits, listwise_dataset, subsample
 from training.listwise import candidate_logprobs, candidate_scores, encode, listwise_loss
 from training.models import load_model
 from training.pipeline import TrainConfig, main
+from training.scoring import completion_text, left_pad, score_sets
 from training.tokenizer import load_tokenizer, train_tokenizer
 
 
@@ -54,7 +54,7 @@ def tok_model(tiny_dataset):
 
 def test_training_scores_are_the_recommenders_scores(tiny_dataset, tok_model):
     """What the stage trains (candidate_logprobs, differentiable) is what candidate scoring ranks
-    at inference (agent.scoring.score_sets), candidate by candidate."""
+    at inference (training.scoring.score_sets), candidate by candidate."""
     tok, model = tok_model
     ds = listwise_dataset(tiny_dataset).select(range(5))
     enc = encode(tok, ds)

@@ -12,6 +12,10 @@ A *candidate* is one legal single action ``[room][device][field][value]``: a dev
 settings): ``legal_actions`` enumerates all of it (the random-legal baseline samples from it),
 ``legal_fields`` gives the factored (device, field) view that the CGC baseline scores before
 its value head.
+
+It lives in ``sim`` (it needs only the catalogue and the grammar) because three layers read it: the
+baselines, the recommender's candidate scoring and the listwise training stage, which trains on the
+very sets candidate scoring ranks.
 """
 
 from __future__ import annotations

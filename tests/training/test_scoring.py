@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from agent.baselines.candidates import is_noop, plausible_sets
 from agent.context import Context
 from agent.recommender import Recommender, RecommenderConfig
-from agent.scoring import completion_text, score_sets
+from sim.candidates import is_noop, plausible_sets
 from sim.prompts import prompt_text
 from sim.records import Action, Operation, parse_prompt
 from tests.agent.test_decoding import tiny_llama, toy_tokenizer
+from training.scoring import completion_text, score_sets
 
 T0 = datetime(2026, 3, 2, 7, 0)
 TYPES = {("bedroom", "light"): "light", ("bedroom", "curtain"): "curtain", ("kitchen", "kettle"): "kettle"}

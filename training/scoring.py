@@ -1,7 +1,7 @@
 """Candidate scoring: the model ranks the home's plausible action sets by their likelihood.
 
 Beside greedy and beam search, the recommender can answer by *scoring*: every plausible action
-set of the decision (``agent.baselines.candidates.plausible_sets``: the usual operations, the
+set of the decision (``sim.candidates.plausible_sets``: the usual operations, the
 history window's operations, their actions and inverses, toggles of the ranked devices' known
 settings, no-ops left out) is scored by the model's sequence log-probability of its completion,
 
@@ -19,6 +19,10 @@ of every prompt goes through one forward pass over the cache, which is then crop
 prompts (``DynamicCache.crop``), so scoring costs one prompt pass plus ~10 tokens per candidate.
 For action-first models the description is then generated freely after the chosen actions
 (``describe_after``: greedy, tokens without brackets or markers, up to ``max_desc_tokens``).
+
+It lives in ``training`` because the listwise preference stage (``training.listwise``) trains on
+exactly these scores (its reference model is scored by ``score_sets``); the recommender
+(``agent.recommender``, ``agent.decoding``) imports it, as data flows training -> agent.
 """
 
 from __future__ import annotations
