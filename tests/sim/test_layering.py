@@ -1,9 +1,11 @@
-"""Layering (DESIGN Sec. 1): ``sim`` imports nothing from ``agent`` or ``training``, lazily or not."""
+"""Layering (DESIGN Sec. 1: data flows sim -> training -> agent): ``sim`` imports nothing from
+``agent`` or ``training``, and ``training`` nothing from ``agent``, lazily or not."""
 
 import ast
 from pathlib import Path
 
-SIM = Path(__file__).resolve().parents[2] / "sim"
+ROOT = Path(__file__).resolve().parents[2]
+SIM = ROOT / "sim"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -20,3 +22,20 @@ def test_sim_imports_nothing_from_agent_or_training():
     bad = {f"{p.relative_to(SIM.parent)}: {m}" for p in SIM.rglob("*.py") for m in imported_modules(p)
            if m.split(".")[0] in ("agent", "training")}
     assert not bad, sorted(bad)
+
+
+def upward_imports(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f"{p.relative_to(ROOT)}: {m}" for p in (ROOT / package).rglob("*.py")
+                  for m in imported_modules(p) if m.split(".")[0] in forbidden)
+
+
+def test_training_imports_nothing_from_agent():
+    """The listwise stage trains on the candidate sets and scores the recommender ranks: they live in
+    ``sim.candidates`` and ``training.scoring``, not in ``agent``."""
+    assert upward_imports("training", ("agent", "app")) == []
+
+
+def test_the_check_sees_an_upward_import(tmp_path):
+    bad = tmp_path / "m.py"
+    bad.write_text("def f():\n    from agent.recommender import Recommender\n")
+    assert imported_modules(bad) == {"agent.recommender"}
