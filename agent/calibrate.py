@@ -8,6 +8,9 @@ accepted when the label accepts it (``sim.envs.replay.label_accepts``: what the 
 environment counts, every recommended action loosely matched by what the user did next). One
 temperature and bias on logit(confidence) (``agent.confidence.fit_platt``) are fitted by NLL and
 written with the figures to ``<model>/recommender.json``, which ``Recommender.from_run`` reads.
+With them the gate's operating point (``agent.confidence.fit_gate``): ``gate_threshold``, the widest
+top share of the calibrated answers accepted >= 1.2x the average, the threshold every entry point
+uses when none is given (``gate_threshold`` below; None when no share reaches the lift).
 
 Collapse: when one answer is more than ``COLLAPSE_SHARE`` of the held-out answers, ``check``
 returns a warning naming it and its share (``homepilot train`` prints it).
@@ -71,7 +74,7 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     """Fit the confidence calibration (temperature and bias) of one model on the held-out contexts and
     write it next to the model; returns the figures (also for a model with too few answers: none).
     ``history_k``: the history window the model was trained with."""
-    from agent.confidence import calibrate, ece, fit_platt
+    from agent.confidence import DEFAULT_THRESHOLD, calibrate, ece, fit_gate, fit_platt
     from agent.context import Context
     from agent.recommender import Recommender, RecommenderConfig
     from sim.envs.replay import label_accepts
@@ -93,8 +96,12 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     if answered.sum() >= 10:
         c, a = conf[answered], accepted[answered]
         t, b = fit_platt(c, a)
-        out.update(temperature=t, bias=b, ece_before=float(ece(c, a, 10)), ece_after=float(ece(calibrate(c, t, b), a, 10)),
-                   exposure_at_0_7=float((calibrate(c, t, b) >= 0.7).mean() * answered.mean()))
+        cal = calibrate(c, t, b)  # a calibrated confidence is gated without the adaptive relaxation
+        out.update(temperature=t, bias=b, ece_before=float(ece(c, a, 10)), ece_after=float(ece(cal, a, 10)),
+                   exposure_at_0_7=float((cal >= DEFAULT_THRESHOLD).mean() * answered.mean()))
+        fit = fit_gate(cal, a)
+        out["gate"] = None if fit is None else {**fit, "exposure": fit["exposure"] * float(answered.mean())}
+        out["gate_threshold"] = None if fit is None else fit["threshold"]
     counts = Counter(frozenset(r.actions) for r in recs)
     top, n_top = counts.most_common(1)[0] if recs else (frozenset(), 0)
     out.update(distinct_per_100=100.0 * len(counts) / max(1, len(recs)), top_answer_share=n_top / max(1, len(recs)),
@@ -103,6 +110,33 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     path = Path(model_dir) / CALIBRATION_FILE
     path.write_text(json.dumps(out, indent=2))
     return out
+
+
+def gate_threshold(run: str | Path | None) -> float:
+    """The exposure threshold a model's gate uses when none is given: the operating point fitted on
+    the validation split (``recommender.json`` of ``RUN/model`` or of ``RUN`` itself when it holds the
+    model), else ``agent.confidence.DEFAULT_THRESHOLD`` (0.7: no run, an uncalibrated model, or no
+    share of its answers reached the lift)."""
+    from agent.confidence import DEFAULT_THRESHOLD
+
+    if run is None:
+        return DEFAULT_THRESHOLD
+    run = Path(run)
+    for d in (run / "model", run):
+        f = d / CALIBRATION_FILE
+        if f.is_file():
+            value = json.loads(f.read_text()).get("gate_threshold")
+            return float(value) if value is not None else DEFAULT_THRESHOLD
+    return DEFAULT_THRESHOLD
+
+
+def resolve_threshold(threshold: float | None, run: str | Path | None) -> float:
+    """``threshold`` when given (must be in [0, 1]), else the run's fitted ``gate_threshold``."""
+    if threshold is None:
+        return gate_threshold(run)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    return float(threshold)
 
 
 def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates", max_rows: int = 200,

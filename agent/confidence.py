@@ -32,6 +32,7 @@ The decoder records both per token, so switching needs no new decoding.
 Adaptive thresholds: a threshold is multiplied by ``relax`` (0.9, "10% lower") when the candidate
 pool has more than ``large_pool`` devices (probability is spread over more choices) and again
 when the recommendation sets a numeric value (probability is spread over a grid); both -> 0.81x.
+Only for a raw confidence: a calibrated one is gated as it is (``ConfidenceConfig.gate_relax``).
 
 Cascade pruning: while decoding, as soon as the running product of an action's device-span
 probabilities is below ``device_threshold`` (pool-adapted), decoding stops and the recommendation
@@ -44,6 +45,15 @@ whether it helped. A temperature alone cannot move the mean: a model right a qua
 whose posteriors are over-confident was flattened to ~0.5 everywhere (T at its bound), so the 0.7
 gate showed nothing and 0.35 showed everything; the bias centres the confidences on the accept
 rate and keeps their order.
+
+Operating point (``fit_gate``): a calibrated confidence is a probability of acceptance, and a small
+model's rarely reach the paper's 0.7 (the quickstart model: none of 600 test answers), so the gate
+at 0.7 shows nothing although the confidence *ranks* answers well. Beside the calibration, the
+validation split gives each model an operating point: the widest top share of its answers (10%,
+20%, ... 100% by confidence) whose acceptance is at least ``GATE_LIFT`` (1.2) times the average,
+and the threshold that admits that share. ``threshold=None`` wherever a gate threshold is taken
+means that fitted value (``agent.calibrate.gate_threshold``), else ``DEFAULT_THRESHOLD``; 0.7
+keeps its meaning (70% likely to be accepted) and is always reported beside it.
 """
 
 from __future__ import annotations
@@ -55,10 +65,14 @@ import numpy as np
 
 from agent.selective import ece  # the one ECE: sum over n_bins equal-width bins of (|B|/n)|acc(B) - conf(B)|
 
-__all__ = ["AttributeProbs", "ConfidenceConfig", "action_confidence", "adaptive_threshold", "attribute_probs",
-           "calibrate", "cascade_prunes", "ece", "eq6", "first_token_prob", "fit_platt", "fuse", "gate"]
+__all__ = ["AttributeProbs", "ConfidenceConfig", "DEFAULT_THRESHOLD", "GATE_LIFT", "action_confidence",
+           "adaptive_threshold", "attribute_probs", "calibrate", "cascade_prunes", "ece", "eq6", "first_token_prob",
+           "fit_gate", "fit_platt", "fuse", "gate"]
 
 DISTRIBUTIONS: tuple[str, ...] = ("raw", "legal")
+DEFAULT_THRESHOLD = 0.7  # the paper's exposure gate
+GATE_LIFT = 1.2  # the fitted operating point: acceptance of what it shows >= this x the average
+GATE_MIN_ANSWERS = 50  # fewer answered validation contexts: no operating point is fitted
 _EPS = 1e-6
 
 
@@ -70,7 +84,7 @@ class ConfidenceConfig:
     alpha_field: float = 0.2  # Eq. 6 weight of P(field)
     alpha_value: float = 0.3  # Eq. 6 weight of P(value)
     first_token_weight: float = 0.3  # beta of the fusion with the first decisive token's probability
-    threshold: float = 0.7  # exposure gate: shown iff confidence >= (adapted) threshold
+    threshold: float = DEFAULT_THRESHOLD  # exposure gate: shown iff confidence >= (adapted) threshold
     device_threshold: float = 0.3  # cascade pruning on the running device probability; 0 = off
     large_pool: int = 10  # candidate pools with more devices get thresholds x relax
     relax: float = 0.9  # "10% lower"
@@ -92,6 +106,21 @@ class ConfidenceConfig:
             raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    @property
+    def calibrated(self) -> bool:
+        """A temperature or bias is set: the confidence is a calibrated acceptance probability."""
+        return self.temperature != 1.0 or self.bias != 0.0
+
+    @property
+    def gate_relax(self) -> float:
+        """The adaptive thresholds' factor: ``relax`` for a raw confidence, 1 for a calibrated one. The
+        paper lowers the bar where raw probability spreads over many devices or a value grid; a
+        calibrated confidence already says how likely acceptance is, and Platt scaling squeezes a
+        small model's into a band a few hundredths wide (T up to 20), where x0.9 outweighs the
+        confidence itself: on the quickstart's seed-1 model the relaxed gate's top 20-40% were accepted
+        0.89-1.04x the average, the unrelaxed one's 1.15-1.20x (600 test contexts)."""
+        return 1.0 if self.calibrated else self.relax
 
 
 @dataclass(frozen=True)
@@ -199,6 +228,30 @@ def fit_platt(confidence, accepted, max_temperature: float = 20.0, ridge: float 
         slope = 1.0 / max_temperature
         bias = _newton(np.ones((len(x), 1)), a, ridge, offset=slope * x)[0]
     return 1.0 / slope, bias
+
+
+def fit_gate(scores, accepted, lift: float = GATE_LIFT, min_answers: int = GATE_MIN_ANSWERS) -> dict | None:
+    """The operating point of a model's gate on a validation split (module docstring): ``scores`` =
+    calibrated confidences (what the gate compares with its threshold), ``accepted`` 0/1. Over the top 10%, 20%, ... 100% of answers by score, the widest
+    share whose acceptance is >= ``lift`` x the average; returns ``{threshold, exposure, acceptance,
+    ungated_acceptance, lift}`` (threshold = the lowest score of that share, so the gate admits it),
+    or None when no share reaches the lift or fewer than ``min_answers`` answers (or none accepted)."""
+    s = np.asarray(scores, dtype=float)
+    a = np.asarray(accepted, dtype=float)
+    if s.shape != a.shape:
+        raise ValueError(f"scores and accepted must be the same length, got {s.shape} and {a.shape}")
+    if s.size < max(1, min_answers) or a.mean() <= 0:
+        return None
+    order = np.argsort(-s, kind="stable")
+    best = None
+    for tenth in range(1, 11):
+        k = int(round(tenth * s.size / 10))
+        cut = s[order[k - 1]]
+        shown = s >= cut  # ties at the cut are shown too: what the gate does
+        if a[shown].mean() >= lift * a.mean():
+            best = {"threshold": float(cut), "exposure": float(shown.mean()), "acceptance": float(a[shown].mean()),
+                    "ungated_acceptance": float(a.mean()), "lift": float(a[shown].mean() / a.mean())}
+    return best
 
 
 def _newton(X: np.ndarray, y: np.ndarray, ridge: float, offset: np.ndarray | float = 0.0) -> np.ndarray:

@@ -413,7 +413,9 @@ class EvaluateConfig:
     out: Path  # report directory
     splits: tuple[str, ...] | None = None  # sft splits evaluated; None = those of test, test_unseen that exist
     max_samples: int | None = 600  # seeded subsample of the test contexts (None = all)
-    threshold: float = 0.7  # exposure gate (paper default)
+    # exposure gate; None = each model's operating point fitted on validation (agent.calibrate.gate_threshold,
+    # 0.7 for a model without one). ``gate_at_0_7`` is reported whatever this is
+    threshold: float | None = None
     baselines: tuple[str, ...] = BASELINES
     oracle: bool = True  # score the simulator's oracle (simulated datasets only)
     seed: int = 0  # subsampling, bootstrap, random baseline, CGC init
@@ -447,7 +449,7 @@ class EvaluateConfig:
             if unfinished:
                 raise ValueError(f"--runs {r}: stage {unfinished[0]} never finished (no {r / unfinished[0] / 'stage_done.json'}"
                                  "); finish it with `homepilot train --resume` or leave the run out")
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         unknown = set(self.baselines) - set(BASELINES)
         if unknown:
@@ -596,16 +598,22 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             report["search"][sname] = {**{k: m[k] for k in ("em_acc", "lm_f1", "rule")}, "n": len(part),
                                        "ms_per_context": 1000 * secs / len(part), **diversity(preds)}
 
+    from agent.calibrate import resolve_threshold
+
+    dirs = {n: d for n, d, _, _ in variants}
+    thresholds = {n: resolve_threshold(cfg.threshold, d) for n, d in dirs.items()}  # each model's gate
+    report["thresholds"] = thresholds
     report["ablation"] = {}
     for name in ("FT", "PT+FT", "PT+FT+DPO"):
         if name not in runs:
             continue
         preds = runs[name].preds
-        shown = [i for i, p in enumerate(preds) if _gate(p, cfg.threshold)]
+        shown = [i for i, p in enumerate(preds) if _gate(p, thresholds[name])]
         gated = summarize([samples[i] for i in shown], [preds[i] for i in shown], rng, 0)[0] if shown else {
             "em_acc": float("nan"), "lm_f1": float("nan"), "rule": float("nan")}
         gated.pop("ci95", None)
         gated["exposure_rate"] = len(shown) / len(samples)
+        gated["threshold"] = thresholds[name]
         ungated = {k: report["whole"][name][k] for k in ("em_acc", "lm_f1", "rule")}
         report["ablation"][name] = {"ungated": ungated, "gated": gated}
     report["order"] = {}
@@ -623,7 +631,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
         conf = np.array([(p.confidence or 0.0) / p.relax if p.actions else -1.0 for p in preds])
         report["exposure_curve"] = exposure_curve(conf, p_acc)
         has = np.array([bool(p.actions) for p in preds])
-        for key, th in (("gate_at_0_7", 0.7), ("gate", cfg.threshold)):
+        for key, th in (("gate_at_0_7", 0.7), ("gate", thresholds[main])):
             shown = np.array([_gate(p, th) for p in preds])
             report[key] = {"method": main, "threshold": th, "exposure_rate": float(shown.mean()),
                            "acceptance_rate": float(p_acc[shown].mean()) if shown.any() else float("nan"),
@@ -638,21 +646,26 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             if kind:
                 report["failures"][kind] = report["failures"].get(kind, 0) + 1
     if cfg.format == "ha":
-        report["predictions"] = predictions(cfg, samples, runs, main, report["whole"])
+        report["predictions"] = predictions(cfg, samples, runs, main, report["whole"], thresholds)
     report["method_seconds"] = {n: round(mr.seconds, 2) for n, mr in runs.items()}
     report["wall_seconds"] = round(_time.perf_counter() - t_start, 2)
     return report
 
 
 def predictions(cfg: EvaluateConfig, samples: Sequence[EvalSample], runs: dict[str, MethodRun],
-                main: str | None, whole: dict[str, dict]) -> list[dict[str, Any]]:
+                main: str | None, whole: dict[str, dict], thresholds: dict[str, float] | None = None
+                ) -> list[dict[str, Any]]:
     """``predictions.jsonl`` rows: per context, one method's answer (the main LM; without a run, the
-    baseline with the best EM-Acc), whether the gate at ``cfg.threshold`` shows it, and the operation
+    baseline with the best EM-Acc), whether the gate shows it (at the method's threshold in
+    ``thresholds``, else ``cfg.threshold`` or 0.7), and the operation
     as Home Assistant service calls on the home's entities (real ids of an import, else derived)."""
     name = main or max((n for n in runs if n != "Oracle"), key=lambda n: whole[n]["em_acc"], default=None)
     if name is None:
         return []
-    return ha_rows(cfg.data, [(s.home_id, s.split, s.time, s.label, p, _gate(p, cfg.threshold))
+    from agent.calibrate import resolve_threshold
+
+    th = (thresholds or {}).get(name, resolve_threshold(cfg.threshold, None))
+    return ha_rows(cfg.data, [(s.home_id, s.split, s.time, s.label, p, _gate(p, th))
                               for s, p in zip(samples, runs[name].preds, strict=True)], name)
 
 

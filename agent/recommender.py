@@ -251,7 +251,7 @@ class Recommender:
                 conf = float(calibrate(conf, cc.temperature, cc.bias))
             types = ctx.types
             numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
-            thr = adaptive_threshold(cc.threshold, len(ctx.targets), numeric, cc.large_pool, cc.relax)
+            thr = adaptive_threshold(cc.threshold, len(ctx.targets), numeric, cc.large_pool, cc.gate_relax)
             relax = thr / cc.threshold if cc.threshold else 1.0
             shown = gate(conf, cc.threshold, relax)
             reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown
@@ -312,7 +312,7 @@ class Recommender:
         if cc.temperature != 1.0 or cc.bias:
             conf = float(calibrate(conf, cc.temperature, cc.bias))
         numeric = any(device_type(types[a.target]).field(a.field).is_numeric for a in actions)
-        thr = adaptive_threshold(cc.threshold, n_cand, numeric, cc.large_pool, cc.relax)
+        thr = adaptive_threshold(cc.threshold, n_cand, numeric, cc.large_pool, cc.gate_relax)
         relax = thr / cc.threshold if cc.threshold else 1.0
         shown = gate(conf, cc.threshold, relax)
         reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown

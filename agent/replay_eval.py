@@ -116,7 +116,9 @@ class ReplayEvalConfig:
     data: str  # dataset directory (``sim.dataset.schema`` layout)
     out: str  # output directory for replay.json and replay.md
     model: str = "baseline"  # a run directory (``agent.recommender.Recommender.from_run``) or "baseline"
-    threshold: float = 0.7  # exposure gate: show when confidence >= threshold
+    # exposure gate: show when confidence >= threshold; None = the run's operating point fitted on
+    # validation (agent.calibrate.gate_threshold; 0.7 for the baseline or an uncalibrated run), resolved here
+    threshold: float | None = None
     mode: str = "replay"  # replay: truth = p_accept on the logged contexts | live: run HomeLive-v0
     # splits replayed together; None = those of test, test_unseen the dataset has (live: test)
     splits: tuple[str, ...] | str | None = None
@@ -129,8 +131,11 @@ class ReplayEvalConfig:
     format: str = "report"  # report | ha: also predictions.jsonl, each decision's answer as HA service calls
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
+        from agent.calibrate import resolve_threshold
+
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        self.threshold = resolve_threshold(self.threshold, None if self.model == "baseline" else self.model)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.penalty < 0:

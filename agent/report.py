@@ -5,13 +5,14 @@ Report dict keys (``report.json``):
 - ``whole``: method -> {em_acc, lm_f1, rule, n, ci95: {metric: [lo, hi]}}
 - ``by_subset``: method -> subset -> {em_acc, lm_f1, rule, n}         (Table 2)
 - ``gain``: subset -> metric -> relative gain of the main method over the best baseline
-- ``ablation``: variant -> {ungated: metrics, gated: metrics + exposure_rate}   (Table 3)
+- ``ablation``: variant -> {ungated: metrics, gated: metrics + exposure_rate + threshold}   (Table 3)
 - ``order``: action-first / text-first -> metrics                               (Table 4)
 - ``exposure_curve``: [{threshold, exposure_rate, acceptance_rate}]             (Fig. 7a)
 - ``by_split``: split -> method -> {em_acc, lm_f1, rule, n}
 - ``diversity``: method -> {distinct_per_100, top_answer_share, top_answer}
 - ``gate_at_0_7``: {method, threshold, exposure_rate, acceptance_rate, ungated_acceptance_rate};
-  ``gate``: the same at the ``--threshold`` chosen
+  ``gate``: the same at the main model's threshold (``--threshold``, else its fitted operating point,
+  ``agent.calibrate.gate_threshold``); ``thresholds``: LM -> the gate threshold it was judged with
 - ``paired_diff_vs_best_baseline``: {method, baseline, metric: {diff, lo, hi}}: the main method
   minus the baseline with the best EM-Acc, paired percentile bootstrap on the same contexts
 - ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``, ``splits``
@@ -127,12 +128,13 @@ def search_table(report: dict) -> str:
 
 
 def table3(report: dict) -> str:
-    lines = ["| variant | EM-Acc | LM-F1 | Rule | gated EM-Acc | gated LM-F1 | gated Rule | exposure |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | EM-Acc | LM-F1 | Rule | gated EM-Acc | gated LM-F1 | gated Rule | exposure | threshold |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for variant, v in report.get("ablation", {}).items():
         u, g = v["ungated"], v["gated"]
         lines.append(f"| {variant} | " + " | ".join(fmt(u[m]) for m in METRICS) + " | "
-                     + " | ".join(fmt(g[m]) for m in METRICS) + f" | {fmt(g.get('exposure_rate'))} |")
+                     + " | ".join(fmt(g[m]) for m in METRICS) + f" | {fmt(g.get('exposure_rate'))} | "
+                     + f"{fmt(g.get('threshold', 0.7))} |")
     return "\n".join(lines)
 
 
@@ -149,10 +151,16 @@ def fig7a(report: dict) -> list[str]:
     if not sim.get("simulated_acceptance", True):
         return ["Not available: no simulated users judge the exposures of a dataset without a simulator (see above)."]
     g = report.get("gate_at_0_7", {})
-    return ["Acceptance = mean of the simulated users' acceptance probability over exposed recommendations.", "",
-            "![exposure curve](exposure_curve.png)", "",
-            f"Gate at 0.7 ({g.get('method', '')}): exposure {fmt(g.get('exposure_rate'))}, acceptance "
-            f"{fmt(g.get('acceptance_rate'))} (ungated {fmt(g.get('ungated_acceptance_rate'))})."]
+    lines = ["Acceptance = mean of the simulated users' acceptance probability over exposed recommendations.", "",
+             "![exposure curve](exposure_curve.png)", "",
+             f"Gate at 0.7 ({g.get('method', '')}): exposure {fmt(g.get('exposure_rate'))}, acceptance "
+             f"{fmt(g.get('acceptance_rate'))} (ungated {fmt(g.get('ungated_acceptance_rate'))})."]
+    c = report.get("gate") or {}
+    if c and c.get("threshold") != g.get("threshold"):
+        lines += ["", f"Gate at the model's threshold {fmt(c.get('threshold'))} (its operating point fitted on the "
+                  f"validation split unless `--threshold` was given): exposure {fmt(c.get('exposure_rate'))}, acceptance "
+                  f"{fmt(c.get('acceptance_rate'))} (ungated {fmt(c.get('ungated_acceptance_rate'))})."]
+    return lines
 
 
 def render_markdown(report: dict) -> str:
@@ -176,7 +184,7 @@ def render_markdown(report: dict) -> str:
         "## How the LM answers: candidate scoring, greedy and beam search (main model)",
         search_table(report),
         "",
-        "## Table 3 shape: ablation (gated = exposed samples only, threshold 0.7)",
+        "## Table 3 shape: ablation (gated = exposed samples only, at each model's gate threshold)",
         table3(report),
         "",
         "## Table 4 shape: action-first vs text-first",
@@ -297,7 +305,8 @@ def write_report(report: dict, out_dir: str | Path) -> Path:
 # per-run table builders above render the combined dict as "mean ± std" unchanged.
 
 #: Sections of a per-seed report combined across seeds (Tables 2-4, Fig. 7a and what they rest on).
-SEED_SECTIONS = ("by_subset", "gain", "ablation", "order", "exposure_curve", "gate_at_0_7", "diversity", "legal_rate")
+SEED_SECTIONS = ("by_subset", "gain", "ablation", "order", "exposure_curve", "gate_at_0_7", "gate", "diversity",
+                 "legal_rate")
 #: What ``write_reproduce_report`` writes in its folder (``sim.outdir``).
 REPRODUCE_PATHS = ("report.json", "report.md", "whole.png", "exposure_curve.png", "model_size.png",
                    "context_length.png", "history_length.png")
@@ -495,12 +504,17 @@ def render_reproduce_markdown(r: dict) -> str:
              "## Goal (computed from the numbers below)", goal_text(r), "",
              "## Whole test set", whole_seeds_table(r), "", paired_seeds_text(r.get("paired_diff_vs_best_baseline")), "",
              "## Table 2 shape: methods x sub-datasets", table2(r), "",
-             "## Table 3 shape: ablation (gated = exposed samples only, threshold 0.7)", table3(r), "",
+             "## Table 3 shape: ablation (gated = exposed samples only, at each model's gate threshold)", table3(r), "",
              "## Table 4 shape: action-first vs text-first", table4(r), "",
              "## Fig. 7a shape: exposure and acceptance against the confidence threshold",
              "Mean over seeds (band: ± one standard deviation).", "", "![exposure curve](exposure_curve.png)", "",
              f"Gate at 0.7 ({g.get('method') or ''}): exposure {fmt(g.get('exposure_rate'))}, acceptance "
              f"{fmt(g.get('acceptance_rate'))} (ungated {fmt(g.get('ungated_acceptance_rate'))}).", ""]
+    c = r.get("gate") or {}
+    if c:
+        parts += [f"Gate at each seed's model threshold {fmt(c.get('threshold'))} (its operating point fitted on the "
+                  f"validation split unless `--threshold` was given): exposure {fmt(c.get('exposure_rate'))}, acceptance "
+                  f"{fmt(c.get('acceptance_rate'))} (ungated {fmt(c.get('ungated_acceptance_rate'))}).", ""]
     if sens:
         parts += [f"## Sensitivity (seed {sens.get('seed')}; Fig. 7b-d shapes)", sens.get("note", ""), ""]
         for key, (label, row_key, title) in STUDIES.items():

@@ -126,8 +126,12 @@ class ModelAdvisor:
         from agent.recommender import Recommender, RecommenderConfig
 
         self.name = f"model {run}"
+        from agent.calibrate import gate_threshold
+
         config = config or RecommenderConfig(search="candidates")  # any agent.recommender.RecommenderConfig
         self.recommender = Recommender.from_run(run, config)
+        # the gate threshold the live page starts at: the operating point fitted on validation, else 0.7
+        self.gate_threshold = gate_threshold(run)
 
     @property
     def search(self) -> str:

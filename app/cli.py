@@ -215,6 +215,10 @@ def _print_whole(report: dict) -> None:
     if g:  # NaN (null in report.json) where the gate showed nothing
         Console().print(f"gate at 0.7: exposure {fmt(g['exposure_rate'])}, acceptance {fmt(g['acceptance_rate'])} "
                         f"(ungated {fmt(g['ungated_acceptance_rate'])})")
+    c = report.get("gate")
+    if c and g and c.get("threshold") != g.get("threshold"):
+        Console().print(f"gate at {fmt(c['threshold'])} (the model's threshold): exposure {fmt(c['exposure_rate'])}, "
+                        f"acceptance {fmt(c['acceptance_rate'])} (ungated {fmt(c['ungated_acceptance_rate'])})")
 
 
 @app.command()
@@ -223,7 +227,8 @@ def evaluate(
     runs: list[str] = typer.Option([], "--runs", help="training run directory (repeat for several)"),
     out: str = typer.Option(..., help="report directory (report.md, report.json, PNG plots)"),
     max_samples: int = typer.Option(600, help="test contexts evaluated (seeded subsample; 0 = all)"),
-    threshold: float = typer.Option(0.7, help="exposure gate threshold"),
+    threshold: float | None = typer.Option(None, help="exposure gate threshold for every model (default: the run's operating point fitted on validation (the widest top share of its answers accepted >= 1.2x the average; recommender.json), 0.7 without one); "
+                                                     "gate_at_0_7 is reported whatever it is"),
     seed: int = typer.Option(0, help="subsample, bootstrap and baseline seed"),
     splits: str | None = typer.Option(None, help="comma-separated sft splits to evaluate (default: those of "
                                                  "test,test_unseen the dataset has; an import has only test)"),
@@ -266,7 +271,8 @@ def replay(
     data: str = typer.Option(..., help="dataset directory with a feedback config"),
     out: str = typer.Option(..., help="output directory for replay.json and replay.md"),
     model: str = typer.Option("baseline", help="a run directory, or 'baseline' (time-of-day frequency)"),
-    threshold: float = typer.Option(0.7, help="exposure gate: show when confidence >= threshold"),
+    threshold: float | None = typer.Option(None, help="exposure gate: show when confidence >= threshold "
+                                                     "(default: the run's operating point fitted on validation (the widest top share of its answers accepted >= 1.2x the average; recommender.json), 0.7 without one)"),
     mode: ReplayMode = typer.Option(ReplayMode.replay, help="replay (truth = p_accept on the logged contexts) | live (HomeLive-v0)"),
     splits: str | None = typer.Option(None, help="comma-separated splits replayed together (default: those of "
                                                  "test,test_unseen the dataset has; --mode live: test)"),
@@ -325,7 +331,8 @@ def recommend(
     home: str = typer.Option(..., help="home id (the dataset's homes config; an import's: its --home-id)"),
     format: Format = typer.Option(Format.text, "--format", help="text | json | ha (Home Assistant service calls, "
                                                                 "JSON) | ha-script (a YAML script: block)"),
-    threshold: float = typer.Option(0.7, help="exposure gate: shown when confidence >= threshold"),
+    threshold: float | None = typer.Option(None, help="exposure gate: shown when confidence >= threshold "
+                                                     "(default: the run's operating point fitted on validation (the widest top share of its answers accepted >= 1.2x the average; recommender.json), 0.7 without one)"),
     seed: int = typer.Option(0, help="random baseline and GBDT/CGC training seed"),
 ) -> None:
     """Recommend for one home at one time, from the dataset's history before it; print it (or as HA calls)."""

@@ -7,8 +7,9 @@ trained recommender, the GBDT reranker, the usual-operation rule or the frequenc
 
 - ``step()`` advances the home to its next app-open decision point, asks the advisor for a
   recommendation (given the devices' true state, so it never recommends what is already in
-  place) and records a ``Decision``. The gate shows it when confidence >= ``threshold`` (the
-  paper's exposure gate, default 0.7; x the recommender's adaptive relaxation). The simulated
+  place) and records a ``Decision``. The gate shows it when confidence >= ``threshold`` (x the
+  recommender's adaptive relaxation): by default a trained model's operating point fitted on
+  validation (``agent.calibrate.gate_threshold``), else the paper's 0.7. The simulated
   user's acceptance probability (``LiveHome.judge``) is recorded for every decision, shown or
   not: it draws the Fig. 7a curve and answers in auto mode.
 - ``accept()`` / ``reject()`` answer the pending shown recommendation as the person at the
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.confidence import gate
+from agent.confidence import DEFAULT_THRESHOLD, gate  # noqa: F401  (DEFAULT_THRESHOLD: the paper's gate, 0.7)
 from agent.selective import acceptance_rate, exposure_rate
 from app.advisors import (  # noqa: F401  (re-exported: the app's one import point)
     ADVISORS,
@@ -55,9 +56,6 @@ from app.advisors import (  # noqa: F401  (re-exported: the app's one import poi
 )
 from sim.catalog import device_type
 from sim.records import Action, Operation
-
-DEFAULT_THRESHOLD = 0.7  # the paper's exposure gate
-
 
 # ---------------------------------------------------------------- decisions and the session
 
@@ -115,7 +113,9 @@ class SessionConfig:
     warmup_days: int = 2  # days simulated before going live (history for the advisor), 0..days-1
     model: str | None = None  # trained run directory; None = frequency baseline
     advisor: str = "auto"  # who recommends: app.advisors.ADVISORS (auto = the model if given, else frequency)
-    threshold: float = DEFAULT_THRESHOLD  # exposure gate: show when confidence >= threshold
+    # exposure gate: show when confidence >= threshold; None = the advisor's own (a trained model's
+    # operating point fitted on validation, agent.calibrate.gate_threshold), else DEFAULT_THRESHOLD
+    threshold: float | None = None
     app_opens_per_day: float = 6.0  # decision points per resident per day (simulator default 3: livelier demo)
 
     def __post_init__(self) -> None:
@@ -131,7 +131,7 @@ class SessionConfig:
             raise ValueError(f"app_opens_per_day must be in (0, 50], got {self.app_opens_per_day}")
         if self.advisor not in ADVISORS:
             raise ValueError(f"advisor must be one of {', '.join(ADVISORS)}, got {self.advisor!r}")
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
 
@@ -166,7 +166,6 @@ class LiveSession:
                  load_model: Callable[[str], Advisor] = ModelAdvisor,
                  load_gbdt: Callable[[int], Advisor] = simulated_gbdt) -> None:
         self.config = config
-        self.threshold = config.threshold
         self.home = home if home is not None else make_live_home(config)
         if config.warmup_days > 0:
             start = self.home.now
@@ -176,6 +175,9 @@ class LiveSession:
             config.model, self.home.log.operations, load_model=load_model, kind=config.advisor,
             load_gbdt=lambda: load_gbdt(config.seed))
         self.advisor = self.choice.advisor
+        fitted = getattr(self.advisor, "gate_threshold", None)  # a trained model's fitted operating point
+        self.threshold = (config.threshold if config.threshold is not None
+                          else float(fitted) if fitted is not None else DEFAULT_THRESHOLD)
         self.decisions: list[Decision] = []
         # what the last accepted recommendation changed, (room, device) -> field -> (before, after);
         # shown on the floor plan until the next step

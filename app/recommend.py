@@ -61,7 +61,9 @@ class RecommendConfig:
     at: datetime  # decision time (the home's wall clock); only what happened strictly before is used
     home: str  # home id in the dataset's homes config
     format: str = "text"  # text | json | ha | ha-script
-    threshold: float = 0.7  # exposure gate (paper default)
+    # exposure gate; None = the run's operating point fitted on validation (agent.calibrate.gate_threshold;
+    # 0.7 for a baseline or an uncalibrated run), resolved here
+    threshold: float | None = None
     seed: int = 0  # random baseline, GBDT and CGC training
     method: str = field(init=False, default="")  # derived: the baseline name, or "run"
 
@@ -73,7 +75,7 @@ class RecommendConfig:
             raise FileNotFoundError(f"--data {self.data}: not a dataset directory (expected {self.data / 'data'})")
         if self.format not in FORMATS:
             raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
         name = ALIASES.get(self.run, self.run)
         if name in BASELINES:
@@ -85,6 +87,9 @@ class RecommendConfig:
         else:
             raise FileNotFoundError(f"--run {self.run!r}: no such run directory, and not a baseline "
                                     f"({', '.join((*BASELINES, *ALIASES))})")
+        from agent.calibrate import resolve_threshold
+
+        self.threshold = resolve_threshold(self.threshold, self.run if self.method == "run" else None)
 
 
 @dataclass(frozen=True)

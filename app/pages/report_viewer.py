@@ -80,14 +80,28 @@ try:
             st.caption("Test contexts per sub-dataset: " + ", ".join(f"{k} {v}" for k, v in counts.items())
                        + ". DC = device count of the home.")
     gate = rep.get("gate_at_0_7")
-    if isinstance(gate, dict) and gate:
-        st.subheader("Exposure gate at 0.7" + (f": {gate['method']}" if gate.get("method") else ""))
-        shown = {k: v for k, v in gate.items() if k not in ("threshold", "method")}
+    fitted = rep.get("gate")
+
+    def gate_metrics(g: dict) -> None:
+        shown = {k: v for k, v in g.items() if k not in ("threshold", "method")}
         cols = st.columns(max(1, len(shown)))
         for col, (k, v) in zip(cols, shown.items(), strict=False):
             v = v.get("mean") if isinstance(v, dict) else v  # over seeds: the mean
             col.metric(k.replace("_", " "), f"{v:.3f}" if isinstance(v, (int, float)) else "–",
                        help="nothing was shown at this threshold" if v is None and k == "acceptance_rate" else None)
+
+    if isinstance(gate, dict) and gate:
+        st.subheader("Exposure gate at 0.7" + (f": {gate['method']}" if gate.get("method") else ""))
+        gate_metrics(gate)
+    if isinstance(fitted, dict) and fitted and isinstance(gate, dict) and fitted.get("threshold") != gate.get("threshold"):
+        th = fitted.get("threshold")
+        th = th.get("mean") if isinstance(th, dict) else th
+        st.subheader(f"Exposure gate at the model's threshold ({th:.3f})" if isinstance(th, (int, float))
+                     else "Exposure gate at the model's threshold")
+        st.caption("The threshold the evaluation judged the model with: `--threshold`, else its operating point "
+                   "fitted on the validation split (the widest top share of its answers accepted at least 1.2x as "
+                   "often as the average). Its confidence is a calibrated acceptance probability.")
+        gate_metrics(fitted)
     curve = curve_rows(rep)
     if curve:
         st.subheader("Exposure vs acceptance (Fig. 7a)")

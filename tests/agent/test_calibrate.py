@@ -45,3 +45,64 @@ def test_a_degenerate_model_gets_the_warning_in_its_calibration_file(tmp_path, m
     assert fit["top_answer_share"] == 1.0 and fit["em_acc"] == pytest.approx(0.5)
     assert "[bedroom][light][power][off] is 100% of 20" in fit["collapse_warning"]
     assert json.loads((tmp_path / "recommender.json").read_text())["collapse_warning"] == fit["collapse_warning"]
+
+
+def test_fit_gate_takes_the_widest_top_share_accepted_1_2x_the_average():
+    """Hand-worked: 20 answers, 8 accepted (average 0.4). By score, the top 10% (2) are 2/2 accepted,
+    20% 4/4, 30% 5/6, 40% 6/8 = 0.75, 50% 6/10 = 0.6 (1.5x), 60% 6/12 = 0.5 (1.25x), 70% 6/14 = 0.43
+    (1.07x): the widest share at >= 1.2x is 60%, admitted by the 12th score."""
+    from agent.confidence import fit_gate
+
+    scores = [1.0 - 0.01 * i for i in range(20)]  # distinct, falling
+    accepted = [1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
+    fit = fit_gate(scores, accepted, min_answers=10)
+    assert fit["exposure"] == pytest.approx(0.6) and fit["threshold"] == pytest.approx(0.89)
+    assert fit["acceptance"] == pytest.approx(0.5) and fit["lift"] == pytest.approx(1.25)
+    assert fit["ungated_acceptance"] == pytest.approx(0.4)
+    assert fit_gate(scores, accepted, lift=3.0, min_answers=10) is None  # no share reaches 3x
+    assert fit_gate(scores, accepted) is None  # fewer than 50 answers: no operating point
+    assert fit_gate(scores, [0] * 20, min_answers=10) is None  # nothing accepted
+    tied = fit_gate([0.5] * 10 + [0.1] * 10, [1] * 6 + [0] * 14, min_answers=10)
+    assert tied["exposure"] == pytest.approx(0.5) and tied["threshold"] == 0.5  # ties at the cut are admitted
+
+
+def test_the_threshold_is_the_runs_fitted_one_unless_given(tmp_path):
+    from agent.calibrate import CALIBRATION_FILE, gate_threshold, resolve_threshold
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    assert gate_threshold(run) == 0.7 and gate_threshold(None) == 0.7  # uncalibrated / no run: the paper's
+    (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"temperature": 3.0, "gate_threshold": 0.26}))
+    assert gate_threshold(run) == 0.26 and gate_threshold(run / "model") == 0.26
+    assert resolve_threshold(None, run) == 0.26 and resolve_threshold(0.5, run) == 0.5
+    assert resolve_threshold(0.0, run) == 0.0  # an explicit 0 is a threshold, not "unset"
+    (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"temperature": 3.0, "gate_threshold": None}))
+    assert gate_threshold(run) == 0.7  # no share of its answers reached the lift
+    with pytest.raises(ValueError, match="threshold must be in"):
+        resolve_threshold(1.5, run)
+
+
+def test_calibration_writes_the_operating_point(tmp_path, monkeypatch):
+    """60 held-out answers whose confidence ranks acceptance: the calibration file carries a gate
+    threshold that admits the well-accepted top, and it is a calibrated-scale value below 0.7."""
+    from types import SimpleNamespace
+
+    import agent.recommender as R
+
+    confs = [0.9 - 0.01 * i for i in range(60)]
+
+    class Ranked:
+        def recommend_batch(self, contexts):
+            return [SimpleNamespace(actions=KETTLE_ON if i < 20 or i % 3 == 0 else LIGHT_OFF, confidence=c, relax=0.81)
+                    for i, c in zip(range(len(contexts)), confs, strict=True)]
+
+    monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: Ranked()))
+    types = {("bedroom", "light"): "light", ("kitchen", "kettle"): "kettle"}
+    prompt = ("<hist> <op> 2026-03-02 07:00 Mon <act> [kitchen][kettle][power][on] </op> </hist> "
+              "<now> 2026-03-02 07:30 Mon <devices> [bedroom][light] [kitchen][kettle][power][off] <rec>")
+    fit = calibrate_model(tmp_path, "action-first", HeldOut([prompt] * 60, [types] * 60, [KETTLE_ON] * 60))
+    # accepted: the top 20, then every third (i = 21, 24, ...): 33 of 60 = 0.55; the top 40% (24) hold
+    # 21 accepted = 0.875 (1.59x), 50% 30 -> 23/30 (1.39x), 60% 36 -> 25/36 (1.26x), 70% 42 -> 27/42 (1.17x)
+    assert fit["gate"]["exposure"] == pytest.approx(0.6) and fit["gate"]["lift"] == pytest.approx(25 / 36 / 0.55)
+    saved = json.loads((tmp_path / "recommender.json").read_text())
+    assert saved["gate_threshold"] == pytest.approx(fit["gate"]["threshold"]) and saved["gate_threshold"] < 0.7

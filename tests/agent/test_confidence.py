@@ -84,6 +84,17 @@ def test_adaptive_threshold_is_10_percent_lower_for_large_pools_and_numeric_valu
     assert adaptive_threshold(0.5, 5, False, large_pool=4, relax=0.8) == pytest.approx(0.4)
 
 
+def test_a_calibrated_confidence_is_gated_without_the_relaxation():
+    """The relaxation is for raw probabilities; a calibrated confidence (any temperature or bias) is an
+    acceptance probability and meets its threshold as it is."""
+    from agent.confidence import ConfidenceConfig
+
+    assert ConfidenceConfig().gate_relax == 0.9 and not ConfidenceConfig().calibrated
+    assert ConfidenceConfig(temperature=7.0).gate_relax == 1.0
+    assert ConfidenceConfig(bias=-1.2).gate_relax == 1.0
+    assert ConfidenceConfig(relax=0.8).gate_relax == 0.8
+
+
 def test_cascade_and_gate_boundaries():
     assert cascade_prunes(0.29, 0.3) and not cascade_prunes(0.3, 0.3)
     assert not cascade_prunes(0.0, 0.0)  # threshold 0 = cascade off

@@ -705,6 +705,38 @@ def test_live_page_with_a_model_run(app_env, monkeypatch, tiny_run):
     assert any("candidate scoring (no cascade pruning)" in i.value for i in at.info)
 
 
+def test_live_page_starts_at_the_models_fitted_gate_and_keeps_a_moved_slider(app_env, monkeypatch, tiny_run, tmp_path):
+    """A run whose calibration fitted an operating point opens with the slider there (not at 0.7,
+    which a calibrated small model's confidences never reach); once the person moves it, a restart
+    keeps their value."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "model" / "recommender.json").write_text(json.dumps({"gate_threshold": 0.2634}))
+    monkeypatch.setenv("HOMEPILOT_MODEL", str(run))
+    at = _live(app_env)
+    assert not at.error
+    assert at.slider(key="live_threshold").value == pytest.approx(0.26)
+    assert at.session_state["live_session"].threshold == pytest.approx(0.26)
+    at.slider(key="live_threshold").set_value(0.5).run()
+    at.button(key="live_start").click().run()
+    assert at.slider(key="live_threshold").value == pytest.approx(0.5)
+    assert at.session_state["live_session"].threshold == pytest.approx(0.5)
+
+
+def test_a_session_takes_the_advisors_fitted_gate_unless_given_one():
+    class Fitted(FrequencyAdvisor):
+        gate_threshold = 0.31
+
+    def session(threshold):
+        return LiveSession(SessionConfig(seed=0, index=0, days=3, warmup_days=1, threshold=threshold),
+                           advisor_choice=AdvisorChoice(Fitted([])))
+
+    assert session(None).threshold == 0.31 and session(0.6).threshold == 0.6
+    assert LiveSession(SessionConfig(seed=0, index=0, days=3, warmup_days=1)).threshold == 0.7  # frequency
+
+
 # ---------------------------------------------------------------- homepilot demo
 
 
