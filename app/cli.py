@@ -187,6 +187,13 @@ def train(
                 typer.echo(f"{name}: held-out EM-Acc {fit['em_acc']:.3f}, confidence temperature "
                            f"{fit['temperature']:.2f}, {fit['distinct_per_100']:.0f} distinct answers per 100, "
                            f"top answer share {fit['top_answer_share']:.2f}")
+                g = fit.get("gate")
+                if g:
+                    typer.echo(f"{name}: gate threshold {g['threshold']:.3f} (held-out: shows {g['exposure']:.0%}, "
+                               f"accepted {g['lift']:.2f}x the average; 0.7 shows {fit.get('exposure_at_0_7', 0):.0%})")
+                elif "gate" in fit:
+                    typer.echo(f"{name}: no gate operating point (no top share of the held-out answers is accepted "
+                               "1.2x the average): the gate stays at 0.7")
                 if fit.get("collapse_warning"):
                     typer.echo(f"warning: {name}: {fit['collapse_warning']}", err=True)
     for stage in info["stages_run"]:

@@ -13,6 +13,9 @@ the home). Per advisor:
 - ``shown_at_0_7``: share of decision points whose confidence clears the default gate (0.7, with the
   recommender's adapted threshold);
 - ``p_accept_shown``: mean P(accept) of those;
+- ``default_gate``: the threshold the page starts at for this advisor (a trained model's operating
+  point fitted on validation, ``agent.calibrate.gate_threshold``; else 0.7), ``shown_at_default`` and
+  ``p_accept_shown_default``: the same two figures at it;
 - ``distinct_per_100``: distinct answers per 100 answers.
 
 Writes ``live_home.json`` and ``live_home.md``. Deterministic for a seed (no timing figures).
@@ -32,10 +35,11 @@ from app.live_state import DEFAULT_THRESHOLD, LiveSession, SessionConfig
 
 
 def measure(advisor: str, seed: int, homes: int, days: int, model: str | None) -> dict:
-    p_accept, shown, answers, decisions = [], [], [], 0
+    p_accept, shown, shown_default, answers, decisions, default = [], [], [], [], 0, DEFAULT_THRESHOLD
     for i in range(homes):
         s = LiveSession(SessionConfig(seed=seed, index=i, days=days, model=model if advisor == "model" else None,
                                       advisor=advisor, threshold=0.0))
+        default = float(getattr(s.advisor, "gate_threshold", None) or DEFAULT_THRESHOLD)
         while s.step() is not None:
             d = s.decisions[-1]
             decisions += 1
@@ -45,11 +49,15 @@ def measure(advisor: str, seed: int, homes: int, days: int, model: str | None) -
             answers.append(frozenset(d.suggestion.actions))
             if gate(d.suggestion.confidence, DEFAULT_THRESHOLD, d.suggestion.relax):
                 shown.append(d.p_accept)
+            if gate(d.suggestion.confidence, default, d.suggestion.relax):
+                shown_default.append(d.p_accept)
             s.auto_answer()
     return {"advisor": advisor, "decisions": decisions, "answered": len(answers),
             "mean_p_accept": float(np.sum(p_accept) / max(1, decisions)),
             "shown_at_0_7": len(shown) / max(1, decisions),
-            "p_accept_shown": float(np.mean(shown)) if shown else None,
+            "p_accept_shown": float(np.mean(shown)) if shown else None, "default_gate": default,
+            "shown_at_default": len(shown_default) / max(1, decisions),
+            "p_accept_shown_default": float(np.mean(shown_default)) if shown_default else None,
             "distinct_per_100": 100.0 * len(Counter(answers)) / max(1, len(answers))}
 
 
@@ -58,11 +66,14 @@ def write_md(res: dict, path: Path) -> None:
              f"Seed {res['seed']}, homes 0-{res['homes'] - 1}, {res['days']} days each ({res['warmup_days']} of "
              f"history first), gate at 0 so every answer is judged; model: {res['model'] or '(none)'}.", "",
              "| recommender | decision points | mean P(accept), every decision | shown at 0.7 | "
-             "P(accept) of those shown | distinct answers / 100 |", "|---|---|---|---|---|---|"]
+             "P(accept) of those shown | default gate | shown at it | P(accept) of those | distinct answers / 100 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         p = "–" if r["p_accept_shown"] is None else f"{r['p_accept_shown']:.3f}"
+        pd = "–" if r.get("p_accept_shown_default") is None else f"{r['p_accept_shown_default']:.3f}"
         lines.append(f"| {r['advisor']} | {r['decisions']} | {r['mean_p_accept']:.3f} | {100 * r['shown_at_0_7']:.1f}% | "
-                     f"{p} | {r['distinct_per_100']:.1f} |")
+                     f"{p} | {r.get('default_gate', DEFAULT_THRESHOLD):.3f} | {100 * r.get('shown_at_default', 0):.1f}% | "
+                     f"{pd} | {r['distinct_per_100']:.1f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
