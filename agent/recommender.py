@@ -137,7 +137,10 @@ class Recommender:
         (``history_k``, when the run set one) in ``RUN/config.json``.
 
         ``calibrated``: use the confidence temperature fitted on held-out prompts after training
-        (``agent.calibrate`` writes ``<model>/recommender.json``) unless ``config`` sets one."""
+        (``agent.calibrate`` writes ``<model>/recommender.json``) unless ``config`` sets one. The gate
+        threshold is ``config.confidence.threshold`` as given; the entry points (evaluate, replay,
+        recommend, the live page) pass the run's fitted operating point when the user gives none
+        (``agent.calibrate.resolve_threshold``)."""
         from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
         run = Path(run)
