@@ -221,6 +221,13 @@ def plot_report(report: dict, out_dir: Path) -> list[Path]:
         th = [p["threshold"] for p in curve]
         ax.plot(th, [p["exposure_rate"] for p in curve], label="exposure rate")
         ax.plot(th, [p["acceptance_rate"] for p in curve], label="acceptance rate")
+        g = report.get("gate") or {}
+        t = g.get("threshold")
+        if isinstance(t, (int, float)) and t != 0.7:  # the model's own gate and what it does there
+            ax.axvline(t, ls="--", color="grey", lw=1, label=f"model's gate {t:.2f}")
+            for key, color in (("exposure_rate", "C0"), ("acceptance_rate", "C1")):
+                if isinstance(g.get(key), (int, float)) and g[key] == g[key]:
+                    ax.plot([t], [g[key]], "o", color=color, ms=5)
         ax.set_xlabel("confidence threshold")
         ax.set_ylim(0, 1.02)
         ax.legend()

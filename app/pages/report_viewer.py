@@ -106,7 +106,9 @@ try:
     if curve:
         st.subheader("Exposure vs acceptance (Fig. 7a)")
         names = {"exposure_rate": "exposure rate", "acceptance_rate": "simulated acceptance (mean P(accept))"}
-        st.altair_chart(exposure_chart(curve, 0.7, names), width="stretch")
+        mark = (fitted or {}).get("threshold") if isinstance(fitted, dict) else None
+        mark = mark.get("mean") if isinstance(mark, dict) else mark  # over seeds: the mean
+        st.altair_chart(exposure_chart(curve, mark if isinstance(mark, (int, float)) else 0.7, names), width="stretch")
         st.caption(f"Main method{' ' + str(gate.get('method')) if isinstance(gate, dict) else ''}: per gate "
                    "threshold, the share of test contexts whose recommendation would be shown, and the simulated "
                    "users' mean P(accept) over those.")
