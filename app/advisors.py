@@ -154,8 +154,13 @@ class ModelAdvisor:
         if not actions:
             return suggestion_from(rec, base)
         n = len(alts)
+        # the posterior over the weighed settings (the runner-ups' shares are on the same scale); the
+        # confidence the gate reads is that posterior calibrated to an acceptance probability
+        share = alts[0][1] if alts and frozenset(alts[0][0]) == frozenset(actions) else rec.confidence
+        calibrated = self.recommender.config.confidence.calibrated
         why = (f"Of the settings the model weighed (the home's usual operations at this time, its latest ones and "
-               f"their opposites; none already in place) it gives this one {rec.confidence:.0%} of its probability"
+               f"their opposites; none already in place) it gives this one {share:.0%} of its probability"
+               + (f" (calibrated: {rec.confidence:.0%} likely to be accepted)" if calibrated else "")
                + ("; runner-ups below." if n > 1 else "."))
         return replace(suggestion_from(rec, base, why), alternatives=alts[1:] if n > 1 else ())
 

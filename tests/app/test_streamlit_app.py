@@ -766,3 +766,24 @@ def test_demo_cli_rejects_a_missing_model(tmp_path):
 
     r = CliRunner().invoke(app, ["demo", "--model", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "Invalid value" in r.output and "--model" in r.output  # rich may wrap the rest
+
+
+def test_the_models_why_gives_its_posterior_share_and_the_calibrated_confidence_apart():
+    """The runner-ups are posterior shares; the chosen one's share is said on the same scale, and the
+    calibrated acceptance probability the gate reads beside it (a 22% answer above a 41% runner-up
+    was what a person saw before)."""
+    from types import SimpleNamespace
+
+    from agent.confidence import ConfidenceConfig
+    from app.advisors import ModelAdvisor
+
+    light_off, lock = (Action("bedroom", "light", "power", "off"),), (Action("hallway", "lock", "lock", "locked"),)
+    rec = SimpleNamespace(actions=light_off, description="Turn off the bedroom light", confidence=0.22, threshold=0.24,
+                          alternatives=((light_off, 0.6), (lock, 0.3)), reason="")
+    adv = ModelAdvisor.__new__(ModelAdvisor)
+    adv.recommender = SimpleNamespace(recommend=lambda ctx: rec,
+                                      config=SimpleNamespace(confidence=ConfidenceConfig(temperature=7.0)))
+    why = adv.suggest(SimpleNamespace(current=None)).reason
+    assert "gives this one 60% of its probability (calibrated: 22% likely to be accepted); runner-ups below." in why
+    adv.recommender.config = SimpleNamespace(confidence=ConfidenceConfig())  # uncalibrated: the share alone
+    assert "60% of its probability; runner-ups" in adv.suggest(SimpleNamespace(current=None)).reason
