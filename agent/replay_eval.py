@@ -346,7 +346,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     notes = [f"**{n}**" for n in (report.get("notes") or [])]
     lines = [
         f"# Offline acceptance evaluation: {report['policy']}", "",
-        f"Data `{report['data']}`, split `{report['split']}`, threshold {report['threshold']}, "
+        f"Data `{report['data']}`, split `{report['split']}`, threshold {report['threshold']:.3f}, "
         f"{report['n_decisions']} decision points, {report['n_exposed']} exposed, "
         f"{report['n_matched']} matching the logged operation.", "",
         *(x for n in notes for x in (n, "")),
