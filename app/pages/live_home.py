@@ -166,8 +166,8 @@ c[5].slider("Gate threshold", 0.0, 1.0, step=0.01, key="live_threshold", on_chan
             help="Show a recommendation when its confidence reaches this. A trained model starts at its operating "
                  "point fitted on validation (the widest top share of its answers accepted at least 1.2x as often "
                  "as the average; its confidence is a calibrated acceptance probability, so the paper's 0.7 "
-                 "shows few or none), other recommenders at 0.7. The model lowers it by 10% for homes with more "
-                 "than 10 devices and again for numeric values.")
+                 "shows few or none), other recommenders at 0.7. An uncalibrated model lowers it by 10% for homes "
+                 "with more than 10 devices and again for numeric values.")
 session.threshold = float(ss.live_threshold)
 
 
