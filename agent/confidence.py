@@ -232,10 +232,11 @@ def fit_platt(confidence, accepted, max_temperature: float = 20.0, ridge: float 
 
 def fit_gate(scores, accepted, lift: float = GATE_LIFT, min_answers: int = GATE_MIN_ANSWERS) -> dict | None:
     """The operating point of a model's gate on a validation split (module docstring): ``scores`` =
-    calibrated confidences (what the gate compares with its threshold), ``accepted`` 0/1. Over the top 10%, 20%, ... 100% of answers by score, the widest
-    share whose acceptance is >= ``lift`` x the average; returns ``{threshold, exposure, acceptance,
-    ungated_acceptance, lift}`` (threshold = the lowest score of that share, so the gate admits it),
-    or None when no share reaches the lift or fewer than ``min_answers`` answers (or none accepted)."""
+    calibrated confidences (what the gate compares with its threshold), ``accepted`` 0/1. Over the top
+    10%, 20%, ... 100% of answers by score, the widest share whose acceptance is >= ``lift`` x the
+    average; returns ``{threshold, exposure, acceptance, ungated_acceptance, lift}`` (threshold = the
+    lowest score of that share, so the gate admits it), or None when no share reaches the lift or
+    there are fewer than ``min_answers`` answers (or none accepted)."""
     s = np.asarray(scores, dtype=float)
     a = np.asarray(accepted, dtype=float)
     if s.shape != a.shape:

@@ -123,11 +123,10 @@ class ModelAdvisor:
     decides what is shown) without the sets the devices already have (``Context.current``)."""
 
     def __init__(self, run: str, config: Any = None) -> None:
+        from agent.calibrate import gate_threshold
         from agent.recommender import Recommender, RecommenderConfig
 
         self.name = f"model {run}"
-        from agent.calibrate import gate_threshold
-
         config = config or RecommenderConfig(search="candidates")  # any agent.recommender.RecommenderConfig
         self.recommender = Recommender.from_run(run, config)
         # the gate threshold the live page starts at: the operating point fitted on validation, else 0.7

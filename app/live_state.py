@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.confidence import DEFAULT_THRESHOLD, gate  # noqa: F401  (DEFAULT_THRESHOLD: the paper's gate, 0.7)
+from agent.confidence import DEFAULT_THRESHOLD, gate  # DEFAULT_THRESHOLD: the paper's gate, 0.7
 from agent.selective import acceptance_rate, exposure_rate
 from app.advisors import (  # noqa: F401  (re-exported: the app's one import point)
     ADVISORS,
