@@ -125,8 +125,15 @@ def gate_threshold(run: str | Path | None) -> float:
     for d in (run / "model", run):
         f = d / CALIBRATION_FILE
         if f.is_file():
-            value = json.loads(f.read_text()).get("gate_threshold")
-            return float(value) if value is not None else DEFAULT_THRESHOLD
+            try:
+                value = json.loads(f.read_text()).get("gate_threshold")
+                value = None if value is None else float(value)
+            except (ValueError, TypeError, AttributeError) as e:
+                raise ValueError(f"{f}: not a calibration file with a numeric gate_threshold ({e}); "
+                                 "re-run `homepilot train --resume` or pass --threshold") from None
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{f}: gate_threshold {value} is not in [0, 1]; pass --threshold")
+            return DEFAULT_THRESHOLD if value is None else value
     return DEFAULT_THRESHOLD
 
 

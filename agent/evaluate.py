@@ -522,6 +522,10 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     windows: dict[str, int] = {}  # LM -> history window it reads
     variants = [(*v, cfg.history_k or run_history_k(run)) for run in cfg.runs for v in run_variants(run)]
     main_name = next((n for n in MAIN_ORDER if n in {v[0] for v in variants}), None)
+    from agent.calibrate import resolve_threshold
+
+    # each model's gate, read before any predicting (a broken calibration file fails here, not after minutes)
+    thresholds = {n: resolve_threshold(cfg.threshold, d) for n, d, _, _ in variants}
 
     def lm(model_dir: Path, order: str, search: str, describe: bool, k: int) -> Predictor:
         """An LM reading its own history window: the samples' prompts rebuilt where it differs."""
@@ -598,10 +602,6 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
             report["search"][sname] = {**{k: m[k] for k in ("em_acc", "lm_f1", "rule")}, "n": len(part),
                                        "ms_per_context": 1000 * secs / len(part), **diversity(preds)}
 
-    from agent.calibrate import resolve_threshold
-
-    dirs = {n: d for n, d, _, _ in variants}
-    thresholds = {n: resolve_threshold(cfg.threshold, d) for n, d in dirs.items()}  # each model's gate
     report["thresholds"] = thresholds
     report["ablation"] = {}
     for name in ("FT", "PT+FT", "PT+FT+DPO"):

@@ -80,6 +80,13 @@ def test_the_threshold_is_the_runs_fitted_one_unless_given(tmp_path):
     assert gate_threshold(run) == 0.7  # no share of its answers reached the lift
     with pytest.raises(ValueError, match="threshold must be in"):
         resolve_threshold(1.5, run)
+    (run / "model" / CALIBRATION_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="recommender.json: not a calibration file"):
+        gate_threshold(run)
+    assert resolve_threshold(0.4, run) == 0.4  # a given threshold never reads the file
+    (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"gate_threshold": 3}))
+    with pytest.raises(ValueError, match="gate_threshold 3.0 is not in"):
+        gate_threshold(run)
 
 
 def test_calibration_writes_the_operating_point(tmp_path, monkeypatch):
