@@ -648,6 +648,9 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     if cfg.format == "ha":
         report["predictions"] = predictions(cfg, samples, runs, main, report["whole"], thresholds)
     report["method_seconds"] = {n: round(mr.seconds, 2) for n, mr in runs.items()}
+    from training.runtime import software
+
+    report["software"] = software()  # what the figures were computed with (they differ across machines)
     report["wall_seconds"] = round(_time.perf_counter() - t_start, 2)
     return report
 

@@ -16,6 +16,8 @@ Report dict keys (``report.json``):
 - ``paired_diff_vs_best_baseline``: {method, baseline, metric: {diff, lo, hi}}: the main method
   minus the baseline with the best EM-Acc, paired percentile bootstrap on the same contexts
 - ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``, ``splits``
+- ``software``: Python, library versions and torch's CPU kernels (``training.runtime.software``): the
+  LMs' and CGC's figures are reproducible for a seed with the same ones, not across machines
 - ``simulator``: {oracle, simulated_acceptance, note}: whether the hidden truth of a simulated dataset
   was there; an imported log has none, and ``note`` (also a line of report.md) says what is left out
 - ``predictions_file``: ``predictions.jsonl`` when evaluated with ``format="ha"`` (one JSON line per
@@ -163,6 +165,11 @@ def fig7a(report: dict) -> list[str]:
     return lines
 
 
+def software_line(sw: dict[str, str]) -> str:
+    """One line naming what computed the figures (``report["software"]``)."""
+    return "Computed with: " + ", ".join(f"{k} {v}" for k, v in sw.items())
+
+
 def render_markdown(report: dict) -> str:
     note = report.get("simulator", {}).get("note")
     parts = [
@@ -171,6 +178,7 @@ def render_markdown(report: dict) -> str:
         f"Dataset: `{report.get('data', '')}` · splits: {', '.join(report.get('splits', [])) or '–'} · seeds: "
         f"{report.get('seeds', {})} · wall time: {fmt(report.get('wall_seconds'), 1)} s",
         "",
+        *([software_line(report["software"]), ""] if report.get("software") else []),
         *([f"**{note}**", ""] if note else []),
         "## Whole test set",
         whole_table(report),
@@ -506,7 +514,7 @@ def render_reproduce_markdown(r: dict) -> str:
     parts = ["# HomePilot reproduction report", "",
              f"Seeds: {', '.join(map(str, r.get('seeds', [])))} · {r.get('config_line', '')} · "
              f"wall time: {fmt(r.get('wall_seconds'), 1)} s (steps resumed from an earlier run count their recorded time)",
-             "", "Every number is the mean ± standard deviation over the seeds (one dataset, training and evaluation "
+             "", *([software_line(r["software"]), ""] if r.get("software") else []), "Every number is the mean ± standard deviation over the seeds (one dataset, training and evaluation "
              "per seed); intervals are 95% Student-t intervals of the mean over seeds.", "",
              "## Goal (computed from the numbers below)", goal_text(r), "",
              "## Whole test set", whole_seeds_table(r), "", paired_seeds_text(r.get("paired_diff_vs_best_baseline")), "",

@@ -42,7 +42,7 @@ from pathlib import Path
 from app.quickstart import STEPS_DIR, QuickstartConfig, Steps, train_and_calibrate
 from app.quickstart import run as quickstart
 from sim.prompts import HISTORY_K
-from training.runtime import ProgressFn
+from training.runtime import ProgressFn, software
 
 NO_GPU = ("no GPU here: the base preset (~30M parameters) is meant for one; run reproduce on a machine with a "
           "CUDA GPU to include it")
@@ -203,6 +203,7 @@ def run(cfg: ReproduceConfig, step: Callable[[str], None] = lambda _s: None,
     report = combine_reports(reports, scores, (*BASELINES, PROMPTED), cfg.n_boot, cfg.seeds[0])
     report["sensitivity"] = sens
     report["per_seed_reports"] = paths
+    report["software"] = software()
     report["config"] = json.loads(json.dumps(asdict(cfg), default=str))
     report["config_line"] = (f"data preset {cfg.data_preset}, model preset {cfg.model_preset}, "
                              f"{cfg.max_samples or 'all'} test contexts per seed")

@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import transformers
 
 from app.quickstart import QuickstartConfig, run
 
@@ -36,6 +37,8 @@ def test_quickstart_runs_every_step_and_writes_the_report(quick):
                                     "text-first", "Oracle"}
     assert set(report["diversity"]) == set(report["whole"]) and set(report["by_split"]) <= {"test", "test_unseen"}
     assert "gate" in report and set(report["search"]) == {"candidates", "greedy", "beam"}
+    assert report["software"]["transformers"] == transformers.__version__
+    assert f"transformers {transformers.__version__}" in (out / "report" / "report.md").read_text()
     assert set(report["ablation"]) == {"FT", "PT+FT", "PT+FT+DPO"}
     assert set(report["order"]) == {"action-first", "text-first"}
     for name in ("Base LM", "FT", "PT+FT", "PT+FT+DPO", "text-first", "Random", "CGC", "GBDT"):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from app.quickstart import Steps
 from app.reproduce import ReproduceConfig, run
@@ -89,6 +90,7 @@ def test_report_combines_the_seed_reports(reproduced):
                 "by_subset", "ablation", "order", "exposure_curve"):
         assert key in r, key
     assert r["seeds"] == [0, 1] and r["wall_seconds"] > 0
+    assert r["software"]["torch"] == torch.__version__ and "Computed with: " in (out / "report" / "report.md").read_text()
     seeds = [_seed_report(out, s) for s in (0, 1)]
     assert set(r["whole"]) == set(seeds[0]["whole"])
     for method, metrics in r["whole"].items():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import trl
 from huggingface_hub import ModelCard
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -96,6 +97,9 @@ def test_run_directory_contract(run, tiny_dataset):
     assert cfg["order"] == "action-first" and cfg["stages_run"] == ["pretrain", "sft", "dpo"]
     assert cfg["preset"] == "tiny" and cfg["block_size"] == 128 and cfg["sft_lr"] == 2e-3  # resolved from preset
     assert cfg["full_finetune"] is False and "full_finetune" not in cfg["hyper_from_preset"]  # given, not the preset's
+    # what computed the run's numbers (they are reproducible only with the same machine and libraries)
+    assert cfg["software"]["torch"] == torch.__version__ and cfg["software"]["trl"] == trl.__version__
+    assert cfg["software"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert {"stage", "step", "loss", "tokens_per_s"} <= set(_metrics(out)[0])
     for stage in ("pretrain", "sft", "dpo"):
         assert (out / stage / "final" / "model.safetensors").is_file()
