@@ -16,7 +16,7 @@ Report dict keys (``report.json``):
 - ``paired_diff_vs_best_baseline``: {method, baseline, metric: {diff, lo, hi}}: the main method
   minus the baseline with the best EM-Acc, paired percentile bootstrap on the same contexts
 - ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``, ``splits``
-- ``software``: Python, library versions and torch's CPU kernels (``training.runtime.software``): the
+- ``software``: Python, library versions, torch's CPU kernels and threads (``training.runtime.software``): the
   LMs' and CGC's figures are reproducible for a seed with the same ones, not across machines
 - ``simulator``: {oracle, simulated_acceptance, note}: whether the hidden truth of a simulated dataset
   was there; an imported log has none, and ``note`` (also a line of report.md) says what is left out

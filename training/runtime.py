@@ -35,16 +35,18 @@ SOFTWARE = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "n
 
 
 def software() -> dict[str, str]:
-    """What produced a run's or a report's numbers: Python, the versions of ``SOFTWARE`` and the
-    CPU kernels torch dispatches to (``torch.backends.cpu.get_cpu_capability``, e.g. AVX2 or
-    AVX512). Training is deterministic for a seed on one machine and library set (a rerun repeats
-    every figure); on another machine it is not: the seed-0 quickstart gave PT+FT+DPO EM-Acc 0.235
-    on an AVX512 machine with these libraries where the docs' earlier machine (not recorded) gave
-    0.252, and CGC 0.275 instead of 0.272; a figure is reproducible with what this records."""
+    """What produced a run's or a report's numbers: Python, the versions of ``SOFTWARE``, the CPU
+    kernels torch dispatches to (``torch.backends.cpu.get_cpu_capability``, e.g. AVX2 or AVX512)
+    and its intra-op threads. Training is deterministic for a seed on one machine and library set
+    (a rerun repeats every figure); on another machine it is not: the seed-0 quickstart gave
+    PT+FT+DPO EM-Acc 0.235 on an AVX512 machine with these libraries where the docs' earlier
+    machine (not recorded) gave 0.252, and CGC 0.275 instead of 0.272. When two runs of one seed
+    disagree, this is what to compare first (it does not name every difference: the CPU model
+    itself is not recorded)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "machine": platform.machine(),
-           "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": str(torch.get_num_threads())}
     for name in SOFTWARE:
         try:
             out[name] = version(name)
