@@ -42,7 +42,9 @@ from sim.dataset.files import DatasetError, read_file, split_files
 from sim.dataset.negatives import NEGATIVE_KINDS
 from sim.dataset.schema import LEGACY_SCHEMAS, SCHEMAS, SPLITS
 from sim.records import (
+    Action,
     GrammarError,
+    Prompt,
     parse_actions,
     parse_history,
     parse_operation,
@@ -210,7 +212,23 @@ def _legal(actions, types: dict[tuple[str, str], str], what: str) -> None:
         t = types.get(a.target)
         if t is None:
             raise ValueError(f"{what}: device {a.room}/{a.device} is not in the home")
-        validate(t, a.field, a.value)
+        try:
+            validate(t, a.field, a.value)
+        except CatalogError as e:
+            raise ValueError(f"{what}: {a.room}/{a.device}: {e}") from None
+
+
+def _legal_prompt(p: Prompt, types: dict[tuple[str, str], str], what: str) -> None:
+    """The prompt's listed devices are the home's, each known setting is legal for its device, and so
+    is every usual operation (a state field outside the catalogue, ``[light][ago][15]``, parses but is
+    not HomePilot's grammar)."""
+    for dev in p.devices:
+        if tuple(dev) not in types:
+            raise ValueError(f"{what}: device {dev[0]}/{dev[1]} is not in the home")
+    for dev, settings in zip(p.devices, p.state, strict=False):
+        _legal([Action(dev[0], dev[1], f, v) for f, v in settings], types, f"{what} (state)")
+    for acts in p.usual:
+        _legal(acts, types, f"{what} (usual operations)")
 
 
 def _check_row(config: str, r: dict, types: dict[tuple[str, str], str]) -> None:
@@ -250,9 +268,13 @@ def _check_row(config: str, r: dict, types: dict[tuple[str, str], str]) -> None:
             raise ValueError("completion, completion_text_first and actions disagree")
         if any(o.time >= r["time"].replace(second=0) for o in p.history):
             raise ValueError("prompt: history holds an operation at or after the decision time")
-        _legal(acts, {(d["room"], d["device"]): d["type"] for d in r["devices"]}, "completion")
+        home = {(d["room"], d["device"]): d["type"] for d in r["devices"]}
+        _legal(acts, home, "completion")
+        _legal_prompt(p, home, "prompt")
     elif config == "dpo":
-        parse_prompt(r["prompt"])
+        p = parse_prompt(r["prompt"])
+        if types:
+            _legal_prompt(p, types, "prompt")
         chosen, _ = parse_target(r["chosen"])
         rejected, _ = parse_target(r["rejected"])
         if r["chosen"] == r["rejected"] or chosen == rejected:

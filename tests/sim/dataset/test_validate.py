@@ -122,3 +122,30 @@ def test_an_entity_of_no_device_or_a_malformed_entity_id_is_named(imported, tmp_
     out = broken(imported, tmp_path / "b", lambda d: set_entities(
         d, [{"room": dev["room"], "device": dev["device"], "entity_id": "Light Bedroom"}]))
     assert "entities: 'Light Bedroom' is not a Home Assistant entity id (domain.object_id)" in out
+
+
+def test_a_prompt_whose_state_or_usual_operations_break_the_catalogue_is_named(imported, tmp_path):
+    """A prompt parses with any bracketed field in a device's state; validate holds it to the catalogue
+    (the known state and the usual operations are settings of the home's devices)."""
+    rows = pq.read_table(shard(imported, "sft")).to_pylist()
+    i = next(i for i, r in enumerate(rows) if "<usual> [" in r["prompt"])
+    prompt = rows[i]["prompt"]
+    room, device = rows[i]["devices"][0]["room"], rows[i]["devices"][0]["device"]
+
+    def rewrite(new: str):
+        def change(d: Path) -> None:
+            t = pq.read_table(shard(d, "sft"))
+            col = t.column("prompt").to_pylist()
+            col[i] = new
+            pq.write_table(t.set_column(t.schema.get_field_index("prompt"), "prompt", pa.array(col)), shard(d, "sft"))
+        return change
+
+    entry = f" [{room}][{device}]"
+    before, listed = prompt.split("<devices>")
+    assert entry in listed
+    out = broken(imported, tmp_path / "state", rewrite(before + "<devices>" + listed.replace(entry, entry + "[ago][15]", 1)))
+    assert f"data/sft/train-00000-of-00001.parquet row {i}: prompt (state): {room}/{device}: " in out
+    assert "no field 'ago'" in out
+    head, usual = prompt.split("<usual> [", 1)
+    out = broken(imported, tmp_path / "usual", rewrite(head + "<usual> [garage][heater][power][on] [" + usual))
+    assert f"row {i}: prompt (usual operations): device garage/heater is not in the home" in out
