@@ -16,7 +16,8 @@ Checks, in order, stopping at the first problem (``ValidationError`` names the f
 - homes: bucket matches the device count, device types are in the catalogue, every entity
   names a device of the home and is an HA entity id ``domain.object_id``;
 - every grammar column parses (operations text, pretrain histories, prompts, completions,
-  actions, labels) and every action is legal for its home's device (``sim.catalog.validate``);
+  actions, labels) and every action is legal for its home's device (``sim.catalog.validate``),
+  as are a prompt's listed devices, their known settings and its usual operations;
 - dpo: ``chosen != rejected``, ``negative_kind`` is ``time`` or ``conflict``;
 - feedback: propensity in (0, 1], p_accept in [0, 1];
 - splits: per home, every ``train`` time is before every ``test`` time; no ``test_unseen``
