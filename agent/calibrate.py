@@ -11,6 +11,10 @@ written with the figures to ``<model>/recommender.json``, which ``Recommender.fr
 With them the gate's operating point (``agent.confidence.fit_gate``): ``gate_threshold``, the widest
 top share of the calibrated answers accepted >= 1.2x the average, the threshold every entry point
 uses when none is given (``gate_threshold`` below; None when no share reaches the lift).
+Before all that, with candidate scoring, the candidate pool (``sim.candidates.restrict_pool``):
+``pool`` = "usual" (score only the prompt's usual operations) when that answers more held-out
+contexts exactly than every plausible set does, else "plausible"; both figures in ``pool_em``.
+The calibration and the gate are then fitted on the chosen pool's answers.
 
 Collapse: when one answer is more than ``COLLAPSE_SHARE`` of the held-out answers, ``check``
 returns a warning naming it and its share (``homepilot train`` prints it).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,16 +84,32 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     from sim.envs.replay import label_accepts
 
     cfg = RecommenderConfig(order=order, search=search, cascade=False, min_history=0, generate_description=False,
-                            history_k=history_k)
+                            history_k=history_k, pool="plausible")
     rec = Recommender.from_run(model_dir, cfg, calibrated=False)
     contexts = [Context.from_prompt(p, t) for p, t in zip(data.prompts, data.types, strict=True)]
+
+    def exact_of(recs) -> np.ndarray:
+        return np.array([frozenset(lab) == frozenset(r.actions) for lab, r in zip(data.labels, recs, strict=True)])
+
     recs = rec.recommend_batch(contexts)
+    exact = exact_of(recs)
+    pool_em: dict[str, float] = {}
+    if search == "candidates" and len(recs):
+        # the candidate pool (sim.candidates.restrict_pool): "usual" only where it answers more held-out
+        # contexts exactly than every plausible set does
+        rec.config = replace(rec.config, pool="usual")
+        usual = rec.recommend_batch(contexts)
+        pool_em = {"plausible": float(exact.mean()), "usual": float(exact_of(usual).mean())}
+        if pool_em["usual"] > pool_em["plausible"]:
+            recs, exact = usual, exact_of(usual)
+        else:
+            rec.config = replace(rec.config, pool="plausible")
     answered = np.array([bool(r.actions) for r in recs])
     accepted = np.array([label_accepts(lab, r.actions, t) for lab, r, t in zip(data.labels, recs, data.types,
                                                                                 strict=True)])
-    exact = np.array([frozenset(lab) == frozenset(r.actions) for lab, r in zip(data.labels, recs, strict=True)])
     conf = np.array([r.confidence for r in recs])
-    out: dict = {"search": search, "n": len(recs), "answered": int(answered.sum()),
+    out: dict = {"search": search, "n": len(recs), "answered": int(answered.sum()), "pool": rec.config.pool,
+                 "pool_em": pool_em,
                  "em_acc": float(exact.mean()) if len(recs) else float("nan"),
                  "accepted_rate": float(accepted[answered].mean()) if answered.any() else float("nan"),
                  "temperature": 1.0, "bias": 0.0}
@@ -135,6 +155,28 @@ def gate_threshold(run: str | Path | None) -> float:
                 raise ValueError(f"{f}: gate_threshold {value} is not in [0, 1]; pass --threshold")
             return DEFAULT_THRESHOLD if value is None else value
     return DEFAULT_THRESHOLD
+
+
+def fitted_pool(run: str | Path | None) -> str:
+    """The candidate pool a model scores when none is given: the one chosen on the held-out prompts
+    (``pool`` in ``recommender.json`` of ``RUN/model`` or of ``RUN`` itself), else "plausible" (no run,
+    an uncalibrated model, a file from before pools)."""
+    from sim.candidates import POOLS
+
+    if run is None:
+        return "plausible"
+    run = Path(run)
+    for d in (run / "model", run):
+        f = d / CALIBRATION_FILE
+        if f.is_file():
+            try:
+                pool = json.loads(f.read_text()).get("pool", "plausible")
+            except (ValueError, AttributeError) as e:
+                raise ValueError(f"{f}: not a calibration file ({e}); re-run `homepilot train --resume`") from None
+            if pool not in POOLS:
+                raise ValueError(f"{f}: pool must be one of {', '.join(POOLS)}, got {pool!r}")
+            return pool
+    return "plausible"
 
 
 def resolve_threshold(threshold: float | None, run: str | Path | None) -> float:

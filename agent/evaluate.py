@@ -522,10 +522,11 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
     windows: dict[str, int] = {}  # LM -> history window it reads
     variants = [(*v, cfg.history_k or run_history_k(run)) for run in cfg.runs for v in run_variants(run)]
     main_name = next((n for n in MAIN_ORDER if n in {v[0] for v in variants}), None)
-    from agent.calibrate import resolve_threshold
+    from agent.calibrate import fitted_pool, resolve_threshold
 
     # each model's gate, read before any predicting (a broken calibration file fails here, not after minutes)
     thresholds = {n: resolve_threshold(cfg.threshold, d) for n, d, _, _ in variants}
+    pools = {n: fitted_pool(d) for n, d, _, _ in variants}  # candidate pool chosen on the held-out prompts
 
     def lm(model_dir: Path, order: str, search: str, describe: bool, k: int) -> Predictor:
         """An LM reading its own history window: the samples' prompts rebuilt where it differs."""
@@ -603,6 +604,7 @@ def evaluate(cfg: EvaluateConfig, progress: Callable[[str], None] = lambda _m: N
                                        "ms_per_context": 1000 * secs / len(part), **diversity(preds)}
 
     report["thresholds"] = thresholds
+    report["pools"] = pools
     report["ablation"] = {}
     for name in ("FT", "PT+FT", "PT+FT+DPO"):
         if name not in runs:

@@ -45,6 +45,7 @@ from agent.confidence import (
 from agent.context import Context
 from agent.decoding import Decoded, generate_beam, generate_greedy
 from agent.policy import Recommendation
+from sim.candidates import POOLS
 from sim.catalog import device_type, is_legal, type_of_device_name
 from sim.prompts import HISTORY_K
 from sim.records import ORDERS, GrammarError, parse_target
@@ -82,6 +83,10 @@ class RecommenderConfig:
     # (quickstart seed 0, 600 test contexts, PT+FT+DPO). A context with the devices' true state
     # (``Context.current``: the live app) is judged against that instead.
     drop_noops: bool = True
+    # candidates: which sets are scored (sim.candidates.restrict_pool): "plausible" = every plausible
+    # set, "usual" = the prompt's usual operations among them (all when none is); None = the run's
+    # choice on its held-out prompts (recommender.json "pool", agent.calibrate), else "plausible"
+    pool: str | None = None
     # candidates, action-first: generate the description after the chosen actions (False: the
     # catalogue's template text, sim.describe, ~25% faster; what evaluation uses for non-main rows)
     generate_description: bool = True
@@ -104,6 +109,8 @@ class RecommenderConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda, got {self.device!r}")
+        if self.pool is not None and self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)} or None, got {self.pool!r}")
         if self.history_k < 0 or self.min_history < 0:
             raise ValueError(f"history_k and min_history must be >= 0, got {self.history_k}, {self.min_history}")
 
@@ -161,10 +168,14 @@ class Recommender:
             tokenizer = load_tokenizer(model_dir)
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True, trust_remote_code=False)
         fitted = model_dir / "recommender.json"
-        if calibrated and fitted.is_file() and config.confidence.temperature == 1.0 and config.confidence.bias == 0.0:
-            fit = json.loads(fitted.read_text())
+        fit = json.loads(fitted.read_text()) if calibrated and fitted.is_file() else {}
+        if fit and config.confidence.temperature == 1.0 and config.confidence.bias == 0.0:
             config = replace(config, confidence=replace(config.confidence, temperature=float(fit.get("temperature", 1.0)),
                                                         bias=float(fit.get("bias", 0.0))))
+        if config.pool is None:
+            from agent.calibrate import fitted_pool
+
+            config = replace(config, pool=fitted_pool(model_dir) if calibrated else "plausible")
         return cls(model, tokenizer, config)
 
     # ------------------------------------------------------------ input checks
@@ -217,7 +228,7 @@ class Recommender:
     def _score(self, chunk: list[tuple[int, Context, str]]) -> list[Recommendation]:
         """Candidate scoring (``training.scoring``): the best plausible action set, its posterior as
         confidence, the gate; the description generated after it (action-first) or the template."""
-        from sim.candidates import plausible_sets
+        from sim.candidates import plausible_sets, restrict_pool
         from sim.describe import describe
         from sim.records import parse_prompt
         from training.scoring import completion_text, describe_after, score_sets
@@ -226,7 +237,9 @@ class Recommender:
         sets = []
         for _, ctx, text in chunk:
             types = {(r, d): t for r, d, t in ctx.legal_devices()}
-            sets.append(plausible_sets(parse_prompt(text), types, drop_noops=cfg.drop_noops, current=ctx.current))
+            prompt = parse_prompt(text)
+            sets.append(restrict_pool(plausible_sets(prompt, types, drop_noops=cfg.drop_noops, current=ctx.current),
+                                      prompt, cfg.pool or "plausible"))
         live = [k for k, s in enumerate(sets) if s]
         head = cfg.instruction
         scored = score_sets(self.model, self.tokenizer, [head + chunk[k][2] for k in live], [sets[k] for k in live],

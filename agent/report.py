@@ -13,6 +13,7 @@ Report dict keys (``report.json``):
 - ``gate_at_0_7``: {method, threshold, exposure_rate, acceptance_rate, ungated_acceptance_rate};
   ``gate``: the same at the main model's threshold (``--threshold``, else its fitted operating point,
   ``agent.calibrate.gate_threshold``); ``thresholds``: LM -> the gate threshold it was judged with
+- ``pools``: LM -> the candidate pool it answered from (``agent.calibrate.fitted_pool``: usual | plausible)
 - ``paired_diff_vs_best_baseline``: {method, baseline, metric: {diff, lo, hi}}: the main method
   minus the baseline with the best EM-Acc, paired percentile bootstrap on the same contexts
 - ``legal_rate``, ``latency_ms``, ``counts``, ``seeds``, ``failures``, ``wall_seconds``, ``splits``
@@ -165,6 +166,12 @@ def fig7a(report: dict) -> list[str]:
     return lines
 
 
+def pools_line(pools: dict[str, str]) -> str:
+    """Which candidates each LM scores (``report["pools"]``, chosen on the held-out prompts)."""
+    return ("Candidate pool of each LM (chosen on the held-out prompts; usual = only the prompt's usual "
+            "operations, plausible = every plausible set): " + ", ".join(f"{k} {v}" for k, v in pools.items()))
+
+
 def software_line(sw: dict[str, str]) -> str:
     """One line naming what computed the figures (``report["software"]``)."""
     return "Computed with: " + ", ".join(f"{k} {v}" for k, v in sw.items())
@@ -192,6 +199,7 @@ def render_markdown(report: dict) -> str:
         "## How the LM answers: candidate scoring, greedy and beam search (main model)",
         search_table(report),
         "",
+        *([pools_line(report["pools"]), ""] if report.get("pools") else []),
         "## Table 3 shape: ablation (gated = exposed samples only, at each model's gate threshold)",
         table3(report),
         "",

@@ -31,7 +31,7 @@ def test_a_degenerate_model_gets_the_warning_in_its_calibration_file(tmp_path, m
     import agent.recommender as R
 
     class Degenerate:
-        config = SimpleNamespace(confidence=SimpleNamespace(threshold=0.7))
+        config = R.RecommenderConfig(pool="plausible")
 
         def recommend_batch(self, contexts):
             return [SimpleNamespace(actions=LIGHT_OFF, confidence=0.6) for _ in contexts]
@@ -99,6 +99,8 @@ def test_calibration_writes_the_operating_point(tmp_path, monkeypatch):
     confs = [0.9 - 0.01 * i for i in range(60)]
 
     class Ranked:
+        config = R.RecommenderConfig(pool="plausible")
+
         def recommend_batch(self, contexts):
             return [SimpleNamespace(actions=KETTLE_ON if i < 20 or i % 3 == 0 else LIGHT_OFF, confidence=c, relax=0.81)
                     for i, c in zip(range(len(contexts)), confs, strict=True)]
@@ -113,3 +115,52 @@ def test_calibration_writes_the_operating_point(tmp_path, monkeypatch):
     assert fit["gate"]["exposure"] == pytest.approx(0.6) and fit["gate"]["lift"] == pytest.approx(25 / 36 / 0.55)
     saved = json.loads((tmp_path / "recommender.json").read_text())
     assert saved["gate_threshold"] == pytest.approx(fit["gate"]["threshold"]) and saved["gate_threshold"] < 0.7
+
+
+def test_calibration_chooses_the_usual_pool_only_where_it_answers_more_held_out_contexts(tmp_path, monkeypatch):
+    """The recommender answers from both pools; "usual" is written when it is exactly right more often,
+    and the calibration is then fitted on its answers; a tie keeps every plausible set."""
+    from types import SimpleNamespace
+
+    import agent.recommender as R
+
+    def answers(right_usual: int, right_plausible: int):
+        class ByPool:
+            config = R.RecommenderConfig(pool="plausible")
+
+            def recommend_batch(self, contexts):
+                right = right_usual if self.config.pool == "usual" else right_plausible
+                return [SimpleNamespace(actions=KETTLE_ON if i < right else LIGHT_OFF, confidence=0.5)
+                        for i in range(len(contexts))]
+        return ByPool()
+
+    types = {("bedroom", "light"): "light", ("kitchen", "kettle"): "kettle"}
+    prompt = ("<hist> <op> 2026-03-02 07:00 Mon <act> [kitchen][kettle][power][on] </op> </hist> "
+              "<now> 2026-03-02 07:30 Mon <devices> [bedroom][light] [kitchen][kettle][power][off] <rec>")
+    data = HeldOut([prompt] * 20, [types] * 20, [KETTLE_ON] * 20)
+    monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: answers(12, 8)))
+    fit = calibrate_model(tmp_path, "action-first", data)
+    assert fit["pool"] == "usual" and fit["pool_em"] == {"plausible": 0.4, "usual": 0.6}
+    assert fit["em_acc"] == pytest.approx(0.6)  # the figures are the chosen pool's
+    assert json.loads((tmp_path / "recommender.json").read_text())["pool"] == "usual"
+    monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: answers(8, 8)))
+    fit = calibrate_model(tmp_path, "action-first", data)
+    assert fit["pool"] == "plausible" and fit["em_acc"] == pytest.approx(0.4)
+    monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: answers(20, 8)))
+    fit = calibrate_model(tmp_path, "action-first", data, search="greedy")  # pools are for candidate scoring
+    assert fit["pool"] == "plausible" and fit["pool_em"] == {}
+
+
+def test_the_pool_is_the_runs_chosen_one(tmp_path):
+    from agent.calibrate import CALIBRATION_FILE, fitted_pool
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    assert fitted_pool(run) == "plausible" and fitted_pool(None) == "plausible"
+    (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"temperature": 3.0}))  # from before pools
+    assert fitted_pool(run) == "plausible"
+    (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"pool": "usual"}))
+    assert fitted_pool(run) == "usual" and fitted_pool(run / "model") == "usual"
+    (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"pool": "all"}))
+    with pytest.raises(ValueError, match="recommender.json: pool must be one of plausible, usual, got 'all'"):
+        fitted_pool(run)

@@ -278,7 +278,11 @@ def test_from_run_reads_order_and_model(tmp_path, tok, model):
     tok.save_pretrained(run / "model")
     (run / "config.json").write_text(json.dumps({"order": "text-first", "preset": "tiny"}))
     r = Recommender.from_run(run, RecommenderConfig(cascade=False, max_desc_tokens=2))
-    assert r.config.order == "text-first"
+    assert r.config.order == "text-first" and r.config.pool == "plausible"  # uncalibrated: every plausible set
+    (run / "model" / "recommender.json").write_text(json.dumps({"temperature": 2.0, "pool": "usual"}))
+    assert Recommender.from_run(run).config.pool == "usual"  # the run's held-out choice
+    assert Recommender.from_run(run, RecommenderConfig(pool="plausible")).config.pool == "plausible"  # given
+    assert Recommender.from_run(run, calibrated=False).config.pool == "plausible"
     rec = r.recommend(Context.from_home(HOME, HISTORY, T0 + timedelta(hours=2)))
     assert rec.text.startswith("<desc>") and rec.actions
     with pytest.raises(FileNotFoundError, match="no model in"):

@@ -12,7 +12,7 @@ import torch
 
 from agent.context import Context
 from agent.recommender import Recommender, RecommenderConfig
-from sim.candidates import is_noop, plausible_sets
+from sim.candidates import is_noop, plausible_sets, restrict_pool
 from sim.prompts import prompt_text
 from sim.records import Action, Operation, parse_prompt
 from tests.agent.test_decoding import tiny_llama, toy_tokenizer
@@ -83,6 +83,29 @@ def test_plausible_sets_judge_noops_by_the_true_state_when_given():
     assert (A("bedroom", "light", "brightness", "40"),) in sets
 
 
+def test_the_usual_pool_keeps_the_usual_operations_or_everything_when_none_is_left():
+    now = T0 + timedelta(minutes=20)
+    usual = ((A("bedroom", "curtain", "action", "close"),),
+             (A("bedroom", "light", "brightness", "40"), A("bedroom", "light", "power", "off")))
+    p = parse_prompt(prompt_text(HISTORY, now, (), tuple(TYPES), usual=usual))
+    sets = plausible_sets(p, TYPES, drop_noops=True)
+    assert restrict_pool(sets, p, "plausible") == sets
+    # the usual operations come first among the candidates, as listed; the light's single "off" (cut out
+    # of the usual pair), the kettle's off and the curtain's position are not usual operations
+    assert sets == [*usual, (A("bedroom", "light", "power", "off"),), (A("kitchen", "kettle", "power", "off"),),
+                    (A("bedroom", "curtain", "position", "0"),)]
+    assert restrict_pool(sets, p, "usual") == list(usual)
+    # as sets: the pair in the other order is the same usual operation
+    swapped = [(A("bedroom", "light", "power", "off"), A("bedroom", "light", "brightness", "40")), sets[3]]
+    assert restrict_pool(swapped, p, "usual") == swapped[:1]
+    # no usual operation among the candidates (none listed): every plausible set stays
+    bare = parse_prompt(prompt_text(HISTORY, now, (), tuple(TYPES), usual=()))
+    assert restrict_pool(plausible_sets(bare, TYPES, drop_noops=True), bare, "usual") == plausible_sets(
+        bare, TYPES, drop_noops=True)
+    with pytest.raises(ValueError, match="pool must be one of plausible, usual, got 'all'"):
+        restrict_pool(sets, p, "all")
+
+
 def test_scores_match_a_plain_forward_pass(model, tok):
     prompts = [prompt_text(HISTORY[:k], T0 + timedelta(minutes=30), (), tuple(TYPES)) for k in (1, 3)]
     cands = [[(A("bedroom", "light", "power", "off"),), (A("bedroom", "curtain", "action", "close"),
@@ -118,6 +141,13 @@ def test_recommender_answers_the_max_likelihood_candidate(model, tok):
     assert r.exposed == (r.confidence >= r.threshold)
     assert "[" not in r.description and "<" not in r.description
     assert not is_noop(r.actions, p.known_state())
+    # the usual pool: the best-scored of the candidates that are usual operations
+    only = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4, pool="usual"))
+    pool = restrict_pool(sets, p, "usual")
+    sc_pool = score_sets(model, tok, [ctx.prompt_text()], [pool], "action-first")[0]
+    assert only.recommend(ctx).actions == pool[int(np.argmax(sc_pool.logp))]
+    with pytest.raises(ValueError, match="pool must be one of plausible, usual or None"):
+        RecommenderConfig(pool="all")
     keep = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4, drop_noops=False))
     every = plausible_sets(p, TYPES)
     sc = score_sets(model, tok, [ctx.prompt_text()], [every], "action-first")[0]
