@@ -189,6 +189,8 @@ class Hyper:
 # pre-trained models: 0.215 on seed 0 (0.235), 0.217 on seed 1 (0.217). By candidate origin, the LM's answers that
 # are not usual operations are right 3/128 + 2/59 (seed 0) and 1/110 + 2/61 (seed 1); its best-scored usual
 # operation alone scores 0.285 / 0.273 on test, 0.230 / 0.252 on the held-out prompts (all sets: 0.221 / 0.210).
+# Adopted at decoding, not in training: agent.calibrate chooses each model's candidate pool on its held-out prompts
+# (sim.candidates.restrict_pool; RecommenderConfig.pool).
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
