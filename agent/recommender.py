@@ -147,7 +147,8 @@ class Recommender:
         (``agent.calibrate`` writes ``<model>/recommender.json``) unless ``config`` sets one. The gate
         threshold is ``config.confidence.threshold`` as given; the entry points (evaluate, replay,
         recommend, the live page) pass the run's fitted operating point when the user gives none
-        (``agent.calibrate.resolve_threshold``)."""
+        (``agent.calibrate.resolve_threshold``). ``config.pool`` None: the candidate pool the calibration
+        chose (``agent.calibrate.fitted_pool``; "plausible" when uncalibrated or ``calibrated=False``)."""
         from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
         run = Path(run)
