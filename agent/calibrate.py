@@ -132,6 +132,23 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     return out
 
 
+def _fitted(run: str | Path) -> tuple[Path, dict] | None:
+    """(path, contents) of the calibration file of ``RUN/model``, else of ``RUN`` itself (a model
+    folder); None when neither has one. A file that is not a JSON object is a ValueError naming it."""
+    run = Path(run)
+    for d in (run / "model", run):
+        f = d / CALIBRATION_FILE
+        if f.is_file():
+            try:
+                fit = json.loads(f.read_text())
+            except ValueError as e:
+                raise ValueError(f"{f}: not a calibration file ({e}); re-run `homepilot train --resume`") from None
+            if not isinstance(fit, dict):
+                raise ValueError(f"{f}: not a calibration file (a JSON object); re-run `homepilot train --resume`")
+            return f, fit
+    return None
+
+
 def gate_threshold(run: str | Path | None) -> float:
     """The exposure threshold a model's gate uses when none is given: the operating point fitted on
     the validation split (``recommender.json`` of ``RUN/model`` or of ``RUN`` itself when it holds the
@@ -139,22 +156,19 @@ def gate_threshold(run: str | Path | None) -> float:
     share of its answers reached the lift)."""
     from agent.confidence import DEFAULT_THRESHOLD
 
-    if run is None:
+    found = None if run is None else _fitted(run)
+    if found is None:
         return DEFAULT_THRESHOLD
-    run = Path(run)
-    for d in (run / "model", run):
-        f = d / CALIBRATION_FILE
-        if f.is_file():
-            try:
-                value = json.loads(f.read_text()).get("gate_threshold")
-                value = None if value is None else float(value)
-            except (ValueError, TypeError, AttributeError) as e:
-                raise ValueError(f"{f}: not a calibration file with a numeric gate_threshold ({e}); "
-                                 "re-run `homepilot train --resume` or pass --threshold") from None
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{f}: gate_threshold {value} is not in [0, 1]; pass --threshold")
-            return DEFAULT_THRESHOLD if value is None else value
-    return DEFAULT_THRESHOLD
+    f, fit = found
+    try:
+        value = fit.get("gate_threshold")
+        value = None if value is None else float(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{f}: not a calibration file with a numeric gate_threshold ({e}); "
+                         "re-run `homepilot train --resume` or pass --threshold") from None
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{f}: gate_threshold {value} is not in [0, 1]; pass --threshold")
+    return DEFAULT_THRESHOLD if value is None else value
 
 
 def fitted_pool(run: str | Path | None) -> str:
@@ -163,20 +177,14 @@ def fitted_pool(run: str | Path | None) -> str:
     an uncalibrated model, a file from before pools)."""
     from sim.candidates import POOLS
 
-    if run is None:
+    found = None if run is None else _fitted(run)
+    if found is None:
         return "plausible"
-    run = Path(run)
-    for d in (run / "model", run):
-        f = d / CALIBRATION_FILE
-        if f.is_file():
-            try:
-                pool = json.loads(f.read_text()).get("pool", "plausible")
-            except (ValueError, AttributeError) as e:
-                raise ValueError(f"{f}: not a calibration file ({e}); re-run `homepilot train --resume`") from None
-            if pool not in POOLS:
-                raise ValueError(f"{f}: pool must be one of {', '.join(POOLS)}, got {pool!r}")
-            return pool
-    return "plausible"
+    f, fit = found
+    pool = fit.get("pool", "plausible")
+    if pool not in POOLS:
+        raise ValueError(f"{f}: pool must be one of {', '.join(POOLS)}, got {pool!r}")
+    return pool
 
 
 def resolve_threshold(threshold: float | None, run: str | Path | None) -> float:
