@@ -12,9 +12,11 @@ With them the gate's operating point (``agent.confidence.fit_gate``): ``gate_thr
 top share of the calibrated answers accepted >= 1.2x the average, the threshold every entry point
 uses when none is given (``gate_threshold`` below; None when no share reaches the lift).
 Before all that, with candidate scoring, the candidate pool (``sim.candidates.restrict_pool``):
-``pool`` = "usual" (score only the prompt's usual operations) when that answers more held-out
-contexts exactly than every plausible set does, else "plausible"; both figures in ``pool_em``.
-The calibration and the gate are then fitted on the chosen pool's answers.
+``pool`` = "usual" (answer only with one of the prompt's usual operations) when that answers more
+held-out contexts exactly than every plausible set does, else "plausible"; both figures in
+``pool_em``, both from one scoring pass (``Recommender.recommend_pools``). The calibration and the
+gate are then fitted on the chosen pool's answers, whose confidence is their posterior over every
+plausible set. Up to 500 held-out prompts (the quickstart has ~330; the first 200 until 2026-11-30).
 
 Collapse: when one answer is more than ``COLLAPSE_SHARE`` of the held-out answers, ``check``
 returns a warning naming it and its share (``homepilot train`` prints it).
@@ -45,7 +47,7 @@ class HeldOut:
     labels: list[tuple]
 
 
-def held_out(data: str | Path, max_rows: int = 200, history_k: int | None = None) -> HeldOut:
+def held_out(data: str | Path, max_rows: int = 500, history_k: int | None = None) -> HeldOut:
     """The first ``max_rows`` held-out prompts of the ``sft`` train split (dataset order); ``history_k``:
     their history windows rebuilt with that many operations (``sim.dataset.files.rewindow_prompts``),
     as a run trained with ``TrainConfig.history_k`` read them."""
@@ -91,19 +93,17 @@ def calibrate_model(model_dir: str | Path, order: str, data: HeldOut, search: st
     def exact_of(recs) -> np.ndarray:
         return np.array([frozenset(lab) == frozenset(r.actions) for lab, r in zip(data.labels, recs, strict=True)])
 
-    recs = rec.recommend_batch(contexts)
-    exact = exact_of(recs)
     pool_em: dict[str, float] = {}
-    if search == "candidates" and len(recs):
+    if search == "candidates" and contexts:
         # the candidate pool (sim.candidates.restrict_pool): "usual" only where it answers more held-out
-        # contexts exactly than every plausible set does
-        rec.config = replace(rec.config, pool="usual")
-        usual = rec.recommend_batch(contexts)
-        pool_em = {"plausible": float(exact.mean()), "usual": float(exact_of(usual).mean())}
-        if pool_em["usual"] > pool_em["plausible"]:
-            recs, exact = usual, exact_of(usual)
-        else:
-            rec.config = replace(rec.config, pool="plausible")
+        # contexts exactly than every plausible set does; both from one scoring pass
+        by_pool = rec.recommend_pools(contexts)
+        pool_em = {pool: float(exact_of(r).mean()) for pool, r in by_pool.items()}
+        rec.config = replace(rec.config, pool="usual" if pool_em["usual"] > pool_em["plausible"] else "plausible")
+        recs = by_pool[rec.config.pool]
+    else:
+        recs = rec.recommend_batch(contexts)
+    exact = exact_of(recs)
     answered = np.array([bool(r.actions) for r in recs])
     accepted = np.array([label_accepts(lab, r.actions, t) for lab, r, t in zip(data.labels, recs, data.types,
                                                                                 strict=True)])
@@ -196,7 +196,7 @@ def resolve_threshold(threshold: float | None, run: str | Path | None) -> float:
     return float(threshold)
 
 
-def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates", max_rows: int = 200,
+def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates", max_rows: int = 500,
                   progress=lambda _m: None) -> dict[str, dict]:
     """Calibrate every finished model of a training run (``sft/final``, ``dpo/final``); ``model/``
     (a copy of the last stage's) gets the same file."""

@@ -220,7 +220,8 @@ def restrict_pool(candidates: Sequence[tuple[Action, ...]], prompt: Prompt, pool
     actions, inverses, toggles, window operations) were right 5 of 187 times on seed 0's test
     contexts and 3 of 171 on seed 1's, while restricting the same models to the usual operations took
     EM-Acc from 0.235 / 0.217 to 0.285 / 0.273. ``agent.calibrate`` chooses a run's pool on its held-out
-    prompts."""
+    prompts. The pool restricts the choice, not the distribution: the recommender scores every plausible
+    set and the answer's confidence is its posterior over all of them (``Recommender._score``)."""
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
     if pool == "plausible":

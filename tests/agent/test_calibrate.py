@@ -36,6 +36,9 @@ def test_a_degenerate_model_gets_the_warning_in_its_calibration_file(tmp_path, m
         def recommend_batch(self, contexts):
             return [SimpleNamespace(actions=LIGHT_OFF, confidence=0.6) for _ in contexts]
 
+        def recommend_pools(self, contexts):
+            return {"plausible": self.recommend_batch(contexts), "usual": self.recommend_batch(contexts)}
+
     monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: Degenerate()))
     types = {("bedroom", "light"): "light", ("kitchen", "kettle"): "kettle"}
     prompt = ("<hist> <op> 2026-03-02 07:00 Mon <act> [kitchen][kettle][power][on] </op> </hist> "
@@ -105,6 +108,9 @@ def test_calibration_writes_the_operating_point(tmp_path, monkeypatch):
             return [SimpleNamespace(actions=KETTLE_ON if i < 20 or i % 3 == 0 else LIGHT_OFF, confidence=c, relax=0.81)
                     for i, c in zip(range(len(contexts)), confs, strict=True)]
 
+        def recommend_pools(self, contexts):
+            return {"plausible": self.recommend_batch(contexts), "usual": self.recommend_batch(contexts)}
+
     monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: Ranked()))
     types = {("bedroom", "light"): "light", ("kitchen", "kettle"): "kettle"}
     prompt = ("<hist> <op> 2026-03-02 07:00 Mon <act> [kitchen][kettle][power][on] </op> </hist> "
@@ -128,10 +134,17 @@ def test_calibration_chooses_the_usual_pool_only_where_it_answers_more_held_out_
         class ByPool:
             config = R.RecommenderConfig(pool="plausible")
 
-            def recommend_batch(self, contexts):
-                right = right_usual if self.config.pool == "usual" else right_plausible
+            def recommend_batch(self, contexts):  # greedy
+                return self.answers(len(contexts), right_usual)
+
+            def recommend_pools(self, contexts):  # candidate scoring: one pass, both pools
+                return {"plausible": self.answers(len(contexts), right_plausible),
+                        "usual": self.answers(len(contexts), right_usual)}
+
+            @staticmethod
+            def answers(n, right):
                 return [SimpleNamespace(actions=KETTLE_ON if i < right else LIGHT_OFF, confidence=0.5)
-                        for i in range(len(contexts))]
+                        for i in range(n)]
         return ByPool()
 
     types = {("bedroom", "light"): "light", ("kitchen", "kettle"): "kettle"}
@@ -148,7 +161,7 @@ def test_calibration_chooses_the_usual_pool_only_where_it_answers_more_held_out_
     assert fit["pool"] == "plausible" and fit["em_acc"] == pytest.approx(0.4)
     monkeypatch.setattr(R.Recommender, "from_run", classmethod(lambda cls, *a, **k: answers(20, 8)))
     fit = calibrate_model(tmp_path, "action-first", data, search="greedy")  # pools are for candidate scoring
-    assert fit["pool"] == "plausible" and fit["pool_em"] == {}
+    assert fit["pool"] == "plausible" and fit["pool_em"] == {} and fit["em_acc"] == pytest.approx(1.0)
 
 
 def test_the_pool_is_the_runs_chosen_one(tmp_path):

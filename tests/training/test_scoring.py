@@ -127,6 +127,8 @@ def test_scores_match_a_plain_forward_pass(model, tok):
 
 
 def test_recommender_answers_the_max_likelihood_candidate(model, tok):
+    from dataclasses import replace
+
     now = T0 + timedelta(minutes=20)
     ctx = Context(devices=tuple((r, d, t) for (r, d), t in TYPES.items()), history=HISTORY, time=now)
     rec = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4))
@@ -141,11 +143,25 @@ def test_recommender_answers_the_max_likelihood_candidate(model, tok):
     assert r.exposed == (r.confidence >= r.threshold)
     assert "[" not in r.description and "<" not in r.description
     assert not is_noop(r.actions, p.known_state())
-    # the usual pool: the best-scored of the candidates that are usual operations
+    # the usual pool: the best-scored of the candidates that are usual operations, its confidence the
+    # posterior over every plausible set; recommend_pools gives both pools' answers from one pass
+    usual = ((A("bedroom", "curtain", "action", "close"),), (A("kitchen", "kettle", "power", "off"),))
+    uctx = replace(ctx, usual=usual)
+    up = parse_prompt(uctx.prompt_text())
+    every_u = plausible_sets(up, TYPES, drop_noops=True)
+    assert restrict_pool(every_u, up, "usual") == list(usual)
+    post = score_sets(model, tok, [uctx.prompt_text()], [every_u], "action-first")[0].posterior()
+    best_u = max(range(2), key=lambda j: post[every_u.index(usual[j])])
     only = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4, pool="usual"))
-    pool = restrict_pool(sets, p, "usual")
-    sc_pool = score_sets(model, tok, [ctx.prompt_text()], [pool], "action-first")[0]
-    assert only.recommend(ctx).actions == pool[int(np.argmax(sc_pool.logp))]
+    r = only.recommend(uctx)
+    assert r.actions == usual[best_u]
+    assert r.confidence == pytest.approx(float(post[every_u.index(usual[best_u])]), abs=1e-5)
+    assert [a for a, _ in r.alternatives] == [usual[best_u], usual[1 - best_u]]  # the pool's, best first
+    both = only.recommend_pools([uctx])
+    assert both["usual"][0].actions == r.actions
+    assert both["plausible"][0].actions == every_u[int(np.argmax(post))]
+    with pytest.raises(ValueError, match="recommend_pools needs search='candidates'"):
+        Recommender(model, tok, RecommenderConfig(search="greedy")).recommend_pools([uctx])
     with pytest.raises(ValueError, match="pool must be one of plausible, usual or None"):
         RecommenderConfig(pool="all")
     keep = Recommender(model, tok, RecommenderConfig(search="candidates", max_desc_tokens=4, drop_noops=False))
