@@ -157,9 +157,12 @@ class ModelAdvisor:
         # confidence the gate reads is that posterior calibrated to an acceptance probability
         share = alts[0][1] if alts and frozenset(alts[0][0]) == frozenset(actions) else rec.confidence
         calibrated = self.recommender.config.confidence.calibrated
+        usual = getattr(self.recommender.config, "pool", None) == "usual"  # sim.candidates.restrict_pool
         why = (f"Of the settings the model weighed (the home's usual operations at this time, its latest ones and "
                f"their opposites; none already in place) it gives this one {share:.0%} of its probability"
                + (f" (calibrated: {rec.confidence:.0%} likely to be accepted)" if calibrated else "")
+               + ("; it answers only with one of the home's usual operations, and this is the likeliest of them"
+                  if usual else "")
                + ("; runner-ups below." if n > 1 else "."))
         return replace(suggestion_from(rec, base, why), alternatives=alts[1:] if n > 1 else ())
 

@@ -787,3 +787,8 @@ def test_the_models_why_gives_its_posterior_share_and_the_calibrated_confidence_
     assert "gives this one 60% of its probability (calibrated: 22% likely to be accepted); runner-ups below." in why
     adv.recommender.config = SimpleNamespace(confidence=ConfidenceConfig())  # uncalibrated: the share alone
     assert "60% of its probability; runner-ups" in adv.suggest(SimpleNamespace(current=None)).reason
+    # the usual pool (sim.candidates.restrict_pool): the share is still over every weighed setting, and
+    # the page says the answer is the likeliest usual operation, not the likeliest setting
+    adv.recommender.config = SimpleNamespace(confidence=ConfidenceConfig(), pool="usual")
+    assert ("60% of its probability; it answers only with one of the home's usual operations, and this is the "
+            "likeliest of them; runner-ups below.") in adv.suggest(SimpleNamespace(current=None)).reason
