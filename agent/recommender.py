@@ -251,8 +251,9 @@ class Recommender:
         the answer to everything it could have said, and it ranks acceptance; renormalised over the
         few usual operations it did not. On the quickstart's held-out prompts with the usual pool, the
         top 40% by the narrow posterior were accepted 1.19x / 1.13x the average (seeds 0 / 1), by the
-        wide one 1.43x / 1.21x; on 600 test contexts the fitted gate then shows 52% / 39% at 1.16x /
-        1.22x simulated acceptance, where the narrow posterior found no operating point."""
+        wide one 1.43x / 1.21x; on the 600 test contexts of ``homepilot quickstart`` the fitted gate then
+        shows 49% / 41% at 1.12x / 1.17x simulated acceptance, where the narrow posterior found no
+        operating point."""
         from sim.candidates import plausible_sets, restrict_pool
         from sim.records import parse_prompt
         from training.scoring import score_sets
