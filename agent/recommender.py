@@ -83,9 +83,10 @@ class RecommenderConfig:
     # (quickstart seed 0, 600 test contexts, PT+FT+DPO). A context with the devices' true state
     # (``Context.current``: the live app) is judged against that instead.
     drop_noops: bool = True
-    # candidates: which sets are scored (sim.candidates.restrict_pool): "plausible" = every plausible
-    # set, "usual" = the prompt's usual operations among them (all when none is); None = the run's
-    # choice on its held-out prompts (recommender.json "pool", agent.calibrate), else "plausible"
+    # candidates: which sets may be the answer (sim.candidates.restrict_pool): "plausible" = any plausible
+    # set, "usual" = the prompt's usual operations among them (any when none is); every plausible set is
+    # scored and the confidence is the posterior over all of them. None = the run's choice on its
+    # held-out prompts (recommender.json "pool", agent.calibrate), else "plausible"
     pool: str | None = None
     # candidates, action-first: generate the description after the chosen actions (False: the
     # catalogue's template text, sim.describe, ~25% faster; what evaluation uses for non-main rows)
