@@ -184,16 +184,8 @@ def train(
 
             fits = calibrate_run(cfg.out, cfg.data, progress=progress.note)
             for name, fit in fits.items():
-                typer.echo(f"{name}: held-out EM-Acc {fit['em_acc']:.3f}, confidence temperature "
-                           f"{fit['temperature']:.2f}, {fit['distinct_per_100']:.0f} distinct answers per 100, "
-                           f"top answer share {fit['top_answer_share']:.2f}")
-                g = fit.get("gate")
-                if g:
-                    typer.echo(f"{name}: gate threshold {g['threshold']:.3f} (held-out: shows {g['exposure']:.0%}, "
-                               f"accepted {g['lift']:.2f}x the average; 0.7 shows {fit.get('exposure_at_0_7', 0):.0%})")
-                elif "gate" in fit:
-                    typer.echo(f"{name}: no gate operating point (no top share of the held-out answers is accepted "
-                               "1.2x the average): the gate stays at 0.7")
+                for line in calibration_lines(name, fit):
+                    typer.echo(line)
                 if fit.get("collapse_warning"):
                     typer.echo(f"warning: {name}: {fit['collapse_warning']}", err=True)
     for stage in info["stages_run"]:
@@ -202,6 +194,24 @@ def train(
                    f"{s.get('last_loss', float('nan')):.3f}, {s.get('median_tokens_per_s', 0):.0f} tokens/s, "
                    f"{s.get('seconds', 0):.0f} s")
     typer.echo(f"model: {cfg.out / 'model'} ({info['n_parameters']:,} parameters); card: {cfg.out / 'model' / 'README.md'}")
+
+
+def calibration_lines(name: str, fit: dict) -> list[str]:
+    """What ``homepilot train`` prints of one model's calibration (``agent.calibrate.calibrate_model``'s
+    figures): held-out accuracy and diversity, the candidate pool chosen, the gate's operating point."""
+    lines = [f"{name}: held-out EM-Acc {fit['em_acc']:.3f}, confidence temperature {fit['temperature']:.2f}, "
+             f"{fit['distinct_per_100']:.0f} distinct answers per 100, top answer share {fit['top_answer_share']:.2f}"]
+    if fit.get("pool_em"):
+        em = ", ".join(f"{p} {v:.3f}" for p, v in fit["pool_em"].items())
+        lines.append(f"{name}: candidate pool {fit['pool']} (held-out answers exactly right: {em})")
+    g = fit.get("gate")
+    if g:
+        lines.append(f"{name}: gate threshold {g['threshold']:.3f} (held-out: shows {g['exposure']:.0%}, "
+                     f"accepted {g['lift']:.2f}x the average; 0.7 shows {fit.get('exposure_at_0_7', 0):.0%})")
+    elif "gate" in fit:
+        lines.append(f"{name}: no gate operating point (no top share of the held-out answers is accepted "
+                     "1.2x the average): the gate stays at 0.7")
+    return lines
 
 
 def _print_whole(report: dict) -> None:

@@ -177,3 +177,21 @@ def test_the_pool_is_the_runs_chosen_one(tmp_path):
     (run / "model" / CALIBRATION_FILE).write_text(json.dumps({"pool": "all"}))
     with pytest.raises(ValueError, match="recommender.json: pool must be one of plausible, usual, got 'all'"):
         fitted_pool(run)
+
+
+def test_homepilot_train_prints_the_pool_and_the_gate():
+    """Hand-worked: the lines ``homepilot train`` prints of a calibration file's figures."""
+    from app.cli import calibration_lines
+
+    fit = {"em_acc": 0.2296, "temperature": 4.65, "distinct_per_100": 19.03, "top_answer_share": 0.139,
+           "pool": "usual", "pool_em": {"plausible": 0.2204, "usual": 0.2296}, "exposure_at_0_7": 0.003,
+           "gate": {"threshold": 0.2533, "exposure": 0.5015, "lift": 1.3293}}
+    assert calibration_lines("dpo/final", fit) == [
+        "dpo/final: held-out EM-Acc 0.230, confidence temperature 4.65, 19 distinct answers per 100, "
+        "top answer share 0.14",
+        "dpo/final: candidate pool usual (held-out answers exactly right: plausible 0.220, usual 0.230)",
+        "dpo/final: gate threshold 0.253 (held-out: shows 50%, accepted 1.33x the average; 0.7 shows 0%)"]
+    greedy = {**fit, "pool": "plausible", "pool_em": {}, "gate": None}  # no pools; no operating point
+    assert calibration_lines("sft/final", greedy)[1:] == [
+        "sft/final: no gate operating point (no top share of the held-out answers is accepted 1.2x the average): "
+        "the gate stays at 0.7"]
