@@ -208,9 +208,13 @@ def calibration_lines(name: str, fit: dict) -> list[str]:
     if g:
         lines.append(f"{name}: gate threshold {g['threshold']:.3f} (held-out: shows {g['exposure']:.0%}, "
                      f"accepted {g['lift']:.2f}x the average; 0.7 shows {fit.get('exposure_at_0_7', 0):.0%})")
-    elif "gate" in fit:
-        lines.append(f"{name}: no gate operating point (no top share of the held-out answers is accepted "
-                     "1.2x the average): the gate stays at 0.7")
+    elif "gate" in fit or "answered" in fit:
+        from agent.confidence import GATE_MIN_ANSWERS
+
+        why = (f"{fit['answered']} held-out answers, fewer than the {GATE_MIN_ANSWERS} it is fitted on"
+               if fit.get("answered", GATE_MIN_ANSWERS) < GATE_MIN_ANSWERS
+               else "no top share of the held-out answers is accepted 1.2x the average")
+        lines.append(f"{name}: no gate operating point ({why}): the gate stays at 0.7")
     return lines
 
 

@@ -191,7 +191,11 @@ def test_homepilot_train_prints_the_pool_and_the_gate():
         "top answer share 0.14",
         "dpo/final: candidate pool usual (held-out answers exactly right: plausible 0.220, usual 0.230)",
         "dpo/final: gate threshold 0.253 (held-out: shows 50%, accepted 1.33x the average; 0.7 shows 0%)"]
-    greedy = {**fit, "pool": "plausible", "pool_em": {}, "gate": None}  # no pools; no operating point
+    greedy = {**fit, "pool": "plausible", "pool_em": {}, "gate": None, "answered": 200}  # no pools, no point
     assert calibration_lines("sft/final", greedy)[1:] == [
         "sft/final: no gate operating point (no top share of the held-out answers is accepted 1.2x the average): "
+        "the gate stays at 0.7"]
+    small = {**greedy, "answered": 19}  # a small dataset: too few answers to fit one on
+    assert calibration_lines("sft/final", small)[1:] == [
+        "sft/final: no gate operating point (19 held-out answers, fewer than the 50 it is fitted on): "
         "the gate stays at 0.7"]
