@@ -448,6 +448,10 @@ def write_model_card(cfg: TrainConfig, info: dict) -> None:
               "```python", "from agent.recommender import Recommender", "",
               "rec = Recommender.from_run(\"RUN\")  # RUN/model + the completion order in RUN/config.json",
               "print(rec.recommend(context))  # an agent.context.Context or a prompt string", "```", "",
+              "`homepilot train` then calibrates the model on held-out prompts (unless `--no-calibrate`) and writes "
+              "`recommender.json` beside it: the confidence's temperature and bias, the candidate pool chosen "
+              "(`usual` answers only with one of the prompt's usual operations) and the gate's operating point, "
+              "which `Recommender.from_run` and every `homepilot` command apply.", "",
               "Plain `transformers`: `AutoModelForCausalLM.from_pretrained(\"RUN/model\")` with "
               "`training.tokenizer.load_tokenizer(\"RUN/model\")`; decode with `skip_special_tokens=False`.", "",
               "Not a model of any real household unless its dataset was imported from one (`homepilot import-log`).",

@@ -118,6 +118,7 @@ def test_run_directory_contract(run, tiny_dataset):
     assert card.data.datasets == [tiny_dataset.name] and "homepilot" in card.data.tags
     assert "pretrain" in card.text and "dpo" in card.text and "LoRA r=16 alpha=32" in card.text
     assert "agent.recommender" in card.text and "Recommender.from_run" in card.text
+    assert "`recommender.json`" in card.text and "candidate pool" in card.text  # what calibration adds
     for path in ("/tmp", str(out), str(out.resolve()), str(tiny_dataset), str(tiny_dataset.resolve())):
         assert path not in card.content, path  # no local paths
     assert info["progress"][-1][0] == "dpo" and info["progress"][-1][1] == info["progress"][-1][2]
