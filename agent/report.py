@@ -167,7 +167,8 @@ def fig7a(report: dict) -> list[str]:
 
 
 def pools_line(pools: dict[str, str]) -> str:
-    """Which candidates each LM scores (``report["pools"]``, chosen on the held-out prompts)."""
+    """Which candidates each LM answers from (``report["pools"]``, chosen on the held-out prompts; every
+    plausible set is scored either way)."""
     return ("Candidate pool of each LM (chosen on the held-out prompts; usual = only the prompt's usual "
             "operations, plausible = every plausible set): " + ", ".join(f"{k} {v}" for k, v in pools.items()))
 
