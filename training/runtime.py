@@ -38,10 +38,13 @@ def software() -> dict[str, str]:
     """What produced a run's or a report's numbers: Python, the versions of ``SOFTWARE``, the CPU
     kernels torch dispatches to (``torch.backends.cpu.get_cpu_capability``, e.g. AVX2 or AVX512)
     and its intra-op threads. Training is deterministic for a seed on one machine and library set
-    (a rerun repeats every figure); on another machine it is not: the seed-0 quickstart gave
-    PT+FT+DPO EM-Acc 0.235 on an AVX512 machine with these libraries where the docs' earlier
-    machine (not recorded) gave 0.252, and CGC 0.275 instead of 0.272. When two runs of one seed
-    disagree, this is what to compare first (it does not name every difference: the CPU model
+    in a fresh process (a rerun repeats every figure). A ``torch.set_num_threads`` call earlier in
+    the same process (the CGC baseline's ``torch_threads``, run by every evaluation) changes how
+    later matrix products round, and the trained model with it (``homepilot reproduce``'s seeds 1
+    and 2 differ so from their standalone quickstarts). On another machine it is not: the seed-0
+    quickstart gave PT+FT+DPO EM-Acc 0.235 on an AVX512 machine with these libraries where the
+    docs' earlier machine (not recorded) gave 0.252, and CGC 0.275 instead of 0.272. When two runs
+    of one seed disagree, this is what to compare first (it does not name every difference: the CPU model
     itself is not recorded)."""
     from importlib.metadata import PackageNotFoundError, version
 

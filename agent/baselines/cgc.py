@@ -120,7 +120,11 @@ class CGCConfig:
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch intra-op threads, restoring the previous count after."""
+    """Run a block with ``n`` torch intra-op threads, restoring the previous count after.
+
+    The count comes back, the rounding does not: after any ``torch.set_num_threads`` call, later
+    training in the process gives other (still repeatable) weights than in a fresh process
+    (``training.runtime.software``)."""
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
