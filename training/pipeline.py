@@ -46,7 +46,7 @@ from training.dpo import dpo, preference_margin
 from training.listwise import label_top1, listwise
 from training.models import PRESETS, build_model, count_parameters, load_model
 from training.pretrain import count_tokens, pretrain, pretrain_steps
-from training.runtime import ProgressFn, Runtime, detect_device, is_done, mark_done, save_final, software
+from training.runtime import ProgressFn, Runtime, detect_device, is_done, mark_done, pin_threads, save_final, software
 from training.sft import lora_config, sft
 from training.tokenizer import load_tokenizer, train_tokenizer
 
@@ -522,6 +522,7 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
         corpus = D.mix_texts(corpus, general, cfg.general_ratio, cfg.seed)
     rows = _stage_rows(cfg, todo)
     use_cpu, bf16 = detect_device(cfg.device)
+    pin_threads()  # the same weights for a seed whatever ran earlier in this process
     if _is_main():
         outdir.claim(cfg.out, "run", RUN_PATHS)
     _barrier()

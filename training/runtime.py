@@ -34,14 +34,29 @@ ProgressFn = Callable[[str, int, int], None]
 SOFTWARE = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "numpy", "lightgbm")
 
 
+def pin_threads() -> int:
+    """Put torch's CPU threading in the one state training's rounding is defined for; returns the
+    intra-op thread count (unchanged).
+
+    A fresh process multiplies with MKL's dynamic threading; after any ``torch.set_num_threads`` call
+    (the CGC baseline's ``torch_threads``, run by every evaluation; a test; a notebook) MKL's dynamic
+    threading is off and matrix products round differently, and training gives other (still
+    repeatable) weights: ``homepilot reproduce``'s seeds 1 and 2, trained after seed 0's evaluation,
+    gave PT+FT+DPO EM-Acc 0.263 / 0.255 where standalone quickstarts of the same seeds on the same data
+    gave 0.273 / 0.277. Calling it (``training.pipeline.main`` does, before the first stage) makes a
+    seed's model the same whatever ran before it in the process. Restoring MKL's dynamic threading
+    through its C API did not bring the fresh rounding back, so this is the state that can be pinned."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return n
+
+
 def software() -> dict[str, str]:
     """What produced a run's or a report's numbers: Python, the versions of ``SOFTWARE``, the CPU
     kernels torch dispatches to (``torch.backends.cpu.get_cpu_capability``, e.g. AVX2 or AVX512)
     and its intra-op threads. Training is deterministic for a seed on one machine and library set
-    in a fresh process (a rerun repeats every figure). A ``torch.set_num_threads`` call earlier in
-    the same process (the CGC baseline's ``torch_threads``, run by every evaluation) changes how
-    later matrix products round, and the trained model with it (``homepilot reproduce``'s seeds 1
-    and 2 differ so from their standalone quickstarts). On another machine it is not: the seed-0
+    (a rerun repeats every figure, whatever ran before it in the process: ``pin_threads``). On
+    another machine it is not: the seed-0
     quickstart gave PT+FT+DPO EM-Acc 0.235 on an AVX512 machine with these libraries where the
     docs' earlier machine (not recorded) gave 0.252, and CGC 0.275 instead of 0.272. When two runs
     of one seed disagree, this is what to compare first (it does not name every difference: the CPU model

@@ -122,9 +122,8 @@ class CGCConfig:
 def torch_threads(n: int) -> Iterator[None]:
     """Run a block with ``n`` torch intra-op threads, restoring the previous count after.
 
-    The count comes back, the rounding does not: after any ``torch.set_num_threads`` call, later
-    training in the process gives other (still repeatable) weights than in a fresh process
-    (``training.runtime.software``)."""
+    The count comes back, MKL's dynamic threading does not; training pins that state itself
+    (``training.runtime.pin_threads``), so it does not depend on this having run."""
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
