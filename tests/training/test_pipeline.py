@@ -231,6 +231,36 @@ def test_kill_9_then_resume_continues_from_checkpoint(tiny_dataset, tmp_path):
     assert AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True) is not None
 
 
+_THREADS_CHILD = """
+import hashlib, sys
+from pathlib import Path
+import torch
+if sys.argv[3] == "after":  # what every evaluation does before reproduce's next seed trains (CGC)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_num_threads(n)
+from training.pipeline import TrainConfig, main
+main(TrainConfig(data=Path(sys.argv[1]), out=Path(sys.argv[2]), stages=("pretrain",), pretrain_tokens=40_960,
+                 logging_steps=1, save_steps=1000))
+print(hashlib.md5(Path(sys.argv[2], "pretrain", "final", "model.safetensors").read_bytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="one intra-op thread: MKL's threading cannot change rounding")
+def test_a_seed_trains_the_same_weights_after_an_earlier_set_num_threads(tmp_path):
+    # The tiny preset's sizes on 60 days (6 pre-training steps): without training.runtime.pin_threads
+    # the two processes' weights differed (2-core AVX512 box, torch 2.13.0+cpu); smaller sizes did not show it.
+    data = write_dataset(tmp_path / "data", n_days=60)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    md5 = {}
+    for when in ("fresh", "after"):
+        r = subprocess.run([sys.executable, "-c", _THREADS_CHILD, str(data), str(tmp_path / when), when], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        md5[when] = r.stdout.split()[-1]
+    assert md5["fresh"] == md5["after"]
+
+
 def _foreign_base_model(path: Path, texts: list[str]) -> Path:
     """A tiny random Llama with its own (non-domain) tokenizer, as a user's --base-model."""
     tk = Tokenizer(models.BPE(unk_token="<unk>"))
