@@ -9,7 +9,7 @@ OUT    ?= quickstart_out
 # instead of letting pip pick a multi-GB CUDA build. Elsewhere pip resolves torch as usual.
 LOCAL_TORCH ?= torch==2.13.0
 
-.PHONY: venv test quickstart demo lint bench clean
+.PHONY: venv test quickstart demo screenshots lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ quickstart: $(RUN_STAMP)
 QS_ARGS = $(if $(wildcard $(OUT)/runs/main/model/config.json),--model $(OUT)/runs/main --data $(OUT)/data --report $(OUT)/report)
 demo: $(RUN_STAMP)
 	$(VENV)/bin/homepilot demo $(QS_ARGS)
+
+# the README's pictures (docs/screenshot_*.png) from the quickstart's model, dataset and report and the
+# reproduction report, in headless Chromium (Playwright: the dev extra; apt-get install chromium)
+screenshots: $(STAMP)
+	$(PY) -m app.browser --model $(OUT)/runs/main --data $(OUT)/data --report $(OUT)/report \
+		--reproduce docs/reproduce --out docs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
