@@ -38,12 +38,13 @@ def pin_threads() -> int:
     """Put torch's CPU threading in the one state training's rounding is defined for; returns the
     intra-op thread count (unchanged).
 
-    A fresh process multiplies with MKL's dynamic threading; after any ``torch.set_num_threads`` call
-    (the CGC baseline's ``torch_threads``, run by every evaluation; a test; a notebook) MKL's dynamic
-    threading is off and matrix products round differently, and training gives other (still
-    repeatable) weights: ``homepilot reproduce``'s seeds 1 and 2, trained after seed 0's evaluation,
-    gave PT+FT+DPO EM-Acc 0.263 / 0.255 where standalone quickstarts of the same seeds on the same data
-    gave 0.273 / 0.277. Calling it (``training.pipeline.main`` does, before the first stage) makes a
+    Any ``torch.set_num_threads`` call (the CGC baseline's ``torch_threads``, run by every evaluation;
+    a test; a notebook), even to the current count, also turns MKL's dynamic threading off and resets
+    torch's thread pools; after it, some kernel rounds differently (plain matrix products of six
+    shapes did not; which one does was not found) and training gives other (still repeatable)
+    weights: ``homepilot reproduce``'s seeds 1 and 2, trained after seed 0's evaluation, gave PT+FT+DPO
+    EM-Acc 0.263 / 0.255 where standalone quickstarts of the same seeds on the same data gave 0.273 /
+    0.277. Calling it (``training.pipeline.main`` does, before the first stage) makes a
     seed's model the same whatever ran before it in the process. Restoring MKL's dynamic threading
     through its C API did not bring the fresh rounding back, so this is the state that can be pinned."""
     n = torch.get_num_threads()
