@@ -255,7 +255,25 @@ class Recommender:
         wide one 1.43x / 1.21x; on the 600 test contexts of ``homepilot quickstart`` the fitted gate then
         shows 49% / 41% at 1.12x / 1.17x simulated acceptance, where the narrow posterior found no
         operating point."""
-        from sim.candidates import plausible_sets, restrict_pool
+        from sim.candidates import restrict_pool
+
+        prompts, scored = self._scored(chunk)
+        posts = {k: sc.posterior() for k, sc in scored.items()}
+        out = []
+        for pool in pools:
+            best: dict[int, tuple] = {}
+            for k, sc in scored.items():
+                keep = {frozenset(c) for c in restrict_pool(sc.candidates, prompts[k], pool)}
+                idx = [j for j in np.argsort(-posts[k], kind="stable") if frozenset(sc.candidates[j]) in keep]
+                best[k] = (sc.candidates[idx[0]], float(posts[k][idx[0]]),
+                           tuple((sc.candidates[j], float(posts[k][j])) for j in idx[:5]))
+            out.append(self._answers(chunk, best, self.config.instruction))
+        return out
+
+    def _scored(self, chunk: list[tuple[int, Context, str]]) -> tuple[list, dict]:
+        """The chunk's parsed prompts and, for each context with a plausible set, its ``Scored`` sets
+        (every plausible set's sequence log-probability; ``training.scoring.score_sets``)."""
+        from sim.candidates import plausible_sets
         from sim.records import parse_prompt
         from training.scoring import score_sets
 
@@ -266,20 +284,32 @@ class Recommender:
             prompts.append(parse_prompt(text))
             sets.append(plausible_sets(prompts[-1], types, drop_noops=cfg.drop_noops, current=ctx.current))
         live = [k for k, s in enumerate(sets) if s]
-        head = cfg.instruction
-        scored = dict(zip(live, score_sets(self.model, self.tokenizer, [head + chunk[k][2] for k in live],
-                                           [sets[k] for k in live], cfg.order, eos=cfg.order == "text-first"),
-                          strict=True))
-        posts = {k: sc.posterior() for k, sc in scored.items()}
-        out = []
-        for pool in pools:
-            best: dict[int, tuple] = {}
-            for k, sc in scored.items():
-                keep = {frozenset(c) for c in restrict_pool(sc.candidates, prompts[k], pool)}
-                idx = [j for j in np.argsort(-posts[k], kind="stable") if frozenset(sc.candidates[j]) in keep]
-                best[k] = (sc.candidates[idx[0]], float(posts[k][idx[0]]),
-                           tuple((sc.candidates[j], float(posts[k][j])) for j in idx[:5]))
-            out.append(self._answers(chunk, best, head))
+        scored = score_sets(self.model, self.tokenizer, [cfg.instruction + chunk[k][2] for k in live],
+                            [sets[k] for k in live], cfg.order, eos=cfg.order == "text-first")
+        return prompts, dict(zip(live, scored, strict=True))
+
+    def score_candidates(self, contexts: list[Context | str]) -> list[tuple | None]:
+        """Per context, ``(prompt, scored)``: the prompt the model read (``sim.records.Prompt``, its
+        history window cut to ``history_k``) and every plausible set with its sequence log-probability
+        (``training.scoring.Scored``; None when nothing is plausible). What candidate scoring ranks
+        before a pool or the gate is applied: for studies of the ranking (``benchmarks/lm_vs_prior.py``).
+        A context the recommender would abstain on as bad input is None (``on_bad_input="raise"``:
+        ``BadInput``)."""
+        ok = []
+        out: list[tuple | None] = [None] * len(contexts)
+        for i, c in enumerate(contexts):
+            ctx, why = self._check(c)
+            if ctx is None:
+                if self.config.on_bad_input == "raise":
+                    raise BadInput(f"context {i}: {why}")
+                continue
+            ok.append((i, ctx, ctx.prompt_text(self.config.history_k)))
+        ok.sort(key=lambda x: len(x[2]))
+        for b in range(0, len(ok), self.config.batch_size):
+            chunk = ok[b:b + self.config.batch_size]
+            prompts, scored = self._scored(chunk)
+            for k, (i, _, _) in enumerate(chunk):
+                out[i] = (prompts[k], scored.get(k))
         return out
 
     def _answers(self, chunk: list[tuple[int, Context, str]], best: dict[int, tuple], head: str) -> list[Recommendation]:
