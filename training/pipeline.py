@@ -191,6 +191,17 @@ class Hyper:
 # operation alone scores 0.285 / 0.273 on test, 0.230 / 0.252 on the held-out prompts (all sets: 0.221 / 0.210).
 # Adopted at decoding, not in training: agent.calibrate chooses each model's candidate pool on its held-out prompts
 # (sim.candidates.restrict_pool; RecommenderConfig.pool).
+# Session 18 (benchmarks/lm_vs_prior.py, results/lm_vs_prior.md; the pinned quickstart runs of seeds 0 / 1 / 2, 600 test
+# contexts): a conditional logit on the candidate's origin alone (usual operation 1-6, not usual, in the window,
+# several actions), fitted on the held-out prompts, scores 0.310 / 0.295 / 0.315 on test, the LM's usual-pool answers
+# 0.295 / 0.263 / 0.255, the logit with the LM's log-probability as one more feature 0.310 / 0.275 / 0.320: the LM's
+# scores add nothing the origin does not give (+0.036 / +0.031 / +0.003 on the held-out prompts it was fitted on).
+# Its answers spread over the usual list like the labels do (seed 0: positions 1-6 answered 204/134/100/72/49/41
+# times, labels 121/82/71/33/24/25, the rule 325/171/76/17/8/3). The listwise stage from the same SFT models, seed 0
+# (0.295) / seed 1 (0.263): on the usual operations only (the pool the recommender answers from; rows whose label is
+# one, 1,399 / 1,404) 0.280 / 0.277; those rows restricted and the rest kept whole, 0.287 (seed 0); the pool rows for
+# 3 epochs 0.290 (seed 0) while its probe of training rows went from 0.47 to 0.58 right: it memorises rows instead of
+# learning where the label sits.
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
