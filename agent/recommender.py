@@ -218,19 +218,11 @@ class Recommender:
         """One list of recommendations per pool (the pools matter to candidate scoring only)."""
         cfg = self.config
         out: list[list[Recommendation | None]] = [[None] * len(contexts) for _ in pools]
-        ok: list[tuple[int, Context, str]] = []
-        for i, c in enumerate(contexts):
-            ctx, why = self._check(c)
-            if ctx is None:
-                if cfg.on_bad_input == "raise":
-                    raise BadInput(f"context {i}: {why}")
-                for o in out:
-                    o[i] = _abstain(f"abstained: bad input: {why}")
-            else:
-                ok.append((i, ctx, ctx.prompt_text(cfg.history_k)))
-        ok.sort(key=lambda x: len(x[2]))  # similar lengths share a batch: less padding
-        for b in range(0, len(ok), cfg.batch_size):
-            chunk = ok[b:b + cfg.batch_size]
+        chunks, bad = self._chunks(contexts)
+        for i, why in bad.items():
+            for o in out:
+                o[i] = _abstain(f"abstained: bad input: {why}")
+        for chunk in chunks:
             if cfg.search == "candidates":
                 for o, recs in zip(out, self._score(chunk, pools), strict=True):
                     for (i, _, _), rec in zip(chunk, recs, strict=True):
@@ -241,6 +233,24 @@ class Recommender:
                 for o in out:
                     o[i] = rec
         return [[r for r in o if r is not None] for o in out]
+
+    def _chunks(self, contexts: list[Context | str]) -> tuple[list[list[tuple[int, Context, str]]], dict[int, str]]:
+        """The contexts that pass the input checks as batches of (index, context, prompt text), sorted by
+        prompt length (similar lengths share a batch: less padding), and why each other one failed
+        (``on_bad_input="raise"``: ``BadInput`` instead)."""
+        ok: list[tuple[int, Context, str]] = []
+        bad: dict[int, str] = {}
+        for i, c in enumerate(contexts):
+            ctx, why = self._check(c)
+            if ctx is None:
+                if self.config.on_bad_input == "raise":
+                    raise BadInput(f"context {i}: {why}")
+                bad[i] = why
+            else:
+                ok.append((i, ctx, ctx.prompt_text(self.config.history_k)))
+        ok.sort(key=lambda x: len(x[2]))
+        n = self.config.batch_size
+        return [ok[b:b + n] for b in range(0, len(ok), n)], bad
 
     def _score(self, chunk: list[tuple[int, Context, str]], pools: tuple[str, ...]) -> list[list[Recommendation]]:
         """Candidate scoring (``training.scoring``), per pool: every plausible set is scored once; each
@@ -295,18 +305,8 @@ class Recommender:
         before a pool or the gate is applied: for studies of the ranking (``benchmarks/lm_vs_prior.py``).
         A context the recommender would abstain on as bad input is None (``on_bad_input="raise"``:
         ``BadInput``)."""
-        ok = []
         out: list[tuple | None] = [None] * len(contexts)
-        for i, c in enumerate(contexts):
-            ctx, why = self._check(c)
-            if ctx is None:
-                if self.config.on_bad_input == "raise":
-                    raise BadInput(f"context {i}: {why}")
-                continue
-            ok.append((i, ctx, ctx.prompt_text(self.config.history_k)))
-        ok.sort(key=lambda x: len(x[2]))
-        for b in range(0, len(ok), self.config.batch_size):
-            chunk = ok[b:b + self.config.batch_size]
+        for chunk in self._chunks(contexts)[0]:
             prompts, scored = self._scored(chunk)
             for k, (i, _, _) in enumerate(chunk):
                 out[i] = (prompts[k], scored.get(k))
