@@ -198,7 +198,7 @@ class Hyper:
 # scores add nothing the origin does not give (+0.036 / +0.031 / +0.003 on the held-out prompts it was fitted on).
 # Its answers spread over the usual list like the labels do (seed 0: positions 1-6 answered 204/134/100/72/49/41
 # times, labels 121/82/71/33/24/25, the rule 325/171/76/17/8/3), though it has the order: its log-probabilities
-# centred within a decision's usual operations fall 0.8-1.5 nats per step down the list (-3.3 at position 6, all
+# centred within a decision's usual operations are 0.8-1.5 nats lower at position 2 than 1 and 3.3 lower at 6 (all
 # seeds), but order and value type explain 21-25% of their variance; the rest (std ~2.7 nats) does not carry to the
 # test days and homes. The listwise stage from the same SFT models, seed 0
 # (0.295) / seed 1 (0.263): on the usual operations only (the pool the recommender answers from; rows whose label is
