@@ -200,7 +200,8 @@ class Hyper:
 # times, labels 121/82/71/33/24/25, the rule 325/171/76/17/8/3), though it has the order: its log-probabilities
 # centred within a decision's usual operations are 0.8-1.5 nats lower at position 2 than 1 and 3.3 lower at 6 (all
 # seeds), but order and value type explain 21-25% of their variance; the rest (std ~2.7 nats) does not carry to the
-# test days and homes. The listwise stage from the same SFT models, seed 0
+# test days and homes (LM beside the origin: +0.006 / -0.008 / +0.008 on the training homes' later days,
+# -0.040 / -0.088 / -0.018 on the unseen homes). The listwise stage from the same SFT models, seed 0
 # (0.295) / seed 1 (0.263): on the usual operations only (the pool the recommender answers from; rows whose label is
 # one, 1,399 / 1,404) 0.280 / 0.277; those rows restricted and the rest kept whole, 0.287 (seed 0); the pool rows for
 # 3 epochs 0.290 (seed 0) while its probe of training rows went from 0.47 to 0.58 right: it memorises rows instead of
