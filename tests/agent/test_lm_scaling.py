@@ -3,23 +3,17 @@ configuration is recorded without losing the others, and mismatched baseline row
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from sim.dataset.files import read_rows
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.agent.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def lm_scaling():
-    spec = importlib.util.spec_from_file_location("lm_scaling", ROOT / "benchmarks" / "lm_scaling.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("lm_scaling")
 
 
 def test_the_larger_dataset_holds_the_test_contexts(lm_scaling, tiny_preset_dataset, tmp_path):

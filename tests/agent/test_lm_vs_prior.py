@@ -3,27 +3,22 @@ label sits or how much the LM's scores are worth, and one real run's study end t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sim.records import Action, Operation, Prompt
+from tests.agent.conftest import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 A, B, C = (Action("bedroom", "light", "power", "on"),), (Action("bedroom", "curtain", "action", "open"),), \
     (Action("study", "fan", "power", "on"),)
 
 
 @pytest.fixture(scope="module")
 def lvp():
-    spec = importlib.util.spec_from_file_location("lm_vs_prior", ROOT / "benchmarks" / "lm_vs_prior.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("lm_vs_prior")
 
 
 def prompt(usual, history=()):
