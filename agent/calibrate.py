@@ -1,6 +1,6 @@
 """After training: calibrate a model's confidence and check its answers for collapse, on the
 held-out validation prompts of the dataset's ``sft`` train split (``sim.dataset.files.is_held_out``:
-one train prompt in ten, never trained on).
+the train period's last days, never trained on, pre-training included).
 
 For each model of a run (``sft/final``, ``dpo/final``; ``model`` is a copy) the recommender answers the
 held-out contexts with the run's search (candidate scoring by default); an answer counts as
@@ -16,7 +16,7 @@ Before all that, with candidate scoring, the candidate pool (``sim.candidates.re
 held-out contexts exactly than every plausible set does, else "plausible"; both figures in
 ``pool_em``, both from one scoring pass (``Recommender.recommend_pools``). The calibration and the
 gate are then fitted on the chosen pool's answers, whose confidence is their posterior over every
-plausible set. Up to 500 held-out prompts (the quickstart has ~330; the first 200 until 2026-11-30).
+plausible set. Up to 500 held-out prompts (the quickstart has ~380: its last 2 of 17 train days).
 
 Collapse: when one answer is more than ``COLLAPSE_SHARE`` of the held-out answers, ``check``
 returns a warning naming it and its share (``homepilot train`` prints it).
@@ -52,10 +52,11 @@ def held_out(data: str | Path, max_rows: int = 500, history_k: int | None = None
     their history windows rebuilt with that many operations (``sim.dataset.files.rewindow_prompts``),
     as a run trained with ``TrainConfig.history_k`` read them."""
     from sim.candidates import label_from_row, types_from_devices
-    from sim.dataset.files import is_held_out, read_rows, rewindow_prompts
+    from sim.dataset.files import held_out_since, is_held_out, read_rows, rewindow_prompts
 
+    since = held_out_since(data)
     rows = [r for r in read_rows(data, "sft", "train", ["home_id", "prompt", "devices", "actions"])
-            if is_held_out(r["prompt"])]
+            if is_held_out(r["prompt"], since)]
     rows = rows[:max_rows]
     prompts = [r["prompt"] for r in rows]
     if history_k is not None:
@@ -209,8 +210,8 @@ def calibrate_run(run: str | Path, data: str | Path, search: str = "candidates",
     window = int(cfg.get("history_k") or HISTORY_K)
     out: dict[str, dict] = {}
     if not data_ho.prompts:  # a very small log: nothing held out, nothing to calibrate on
-        progress(f"{data}: no held-out validation prompt in the sft train split (one train prompt in ten is "
-                 "held out; this split is too small): calibration skipped, confidence left uncalibrated")
+        progress(f"{data}: no held-out validation prompt in the sft train split (the train period's last "
+                 "days are held out; this split spans one day): calibration skipped, confidence left uncalibrated")
         return out
     for name in ("sft/final", "dpo/final"):
         d = run / name

@@ -44,8 +44,30 @@ def read_columns(root: str | Path, config: str, columns: Sequence[str], split: s
 
 
 def pretrain_texts(root: str | Path, split: str = "train") -> list[str]:
-    """Serialised histories of the ``pretrain`` config (paper Eq. 1 corpus)."""
-    return [t for t in read_columns(root, "pretrain", ["text"], split)["text"] if t.strip()]
+    """Serialised histories of the ``pretrain`` config (paper Eq. 1 corpus), less the operations of the
+    validation slice's days (``sim.dataset.files.held_out_since``): no stage learns those days. A row
+    holding some of them is written anew with the operations before; a row with none left is dropped."""
+    from sim.dataset.files import held_out_since
+    from sim.records import parse_history, serialize_history
+
+    texts = [t for t in read_columns(root, "pretrain", ["text"], split)["text"] if t.strip()]
+    since = held_out_since(root) if split == "train" else None
+    if since is None:
+        return texts
+    day = since.strftime("%Y-%m-%d")
+    out = []
+    for i, t in enumerate(texts):
+        if max(re.findall(r"<op>\s+(\d{4}-\d{2}-\d{2})", t), default="") < day:
+            out.append(t)  # every operation before the slice: as stored
+            continue
+        try:
+            ops = [o for o in parse_history(t) if o.time < since]
+        except GrammarError as e:
+            raise DatasetError(f"pretrain {split} row {i} (in {Path(root) / 'data' / 'pretrain'}): not a serialised "
+                               f"history ({e})") from None
+        if ops:
+            out.append(serialize_history(ops, env="<env>" in t, desc="<desc>" in t))  # as stored, shorter
+    return out
 
 
 PRETRAIN_VIEWS: tuple[str, ...] = ("actions", "full")
@@ -78,11 +100,13 @@ def _check_prompts(root: Path, config: str, split: str, prompts: list[str]) -> N
                                f" ends on {p[-20:]!r}")
 
 
-def _keep(prompts: Sequence[str], split: str) -> list[int]:
-    """Row indices to train on: every row, less the held-out validation prompts of ``train``."""
-    from sim.dataset.files import is_held_out
+def _keep(root: str | Path, prompts: Sequence[str], split: str) -> list[int]:
+    """Row indices to train on: every row, less the validation slice of ``train``
+    (``sim.dataset.files.is_held_out``: the train period's last days)."""
+    from sim.dataset.files import held_out_since, is_held_out
 
-    return [i for i, p in enumerate(prompts) if split != "train" or not is_held_out(p)]
+    since = held_out_since(root) if split == "train" else None
+    return [i for i, p in enumerate(prompts) if not is_held_out(p, since)]
 
 
 def _rewindowed(root: str | Path, config: str, split: str, prompts: list[str], keep: list[int],
@@ -102,7 +126,7 @@ def _rewindowed(root: str | Path, config: str, split: str, prompts: list[str], k
 def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train",
                 history_k: int | None = None) -> Dataset:
     """Prompt-completion rows; ``order`` picks the ``completion`` or ``completion_text_first`` column.
-    The train split leaves out the held-out validation prompts (``sim.dataset.files.is_held_out``).
+    The train split leaves out the validation slice (``sim.dataset.files.is_held_out``: its last days).
     ``history_k``: prompts with that many operations in their history window (rebuilt from the
     ``operations`` config; None: as stored).
 
@@ -114,7 +138,7 @@ def sft_dataset(root: str | Path, order: str = "action-first", split: str = "tra
     column = "completion" if order == "action-first" else "completion_text_first"
     cols = read_columns(root, "sft", ["prompt", column], split)
     _check_prompts(Path(root), "sft", split, cols["prompt"])
-    keep = _keep(cols["prompt"], split)
+    keep = _keep(root, cols["prompt"], split)
     return Dataset.from_dict({"prompt": _rewindowed(root, "sft", split, cols["prompt"], keep, history_k),
                               "completion": [cols[column][i].strip() for i in keep]})
 
@@ -129,7 +153,7 @@ def dpo_dataset(root: str | Path, split: str = "train", history_k: int | None = 
         raise DatasetError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     cols = read_columns(root, "dpo", ["prompt", "chosen", "rejected"], split)
     _check_prompts(Path(root), "dpo", split, cols["prompt"])
-    keep = _keep(cols["prompt"], split)
+    keep = _keep(root, cols["prompt"], split)
 
     def completion(text: str, i: int, column: str) -> str:
         if order == "action-first":
@@ -162,7 +186,7 @@ def listwise_dataset(root: str | Path, order: str = "action-first", split: str =
     rows = read_rows(root, "sft", split, ["prompt", "devices", "actions"])
     stored = [r["prompt"] for r in rows]
     _check_prompts(Path(root), "sft", split, stored)
-    keep = _keep(stored, split)
+    keep = _keep(root, stored, split)
     prompts = _rewindowed(root, "sft", split, stored, keep, history_k)
     out: dict[str, list] = {"prompt": [], "candidates": [], "label": []}
     for prompt, i in zip(prompts, keep, strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,6 +11,7 @@ import pytest
 
 from sim.dataset.files import split_files
 from sim.records import parse_history, parse_prompt, parse_target, serialize_history
+from tests.training.conftest import make_operations
 from training.data import (
     DatasetError,
     dpo_dataset,
@@ -31,22 +33,29 @@ def ds_copy(tiny_dataset, tmp_path):
 def test_reads_every_config_in_schema(tiny_dataset):
     assert len(split_files(tiny_dataset, "pretrain", "train")) == 2
     texts = pretrain_texts(tiny_dataset)
+    # 5 rows of 2 days; the validation slice is the last of the 10 days (2026-03-11): the row of
+    # days 9-10 keeps day 9 only, in the stored layout
     assert len(texts) == 5 and all(t.startswith("<hist>") for t in texts)
+    assert sorted(t.count("<op>") for t in texts) == [5, 10, 10, 10, 10]
+    assert not any("2026-03-11" in t for t in texts)
+    assert serialize_history(make_operations(10, 0)[40:45], desc=True) in texts
     sft = sft_dataset(tiny_dataset)
-    # 10 days x 5 routines, minus the first 5 operations (history only), minus the held-out prompts
-    from sim.dataset.files import is_held_out, read_rows
+    # 10 days x 5 routines, minus the first 5 operations (history only), minus the last day's 5 prompts
+    from sim.dataset.files import held_out_since, is_held_out, read_rows
 
+    since = held_out_since(tiny_dataset)
+    assert since == datetime(2026, 3, 11)
     stored = [r["prompt"] for r in read_rows(tiny_dataset, "sft", "train", ["prompt"])]
-    held = sum(map(is_held_out, stored))
-    assert len(stored) == 45 and 1 <= held <= 9 and len(sft) == 45 - held
-    assert not any(is_held_out(p) for p in sft["prompt"])
+    held = [p for p in stored if is_held_out(p, since)]
+    assert len(stored) == 45 and len(held) == 5 and len(sft) == 40
+    assert all("<now> 2026-03-11" in p for p in held) and not any(is_held_out(p, since) for p in sft["prompt"])
     parse_prompt(sft[0]["prompt"])
     acts, desc = parse_target(sft[0]["completion"])
     assert acts and desc
     tf = sft_dataset(tiny_dataset, order="text-first")
     assert parse_target(tf[0]["completion"], "text-first") == (acts, desc)
     dpo = dpo_dataset(tiny_dataset)
-    assert len(dpo) == 45 - held and dpo.column_names == ["prompt", "chosen", "rejected"]
+    assert len(dpo) == 40 and dpo.column_names == ["prompt", "chosen", "rejected"]
 
 
 def test_missing_config_names_directory(ds_copy):
@@ -166,3 +175,24 @@ def test_training_prompts_rebuilt_with_a_shorter_window(tmp_path, tiny_dataset):
             assert pb.history == pa_.history[-4:] and pb.devices == pa_.devices and pb.usual == pa_.usual
     with pytest.raises(DatasetError, match="operations"):  # the hand-made dataset has no operations config
         sft_dataset(tiny_dataset, history_k=4)
+
+
+def test_validation_slice_is_the_train_periods_last_days(tmp_path):
+    """ceil(10% of the days the sft train rows span), at least one (the fixture's rows start on its
+    second day, 2026-03-03): 9 days -> the last, 2026-03-11; 10 -> the last, 03-12; 11 -> the last two,
+    03-12 and 03-13; rows of one day have no slice; a prompt without a decision time is named."""
+    from sim.dataset.files import DatasetError as FilesError
+    from sim.dataset.files import held_out_since, is_held_out, prompt_time
+    from tests.training.conftest import write_dataset
+
+    assert held_out_since(write_dataset(tmp_path / "d10", n_days=10)) == datetime(2026, 3, 11)
+    assert held_out_since(write_dataset(tmp_path / "d11", n_days=11)) == datetime(2026, 3, 12)
+    assert held_out_since(write_dataset(tmp_path / "d12", n_days=12)) == datetime(2026, 3, 12)
+    one = write_dataset(tmp_path / "one", n_days=2)
+    assert held_out_since(one) is None and len(sft_dataset(one)) == 5
+    p = "<hist> </hist> <now> 2026-03-11 06:59 Wed <env> <devices> <usual> <rec>"
+    assert prompt_time(p) == datetime(2026, 3, 11, 6, 59)
+    assert is_held_out(p, datetime(2026, 3, 11)) and not is_held_out(p, datetime(2026, 3, 12))
+    assert not is_held_out(p, None)
+    with pytest.raises(FilesError, match="decision time"):
+        prompt_time("<hist> </hist> <rec>")

@@ -13,7 +13,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from sim.candidates import label_from_row, plausible_sets, types_from_devices
-from sim.dataset.files import is_held_out, read_rows
+from sim.dataset.files import held_out_since, is_held_out, read_rows
 from sim.records import parse_prompt, parse_target
 from training.data import dpo_dataset, fits, listwise_dataset, subsample
 from training.listwise import candidate_logprobs, candidate_scores, encode, listwise_loss
@@ -72,8 +72,9 @@ def test_listwise_rows_are_the_decisions_plausible_sets(tiny_dataset):
     """One row per train decision (held-out prompts left out) whose label is among >= 2 plausible
     sets; candidates in the run's order; label = the index of the user's operation."""
     ds = listwise_dataset(tiny_dataset)
+    since = held_out_since(tiny_dataset)
     rows = [r for r in read_rows(tiny_dataset, "sft", "train", ["prompt", "devices", "actions"])
-            if not is_held_out(r["prompt"])]
+            if not is_held_out(r["prompt"], since)]
     expect = []
     for r in rows:
         sets = plausible_sets(parse_prompt(r["prompt"]), types_from_devices(r["devices"]), drop_noops=True)
