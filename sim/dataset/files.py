@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from sim.dataset.schema import SCHEMAS, SPLITS
 from sim.log import DeviceSpec, Event, HomeLog, HomeSpec
-from sim.records import Operation, parse_operation
+from sim.records import GrammarError, Operation, parse_operation, prompt_time
 
 #: The validation slice: the sft/dpo train prompts of the train period's last days, kept out of every
 #: training stage (pre-training too), on which a trained run's confidence is calibrated, its gate and
@@ -31,17 +31,6 @@ from sim.records import Operation, parse_operation
 #: are short on history: 47% of its labels were none of the usual operations, 41% on test, 38% on the
 #: last 2 days; README, item (11) of the training notes).
 HELD_OUT_SHARE = 0.1
-
-_NOW = re.compile(r"<now>\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2})")
-
-
-def prompt_time(prompt: str) -> datetime:
-    """The decision time (``<now>``) of a serialised prompt."""
-    m = _NOW.search(prompt)
-    if m is None:
-        raise DatasetError(f"prompt has no '<now> YYYY-MM-DD HH:MM' decision time: {prompt[:80]!r}")
-    return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M")
-
 
 def held_out_since(root: str | Path) -> datetime | None:
     """Midnight of the first day of the validation slice: the last ``ceil(HELD_OUT_SHARE x days)``
@@ -61,7 +50,12 @@ def held_out_since(root: str | Path) -> datetime | None:
 def is_held_out(prompt: str, since: datetime | None) -> bool:
     """True for a train prompt of the validation slice: decided at or after ``since``
     (``held_out_since``; None: no slice)."""
-    return since is not None and prompt_time(prompt) >= since
+    if since is None:
+        return False
+    try:
+        return prompt_time(prompt) >= since
+    except GrammarError as e:
+        raise DatasetError(f"not a prompt with a decision time ({e})") from None
 
 
 class DatasetError(ValueError):

@@ -182,7 +182,8 @@ def test_validation_slice_is_the_train_periods_last_days(tmp_path):
     second day, 2026-03-03): 9 days -> the last, 2026-03-11; 10 -> the last, 03-12; 11 -> the last two,
     03-12 and 03-13; rows of one day have no slice; a prompt without a decision time is named."""
     from sim.dataset.files import DatasetError as FilesError
-    from sim.dataset.files import held_out_since, is_held_out, prompt_time
+    from sim.dataset.files import held_out_since, is_held_out
+    from sim.records import GrammarError, prompt_time
     from tests.training.conftest import write_dataset
 
     assert held_out_since(write_dataset(tmp_path / "d10", n_days=10)) == datetime(2026, 3, 11)
@@ -194,5 +195,7 @@ def test_validation_slice_is_the_train_periods_last_days(tmp_path):
     assert prompt_time(p) == datetime(2026, 3, 11, 6, 59)
     assert is_held_out(p, datetime(2026, 3, 11)) and not is_held_out(p, datetime(2026, 3, 12))
     assert not is_held_out(p, None)
-    with pytest.raises(FilesError, match="decision time"):
+    with pytest.raises(GrammarError, match="<now>"):
         prompt_time("<hist> </hist> <rec>")
+    with pytest.raises(FilesError, match="decision time"):
+        is_held_out("<hist> </hist> <now> 2026-03-11 06:59 Mon <rec>", datetime(2026, 3, 11))  # wrong weekday
