@@ -39,7 +39,7 @@ from peft import LoraConfig
 from transformers.utils import logging as hf_logging
 
 from sim import outdir
-from sim.dataset.files import dataset_digest
+from sim.dataset.files import dataset_digest, validation_rule
 from sim.records import ORDERS
 from training import data as D
 from training.dpo import dpo, preference_margin
@@ -350,10 +350,12 @@ RUN_PATHS = ("config.json", "metrics.jsonl", "tokenizer", *STAGES, "model")  # w
 
 def _inputs(cfg: TrainConfig) -> dict[str, str | None]:
     """sha256 of what the run reads: the train splits of pretrain, sft and dpo, and the general-domain
-    text (None without one)."""
+    text (None without one); and the validation slice every stage leaves out
+    (``sim.dataset.files.validation_rule``)."""
     text = cfg.general_text
     return {"data": dataset_digest(cfg.data, ("pretrain", "sft", "dpo")),
-            "general_text": hashlib.sha256(text.read_bytes()).hexdigest() if text and text.is_file() else None}
+            "general_text": hashlib.sha256(text.read_bytes()).hexdigest() if text and text.is_file() else None,
+            "validation": validation_rule(cfg.data)}
 
 
 def _check_base_model(path: Path) -> None:
@@ -387,7 +389,10 @@ def _check_out_dir(cfg: TrainConfig, inputs: dict[str, str | None]) -> None:
             if k not in NOT_RESULTS and k != "inputs" and k in old and old[k] != new[k]]
     if "inputs" in old:
         diff += [f"{k} contents: run sha256 {str(old['inputs'].get(k))[:12]}, now {str(v)[:12]}"
-                 for k, v in inputs.items() if old["inputs"].get(k) != v]
+                 for k, v in inputs.items() if k != "validation" and old["inputs"].get(k) != v]
+        if old["inputs"].get("validation") != inputs["validation"]:  # absent: before the time-based slice
+            diff.append(f"validation slice: run {old['inputs'].get('validation') or 'a random 1 in 10 of the prompts'}, "
+                        f"now {inputs['validation']}")
     else:  # a run from before input digests: compare the paths
         diff += [f"{k}: run {old.get(k)!r}, now {new[k]!r}" for k in ("data", "general_text") if old.get(k) != new[k]]
     if diff:

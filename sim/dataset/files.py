@@ -47,6 +47,15 @@ def held_out_since(root: str | Path) -> datetime | None:
     return datetime.combine(first, datetime.min.time())
 
 
+def validation_rule(root: str | Path) -> str:
+    """The validation slice of ``root`` in words (``held_out_since``), what a training run records
+    beside its inputs' digests: a run resumed under another rule would mix two slices."""
+    since = held_out_since(root)
+    if since is None:
+        return "none (the sft train split spans one day)"
+    return f"the sft train days from {since.date().isoformat()} (the last {HELD_OUT_SHARE:.0%})"
+
+
 def is_held_out(prompt: str, since: datetime | None) -> bool:
     """True for a train prompt of the validation slice: decided at or after ``since``
     (``held_out_since``; None: no slice)."""

@@ -182,7 +182,7 @@ def test_validation_slice_is_the_train_periods_last_days(tmp_path):
     second day, 2026-03-03): 9 days -> the last, 2026-03-11; 10 -> the last, 03-12; 11 -> the last two,
     03-12 and 03-13; rows of one day have no slice; a prompt without a decision time is named."""
     from sim.dataset.files import DatasetError as FilesError
-    from sim.dataset.files import held_out_since, is_held_out
+    from sim.dataset.files import held_out_since, is_held_out, validation_rule
     from sim.records import GrammarError, prompt_time
     from tests.training.conftest import write_dataset
 
@@ -191,6 +191,7 @@ def test_validation_slice_is_the_train_periods_last_days(tmp_path):
     assert held_out_since(write_dataset(tmp_path / "d12", n_days=12)) == datetime(2026, 3, 12)
     one = write_dataset(tmp_path / "one", n_days=2)
     assert held_out_since(one) is None and len(sft_dataset(one)) == 5
+    assert validation_rule(one) == "none (the sft train split spans one day)"
     p = "<hist> </hist> <now> 2026-03-11 06:59 Wed <env> <devices> <usual> <rec>"
     assert prompt_time(p) == datetime(2026, 3, 11, 6, 59)
     assert is_held_out(p, datetime(2026, 3, 11)) and not is_held_out(p, datetime(2026, 3, 12))

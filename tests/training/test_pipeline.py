@@ -154,6 +154,22 @@ def test_resume_refuses_options_that_change_results(run, tiny_dataset, tmp_path)
     assert (out / "config.json").read_bytes() == stored  # the run's record still tells what was used
 
 
+def test_resume_refuses_a_run_trained_under_another_validation_slice(run, tiny_dataset, tmp_path):
+    import json
+
+    from sim.dataset.files import validation_rule
+
+    out = _copy(run[0], tmp_path / "run")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["inputs"]["validation"] == validation_rule(tiny_dataset)
+    assert validation_rule(tiny_dataset) == "the sft train days from 2026-03-11 (the last 10%)"  # test_data: 10 days -> the last
+    del cfg["inputs"]["validation"]  # a run trained before the time-based slice records none
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"validation slice: run a random 1 in 10 of the prompts, now the sft "
+                                         r"train days from 2026-03-11 \(the last 10%\)"):
+        main(TrainConfig(data=tiny_dataset, out=out, resume=True, **FAST))
+
+
 def test_resume_cli_prints_the_differences(run, tiny_dataset):
     out, _ = run
     res = CliRunner().invoke(app, ["train", "--data", str(tiny_dataset), "--out", str(out), "--resume",
