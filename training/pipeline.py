@@ -219,6 +219,9 @@ class Hyper:
 # 0.309: like test, unlike the random held-out prompts (47% of labels not a usual operation; the slice 38%, test 41%).
 # Adopted that night (sim.dataset.files.is_held_out): docs/reproduce PT+FT+DPO 0.280 / 0.265 / 0.245 (0.295 / 0.263 /
 # 0.255 with the random slice), its fitted gate delivering 1.24 / 1.22 / 1.39x on test where it promised (1.10-1.14x).
+# Session 20, from those pinned pre-trained models: attention_dropout 0.1 in SFT + listwise (the Llama has no other
+# dropout; none as shipped) 0.297 / 0.247 on seeds 0 / 1 (0.280 / 0.265): a retrain's spread, not adopted. Summing the
+# PT+FT+DPO and FT-only models' normalised scores over the usual pool: 0.280 / 0.262 / 0.268 (0.280 / 0.265 / 0.245).
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
