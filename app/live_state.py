@@ -383,16 +383,19 @@ def factor_rows(factors: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def change_rows(actions: Sequence[Action], current: Mapping[tuple[str, str], Mapping[str, str]],
                 types: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
-    """Per action: the device, the field, its value now and the proposed one, in words."""
+    """Per action: the device, the field, its value now and the proposed one, in words; ``note``
+    "already so" when the action changes nothing (``sim.candidates.is_noop`` with what it implies),
+    "unchanged" when its own field already has the value but the action does more (a bath warmer's
+    mode "heat" while it is off also turns it on), else ""."""
     from sim.candidates import is_noop
     from sim.catalog import room_label
 
     rows = []
     for a in actions:
         now = current.get(a.target, {}).get(a.field, "?")
+        note = ("already so" if is_noop((a,), current, types) else "unchanged" if now == a.value else "") if current else ""
         rows.append({"room": room_label(a.room), "device": a.device.replace("_", " "),
-                     "setting": a.field.replace("_", " "), "now": now, "proposed": a.value,
-                     "note": "already so" if current and is_noop((a,), current, types) else ""})
+                     "setting": a.field.replace("_", " "), "now": now, "proposed": a.value, "note": note})
     return rows
 
 

@@ -192,8 +192,9 @@ def show_metrics(s: LiveSession) -> None:
 def _changes(s: LiveSession, d: Decision) -> str:
     """The recommended settings, from the devices' state at the decision to the proposed one."""
     rows = change_rows(d.suggestion.actions, d.before, s.types)
-    return "\n".join(f"- **{r['room'].capitalize()} {r['device']}**: {r['setting']} {r['now']} → **{r['proposed']}**"
-                     + (" (already so)" if r["note"] else "") for r in rows)
+    return "\n".join(f"- **{r['room'].capitalize()} {r['device']}**: {r['setting']} "
+                     + (f"stays **{r['proposed']}**" if r["note"] == "unchanged" else f"{r['now']} → **{r['proposed']}**")
+                     + (" (already so)" if r["note"] == "already so" else "") for r in rows)
 
 
 def show_recommendation(s: LiveSession) -> None:

@@ -124,6 +124,13 @@ def test_words_around_a_recommendation():
     r = change_rows((Action("hallway", "lock", "lock", "locked"),), {("hallway", "lock"): {"lock": "unlocked"}}, types)
     assert r == [{"room": "hallway", "device": "lock", "setting": "lock", "now": "unlocked", "proposed": "locked",
                   "note": ""}]
+    warmer = {("bathroom", "bath_warmer"): "bath_warmer"}
+    off = {("bathroom", "bath_warmer"): {"power": "off", "mode": "heat"}}
+    r = change_rows((Action("bathroom", "bath_warmer", "power", "on"), Action("bathroom", "bath_warmer", "mode", "heat")),
+                    off, warmer)  # the mode is already heat, but setting it also turns the warmer on
+    assert [(x["now"], x["proposed"], x["note"]) for x in r] == [("off", "on", ""), ("heat", "heat", "unchanged")]
+    on = {("bathroom", "bath_warmer"): {"power": "on", "mode": "heat"}}
+    assert change_rows((Action("bathroom", "bath_warmer", "mode", "heat"),), on, warmer)[0]["note"] == "already so"
     assert gate_text(0.66, 0.7, 0.9) .startswith("confidence 0.66 >= 0.63")
     assert gate_text(0.4, 0.7) == "confidence 0.40 < 0.70"
 
