@@ -100,7 +100,9 @@ try:
                      else "Exposure gate at the model's threshold")
         st.caption("The threshold the evaluation judged the model with: `--threshold`, else its operating point "
                    "fitted on the validation split (the widest top share of its answers accepted at least 1.2x as "
-                   "often as the average). Its confidence is a calibrated acceptance probability.")
+                   "often as the average). Its confidence is calibrated on that split to how often what the user did next "
+                   "accepts the answer (the replay's acceptance), which runs below the simulated users' P(accept) "
+                   "measured here.")
         gate_metrics(fitted)
     curve = curve_rows(rep)
     if curve:
