@@ -49,7 +49,11 @@ def held_out_since(root: str | Path) -> datetime | None:
 
 def validation_rule(root: str | Path) -> str:
     """The validation slice of ``root`` in words (``held_out_since``), what a training run records
-    beside its inputs' digests: a run resumed under another rule would mix two slices."""
+    beside its inputs' digests: a run resumed under another rule would mix two slices. A dataset
+    without an sft train split has none (a pre-training-only run; ``train`` names a missing split
+    its stages need)."""
+    if not split_files(root, "sft", "train", required=False):
+        return "none (no sft train split)"
     since = held_out_since(root)
     if since is None:
         return "none (the sft train split spans one day)"

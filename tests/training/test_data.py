@@ -192,6 +192,7 @@ def test_validation_slice_is_the_train_periods_last_days(tmp_path):
     one = write_dataset(tmp_path / "one", n_days=2)
     assert held_out_since(one) is None and len(sft_dataset(one)) == 5
     assert validation_rule(one) == "none (the sft train split spans one day)"
+    assert validation_rule(tmp_path / "nowhere") == "none (no sft train split)"
     p = "<hist> </hist> <now> 2026-03-11 06:59 Wed <env> <devices> <usual> <rec>"
     assert prompt_time(p) == datetime(2026, 3, 11, 6, 59)
     assert is_held_out(p, datetime(2026, 3, 11)) and not is_held_out(p, datetime(2026, 3, 12))
