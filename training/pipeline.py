@@ -222,6 +222,9 @@ class Hyper:
 # Session 20, from those pinned pre-trained models: attention_dropout 0.1 in SFT + listwise (the Llama has no other
 # dropout; none as shipped) 0.297 / 0.247 on seeds 0 / 1 (0.280 / 0.265): a retrain's spread, not adopted. Summing the
 # PT+FT+DPO and FT-only models' normalised scores over the usual pool: 0.280 / 0.262 / 0.268 (0.280 / 0.265 / 0.245).
+# Distilling a cross-fitted GBDT reranker (agent.baselines.gbdt, fitted on the other half of the train rows) into the
+# listwise stage, soft targets over the same plausible sets (seed 0, from the pinned SFT model): half label, half
+# teacher 0.278; the teacher alone on all 1,793 rows for 2 epochs 0.278 (0.280; the GBDT itself 0.390). Not adopted.
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
