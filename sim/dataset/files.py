@@ -57,7 +57,7 @@ def validation_rule(root: str | Path) -> str:
     since = held_out_since(root)
     if since is None:
         return "none (the sft train split spans one day)"
-    return f"the sft train days from {since.date().isoformat()} (the last {HELD_OUT_SHARE:.0%})"
+    return f"the sft train days from {since.date().isoformat()} (the last {HELD_OUT_SHARE:.0%} of its days, rounded up)"
 
 
 def is_held_out(prompt: str, since: datetime | None) -> bool:

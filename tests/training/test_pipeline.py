@@ -162,11 +162,12 @@ def test_resume_refuses_a_run_trained_under_another_validation_slice(run, tiny_d
     out = _copy(run[0], tmp_path / "run")
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["inputs"]["validation"] == validation_rule(tiny_dataset)
-    assert validation_rule(tiny_dataset) == "the sft train days from 2026-03-11 (the last 10%)"  # test_data: 10 days -> the last
+    # the fixture's sft rows span 9 days (test_data): ceil(0.9) = 1, the last one
+    assert validation_rule(tiny_dataset) == "the sft train days from 2026-03-11 (the last 10% of its days, rounded up)"
     del cfg["inputs"]["validation"]  # a run trained before the time-based slice records none
     (out / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=r"validation slice: run a random 1 in 10 of the prompts, now the sft "
-                                         r"train days from 2026-03-11 \(the last 10%\)"):
+                                         r"train days from 2026-03-11 \(the last 10% of its days, rounded up\)"):
         main(TrainConfig(data=tiny_dataset, out=out, resume=True, **FAST))
 
 
