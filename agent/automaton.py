@@ -5,8 +5,12 @@ Legal actions of a home = its candidate devices x each device type's catalogue f
 field's ``FieldSpec.grid()`` values, spelled ``[room][device][field][value]`` (``sim.records``).
 A completion (after the prompt's ``<rec>``) is, in the order the model was trained in::
 
-    action-first:  <act> A ( A)* [ <desc> TEXT] eos        (at most ``max_actions`` actions)
-    text-first:    <desc> TEXT <act> A ( A)* eos
+    action-first:  <act> [R] A ( A)* [ <desc> TEXT] eos    (at most ``max_actions`` actions)
+    text-first:    <desc> TEXT <act> [R] A ( A)* eos
+
+``R`` is the optional ``ref`` (``sim.records``; ``Grammar.refs``): ``[0]`` .. ``[9]``, once, right after
+``<act>``, for models trained to name which usual operation of the prompt they answer; the actions after it are
+constrained as always (a ref does not have to agree with them: the answer is the actions).
 
 The automaton walks characters. Names never contain whitespace, so whitespace is accepted only
 where the grammar puts a space: once after ``<act>`` and once between/after actions; TEXT is any
@@ -50,13 +54,15 @@ class DecodingError(ValueError):
 class Node:
     """A trie node; ``span`` is the span of the character that leads into it."""
 
-    __slots__ = ("children", "span", "terminal", "home")
+    __slots__ = ("children", "span", "terminal", "home", "ref", "with_ref")
 
     def __init__(self, span: str, home: bool = False) -> None:
         self.children: dict[str, Node] = {}
         self.span = span
         self.terminal = False  # the character into this node closed an action's value
         self.home = home  # part of a home-specific trie (its masks are not shared)
+        self.ref = False  # the character into this node closed a ref ``[k]``
+        self.with_ref: Node | None = None  # a home root: the same root that also takes a ref first
 
 
 def _insert(root: Node, text: str, spans: list[str], home: bool) -> Node:
@@ -92,6 +98,19 @@ def home_trie(devices: tuple[tuple[str, str, str], ...]) -> Node:
         if leaf.children:
             raise DecodingError(f"device [{room}][{device}] listed twice")
         leaf.children = type_trie(type_name).children  # shared dict: never inserted into
+    # the root right after <act>: "[" leads into a room name or into a ref's digit
+    bracket = Node("device", home=True)
+    bracket.children = dict(root.children["["].children) if "[" in root.children else {}
+    for k in "0123456789":  # a room named with a leading digit keeps its path (a copy of its node)
+        had = bracket.children.get(k)
+        if had is not None and "]" in had.children:
+            continue  # a room named just "k": "[k]" stays that room's
+        digit = bracket.children[k] = Node("other" if had is None else had.span, home=True)
+        digit.children = {} if had is None else dict(had.children)
+        digit.children["]"] = Node("other", home=True)
+        digit.children["]"].ref = True
+    root.with_ref = Node("other", home=True)
+    root.with_ref.children["["] = bracket
     return root
 
 
@@ -117,6 +136,7 @@ class Grammar:
 
     order: Order = "action-first"
     max_actions: int = 3  # actions per recommendation
+    refs: bool = False  # a ref may open the actions (a model trained with refs, training.scoring.uses_refs)
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
@@ -126,12 +146,16 @@ class Grammar:
 
     def start(self, root: Node) -> State:
         if self.order == "action-first":
-            return ("m", ACT, 0, ("s", root, 0, False))
+            return ("m", ACT, 0, ("s", self._act_root(root), 0, False))
         return ("m", DESC, 0, ("d", 0))
+
+    def _act_root(self, root: Node) -> Node:
+        """The home root right after ``<act>``: the one that also takes a ref when ``refs``."""
+        return root.with_ref if self.refs and root.with_ref is not None else root
 
     def after_desc_budget(self, root: Node) -> State:
         """Where a description that used its token budget goes: eos, or the ``<act>`` section."""
-        return ("e",) if self.order == "action-first" else ("m", ACT, 0, ("s", root, 0, False))
+        return ("e",) if self.order == "action-first" else ("m", ACT, 0, ("s", self._act_root(root), 0, False))
 
     def eos_ok(self, state: State) -> bool:
         kind = state[0]
@@ -149,6 +173,8 @@ class Grammar:
             nxt = node.children.get(ch)
             if nxt is None:
                 return None
+            if nxt.ref:  # a ref closed: the actions follow (no second ref)
+                return ("s", root, n, False), "other", -1
             return (("s", root, n + 1, False) if nxt.terminal else ("a", nxt, n)), nxt.span, n
         if kind == "s":
             _, home, n, ws = state
@@ -166,7 +192,7 @@ class Grammar:
             return (after if i + 1 == len(marker) else ("m", marker, i + 1, after)), "other", -1
         if kind == "d":
             if ch == "<" and self.order == "text-first":
-                return ("m", ACT, 1, ("s", root, 0, False)), "other", -1
+                return ("m", ACT, 1, ("s", self._act_root(root), 0, False)), "other", -1
             return (None if ch in FORBIDDEN_TEXT else (state, "other", -1))
         return None  # "e": nothing but eos
 

@@ -48,7 +48,7 @@ from agent.policy import Recommendation
 from sim.candidates import POOLS
 from sim.catalog import device_type, is_legal, type_of_device_name
 from sim.prompts import HISTORY_K
-from sim.records import ORDERS, GrammarError, parse_target
+from sim.records import ORDERS, GrammarError, parse_prompt, parse_target
 
 SEARCHES: tuple[str, ...] = ("greedy", "beam", "candidates")
 BAD_INPUT: tuple[str, ...] = ("abstain", "raise")
@@ -136,7 +136,10 @@ class Recommender:
         self.config = config or RecommenderConfig()
         self.model = model.eval().to(torch_device(self.config.device))
         self.tokenizer = tokenizer
-        self.constraint = Constraint(tokenizer, Grammar(self.config.order, self.config.max_actions))
+        from training.scoring import uses_refs
+
+        self.refs = uses_refs(model)  # completions name the usual operation they are (sim.records ref)
+        self.constraint = Constraint(tokenizer, Grammar(self.config.order, self.config.max_actions, self.refs))
 
     @classmethod
     def from_run(cls, run: str | Path, config: RecommenderConfig | None = None, calibrated: bool = True
@@ -186,7 +189,6 @@ class Recommender:
         """(context, "") when usable, else (None, reason)."""
         if isinstance(context, str):
             try:
-                from sim.records import parse_prompt
                 p = parse_prompt(context)
             except GrammarError as e:
                 return None, f"malformed prompt: {e}"
@@ -284,7 +286,6 @@ class Recommender:
         """The chunk's parsed prompts and, for each context with a plausible set, its ``Scored`` sets
         (every plausible set's sequence log-probability; ``training.scoring.score_sets``)."""
         from sim.candidates import plausible_sets
-        from sim.records import parse_prompt
         from training.scoring import score_sets
 
         cfg = self.config
@@ -295,7 +296,8 @@ class Recommender:
             sets.append(plausible_sets(prompts[-1], types, drop_noops=cfg.drop_noops, current=ctx.current))
         live = [k for k, s in enumerate(sets) if s]
         scored = score_sets(self.model, self.tokenizer, [cfg.instruction + chunk[k][2] for k in live],
-                            [sets[k] for k in live], cfg.order, eos=cfg.order == "text-first")
+                            [sets[k] for k in live], cfg.order, eos=cfg.order == "text-first",
+                            usual=[prompts[k].usual for k in live] if self.refs else None)
         return prompts, dict(zip(live, scored, strict=True))
 
     def score_candidates(self, contexts: list[Context | str]) -> list[tuple | None]:
@@ -320,9 +322,10 @@ class Recommender:
 
         cfg, cc = self.config, self.config.confidence
         keys = sorted(best)
+        usual = {k: parse_prompt(chunk[k][2]).usual if self.refs else None for k in keys}
         if cfg.order == "action-first" and cfg.generate_description:
             descs = describe_after(self.model, self.tokenizer, [head + chunk[k][2] for k in keys],
-                                   [best[k][0] for k in keys], cfg.max_desc_tokens)
+                                   [best[k][0] for k in keys], cfg.max_desc_tokens, [usual[k] for k in keys])
         else:
             descs = [describe(best[k][0]) for k in keys]
         desc_of = dict(zip(keys, descs, strict=True))
@@ -342,7 +345,7 @@ class Recommender:
             reason = (f"exposed: confidence {conf:.3f} >= threshold {thr:.3f}" if shown
                       else f"withheld: confidence {conf:.3f} < threshold {thr:.3f}")
             out.append(Recommendation(actions, desc_of[k], conf, shown, reason, threshold=thr, relax=relax,
-                                      text=completion_text(actions, cfg.order), alternatives=alts))
+                                      text=completion_text(actions, cfg.order, usual[k]), alternatives=alts))
         return out
 
     def _decode(self, chunk: list[tuple[int, Context, str]]) -> list[Decoded]:

@@ -136,6 +136,8 @@ def train(
     preset: ModelPreset = typer.Option(ModelPreset.tiny, help="tiny (~1M, CPU) | small (~5M, CPU) | base (~30M, GPU)"),
     stages: str = typer.Option("pretrain,sft,dpo", help="comma-separated subset of pretrain,sft,dpo"),
     order: Order = typer.Option(Order.action_first, help="SFT completion order"),
+    refs: bool = typer.Option(True, help="targets name which of the prompt's usual operations they are "
+                                         "(<act> [k] ACTIONS; --no-refs: the actions alone)"),
     base_model: str | None = typer.Option(None, help="local Hugging Face causal LM folder (+ its tokenizer)"),
     resume: bool = typer.Option(False, help="continue a run: skip finished stages, resume the last checkpoint "
                                             "(options that change results must be the run's)"),
@@ -166,7 +168,7 @@ def train(
     from training.pipeline import TrainConfig, main
 
     try:
-        cfg = TrainConfig(data=data, out=out, preset=preset.value, stages=stages, order=order.value,
+        cfg = TrainConfig(data=data, out=out, preset=preset.value, stages=stages, order=order.value, refs=refs,
                           base_model=base_model, resume=resume, replace_model=replace_model, full_finetune=full_finetune, seed=seed,
                           device=device.value,
                           general_text=general_text, general_ratio=general_ratio, dpo_beta=dpo_beta, dpo_loss=dpo_loss,

@@ -19,8 +19,13 @@ Grammar (``sp`` is one space; parsers accept any run of whitespace where one spa
     prompt      := history sp "<now>" sp time [sp "<env>" sp readings] sp "<devices>" sp devices
                    (sp usual)* sp "<rec>"            usual operations least likely first: the
                                                            most likely one sits right before <rec>
-    target      := "<act>" sp actions [sp "<desc>" sp text]           (action-first, default)
-                 | "<desc>" sp text sp "<act>" sp actions             (text-first)
+    target      := "<act>" sp [ref sp] actions [sp "<desc>" sp text]  (action-first, default)
+                 | "<desc>" sp text sp "<act>" sp [ref sp] actions    (text-first)
+    ref         := "[" digits "]"      which usual operation of the prompt the actions are (1 = the
+                                       most likely, ``usual_ref``), 0: none of them. A model's copy
+                                       pointer (``training.scoring.completion_text``): a small model
+                                       names a listed operation by its number far more easily than
+                                       it spells it out; the dataset's stored targets carry none
 
 Names (room, device, field, indicator, value) are non-empty and contain no brackets, angle
 brackets or whitespace. Description text contains no ``<``, ``>``, ``[`` or ``]`` and is
@@ -49,6 +54,7 @@ ORDERS: tuple[str, ...] = ("action-first", "text-first")
 _NAME_BAD = re.compile(r"[\[\]<>\s]")
 _TEXT_BAD = re.compile(r"[\[\]<>]")
 _TIME_RE = re.compile(r"(\d{4}-\d{2}-\d{2})\s+(\d{2}:\d{2})\s+([A-Z][a-z]{2})")
+_REF_RE = re.compile(r"\[(\d+)\](?!\[)")  # a target's ref: a number in brackets, not glued to a next bracket
 
 
 class GrammarError(ValueError):
@@ -226,10 +232,20 @@ def serialize_prompt(p: Prompt, *, history_env: bool = False, history_desc: bool
     return " ".join(parts)
 
 
-def serialize_target(actions: tuple[Action, ...] | list[Action], description: str, order: Order = "action-first") -> str:
-    """The completion the model learns to produce after ``<rec>``."""
+def usual_ref(actions: tuple[Action, ...] | list[Action], usual: tuple[tuple[Action, ...], ...]) -> int:
+    """The ``ref`` of a target: 1 + the position of ``actions`` (as a set) among ``usual`` (a
+    ``Prompt.usual``, most likely first), 0 when it is none of them."""
+    s = frozenset(actions)
+    return next((i + 1 for i, u in enumerate(usual) if frozenset(u) == s), 0)
+
+
+def serialize_target(actions: tuple[Action, ...] | list[Action], description: str, order: Order = "action-first",
+                     usual: tuple[tuple[Action, ...], ...] | None = None) -> str:
+    """The completion the model learns to produce after ``<rec>``; with ``usual`` (the prompt's
+    usual operations), the actions carry their ``ref`` (``usual_ref``)."""
     description = _check_text(description)
-    act = f"{ACT} {serialize_actions(actions)}"
+    ref = "" if usual is None else f"[{usual_ref(actions, usual)}] "
+    act = f"{ACT} {ref}{serialize_actions(actions)}"
     if order == "action-first":
         return f"{act} {DESC} {description}" if description else act
     if order == "text-first":
@@ -416,11 +432,32 @@ def prompt_time(text: str) -> datetime:
     return c.time()
 
 
+def _ref(c: _Cursor) -> int | None:
+    """An optional ``ref`` after ``<act>`` (a bracketed number not glued to a next bracket)."""
+    c.skip_ws()
+    m = _REF_RE.match(c.text, c.pos)
+    if m is None:
+        return None
+    c.pos = m.end()
+    return int(m.group(1))
+
+
 def parse_target(text: str, order: Order = "action-first") -> tuple[tuple[Action, ...], str]:
-    """(actions, description) from a completion in either order."""
+    """(actions, description) from a completion in either order; a ``ref`` is read and dropped
+    (``parse_ref`` returns it)."""
+    return _target(text, order)[:2]
+
+
+def parse_ref(text: str, order: Order = "action-first") -> int | None:
+    """The ``ref`` of a completion (None: it carries none)."""
+    return _target(text, order)[2]
+
+
+def _target(text: str, order: Order) -> tuple[tuple[Action, ...], str, int | None]:
     c = _Cursor(text)
     if order == "action-first":
         c.expect(ACT)
+        ref = _ref(c)
         acts = _actions(c)
         desc = ""
         if c.at(DESC):
@@ -430,9 +467,10 @@ def parse_target(text: str, order: Order = "action-first") -> tuple[tuple[Action
         c.expect(DESC)
         desc = c.text_until_marker()
         c.expect(ACT)
+        ref = _ref(c)
         acts = _actions(c)
     else:
         raise GrammarError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     if not c.at_end():
         raise c.fail("end of text")
-    return acts, desc
+    return acts, desc, ref

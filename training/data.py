@@ -123,12 +123,19 @@ def _rewindowed(root: str | Path, config: str, split: str, prompts: list[str], k
     return rewindow_prompts(root, [homes[i] for i in keep], kept, history_k)
 
 
+def with_ref(prompt: str, completion: str, order: str) -> str:
+    """``completion`` (stored, no ref) with the ``ref`` naming which of ``prompt``'s usual operations
+    its actions are (``sim.records.usual_ref``): the targets of a model trained with refs."""
+    actions, desc = parse_target(completion, order)
+    return serialize_target(actions, desc, order, usual=parse_prompt(prompt).usual)
+
+
 def sft_dataset(root: str | Path, order: str = "action-first", split: str = "train",
-                history_k: int | None = None) -> Dataset:
+                history_k: int | None = None, refs: bool = False) -> Dataset:
     """Prompt-completion rows; ``order`` picks the ``completion`` or ``completion_text_first`` column.
     The train split leaves out the validation slice (``sim.dataset.files.is_held_out``: its last days).
     ``history_k``: prompts with that many operations in their history window (rebuilt from the
-    ``operations`` config; None: as stored).
+    ``operations`` config; None: as stored). ``refs``: completions carry their ``ref`` (``with_ref``).
 
     The model reads ``prompt + completion`` with nothing in between: the prompt ends on the
     special ``<rec>`` token and the completion starts on ``<act>`` (or ``<desc>``).
@@ -139,43 +146,50 @@ def sft_dataset(root: str | Path, order: str = "action-first", split: str = "tra
     cols = read_columns(root, "sft", ["prompt", column], split)
     _check_prompts(Path(root), "sft", split, cols["prompt"])
     keep = _keep(root, cols["prompt"], split)
-    return Dataset.from_dict({"prompt": _rewindowed(root, "sft", split, cols["prompt"], keep, history_k),
-                              "completion": [cols[column][i].strip() for i in keep]})
+    prompts = _rewindowed(root, "sft", split, cols["prompt"], keep, history_k)
+    completions = [cols[column][i].strip() for i in keep]
+    if refs:
+        completions = [with_ref(p, c, order) for p, c in zip(prompts, completions, strict=True)]
+    return Dataset.from_dict({"prompt": prompts, "completion": completions})
 
 
 def dpo_dataset(root: str | Path, split: str = "train", history_k: int | None = None,
-                order: str = "action-first") -> Dataset:
+                order: str = "action-first", refs: bool = False) -> Dataset:
     """Preference rows (prompt, chosen, rejected) of the ``dpo`` config, completions in ``order``
     (stored action-first; a text-first run learns ``<desc> TEXT <act> ACTIONS``, as in its SFT).
     The train split leaves out the held-out validation prompts, as ``sft_dataset`` does;
-    ``history_k`` as there."""
+    ``history_k`` and ``refs`` as there."""
     if order not in ORDERS:
         raise DatasetError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     cols = read_columns(root, "dpo", ["prompt", "chosen", "rejected"], split)
     _check_prompts(Path(root), "dpo", split, cols["prompt"])
     keep = _keep(root, cols["prompt"], split)
 
-    def completion(text: str, i: int, column: str) -> str:
-        if order == "action-first":
+    prompts = _rewindowed(root, "dpo", split, cols["prompt"], keep, history_k)
+
+    def completion(text: str, i: int, column: str, prompt: str) -> str:
+        if order == "action-first" and not refs:
             return text.strip()
         try:
-            return serialize_target(*parse_target(text.strip()), order="text-first")
+            actions, desc = parse_target(text.strip())
         except GrammarError as e:
             raise DatasetError(f"dpo {split} row {i} ({column}): not an action-first completion ({e})") from None
+        return serialize_target(actions, desc, order, usual=parse_prompt(prompt).usual if refs else None)
 
-    return Dataset.from_dict({"prompt": _rewindowed(root, "dpo", split, cols["prompt"], keep, history_k),
-                              "chosen": [completion(cols["chosen"][i], i, "chosen") for i in keep],
-                              "rejected": [completion(cols["rejected"][i], i, "rejected") for i in keep]})
+    return Dataset.from_dict({"prompt": prompts,
+                              "chosen": [completion(cols["chosen"][i], i, "chosen", p) for i, p in zip(keep, prompts, strict=True)],
+                              "rejected": [completion(cols["rejected"][i], i, "rejected", p)
+                                           for i, p in zip(keep, prompts, strict=True)]})
 
 
 def listwise_dataset(root: str | Path, order: str = "action-first", split: str = "train",
-                     history_k: int | None = None) -> Dataset:
+                     history_k: int | None = None, refs: bool = False) -> Dataset:
     """Rows of the listwise preference stage (``training.listwise``): ``prompt``, ``candidates`` (the
     completion of every plausible action set of the decision, ``sim.candidates.plausible_sets``
     with no-ops left out, in ``order``: what candidate scoring ranks) and ``label`` (the index of the
     user's operation among them). From the ``sft`` config; the train split leaves out the held-out
     prompts, and decisions whose label is not among at least two sets are left out (nothing to rank).
-    ``history_k`` as in ``sft_dataset``: the sets come from the prompt the model reads."""
+    ``history_k`` and ``refs`` as in ``sft_dataset``: the sets come from the prompt the model reads."""
     from sim.candidates import label_from_row, plausible_sets, types_from_devices
     from training.scoring import completion_text
 
@@ -191,11 +205,12 @@ def listwise_dataset(root: str | Path, order: str = "action-first", split: str =
     out: dict[str, list] = {"prompt": [], "candidates": [], "label": []}
     for prompt, i in zip(prompts, keep, strict=True):
         label = frozenset(label_from_row(rows[i]))
-        sets = plausible_sets(parse_prompt(prompt), types_from_devices(rows[i]["devices"]), drop_noops=True)
+        parsed = parse_prompt(prompt)
+        sets = plausible_sets(parsed, types_from_devices(rows[i]["devices"]), drop_noops=True)
         hit = [j for j, c in enumerate(sets) if frozenset(c) == label]
         if hit and len(sets) > 1:
             out["prompt"].append(prompt)
-            out["candidates"].append([completion_text(c, order) for c in sets])
+            out["candidates"].append([completion_text(c, order, parsed.usual if refs else None) for c in sets])
             out["label"].append(hit[0])
     return Dataset.from_dict(out)
 

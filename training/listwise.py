@@ -38,9 +38,9 @@ from datasets import Dataset
 from peft import LoraConfig
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-from sim.records import parse_target
+from sim.records import parse_prompt, parse_target
 from training.runtime import Runtime, callbacks, last_checkpoint, quiet, trainer_args
-from training.scoring import cache_of, left_pad, model_kwargs, score_sets
+from training.scoring import cache_of, left_pad, model_kwargs, score_sets, uses_refs
 
 _MASKED = -1e9  # score of an absent candidate slot
 
@@ -140,7 +140,8 @@ def candidate_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     for i in range(0, len(ds), batch_size):
         chunk = ds[i:i + batch_size]
         sets = [[parse_target(c, order)[0] for c in cands] for cands in chunk["candidates"]]
-        out += [s.logp.tolist() for s in score_sets(model, tokenizer, chunk["prompt"], sets, order)]
+        usual = [parse_prompt(p).usual for p in chunk["prompt"]] if uses_refs(model) else None
+        out += [s.logp.tolist() for s in score_sets(model, tokenizer, chunk["prompt"], sets, order, usual=usual)]
     model.train(was_training)
     return out
 

@@ -253,6 +253,10 @@ class TrainConfig:
     preset: str = "tiny"  # tiny | small | base: model size and hyperparameters
     stages: tuple[str, ...] = STAGES  # subset of pretrain, sft, dpo, run in that order
     order: str = "action-first"  # SFT target order: action-first | text-first
+    # SFT and preference targets name which usual operation of the prompt they are (``<act> [k]
+    # ACTIONS``, sim.records ref; the model's config records it as ``completion_refs``, read by the
+    # recommender): see "Refs" in the preset notes for what it measured
+    refs: bool = True
     base_model: Path | None = None  # a local HF causal LM (+ its tokenizer) instead of the preset's Llama
     resume: bool = False  # continue a run: skip finished stages, resume the newest checkpoint
     replace_model: bool = False  # --resume whose last stage precedes the run's final model may replace RUN/model
@@ -401,6 +405,8 @@ def _check_out_dir(cfg: TrainConfig, inputs: dict[str, str | None]) -> None:
                         f"now {inputs['validation']}")
     else:  # a run from before input digests: compare the paths
         diff += [f"{k}: run {old.get(k)!r}, now {new[k]!r}" for k in ("data", "general_text") if old.get(k) != new[k]]
+    if "refs" not in old and cfg.refs:  # a run from before refs learned targets without them
+        diff.append(f"refs: run False, now {cfg.refs!r}")
     if diff:
         raise ValueError(f"--resume with options that differ from {stored} ({'; '.join(diff)}): rerun with the "
                          "run's options or choose a new --out")
@@ -505,10 +511,11 @@ def _stage_rows(cfg: TrainConfig, todo: list[str]) -> dict[str, datasets.Dataset
     """The sft/dpo train rows of the stages still to run, read (and so checked) before any training."""
     rows = {}
     if "sft" in todo:
-        rows["sft"] = D.sft_dataset(cfg.data, cfg.order, history_k=cfg.history_k)
+        rows["sft"] = D.sft_dataset(cfg.data, cfg.order, history_k=cfg.history_k, refs=cfg.refs)
     if "dpo" in todo:
-        rows["dpo"] = (D.listwise_dataset(cfg.data, cfg.order, history_k=cfg.history_k) if cfg.dpo_loss == "listwise"
-                       else D.dpo_dataset(cfg.data, history_k=cfg.history_k, order=cfg.order))
+        rows["dpo"] = (D.listwise_dataset(cfg.data, cfg.order, history_k=cfg.history_k, refs=cfg.refs)
+                       if cfg.dpo_loss == "listwise"
+                       else D.dpo_dataset(cfg.data, history_k=cfg.history_k, order=cfg.order, refs=cfg.refs))
     for stage, ds in rows.items():
         if len(ds) == 0 and stage == "dpo" and cfg.dpo_loss == "listwise":
             raise D.DatasetError(f"{cfg.data / 'data' / 'sft'}: no train decision whose label is among at least two "
@@ -589,6 +596,8 @@ def main(cfg: TrainConfig, progress: ProgressFn | None = None) -> dict:
             continue
         earlier = STAGES[:STAGES.index(stage)]
         model, init = _init_model(cfg, tok, earlier)
+        if stage != "pretrain":  # saved with the model: how the recommender must address it
+            model.config.completion_refs = cfg.refs
         t0 = time.perf_counter()
         s: dict = {"init": init}
         if stage == "pretrain":

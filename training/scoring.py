@@ -10,7 +10,9 @@ settings, no-ops left out) is scored by the model's sequence log-probability of 
 over the tokens of ``<act> ACTIONS <desc>`` (action-first: the ``<desc>`` marker closes the
 action list, so a set and its one-action prefix are told apart) or of the whole text-first
 completion ``<desc> TEXT <act> ACTIONS </s>`` with the template description of
-``sim.describe``. The best candidate is the answer; its confidence is its posterior over the
+``sim.describe``. A model trained with refs (``model.config.completion_refs``, set by the training
+pipeline) reads ``<act> [k] ACTIONS``: ``[k]`` names the prompt's k-th usual operation, 0 none of
+them (``sim.records.usual_ref``), so choosing a listed operation is one token, not a copy. The best candidate is the answer; its confidence is its posterior over the
 candidates, ``softmax(log P / T)`` (``temperature`` T, fitted on held-out rows by the training
 pipeline). Every candidate is legal in the home, so the answer is legal by construction.
 
@@ -34,18 +36,26 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sim.records import ACT, DESC, Action, serialize_actions
+from sim.records import ACT, DESC, Action, serialize_actions, usual_ref
 
 Candidates = Sequence[tuple[Action, ...]]
+Usual = tuple[tuple[Action, ...], ...]
 
 
-def completion_text(actions: Sequence[Action], order: str) -> str:
-    """The scored completion of one candidate (see the module docstring)."""
+def completion_text(actions: Sequence[Action], order: str, usual: Usual | None = None) -> str:
+    """The scored completion of one candidate (see the module docstring); ``usual``: the prompt's
+    usual operations, for a model trained with refs (None: no ref)."""
+    acts = serialize_actions(actions) if usual is None else f"[{usual_ref(actions, usual)}] {serialize_actions(actions)}"
     if order == "action-first":
-        return f"{ACT} {serialize_actions(actions)} {DESC}"
+        return f"{ACT} {acts} {DESC}"
     from sim.describe import describe
 
-    return f"{DESC} {describe(tuple(actions))} {ACT} {serialize_actions(actions)}"
+    return f"{DESC} {describe(tuple(actions))} {ACT} {acts}"
+
+
+def uses_refs(model) -> bool:
+    """Was ``model`` trained on completions with refs (``model.config.completion_refs``)?"""
+    return bool(getattr(getattr(model, "config", None), "completion_refs", False))
 
 
 @dataclass(frozen=True)
@@ -94,12 +104,12 @@ def _encode_left(tokenizer, texts: Sequence[str], pad: int) -> tuple[torch.Tenso
 
 @torch.inference_mode()
 def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Candidates], order: str,
-               eos: bool = False) -> list[Scored]:
+               eos: bool = False, usual: Sequence[Usual] | None = None) -> list[Scored]:
     """Log-probability of every candidate of every prompt (one batch: the caller chunks).
 
     The prompts run once (left-padded, KV cache kept); candidate slot j of every prompt then runs
     in one pass over that cache (cropped back after each pass). ``eos``: append the eos token to each completion (text-first
-    models end there).
+    models end there). ``usual``: each prompt's usual operations, for a model trained with refs.
     """
     out: list[Scored] = []
     if not prompts:
@@ -117,8 +127,9 @@ def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Ca
     # candidate slot j of every prompt in one forward pass over the shared cache, which is cropped
     # back to the prompt afterwards (no per-candidate copy of the cache); a prompt with fewer
     # candidates than j feeds padding there and its row is ignored
-    toks = [[tokenizer(completion_text(a, order), add_special_tokens=False)["input_ids"]
-             + ([tokenizer.eos_token_id] if eos else []) for a in cands] for cands in candidates]
+    usual = [None] * len(prompts) if usual is None else usual
+    toks = [[tokenizer(completion_text(a, order, u), add_special_tokens=False)["input_ids"]
+             + ([tokenizer.eos_token_id] if eos else []) for a in cands] for cands, u in zip(candidates, usual, strict=True)]
     n_slots = max((len(t) for t in toks), default=0)
     logp = [np.zeros(len(t)) for t in toks]
     for j in range(n_slots):
@@ -152,7 +163,7 @@ def score_sets(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Ca
 
 @torch.inference_mode()
 def describe_after(model, tokenizer, prompts: Sequence[str], actions: Sequence[Sequence[Action]],
-                   max_desc_tokens: int = 24) -> list[str]:
+                   max_desc_tokens: int = 24, usual: Sequence[Usual] | None = None) -> list[str]:
     """Greedy free-text description after ``<act> ACTIONS <desc>`` for each prompt (action-first
     models): tokens whose text has no bracket or angle bracket, until eos or the budget."""
     if not prompts:
@@ -160,7 +171,8 @@ def describe_after(model, tokenizer, prompts: Sequence[str], actions: Sequence[S
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     dev = next(iter(model.parameters())).device
     cache_kw, _ = model_kwargs(model)
-    texts = [p + completion_text(a, "action-first") for p, a in zip(prompts, actions, strict=True)]
+    usual = [None] * len(prompts) if usual is None else usual
+    texts = [p + completion_text(a, "action-first", u) for p, a, u in zip(prompts, actions, usual, strict=True)]
     ids, am = (t.to(dev) for t in _encode_left(tokenizer, texts, pad))
     bias = _text_bias(tokenizer).to(dev)
     pos = (am.cumsum(-1) - 1).clamp(min=0)

@@ -225,3 +225,23 @@ def test_same_inputs_same_outputs(toy):
     growing = generate_greedy(model, tok, c, *args, max_desc_tokens=3, static_cache=False)  # concatenated KV cache
     assert [d.text for d in growing] == [d.text for d in a]
     assert [s.p_raw for s in growing[0].steps] == pytest.approx([s.p_raw for s in a[0].steps], rel=1e-4)
+
+
+def test_a_ref_may_open_the_actions_once_when_the_grammar_takes_refs():
+    root = home_trie((("bedroom", "ac", "ac"), ("2nd_floor", "light", "light"), ("5", "light", "light")))
+    g, plain = Grammar("action-first", max_actions=2, refs=True), Grammar("action-first", max_actions=2)
+    ok = g.walk(g.start(root), "<act> [3] [bedroom][ac][mode][cool] <desc> cool", root)
+    assert ok is not None and ok[0] == ("d", 1)
+    assert g.walk(g.start(root), "<act> [bedroom][ac][mode][cool]", root)[0][0] == "s"  # the ref is optional
+    assert g.walk(g.start(root), "<act> [2nd_floor][light][power][on]", root)[0][0] == "s"  # a digit-led room
+    assert g.walk(g.start(root), "<act> [5][light][power][on]", root)[0][0] == "s"  # a room named "5" stays one
+    st, span, idx = g.walk(g.start(root), "<act> [0]", root)
+    assert (span, idx) == ("other", -1)  # not an action's device: Eq. 6 and the first-token probability skip it
+    for bad in ("<act> [3] [2] [bedroom][ac][mode][cool]",  # two refs
+                "<act> [bedroom][ac][mode][cool] [3]",  # a ref after an action
+                "<act> [12] [bedroom][ac][mode][cool]",  # one digit
+                "<act> [3]<desc> x"):  # a ref alone
+        assert g.walk(g.start(root), bad, root) is None, bad
+    assert plain.walk(plain.start(root), "<act> [3] [bedroom][ac][mode][cool]", root) is None
+    tf = Grammar("text-first", refs=True)
+    assert tf.walk(tf.start(root), "<desc> cool down <act> [1] [bedroom][ac][mode][cool]", root)[0][0] == "s"

@@ -129,3 +129,25 @@ def test_records_reject_bad_names_and_empty_operations():
         Operation(time=datetime(2026, 1, 1), actions=(Action("a", "b", "c", "d"),), description="x [y]")
     with pytest.raises(GrammarError, match="source"):
         Operation(time=datetime(2026, 1, 1), actions=(Action("a", "b", "c", "d"),), source="telepathy")
+
+
+def test_a_target_may_name_the_usual_operation_it_is():
+    from sim.records import parse_ref, usual_ref
+
+    off = (Action("bedroom", "light", "power", "off"),)
+    scene = (Action("bedroom", "light", "power", "on"), Action("bedroom", "light", "brightness", "40"))
+    usual = (scene, off)  # most likely first
+    assert usual_ref(off, usual) == 2 and usual_ref(tuple(reversed(scene)), usual) == 1  # a set: order aside
+    assert usual_ref((Action("hall", "lock", "lock", "locked"),), usual) == 0 and usual_ref(off, ()) == 0
+    t = serialize_target(off, "Turn off the light", usual=usual)
+    assert t == "<act> [2] [bedroom][light][power][off] <desc> Turn off the light"
+    assert parse_target(t) == (off, "Turn off the light") and parse_ref(t) == 2
+    tf = serialize_target(scene, "Light up", "text-first", usual=usual)
+    assert tf == "<desc> Light up <act> [1] [bedroom][light][power][on] [bedroom][light][brightness][40]"
+    assert parse_target(tf, "text-first") == (scene, "Light up") and parse_ref(tf, "text-first") == 1
+    plain = serialize_target(off, "Turn off the light")
+    assert parse_ref(plain) is None and parse_target(plain) == (off, "Turn off the light")
+    # a room named "2" is a room, not a ref: a ref is never glued to the next bracket
+    assert parse_target("<act> [2][light][power][off]")[0] == (Action("2", "light", "power", "off"),)
+    with pytest.raises(GrammarError):
+        parse_target("<act> [2] [3] [bedroom][light][power][off]")

@@ -186,3 +186,43 @@ def test_recommender_never_answers_what_the_true_state_already_has(model, tok):
     r = rec.recommend(replace(ctx, current=current))
     assert r.actions and r.actions != first and not is_noop(r.actions, current, TYPES)
     assert ctx.prompt_text() == replace(ctx, current=current).prompt_text()  # the prompt does not change
+
+
+def test_a_model_trained_with_refs_is_scored_and_decoded_with_them(model, tok):
+    """A model whose config says ``completion_refs`` reads ``<act> [k] ACTIONS``: k = which usual
+    operation of the prompt the candidate is (1 = most likely, 0 = none); scoring, the answer's
+    text and greedy decoding all use it."""
+    import copy
+
+    from sim.records import parse_ref, parse_target
+
+    usual = ((A("bedroom", "curtain", "action", "close"),), (A("kitchen", "kettle", "power", "off"),))
+    assert completion_text(usual[1], "action-first", usual) == "<act> [2] [kitchen][kettle][power][off] <desc>"
+    assert completion_text((A("bedroom", "light", "power", "off"),), "action-first", usual).startswith("<act> [0] ")
+    assert completion_text(usual[0], "text-first", usual).endswith("<act> [1] [bedroom][curtain][action][close]")
+    ctx = Context(devices=tuple((r, d, t) for (r, d), t in TYPES.items()), history=HISTORY,
+                  time=T0 + timedelta(minutes=20), usual=usual)
+    text = ctx.prompt_text()
+    sets = plausible_sets(parse_prompt(text), TYPES, drop_noops=True)
+    with_refs = score_sets(model, tok, [text], [sets], "action-first", usual=[usual])[0]
+    plain = score_sets(model, tok, [text], [sets], "action-first")[0]
+    ids = tok(text)["input_ids"]
+    for c, lp in zip(sets, with_refs.logp, strict=True):
+        comp = tok(completion_text(c, "action-first", usual), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ids + comp])).logits[0].float(), -1)
+        assert lp == pytest.approx(sum(float(logp[len(ids) - 1 + j, t]) for j, t in enumerate(comp)), abs=1e-4)
+    assert not np.allclose(with_refs.logp, plain.logp)  # the ref tokens are scored
+
+    refs_model = copy.deepcopy(model)
+    refs_model.config.completion_refs = True
+    rec = Recommender(refs_model, tok, RecommenderConfig(search="candidates", max_desc_tokens=2))
+    assert rec.refs and not Recommender(model, tok, RecommenderConfig(search="candidates")).refs
+    r = rec.recommend(ctx)
+    best = int(np.argmax(with_refs.logp))
+    assert r.actions == sets[best]
+    assert r.text == completion_text(sets[best], "action-first", usual)
+    greedy = Recommender(refs_model, tok, RecommenderConfig(search="greedy", cascade=False, max_desc_tokens=2))
+    g = greedy.recommend(ctx)
+    assert g.actions and parse_target(g.text)[0] == g.actions  # a ref, if the model wrote one, is read past
+    assert parse_ref(g.text) in (None, *range(10))
