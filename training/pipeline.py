@@ -225,6 +225,14 @@ class Hyper:
 # Distilling a cross-fitted GBDT reranker (agent.baselines.gbdt, fitted on the other half of the train rows) into the
 # listwise stage, soft targets over the same plausible sets (seed 0, from the pinned SFT model): half label, half
 # teacher 0.278; the teacher alone on all 1,793 rows for 2 epochs 0.278 (0.280; the GBDT itself 0.390). Not adopted.
+# Session 21, Refs (TrainConfig.refs, adopted): every target names which usual operation of the prompt it is, one token
+# after <act> (``<act> [k] ACTIONS``, k = 1 for the most likely, 0 for none of them; sim.records ref): choosing a listed
+# operation becomes one classification token instead of a copy of 4-8 tokens the model could not learn to make (see
+# session 5's copy task above). SFT + listwise from the pinned pre-trained models of seeds 0 / 1 / 2 (benchmarks/
+# lm_vs_prior.py, usual pool): test 0.305 / 0.300 / 0.272 (0.280 / 0.265 / 0.245 without), validation prompts 0.304 /
+# 0.246 / 0.265 (0.257 / 0.213 / 0.249), every plausible set 0.270 / 0.242 / 0.228 (0.215 / 0.205 / 0.220), top answer
+# share 0.110 / 0.112 / 0.155 (0.138 / 0.117 / 0.187), with the usual list also numbered in the prompt; the ref in the
+# targets alone (the prompt as stored, what was adopted), seed 0: test 0.310, validation 0.285.
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,

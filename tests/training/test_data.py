@@ -18,6 +18,7 @@ from training.data import (
     fits,
     general_texts,
     history_view,
+    listwise_dataset,
     mix_texts,
     pretrain_texts,
     sft_dataset,
@@ -201,3 +202,31 @@ def test_validation_slice_is_the_train_periods_last_days(tmp_path):
         prompt_time("<hist> </hist> <rec>")
     with pytest.raises(FilesError, match="decision time"):
         is_held_out("<hist> </hist> <now> 2026-03-11 06:59 Mon <rec>", datetime(2026, 3, 11))  # wrong weekday
+
+
+def test_refs_name_the_usual_operation_each_target_is(tiny_dataset):
+    """With ``refs`` every SFT, DPO and listwise target carries ``[k]`` after ``<act>``: the label's
+    position among its own prompt's usual operations (1 = most likely), 0 when it is none."""
+    from sim.records import parse_prompt, parse_ref, usual_ref
+
+    plain, refs = sft_dataset(tiny_dataset), sft_dataset(tiny_dataset, refs=True)
+    assert plain["prompt"] == refs["prompt"]
+    seen = set()
+    for p, c0, c in zip(refs["prompt"], plain["completion"], refs["completion"], strict=True):
+        actions, desc = parse_target(c0)
+        k = usual_ref(actions, parse_prompt(p).usual)
+        assert parse_ref(c0) is None and parse_ref(c) == k and parse_target(c) == (actions, desc)
+        assert c == c0.replace("<act> ", f"<act> [{k}] ", 1)
+        seen.add(k > 0)
+    assert True in seen  # the fixture's labels are usual operations (the listwise candidates below are not all)
+    tf = sft_dataset(tiny_dataset, order="text-first", refs=True)
+    assert all(parse_ref(c, "text-first") is not None for c in tf["completion"])
+    pairs = dpo_dataset(tiny_dataset, refs=True)
+    assert all(parse_ref(r["chosen"]) is not None and parse_ref(r["rejected"]) is not None for r in pairs)
+    lw = listwise_dataset(tiny_dataset, refs=True)
+    got = []
+    for row in lw:
+        usual = parse_prompt(row["prompt"]).usual
+        got += [parse_ref(c) for c in row["candidates"]]
+        assert got[-len(row["candidates"]):] == [usual_ref(parse_target(c)[0], usual) for c in row["candidates"]]
+    assert 0 in got and max(got) > 1  # candidates outside the usual operations and at several positions

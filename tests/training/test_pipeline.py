@@ -105,6 +105,9 @@ def test_run_directory_contract(run, tiny_dataset):
         assert (out / stage / "final" / "model.safetensors").is_file()
     assert (out / "sft" / "adapter" / "adapter_model.safetensors").is_file()
     model = AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True)
+    assert cfg["refs"] is True and model.config.completion_refs is True  # targets named their usual operation
+    assert load_model(out / "sft" / "final").config.completion_refs is True
+    assert not getattr(load_model(out / "pretrain" / "final").config, "completion_refs", False)
     dpo_final = load_model(out / "dpo" / "final")
     assert all(torch.equal(v, dpo_final.state_dict()[k]) for k, v in model.state_dict().items())
     assert not any("lora" in k for k in model.state_dict())  # LoRA merged into the weights
@@ -168,6 +171,15 @@ def test_resume_refuses_a_run_trained_under_another_validation_slice(run, tiny_d
     (out / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=r"validation slice: run a random 1 in 10 of the prompts, now the sft "
                                          r"train days from 2026-03-11 \(the last 10% of its days, rounded up\)"):
+        main(TrainConfig(data=tiny_dataset, out=out, resume=True, **FAST))
+
+
+def test_resume_refuses_a_run_trained_before_refs(run, tiny_dataset, tmp_path):
+    out = _copy(run[0], tmp_path / "run")
+    cfg = json.loads((out / "config.json").read_text())
+    del cfg["refs"]  # a run from before refs learned its targets without them
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"refs: run False, now True"):
         main(TrainConfig(data=tiny_dataset, out=out, resume=True, **FAST))
 
 
