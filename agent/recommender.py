@@ -279,7 +279,7 @@ class Recommender:
                 idx = [j for j in np.argsort(-posts[k], kind="stable") if frozenset(sc.candidates[j]) in keep]
                 best[k] = (sc.candidates[idx[0]], float(posts[k][idx[0]]),
                            tuple((sc.candidates[j], float(posts[k][j])) for j in idx[:5]))
-            out.append(self._answers(chunk, best, self.config.instruction))
+            out.append(self._answers(chunk, best, self.config.instruction, prompts))
         return out
 
     def _scored(self, chunk: list[tuple[int, Context, str]]) -> tuple[list, dict]:
@@ -314,7 +314,8 @@ class Recommender:
                 out[i] = (prompts[k], scored.get(k))
         return out
 
-    def _answers(self, chunk: list[tuple[int, Context, str]], best: dict[int, tuple], head: str) -> list[Recommendation]:
+    def _answers(self, chunk: list[tuple[int, Context, str]], best: dict[int, tuple], head: str,
+                 prompts: list) -> list[Recommendation]:
         """Recommendations of candidate scoring from each context's (answer, confidence, alternatives)
         (absent: nothing to score): descriptions, calibration and the gate."""
         from sim.describe import describe
@@ -322,7 +323,7 @@ class Recommender:
 
         cfg, cc = self.config, self.config.confidence
         keys = sorted(best)
-        usual = {k: parse_prompt(chunk[k][2]).usual if self.refs else None for k in keys}
+        usual = {k: prompts[k].usual if self.refs else None for k in keys}  # the parsed prompts of _scored
         if cfg.order == "action-first" and cfg.generate_description:
             descs = describe_after(self.model, self.tokenizer, [head + chunk[k][2] for k in keys],
                                    [best[k][0] for k in keys], cfg.max_desc_tokens, [usual[k] for k in keys])

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sim.records import ACT, DESC, Action, serialize_actions, usual_ref
+from sim.records import DESC, Action, serialize_target
 
 Candidates = Sequence[tuple[Action, ...]]
 Usual = tuple[tuple[Action, ...], ...]
@@ -45,12 +45,11 @@ Usual = tuple[tuple[Action, ...], ...]
 def completion_text(actions: Sequence[Action], order: str, usual: Usual | None = None) -> str:
     """The scored completion of one candidate (see the module docstring); ``usual``: the prompt's
     usual operations, for a model trained with refs (None: no ref)."""
-    acts = serialize_actions(actions) if usual is None else f"[{usual_ref(actions, usual)}] {serialize_actions(actions)}"
     if order == "action-first":
-        return f"{ACT} {acts} {DESC}"
+        return f"{serialize_target(actions, '', usual=usual)} {DESC}"
     from sim.describe import describe
 
-    return f"{DESC} {describe(tuple(actions))} {ACT} {acts}"
+    return serialize_target(actions, describe(tuple(actions)), "text-first", usual=usual)
 
 
 def uses_refs(model) -> bool:
