@@ -9,8 +9,11 @@ A completion (after the prompt's ``<rec>``) is, in the order the model was train
     text-first:    <desc> TEXT <act> [R] A ( A)* eos
 
 ``R`` is the optional ``ref`` (``sim.records``; ``Grammar.refs``): ``[0]`` .. ``[9]``, once, right after
-``<act>``, for models trained to name which usual operation of the prompt they answer; the actions after it are
-constrained as always (a ref does not have to agree with them: the answer is the actions).
+``<act>``, for models trained to name which usual operation of the prompt they answer. When the home's
+trie knows the prompt's usual operations (``home_trie(devices, usual)``), only ``[0]`` and the refs of its
+usual operations that are legal in the home are offered, and ``[k]`` (k >= 1) is followed by exactly the
+k-th usual operation's actions (a copy the decoder cannot get wrong; ``[0]`` leaves them free); without
+them any digit is offered and the actions after it are constrained as always.
 
 The automaton walks characters. Names never contain whitespace, so whitespace is accepted only
 where the grammar puts a space: once after ``<act>`` and once between/after actions; TEXT is any
@@ -38,7 +41,7 @@ from functools import cache
 import torch
 
 from sim.catalog import DEVICE_TYPES, device_type
-from sim.records import ACT, DESC, ORDERS, Order
+from sim.records import ACT, DESC, ORDERS, Action, Order, serialize_action
 
 FORBIDDEN_TEXT = set("[]<>")  # description characters the grammar forbids
 SPANS: tuple[str, ...] = ("device", "field", "value", "other")
@@ -54,7 +57,7 @@ class DecodingError(ValueError):
 class Node:
     """A trie node; ``span`` is the span of the character that leads into it."""
 
-    __slots__ = ("children", "span", "terminal", "home", "ref", "with_ref")
+    __slots__ = ("children", "span", "terminal", "home", "ref", "with_ref", "copy")
 
     def __init__(self, span: str, home: bool = False) -> None:
         self.children: dict[str, Node] = {}
@@ -63,6 +66,7 @@ class Node:
         self.home = home  # part of a home-specific trie (its masks are not shared)
         self.ref = False  # the character into this node closed a ref ``[k]``
         self.with_ref: Node | None = None  # a home root: the same root that also takes a ref first
+        self.copy: Node | None = None  # a ref's node: the start of the actions it names (``_copy_chain``)
 
 
 def _insert(root: Node, text: str, spans: list[str], home: bool) -> Node:
@@ -87,8 +91,13 @@ def type_trie(type_name: str) -> Node:
     return root
 
 
-def home_trie(devices: tuple[tuple[str, str, str], ...]) -> Node:
-    """Trie of ``[room][device]`` per (room, device, type); each device leaf continues into its type trie."""
+def home_trie(devices: tuple[tuple[str, str, str], ...],
+              usual: tuple[tuple[Action, ...], ...] | None = None) -> Node:
+    """Trie of ``[room][device]`` per (room, device, type); each device leaf continues into its type trie.
+
+    ``usual``: the prompt's usual operations (most likely first) when the decoder knows them: the refs
+    after ``<act>`` are then ``[0]`` and ``[k]`` for each legal k-th operation, ``[k]`` followed by its
+    actions only (the module docstring)."""
     root = Node("other", home=True)
     for room, device, type_name in devices:
         if type_name not in DEVICE_TYPES:
@@ -101,17 +110,47 @@ def home_trie(devices: tuple[tuple[str, str, str], ...]) -> Node:
     # the root right after <act>: "[" leads into a room name or into a ref's digit
     bracket = Node("device", home=True)
     bracket.children = dict(root.children["["].children) if "[" in root.children else {}
-    for k in "0123456789":  # a room named with a leading digit keeps its path (a copy of its node)
+    if usual is None:
+        refs: dict[str, tuple[Action, ...] | None] = dict.fromkeys("0123456789")
+    else:
+        refs = {"0": None, **{str(k): acts for k, acts in enumerate(usual[:9], start=1)
+                              if acts and all(_legal(root, a) for a in acts)}}
+    for k, acts in refs.items():  # a room named with a leading digit keeps its path (a copy of its node)
         had = bracket.children.get(k)
         if had is not None and "]" in had.children:
             continue  # a room named just "k": "[k]" stays that room's
         digit = bracket.children[k] = Node("other" if had is None else had.span, home=True)
         digit.children = {} if had is None else dict(had.children)
-        digit.children["]"] = Node("other", home=True)
-        digit.children["]"].ref = True
+        close = digit.children["]"] = Node("other", home=True)
+        close.ref = True
+        close.copy = None if acts is None else _copy_chain(acts)
     root.with_ref = Node("other", home=True)
     root.with_ref.children["["] = bracket
     return root
+
+
+def _legal(root: Node, a: Action) -> bool:
+    """Does the home trie spell ``a`` as a whole action?"""
+    node = root
+    for ch in serialize_action(a):
+        node = node.children.get(ch)
+        if node is None:
+            return False
+    return node.terminal
+
+
+def _copy_chain(actions: tuple[Action, ...]) -> Node:
+    """A one-path trie of `` A1 A2 ...`` (the space after the ref, then the actions): its characters'
+    spans are those of the home trie, the last character of each action is ``terminal``."""
+    start = node = Node("other", home=True)
+    for a in actions:
+        room_device, field, value = f"[{a.room}][{a.device}]", f"[{a.field}]", f"[{a.value}]"
+        text = " " + room_device + field + value
+        spans = ["other"] + ["device"] * len(room_device) + ["field"] * len(field) + ["value"] * len(value)
+        for ch, span in zip(text, spans, strict=True):
+            node.children[ch] = node = Node(span, home=True)
+        node.terminal = True
+    return start
 
 
 # A stand-in home for masks of shared states: its "[" leads nowhere (see the module docstring).
@@ -125,6 +164,8 @@ _PLACEHOLDER.children["["] = Node("device", home=True)
 #   ("m", marker, i, after)     inside a marker, i characters consumed; ``after`` follows it
 #   ("a", node, n)              inside action number n (0-based) at a trie node
 #   ("s", home_root, n, ws)     between actions, n done; ws: the one allowed space is used
+#                               (home_root None: the actions a ref named are done, no more may follow)
+#   ("c", node, n)              copying the actions a ref named, n of them done, at a chain node
 #   ("d", n)                    free description text (n actions done so far)
 #   ("e",)                      only eos may follow
 State = tuple
@@ -173,14 +214,21 @@ class Grammar:
             nxt = node.children.get(ch)
             if nxt is None:
                 return None
-            if nxt.ref:  # a ref closed: the actions follow (no second ref)
-                return ("s", root, n, False), "other", -1
+            if nxt.ref:  # a ref closed: the actions follow (no second ref), its usual operation's when known
+                return (("c", nxt.copy, n) if nxt.copy is not None else ("s", root, n, False)), "other", -1
             return (("s", root, n + 1, False) if nxt.terminal else ("a", nxt, n)), nxt.span, n
+        if kind == "c":
+            _, node, n = state
+            nxt = node.children.get(ch)
+            if nxt is None:
+                return None
+            done = n + 1 if nxt.terminal else n
+            return (("c", nxt, done) if nxt.children else ("s", None, done, False)), nxt.span, n
         if kind == "s":
             _, home, n, ws = state
             if ch.isspace():
                 return (None if ws else (("s", home, n, True), "other", n))
-            if ch == "[" and n < self.max_actions:
+            if ch == "[" and n < self.max_actions and home is not None:
                 return ("a", home.children["["], n), "device", n
             if ch == "<" and n >= 1 and self.order == "action-first":
                 return ("m", DESC, 1, ("d", n)), "other", n
@@ -216,6 +264,8 @@ def _home_specific(state: State) -> bool:
         return True
     if kind == "a":
         return state[1].home
+    if kind == "c":
+        return True
     if kind == "m":
         return _home_specific(state[3])
     return False
@@ -268,21 +318,25 @@ class Constraint:
         self._live: dict[State, bool] = {}
         self._roots: dict[tuple, Node] = {}
 
-    def root(self, devices: tuple[tuple[str, str, str], ...]) -> Node:
-        """The (cached) home trie of sorted (room, device, type) triples."""
-        key = tuple(sorted(devices))
+    def root(self, devices: tuple[tuple[str, str, str], ...],
+             usual: tuple[tuple[Action, ...], ...] | None = None) -> Node:
+        """The (cached) home trie of sorted (room, device, type) triples; ``usual``: the prompt's usual
+        operations, for a grammar with refs (``home_trie``; ignored without refs)."""
+        devices = tuple(sorted(devices))
+        usual = tuple(tuple(u) for u in usual) if usual is not None and self.grammar.refs else None
+        key = (devices, usual)
         r = self._roots.get(key)
         if r is None:
             if len(self._roots) > 4096:
                 self._roots.clear()
                 self._masks.clear()
                 self._live.clear()
-            r = self._roots[key] = home_trie(key)
+            r = self._roots[key] = home_trie(devices, usual)
         return r
 
     def _candidates(self, state: State) -> list[int]:
         v, kind = self.vocab, state[0]
-        if kind == "a":
+        if kind in ("a", "c"):
             return [i for c in state[1].children for i in v.by_first.get(c, ())]
         if kind == "s":
             return [*v.space_first, *v.by_first.get("[", ()), *v.by_first.get("<", ())]

@@ -352,7 +352,9 @@ class Recommender:
     def _decode(self, chunk: list[tuple[int, Context, str]]) -> list[Decoded]:
         cfg, cc = self.config, self.config.confidence
         prompts = [cfg.instruction + p for _, _, p in chunk]
-        roots = [self.constraint.root(ctx.legal_devices()) for _, ctx, _ in chunk]
+        # a refs model's ref [k] is followed by the k-th usual operation of the prompt it reads
+        roots = [self.constraint.root(ctx.legal_devices(), parse_prompt(p).usual if self.refs else None)
+                 for _, ctx, p in chunk]
         if cfg.search == "beam":
             return generate_beam(self.model, self.tokenizer, self.constraint, prompts, roots, num_beams=cfg.num_beams,
                                  max_desc_tokens=cfg.max_desc_tokens, max_new_tokens=cfg.max_new_tokens)

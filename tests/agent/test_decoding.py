@@ -245,3 +245,53 @@ def test_a_ref_may_open_the_actions_once_when_the_grammar_takes_refs():
     assert plain.walk(plain.start(root), "<act> [3] [bedroom][ac][mode][cool]", root) is None
     tf = Grammar("text-first", refs=True)
     assert tf.walk(tf.start(root), "<desc> cool down <act> [1] [bedroom][ac][mode][cool]", root)[0][0] == "s"
+
+
+def test_with_the_prompts_usual_operations_a_ref_is_followed_by_exactly_the_operation_it_names():
+    from sim.records import Action
+
+    devices = (("bedroom", "ac", "ac"), ("bedroom", "light", "light"))
+    cool = (Action("bedroom", "ac", "mode", "cool"),)
+    light_on = (Action("bedroom", "light", "power", "on"), Action("bedroom", "light", "brightness", "50"))
+    elsewhere = (Action("kitchen", "light", "power", "on"),)  # not a device of this home: no ref for it
+    root = home_trie(devices, (cool, light_on, elsewhere))
+    g = Grammar("action-first", max_actions=3, refs=True)
+
+    def walk(text):
+        return g.walk(g.start(root), text, root)
+
+    assert walk("<act> [1] [bedroom][ac][mode][cool]") == (("s", None, 1, False), "value", 0)
+    assert walk("<act> [1] [bedroom][ac][mode][cool] <desc> cool")[0] == ("d", 1)
+    assert walk("<act> [2] [bedroom][light][power][on] [bedroom][light][brightness][50]")[0] == ("s", None, 2, False)
+    assert walk("<act> [0] [bedroom][light][power][off]")[0] == ("s", root, 1, False)  # [0]: the actions are free
+    for bad in ("<act> [1] [bedroom][ac][mode][heat]",  # not the operation [1] names
+                "<act> [1] [bedroom][light][power][on]",
+                "<act> [2] [bedroom][light][power][on] <desc> x",  # only part of it
+                "<act> [1] [bedroom][ac][mode][cool] [bedroom][light][power][on]",  # nothing after the copy
+                "<act> [3] [kitchen][light][power][on]",  # an operation the home cannot do has no ref
+                "<act> [4] [bedroom][ac][mode][cool]"):  # past the list
+        assert walk(bad) is None, bad
+    assert walk("<act> [2] [bedroom][light][power][on]")[0][0] == "c"  # mid-copy
+    tf = Grammar("text-first", refs=True)
+    assert tf.walk(tf.start(root), "<desc> cool <act> [1] [bedroom][ac][mode][cool]", root)[0] == ("s", None, 1, False)
+    assert tf.walk(tf.start(root), "<desc> cool <act> [1] [bedroom][ac][mode][cool] <desc>", root) is None
+
+    # the token masks: after "<act> [2]" every allowed token continues the copy, and once it is done
+    # no token opens another action; a grammar without refs ignores the usual operations
+    tok = toy_tokenizer()
+    c = Constraint(tok, g)
+    r = c.root(devices, (cool, light_on, elsewhere))
+    assert c.root(devices, (cool, light_on, elsewhere)) is r and c.root(devices) is not r
+    state, text = g.walk(g.start(r), "<act> [2]", r)[0], ""
+    want = " [bedroom][light][power][on] [bedroom][light][brightness][50]"
+    while state[0] == "c":
+        allowed, _ = c.mask(state, r)
+        texts = {c.vocab.text[i] for i in allowed}
+        assert texts and all(want.startswith(text + t) for t in texts), texts
+        i = max(allowed, key=lambda j: len(c.vocab.text[j]))
+        state, text = c.advance(state, i, r)[0], text + c.vocab.text[i]
+    assert text == want and state == ("s", None, 2, False)
+    after = {c.vocab.text[i] for i in c.mask(state, r)[0] if i != c.vocab.eos_id}
+    assert after and not any(t.startswith("[") for t in after)
+    plain = Constraint(tok, Grammar("action-first", refs=False))
+    assert plain.root(devices, (cool,)) is plain.root(devices)
