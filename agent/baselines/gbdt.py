@@ -69,6 +69,17 @@ FEATURES: tuple[str, ...] = (
     *(f"room_{k}" for k in _INDICATORS), *(f"outdoor_{k}" for k in _INDICATORS),
 )
 CATEGORICAL = ("type", "field", "value", "state_value")
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "origin": ("usual_rank", "hist_rank", "hist_count", "single", "inverse_of_listed", "toggle", "n_actions"),
+    "state": ("noop_share", "state_known", "undoes_latest", "type", "field", "value", "value_number", "state_value",
+              "state_number", "value_change"),
+    "transitions": ("follows_latest", "same_room_as_latest", "same_device_as_latest", "min_since_latest",
+                    "min_since_device", "device_rank", "device_in_history", "device_in_usual"),
+    "time": ("hour", "minute_of_day", "weekday"),
+    "environment": tuple(f for f in FEATURES if f.startswith(("room_", "outdoor_"))),
+}
+"""The features by what of the prompt they read (every feature in exactly one group;
+``benchmarks/gbdt_features.py`` measures what each group is worth)."""
 ENV_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.startswith(("room_", "outdoor_")))
 """Columns read from the prompt's environment readings (all NaN for a prompt without them)."""
 
@@ -167,6 +178,17 @@ class GBDTConfig:
     max_rows: int | None = None  # train contexts used (None = all sft train rows)
     valid_days: float = 2.0  # the last days of training that pick the number of rounds (0: no validation)
     early_stopping_rounds: int = 100
+    features: tuple[str, ...] | None = None  # the feature columns used (names of FEATURES; None = all)
+
+    def columns(self) -> list[int]:
+        """Indices into ``FEATURES`` of the columns used; an unknown name is an error naming it."""
+        if self.features is None:
+            return list(range(len(FEATURES)))
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown or not self.features:
+            raise ValueError(f"GBDTConfig.features: unknown feature(s) {unknown} (known: {', '.join(FEATURES)})"
+                             if unknown else "GBDTConfig.features is empty: name at least one feature or pass None")
+        return [FEATURES.index(f) for f in dict.fromkeys(self.features)]
 
 
 @dataclass(frozen=True)
@@ -180,6 +202,7 @@ class GBDTReranker:
 
     def __init__(self, booster) -> None:
         self.booster = booster
+        self.columns = [FEATURES.index(f) for f in booster.feature_name()]  # the features it was fitted on
 
     def scores(self, prompt: Prompt, types: Types, current: Mapping[tuple[str, str], Mapping[str, str]] | None = None
                ) -> tuple[list[tuple[Action, ...]], np.ndarray]:
@@ -189,7 +212,7 @@ class GBDTReranker:
         cands = plausible_sets(prompt, types, drop_noops=current is not None, current=current)
         if not cands:
             return [], np.zeros(0)
-        return cands, self.booster.predict(features(prompt, types, cands))
+        return cands, self.booster.predict(features(prompt, types, cands)[:, self.columns])
 
     def rank(self, prompt: Prompt, types: Types, current: Mapping[tuple[str, str], Mapping[str, str]] | None = None
              ) -> list[Ranked]:
@@ -218,7 +241,7 @@ class GBDTReranker:
 
     def importance(self) -> dict[str, float]:
         gain = self.booster.feature_importance(importance_type="gain")
-        return dict(sorted(zip(FEATURES, map(float, gain), strict=True), key=lambda kv: -kv[1]))
+        return dict(sorted(zip(self.booster.feature_name(), map(float, gain), strict=True), key=lambda kv: -kv[1]))
 
 
 Context = tuple[Prompt, Types, tuple[Action, ...]]  # (prompt, device types, label actions)
@@ -276,17 +299,21 @@ def fit_matrix(m: Matrix, cfg: GBDTConfig | None = None) -> GBDTReranker:
     params = {"objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
               "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
               "force_row_wise": True, "num_threads": 1, "verbose": -1}
+    cols = cfg.columns()
+    names = [FEATURES[i] for i in cols]
+    cats = [f for f in names if f in CATEGORICAL]
+    x = m.x[:, cols]
     held = m.held_out(cfg.valid_days)
     context_held = np.array([held[i] for i in np.cumsum([0, *m.sizes[:-1]])], dtype=bool)
     if held.any() and not held.all() and m.y[held].any():
         sizes = np.asarray(m.sizes)
-        train = lgb.Dataset(m.x[~held], m.y[~held], feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL),
+        train = lgb.Dataset(x[~held], m.y[~held], feature_name=names, categorical_feature=cats,
                             group=sizes[~context_held], free_raw_data=False)
-        valid = lgb.Dataset(m.x[held], m.y[held], reference=train, group=sizes[context_held], free_raw_data=False)
+        valid = lgb.Dataset(x[held], m.y[held], reference=train, group=sizes[context_held], free_raw_data=False)
         booster = lgb.train({**params, "metric": "map", "eval_at": [1]}, train, num_boost_round=cfg.num_boost_round,
                             valid_sets=[valid], callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
         return GBDTReranker(booster)
-    ds = lgb.Dataset(m.x, m.y, feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL), free_raw_data=False)
+    ds = lgb.Dataset(x, m.y, feature_name=names, categorical_feature=cats, free_raw_data=False)
     return GBDTReranker(lgb.train(params, ds, num_boost_round=cfg.num_boost_round))
 
 
