@@ -53,7 +53,7 @@ lint: $(STAMP)
 # lm_scaling.py trains 30M-parameter models (a GPU) on a dataset you name, lm_vs_prior.py studies
 # finished quickstart outputs you name: run them by hand
 bench: $(STAMP)
-	for b in $(filter-out benchmarks/lm_scaling.py benchmarks/lm_vs_prior.py,$(wildcard benchmarks/*.py)); do $(PY) $$b --out benchmarks/results || exit 1; done
+	for b in $(filter-out benchmarks/lm_scaling.py benchmarks/lm_vs_prior.py benchmarks/gbdt_features.py,$(wildcard benchmarks/*.py)); do $(PY) $$b --out benchmarks/results || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -233,6 +233,11 @@ class Hyper:
 # 0.246 / 0.265 (0.257 / 0.213 / 0.249), every plausible set 0.270 / 0.242 / 0.228 (0.215 / 0.205 / 0.220), top answer
 # share 0.110 / 0.112 / 0.155 (0.138 / 0.117 / 0.187), with the usual list also numbered in the prompt; the ref in the
 # targets alone (the prompt as stored, what was adopted), seed 0: test 0.310, validation 0.285.
+# Session 22, the readings next to the usual operations (the GBDT's room occupancy and illuminance are worth ~0.03
+# EM-Acc each to it, benchmarks/gbdt_features.py): each usual operation of every SFT, listwise and scored prompt
+# followed by its room's [occupancy][v] [illuminance][bucket] (bucket 0 / 25 / 50 / 100 / high lux), SFT + listwise
+# from the pinned refs pre-trained models, usual pool: test 0.310 / 0.265 on seeds 0 / 1 (0.310 / 0.287 as pinned),
+# validation 0.293 / 0.231 (0.285 / 0.228); every plausible set 0.292 / 0.252 (0.265 / 0.235). Not adopted.
 HYPER: dict[str, Hyper] = {
     "tiny": Hyper(vocab_size=1024, block_size=256, pretrain_batch_size=16, pretrain_lr=3e-3, pretrain_epochs=3,
                   pretrain_tokens=400_000, sft_batch_size=4, sft_lr=2e-3, sft_epochs=1, sft_max_length=768,
