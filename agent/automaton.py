@@ -41,7 +41,7 @@ from functools import cache
 import torch
 
 from sim.catalog import DEVICE_TYPES, device_type
-from sim.records import ACT, DESC, ORDERS, Action, Order, serialize_action
+from sim.records import ACT, DESC, ORDERS, Action, Order, serialize_action, serialize_actions
 
 FORBIDDEN_TEXT = set("[]<>")  # description characters the grammar forbids
 SPANS: tuple[str, ...] = ("device", "field", "value", "other")
@@ -57,7 +57,7 @@ class DecodingError(ValueError):
 class Node:
     """A trie node; ``span`` is the span of the character that leads into it."""
 
-    __slots__ = ("children", "span", "terminal", "home", "ref", "with_ref", "copy")
+    __slots__ = ("children", "span", "terminal", "home", "ref", "with_ref", "copy", "base", "rest")
 
     def __init__(self, span: str, home: bool = False) -> None:
         self.children: dict[str, Node] = {}
@@ -67,6 +67,8 @@ class Node:
         self.ref = False  # the character into this node closed a ref ``[k]``
         self.with_ref: Node | None = None  # a home root: the same root that also takes a ref first
         self.copy: Node | None = None  # a ref's node: the start of the actions it names (``_copy_chain``)
+        self.base: Node | None = None  # a prompt's root (``with_usual``): the home root it shares its nodes with
+        self.rest = ""  # a copy chain's node: the text still to copy from here
 
 
 def _insert(root: Node, text: str, spans: list[str], home: bool) -> Node:
@@ -97,7 +99,7 @@ def home_trie(devices: tuple[tuple[str, str, str], ...],
 
     ``usual``: the prompt's usual operations (most likely first) when the decoder knows them: the refs
     after ``<act>`` are then ``[0]`` and ``[k]`` for each legal k-th operation, ``[k]`` followed by its
-    actions only (the module docstring)."""
+    actions only (the module docstring; ``with_usual``)."""
     root = Node("other", home=True)
     for room, device, type_name in devices:
         if type_name not in DEVICE_TYPES:
@@ -107,14 +109,28 @@ def home_trie(devices: tuple[tuple[str, str, str], ...],
         if leaf.children:
             raise DecodingError(f"device [{room}][{device}] listed twice")
         leaf.children = type_trie(type_name).children  # shared dict: never inserted into
-    # the root right after <act>: "[" leads into a room name or into a ref's digit
+    root.with_ref = _ref_root(root, dict.fromkeys("0123456789"))
+    return root if usual is None else with_usual(root, usual)
+
+
+def with_usual(root: Node, usual: tuple[tuple[Action, ...], ...]) -> Node:
+    """The home trie ``root`` (``home_trie`` without usual operations) for a prompt with these usual
+    operations: a root of its own whose refs name them, sharing every other node with ``root``
+    (``base``), so the token masks past the first action stay those of the home."""
+    refs = {"0": None, **{str(k): acts for k, acts in enumerate(usual[:9], start=1)
+                          if acts and all(_legal(root, a) for a in acts)}}
+    out = Node("other", home=True)
+    out.children = root.children  # the same rooms: one shared dict
+    out.base = root
+    out.with_ref = _ref_root(root, refs)
+    return out
+
+
+def _ref_root(root: Node, refs: dict[str, tuple[Action, ...] | None]) -> Node:
+    """The root right after ``<act>`` when a ref may come first: "[" leads into a room name or into
+    a ref's digit; ``refs`` maps each digit offered to the actions it names (None: free actions)."""
     bracket = Node("device", home=True)
     bracket.children = dict(root.children["["].children) if "[" in root.children else {}
-    if usual is None:
-        refs: dict[str, tuple[Action, ...] | None] = dict.fromkeys("0123456789")
-    else:
-        refs = {"0": None, **{str(k): acts for k, acts in enumerate(usual[:9], start=1)
-                              if acts and all(_legal(root, a) for a in acts)}}
     for k, acts in refs.items():  # a room named with a leading digit keeps its path (a copy of its node)
         had = bracket.children.get(k)
         if had is not None and "]" in had.children:
@@ -124,9 +140,9 @@ def home_trie(devices: tuple[tuple[str, str, str], ...],
         close = digit.children["]"] = Node("other", home=True)
         close.ref = True
         close.copy = None if acts is None else _copy_chain(acts)
-    root.with_ref = Node("other", home=True)
-    root.with_ref.children["["] = bracket
-    return root
+    with_ref = Node("other", home=True)
+    with_ref.children["["] = bracket
+    return with_ref
 
 
 def _legal(root: Node, a: Action) -> bool:
@@ -143,13 +159,18 @@ def _copy_chain(actions: tuple[Action, ...]) -> Node:
     """A one-path trie of `` A1 A2 ...`` (the space after the ref, then the actions): its characters'
     spans are those of the home trie, the last character of each action is ``terminal``."""
     start = node = Node("other", home=True)
+    nodes = [start]
     for a in actions:
         room_device, field, value = f"[{a.room}][{a.device}]", f"[{a.field}]", f"[{a.value}]"
         text = " " + room_device + field + value
         spans = ["other"] + ["device"] * len(room_device) + ["field"] * len(field) + ["value"] * len(value)
         for ch, span in zip(text, spans, strict=True):
             node.children[ch] = node = Node(span, home=True)
+            nodes.append(node)
         node.terminal = True
+    whole = " " + serialize_actions(actions)
+    for i, n in enumerate(nodes):
+        n.rest = whole[i:]
     return start
 
 
@@ -214,9 +235,10 @@ class Grammar:
             nxt = node.children.get(ch)
             if nxt is None:
                 return None
+            home = root.base or root  # the states past the first action are the home's, whatever the prompt
             if nxt.ref:  # a ref closed: the actions follow (no second ref), its usual operation's when known
-                return (("c", nxt.copy, n) if nxt.copy is not None else ("s", root, n, False)), "other", -1
-            return (("s", root, n + 1, False) if nxt.terminal else ("a", nxt, n)), nxt.span, n
+                return (("c", nxt.copy, n) if nxt.copy is not None else ("s", home, n, False)), "other", -1
+            return (("s", home, n + 1, False) if nxt.terminal else ("a", nxt, n)), nxt.span, n
         if kind == "c":
             _, node, n = state
             nxt = node.children.get(ch)
@@ -293,12 +315,18 @@ class Vocab:
         marker_text = {ACT, DESC}
         self.text: list[str] = []
         self.by_first: dict[str, list[int]] = {}
+        self.by_text: dict[str, list[int]] = {}  # decoded text -> the tokens
+        self.by_prefix: dict[str, list[int]] = {}  # a text -> the tokens that start with it and are longer
         for i, t in enumerate(raw):
             if i == self.eos_id or not t or (i in special and t not in marker_text):
                 t = ""  # never produced through the automaton
             self.text.append(t)
             if t:
                 self.by_first.setdefault(t[0], []).append(i)
+                self.by_text.setdefault(t, []).append(i)
+                for k in range(1, len(t)):
+                    self.by_prefix.setdefault(t[:k], []).append(i)
+        self.max_len = max(map(len, self.text), default=0)
         self.space_first = [i for c, lst in self.by_first.items() if c.isspace() for i in lst]
         self.text_first = sorted(i for c, lst in self.by_first.items() if c not in FORBIDDEN_TEXT or c == "<"
                                  for i in lst)
@@ -317,27 +345,39 @@ class Constraint:
         self._masks: dict[State, tuple[list[int], torch.Tensor]] = {}
         self._live: dict[State, bool] = {}
         self._roots: dict[tuple, Node] = {}
+        self._prompt_roots: dict[tuple, Node] = {}  # (devices, usual) -> with_usual root
 
     def root(self, devices: tuple[tuple[str, str, str], ...],
              usual: tuple[tuple[Action, ...], ...] | None = None) -> Node:
         """The (cached) home trie of sorted (room, device, type) triples; ``usual``: the prompt's usual
         operations, for a grammar with refs (``home_trie``; ignored without refs)."""
-        devices = tuple(sorted(devices))
-        usual = tuple(tuple(u) for u in usual) if usual is not None and self.grammar.refs else None
-        key = (devices, usual)
+        key = tuple(sorted(devices))
         r = self._roots.get(key)
         if r is None:
             if len(self._roots) > 4096:
                 self._roots.clear()
+                self._prompt_roots.clear()
                 self._masks.clear()
                 self._live.clear()
-            r = self._roots[key] = home_trie(devices, usual)
-        return r
+            r = self._roots[key] = home_trie(key)
+        if usual is None or not self.grammar.refs:
+            return r
+        pkey = (key, tuple(tuple(u) for u in usual))
+        p = self._prompt_roots.get(pkey)
+        if p is None:
+            if len(self._prompt_roots) > 4096:
+                self._prompt_roots.clear()  # their few masks of their own stay cached until the cache is full
+            p = self._prompt_roots[pkey] = with_usual(r, pkey[1])
+        return p
 
     def _candidates(self, state: State) -> list[int]:
         v, kind = self.vocab, state[0]
-        if kind in ("a", "c"):
+        if kind == "a":
             return [i for c in state[1].children for i in v.by_first.get(c, ())]
+        if kind == "c":  # the tokens that spell a prefix of the rest of the copy, or all of it and more
+            rest = state[1].rest
+            return [*(i for k in range(1, min(len(rest), v.max_len) + 1) for i in v.by_text.get(rest[:k], ())),
+                    *v.by_prefix.get(rest, ())]
         if kind == "s":
             return [*v.space_first, *v.by_first.get("[", ()), *v.by_first.get("<", ())]
         if kind == "m":

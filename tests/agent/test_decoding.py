@@ -263,7 +263,9 @@ def test_with_the_prompts_usual_operations_a_ref_is_followed_by_exactly_the_oper
     assert walk("<act> [1] [bedroom][ac][mode][cool]") == (("s", None, 1, False), "value", 0)
     assert walk("<act> [1] [bedroom][ac][mode][cool] <desc> cool")[0] == ("d", 1)
     assert walk("<act> [2] [bedroom][light][power][on] [bedroom][light][brightness][50]")[0] == ("s", None, 2, False)
-    assert walk("<act> [0] [bedroom][light][power][off]")[0] == ("s", root, 1, False)  # [0]: the actions are free
+    # [0]: the actions are free; past them the states are the home's (root.base), shared by all its prompts
+    assert walk("<act> [0] [bedroom][light][power][off]")[0] == ("s", root.base, 1, False)
+    assert walk("<act> [bedroom][light][power][off]")[0] == ("s", root.base, 1, False)
     for bad in ("<act> [1] [bedroom][ac][mode][heat]",  # not the operation [1] names
                 "<act> [1] [bedroom][light][power][on]",
                 "<act> [2] [bedroom][light][power][on] <desc> x",  # only part of it
@@ -282,6 +284,7 @@ def test_with_the_prompts_usual_operations_a_ref_is_followed_by_exactly_the_oper
     c = Constraint(tok, g)
     r = c.root(devices, (cool, light_on, elsewhere))
     assert c.root(devices, (cool, light_on, elsewhere)) is r and c.root(devices) is not r
+    assert r.base is c.root(devices) is c.root(devices, (light_on,)).base  # one home, one set of shared states
     state, text = g.walk(g.start(r), "<act> [2]", r)[0], ""
     want = " [bedroom][light][power][on] [bedroom][light][brightness][50]"
     while state[0] == "c":
