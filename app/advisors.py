@@ -160,7 +160,7 @@ class ModelAdvisor:
         usual = getattr(self.recommender.config, "pool", None) == "usual"  # sim.candidates.restrict_pool
         why = (f"Of the settings the model weighed (the home's usual operations at this time, its latest ones and "
                f"their opposites; none already in place) it gives this one {share:.0%} of its probability"
-               + (f" (calibrated: {rec.confidence:.0%} likely to be accepted)" if calibrated else "")
+               + (f" (calibrated on held-out days: {rec.confidence:.0%} likely that the user does it next)" if calibrated else "")
                + ("; it answers only with one of the home's usual operations, and this is the likeliest of them"
                   if usual else "")
                + ("; runner-ups below." if n > 1 else "."))

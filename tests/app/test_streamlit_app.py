@@ -784,7 +784,7 @@ def test_the_models_why_gives_its_posterior_share_and_the_calibrated_confidence_
     adv.recommender = SimpleNamespace(recommend=lambda ctx: rec,
                                       config=SimpleNamespace(confidence=ConfidenceConfig(temperature=7.0)))
     why = adv.suggest(SimpleNamespace(current=None)).reason
-    assert "gives this one 60% of its probability (calibrated: 22% likely to be accepted); runner-ups below." in why
+    assert "gives this one 60% of its probability (calibrated on held-out days: 22% likely that the user does it next); runner-ups below." in why
     adv.recommender.config = SimpleNamespace(confidence=ConfidenceConfig())  # uncalibrated: the share alone
     assert "60% of its probability; runner-ups" in adv.suggest(SimpleNamespace(current=None)).reason
     # the usual pool (sim.candidates.restrict_pool): the share is still over every weighed setting, and
