@@ -80,7 +80,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 """The features by what of the prompt they read (every feature in exactly one group;
 ``benchmarks/gbdt_features.py`` measures what each group is worth)."""
-ENV_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.startswith(("room_", "outdoor_")))
+ENV_FEATURES: tuple[int, ...] = tuple(FEATURES.index(f) for f in FEATURE_GROUPS["environment"])
 """Columns read from the prompt's environment readings (all NaN for a prompt without them)."""
 
 
