@@ -138,10 +138,16 @@ def table3(report: dict) -> str:
         lines.append(f"| {variant} | " + " | ".join(fmt(u[m]) for m in METRICS) + " | "
                      + " | ".join(fmt(g[m]) for m in METRICS) + f" | {fmt(g.get('exposure_rate'))} | "
                      + f"{fmt(g.get('threshold', 0.7))} |")
+    if report.get("ablation") and "FT" not in report["ablation"]:
+        lines += ["", "FT (no pre-training): not run (`homepilot quickstart --ablations` trains it, as `homepilot "
+                  "reproduce` does for every seed)."]
     return "\n".join(lines)
 
 
 def table4(report: dict) -> str:
+    if not report.get("order"):
+        return ("Not run: no text-first run was evaluated (`homepilot quickstart --ablations` trains one, as "
+                "`homepilot reproduce` does for every seed).")
     lines = ["| order | EM-Acc | LM-F1 | Rule |", "|---|---|---|---|"]
     for order, m in report.get("order", {}).items():
         lines.append(f"| {order} | " + " | ".join(fmt(m[k]) for k in METRICS) + " |")

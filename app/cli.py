@@ -383,13 +383,15 @@ def quickstart(
     model_preset: ModelPreset = typer.Option(ModelPreset.tiny, help="model preset"),
     seed: int = typer.Option(0, help="dataset, model and evaluation seed"),
     max_samples: int = typer.Option(600, help="test contexts evaluated (0 = all)"),
+    ablations: bool = typer.Option(False, "--ablations/--no-ablations",
+                                   help="also train FT only and text-first (Table 3's FT row, Table 4): ~2x the time"),
 ) -> None:
     """End to end on 2 CPU cores: generate -> pre-train -> SFT -> DPO -> evaluate -> report."""
     from app.progress import StageProgress
     from app.quickstart import QuickstartConfig, run
 
     cfg = QuickstartConfig(out=out, data_preset=data_preset.value, model_preset=model_preset.value, seed=seed,
-                           max_samples=max_samples or None)
+                           max_samples=max_samples or None, ablations=ablations)
     try:
         with StageProgress("quickstart") as progress:
             result = run(cfg, progress.note, progress)

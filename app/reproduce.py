@@ -103,7 +103,8 @@ class ReproduceConfig:
         return QuickstartConfig(out=self.out / f"seed-{seed}", data_preset=self.data_preset,
                                 model_preset=self.model_preset, seed=seed, workers=self.workers,
                                 max_samples=self.max_samples, train_overrides=self.train_overrides,
-                                prompted_model=self.prompted_model, compare_searches=self.compare_searches)
+                                prompted_model=self.prompted_model, compare_searches=self.compare_searches,
+                                ablations=True)
 
 
 def _gpu() -> bool:

@@ -1,4 +1,5 @@
-"""One tiny end-to-end quickstart: generate -> 3 training runs -> evaluate -> every report section.
+"""One tiny end-to-end quickstart with the ablations: generate -> 3 training runs -> evaluate -> every
+report section; then the default one (the main run only) on the same folder.
 
 Runs shrunk through ``train_overrides`` (a few optimizer steps each): this pins the plumbing and
 the report's contents, not model quality (that is the quickstart preset's job, see README).
@@ -21,7 +22,7 @@ def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("qs")
     steps: list[str] = []
     result = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=16,
-                                  train_overrides=TINY_TRAIN), steps.append)
+                                  train_overrides=TINY_TRAIN, ablations=True), steps.append)
     return out, result, steps
 
 
@@ -70,8 +71,8 @@ def test_rerun_resumes_every_step(quick):
     logs = {r: (out / "runs" / r / "metrics.jsonl").read_text() for r in ("main", "ft_only", "text_first")}
     report_bytes = (out / "report" / "report.json").read_bytes()
     steps: list[str] = []
-    again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=16, train_overrides=TINY_TRAIN),
-                steps.append)
+    again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=16, train_overrides=TINY_TRAIN,
+                                 ablations=True), steps.append)
     # nothing run again: no step announced, no new training steps logged, the report left as it was
     assert steps == [] and again["resumed"] == ["generate", "train PT+FT+DPO", "train FT only", "train text-first",
                                                 "evaluate"]
@@ -84,6 +85,27 @@ def test_changed_evaluation_options_rerun_only_the_evaluation(quick):
     out, first, _ = quick
     steps: list[str] = []
     again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=8, train_overrides=TINY_TRAIN,
-                                 compare_searches=False), steps.append)
+                                 compare_searches=False, ablations=True), steps.append)
     assert [s for s in steps if not s.startswith("evaluate:")] == ["evaluate"]
     assert again["report_dict"]["n_samples"] == 8 and first["report_dict"]["n_samples"] == 16
+
+
+def test_default_quickstart_trains_the_main_run_only(quick):
+    """Without the ablations: the main run is the one trained (here resumed: the same model), the
+    evaluation is made again without the FT-only and text-first rows, and the report says how to
+    get them."""
+    out, first, _ = quick
+    steps: list[str] = []
+    again = run(QuickstartConfig(out=out, data_preset="tiny", workers=1, max_samples=16, train_overrides=TINY_TRAIN),
+                steps.append)
+    assert [s for s in steps if not s.startswith("evaluate:")] == ["evaluate"]
+    assert again["resumed"] == ["generate", "train PT+FT+DPO"]
+    report = again["report_dict"]
+    assert set(report["whole"]) == {"Frequency", "Usual", "CGC", "GBDT", "Random", "Base LM", "PT+FT", "PT+FT+DPO",
+                                    "Oracle"}
+    assert set(report["ablation"]) == {"PT+FT", "PT+FT+DPO"} and report["order"] == {}
+    # the main run is the same model: its answers do not depend on which other runs were evaluated
+    for m in ("em_acc", "lm_f1", "rule"):
+        assert report["whole"]["PT+FT+DPO"][m] == first["report_dict"]["whole"]["PT+FT+DPO"][m], m
+    md = (out / "report" / "report.md").read_text()
+    assert "no text-first run was evaluated" in md and "--ablations" in md
